@@ -1,0 +1,206 @@
+//! The resource layer: a container's cgroup (its virtual CPU, memory and device access), on
+//! cgroup v2 and on v1 (including hybrid hosts, where the v1 controllers are used and the
+//! nearly empty unified hierarchy is left alone).
+//!
+//! Written by hand rather than on cgroups-rs: vrun needs one directory per hierarchy created
+//! under the caller's own cgroup, a record of exactly which directories it made (so a failed
+//! create or a delete removes those and nothing else), and only the files a config names
+//! written, which keeps `create` fast. cgroups-rs walks and writes every controller.
+
+mod error;
+pub mod hierarchy;
+pub mod placement;
+mod resources;
+pub mod convert;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use oci_spec::runtime::LinuxResources;
+use serde::{Deserialize, Serialize};
+
+pub use error::{Error, Result};
+pub use hierarchy::{Hierarchy, Version};
+pub use placement::Placement;
+
+/// A container's cgroup: one directory per hierarchy (one in all on v2). Serialised into the
+/// container's state so later commands find it again.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Cgroup {
+    pub version: Version,
+    /// (hierarchy name, e.g. "memory" or "cpu,cpuacct" or "" on v2; the container's directory)
+    pub dirs: Vec<(String, PathBuf)>,
+    /// Directories this container created, deepest first: removed on destroy.
+    pub created: Vec<PathBuf>,
+}
+
+impl Cgroup {
+    /// Creates (or reuses) the directories for `placement`, recording which are new.
+    pub fn create(h: &Hierarchy, placement: &Placement) -> Result<Cgroup> {
+        let mut cg = Cgroup { version: h.version(), dirs: Vec::new(), created: Vec::new() };
+        for (name, dir) in h.container_dirs(placement)? {
+            let mut missing = Vec::new();
+            let mut p = dir.as_path();
+            while !p.exists() {
+                missing.push(p.to_path_buf());
+                p = match p.parent() {
+                    Some(parent) => parent,
+                    None => break,
+                };
+            }
+            for m in missing.iter().rev() {
+                match std::fs::create_dir(m) {
+                    Ok(()) => cg.created.insert(0, m.clone()),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) => {
+                        let _ = cg.remove_dirs();
+                        return Err(Error::Io { what: format!("create cgroup {}", m.display()), source: e });
+                    }
+                }
+                let prepared = match h.version() {
+                    Version::V1 if name.split(',').any(|c| c == "cpuset") => resources::v1_inherit_cpuset(m),
+                    Version::V2 => resources::v2_enable_controllers(m),
+                    _ => Ok(()),
+                };
+                if let Err(e) = prepared {
+                    let _ = cg.remove_dirs();
+                    return Err(e);
+                }
+            }
+            cg.dirs.push((name, dir));
+        }
+        Ok(cg)
+    }
+
+    /// Writes the limits of `linux.resources`; `update` reuses this.
+    pub fn apply(&self, r: &LinuxResources) -> Result<()> {
+        match self.version {
+            Version::V1 => resources::apply_v1(self, r),
+            Version::V2 => resources::apply_v2(self.dirs[0].1.as_path(), r),
+        }
+    }
+
+    /// Moves a process into the container's cgroup in every hierarchy.
+    pub fn add_process(&self, pid: i32) -> Result<()> {
+        for (_, dir) in &self.dirs {
+            let file = dir.join("cgroup.procs");
+            std::fs::write(&file, pid.to_string()).map_err(|e| Error::Io { what: format!("add pid {pid} to {}", file.display()), source: e })?;
+        }
+        Ok(())
+    }
+
+    /// The directory of one hierarchy (by controller name), or the v2 directory.
+    pub fn dir_of(&self, controller: &str) -> Option<&Path> {
+        match self.version {
+            Version::V2 => self.dirs.first().map(|(_, d)| d.as_path()),
+            Version::V1 => self.dirs.iter().find(|(n, _)| n.split(',').any(|c| c == controller)).map(|(_, d)| d.as_path()),
+        }
+    }
+
+    /// Every pid in the container's cgroup and below it.
+    pub fn pids(&self) -> Result<Vec<i32>> {
+        let dir = match self.version {
+            Version::V2 => self.dirs.first().map(|(_, d)| d.clone()),
+            Version::V1 => self.dir_of("pids").or_else(|| self.dir_of("memory")).map(Path::to_path_buf).or_else(|| self.dirs.first().map(|(_, d)| d.clone())),
+        };
+        let mut pids = Vec::new();
+        if let Some(dir) = dir {
+            collect_pids(&dir, &mut pids)?;
+        }
+        pids.sort_unstable();
+        pids.dedup();
+        Ok(pids)
+    }
+
+    /// Whether the cgroup is frozen (the `paused` status).
+    pub fn is_frozen(&self) -> bool {
+        match self.version {
+            Version::V2 => self.dirs.first().and_then(|(_, d)| std::fs::read_to_string(d.join("cgroup.freeze")).ok()).is_some_and(|s| s.trim() == "1"),
+            Version::V1 => self.dir_of("freezer").and_then(|d| std::fs::read_to_string(d.join("freezer.state")).ok()).is_some_and(|s| s.trim() != "THAWED"),
+        }
+    }
+
+    /// Sends `signal` to every process of the cgroup.
+    pub fn signal_all(&self, signal: nix::sys::signal::Signal) -> Result<()> {
+        for pid in self.pids()? {
+            match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal) {
+                Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+                Err(e) => return Err(Error::Sys { what: format!("signal pid {pid}"), source: e }),
+            }
+        }
+        Ok(())
+    }
+
+    /// Kills whatever is left in the cgroup (SIGKILL, waiting up to `timeout` for it to
+    /// empty), then removes the directories this container created.
+    pub fn destroy(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let mut pause = Duration::from_micros(200);
+        loop {
+            let pids = self.pids().unwrap_or_default();
+            if pids.is_empty() {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Invalid(format!("processes {pids:?} are still in the container's cgroup after SIGKILL")));
+            }
+            self.signal_all(nix::sys::signal::Signal::SIGKILL)?;
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(20));
+        }
+        self.remove_dirs()
+    }
+
+    /// rmdir of the created directories, deepest first. A directory that is gone is fine; a
+    /// parent still used by another container (EBUSY/ENOTEMPTY) is left in place.
+    fn remove_dirs(&self) -> Result<()> {
+        for dir in &self.created {
+            remove_tree(dir, dir == self.created.first().unwrap_or(dir))?;
+        }
+        Ok(())
+    }
+}
+
+/// Removes a cgroup directory and the child cgroups a container made inside it (deepest first).
+fn remove_tree(dir: &Path, is_leaf: bool) -> Result<()> {
+    if is_leaf {
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    remove_tree(&e.path(), true)?;
+                }
+            }
+        }
+    }
+    // rmdir can fail with EBUSY for a moment while the last task exits.
+    let mut tries = 0;
+    loop {
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if !is_leaf && matches!(e.raw_os_error(), Some(libc::EBUSY) | Some(libc::ENOTEMPTY)) => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 100 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Err(e) => return Err(Error::Io { what: format!("remove cgroup {}", dir.display()), source: e }),
+        }
+    }
+}
+
+fn collect_pids(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
+    let procs = match std::fs::read_to_string(dir.join("cgroup.procs")) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::Io { what: format!("read {}/cgroup.procs", dir.display()), source: e }),
+    };
+    out.extend(procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                collect_pids(&e.path(), out)?;
+            }
+        }
+    }
+    Ok(())
+}

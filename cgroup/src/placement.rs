@@ -1,0 +1,82 @@
+//! Where a container's cgroup goes (`linux.cgroupsPath`): relative paths nest under the
+//! caller's own cgroup, absolute ones under the hierarchy root, none means
+//! `<caller>/vrun/<id>`; with --systemd-cgroup the path is `slice:prefix:name`.
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Placement {
+    Relative(String),
+    Absolute(String),
+    Systemd { slice: String, prefix: String, name: String },
+}
+
+impl Placement {
+    pub fn parse(cgroups_path: Option<&str>, id: &str, systemd: bool) -> Result<Placement> {
+        let path = cgroups_path.unwrap_or("");
+        if systemd {
+            let parts: Vec<&str> = path.split(':').collect();
+            if path.is_empty() {
+                return Ok(Placement::Systemd { slice: "system.slice".into(), prefix: "vrun".into(), name: id.into() });
+            }
+            if parts.len() != 3 {
+                return Err(Error::Invalid(format!("linux.cgroupsPath: {path:?} is not of the form slice:prefix:name, which --systemd-cgroup needs")));
+            }
+            return Ok(Placement::Systemd { slice: parts[0].into(), prefix: parts[1].into(), name: parts[2].into() });
+        }
+        if path.split('/').any(|p| p == "..") {
+            return Err(Error::Invalid(format!("linux.cgroupsPath: {path:?} contains \"..\"")));
+        }
+        if path.contains(':') && !path.starts_with('/') {
+            return Err(Error::Invalid(format!(
+                "linux.cgroupsPath: {path:?} looks like a systemd path (slice:prefix:name); pass --systemd-cgroup, or give a path"
+            )));
+        }
+        Ok(match path {
+            "" => Placement::Relative(format!("vrun/{id}")),
+            p if p.starts_with('/') => Placement::Absolute(p.to_string()),
+            p => Placement::Relative(p.to_string()),
+        })
+    }
+
+    /// The cgroup path within a hierarchy, given the caller's own cgroup there.
+    pub fn path_under(&self, own: &str) -> Result<String> {
+        match self {
+            Placement::Absolute(p) => Ok(p.clone()),
+            Placement::Relative(p) => Ok(format!("{}/{}", own.trim_end_matches('/'), p)),
+            Placement::Systemd { .. } => Err(Error::Invalid(
+                "the systemd cgroup driver is unavailable: vrun does not drive systemd yet; run without --systemd-cgroup".into(),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placements() {
+        assert_eq!(Placement::parse(None, "c1", false).unwrap(), Placement::Relative("vrun/c1".into()));
+        assert_eq!(Placement::parse(Some("a/b"), "c1", false).unwrap().path_under("/me").unwrap(), "/me/a/b");
+        assert_eq!(Placement::parse(Some("/a/b"), "c1", false).unwrap().path_under("/me").unwrap(), "/a/b");
+        assert_eq!(Placement::parse(None, "c1", false).unwrap().path_under("/").unwrap(), "/vrun/c1");
+    }
+
+    #[test]
+    fn systemd_paths() {
+        assert_eq!(
+            Placement::parse(Some("machine.slice:libpod:abc"), "abc", true).unwrap(),
+            Placement::Systemd { slice: "machine.slice".into(), prefix: "libpod".into(), name: "abc".into() }
+        );
+        assert!(Placement::parse(Some("a:b"), "x", true).unwrap_err().to_string().contains("slice:prefix:name"));
+        let err = Placement::parse(Some("machine.slice:libpod:abc"), "x", true).unwrap().path_under("/").unwrap_err();
+        assert!(err.to_string().contains("systemd cgroup driver is unavailable"));
+        assert!(Placement::parse(Some("machine.slice:libpod:abc"), "x", false).unwrap_err().to_string().contains("--systemd-cgroup"));
+    }
+
+    #[test]
+    fn dotdot_is_refused() {
+        assert!(Placement::parse(Some("../x"), "c", false).is_err());
+    }
+}

@@ -1,0 +1,15 @@
+//! One file per command, each with its arguments and a `run` returning the exit status.
+
+pub mod create;
+pub mod delete;
+pub mod exec;
+pub mod features;
+pub mod kill;
+pub mod list;
+pub mod ps;
+pub mod run;
+pub mod spec;
+pub mod start;
+pub mod state;
+
+pub type Result = std::result::Result<i32, vrun_runtime::Error>;

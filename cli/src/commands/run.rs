@@ -1,0 +1,20 @@
+use vrun_runtime::lifecycle::{self, RunOptions};
+
+use crate::Global;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub create: super::create::Args,
+    /// Return once the process has started; do not wait for it.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Keep the container's state after its process exits.
+    #[arg(long)]
+    pub keep: bool,
+}
+
+pub fn run(g: &Global, a: Args) -> super::Result {
+    let opts = RunOptions { create: a.create.options(g), console_socket: a.create.console_socket.clone(), detach: a.detach, keep: a.keep };
+    lifecycle::run(&opts)
+}

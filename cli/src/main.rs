@@ -1,0 +1,101 @@
+//! `vrun`: an OCI container runtime, called exactly as runc is (containerd's shim, podman's
+//! conmon, or a person). Parses arguments, sets up logging, calls `vrun_runtime`, and turns
+//! errors into one line and exit status 1.
+
+mod commands;
+mod logging;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\nspec: 1.2.0");
+
+#[derive(Parser)]
+#[command(name = "vrun", version = VERSION, about = "vrun: an OCI container runtime (runc-compatible)", propagate_version = true)]
+struct Cli {
+    /// Directory for container state.
+    #[arg(long, global = true, default_value = "/run/vrun", value_name = "DIR")]
+    root: PathBuf,
+    /// Write log lines to FILE (default: stderr).
+    #[arg(long, global = true, value_name = "FILE")]
+    log: Option<PathBuf>,
+    /// Log line format.
+    #[arg(long = "log-format", global = true, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+    /// Log debug messages too.
+    #[arg(long, global = true)]
+    debug: bool,
+    /// Place cgroups through systemd (slice:prefix:name paths). Not available yet: a container
+    /// that needs it fails with a clear error.
+    #[arg(long = "systemd-cgroup", global = true)]
+    systemd_cgroup: bool,
+    /// Accepted for compatibility with runc (auto|true|false); vrun detects this itself.
+    #[arg(long, global = true, hide = true, value_name = "VALUE")]
+    rootless: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a container: everything up to the user's process, which waits for `start`.
+    Create(commands::create::Args),
+    /// Start the user's process of a created container.
+    Start(commands::start::Args),
+    /// Print a container's state as JSON.
+    State(commands::state::Args),
+    /// Send a signal to a container's init (or, with --all, to all its processes).
+    Kill(commands::kill::Args),
+    /// Delete a container and everything it holds.
+    Delete(commands::delete::Args),
+    /// Create and start a container; wait for it and delete it unless --detach.
+    Run(commands::run::Args),
+    /// Run a new process inside a container.
+    Exec(commands::exec::Args),
+    /// List the processes running in a container.
+    Ps(commands::ps::Args),
+    /// List containers.
+    List(commands::list::Args),
+    /// Write a default config.json.
+    Spec(commands::spec::Args),
+    /// Print the features this runtime supports, as JSON.
+    Features,
+}
+
+/// The global flags every command sees.
+pub struct Global {
+    pub root: PathBuf,
+    pub systemd_cgroup: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let format = if cli.log_format == "json" { logging::Format::Json } else { logging::Format::Text };
+    if let Err(e) = logging::init(cli.log.as_deref(), format, cli.debug) {
+        eprintln!("vrun: {e}");
+        return ExitCode::from(1);
+    }
+    let global = Global { root: cli.root, systemd_cgroup: cli.systemd_cgroup };
+    let result = match cli.command {
+        Command::Create(a) => commands::create::run(&global, a),
+        Command::Start(a) => commands::start::run(&global, a),
+        Command::State(a) => commands::state::run(&global, a),
+        Command::Kill(a) => commands::kill::run(&global, a),
+        Command::Delete(a) => commands::delete::run(&global, a),
+        Command::Run(a) => commands::run::run(&global, a),
+        Command::Exec(a) => commands::exec::run(&global, a),
+        Command::Ps(a) => commands::ps::run(&global, a),
+        Command::List(a) => commands::list::run(&global, a),
+        Command::Spec(a) => commands::spec::run(a),
+        Command::Features => commands::features::run(),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Err(e) => {
+            logging::error(&e.to_string());
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! The five capability sets of `process.capabilities`.
+
+use std::collections::HashSet;
+use std::str::FromStr;
+
+use caps::{CapSet, Capability as Cap, CapsHashSet};
+use oci_spec::runtime::{Capabilities, LinuxCapabilities};
+
+use crate::error::{Error, Result};
+
+/// The capability sets in the form the kernel calls take, with caps the running kernel does
+/// not know dropped (runc and crun warn and go on, so configs made for newer kernels run).
+#[derive(Debug, Clone, Default)]
+pub struct CapSets {
+    pub bounding: CapsHashSet,
+    pub effective: CapsHashSet,
+    pub inheritable: CapsHashSet,
+    pub permitted: CapsHashSet,
+    pub ambient: CapsHashSet,
+    /// Names in the config that this kernel does not have.
+    pub unknown: Vec<String>,
+}
+
+fn convert(set: &Option<Capabilities>, known: &CapsHashSet, unknown: &mut Vec<String>) -> CapsHashSet {
+    let mut out = HashSet::new();
+    for c in set.iter().flatten() {
+        let name = format!("CAP_{c}");
+        match Cap::from_str(&name) {
+            Ok(cap) if known.contains(&cap) => {
+                out.insert(cap);
+            }
+            _ => {
+                if !unknown.contains(&name) {
+                    unknown.push(name)
+                }
+            }
+        }
+    }
+    out
+}
+
+impl CapSets {
+    pub fn from_spec(spec: Option<&LinuxCapabilities>) -> Self {
+        let known = caps::runtime::thread_all_supported();
+        let mut unknown = Vec::new();
+        let Some(spec) = spec else {
+            return CapSets::default();
+        };
+        CapSets {
+            bounding: convert(spec.bounding(), &known, &mut unknown),
+            effective: convert(spec.effective(), &known, &mut unknown),
+            inheritable: convert(spec.inheritable(), &known, &mut unknown),
+            permitted: convert(spec.permitted(), &known, &mut unknown),
+            ambient: convert(spec.ambient(), &known, &mut unknown),
+            unknown,
+        }
+    }
+
+    /// Drops every capability not in the bounding set. Needs CAP_SETPCAP, so it runs before
+    /// the user switch.
+    pub fn apply_bounding(&self) -> Result<()> {
+        for cap in caps::runtime::thread_all_supported() {
+            if !self.bounding.contains(&cap) {
+                caps::drop(None, CapSet::Bounding, cap).map_err(|e| cap_error("bounding", e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets effective, permitted and inheritable (exactly as given: nothing more in the
+    /// inheritable set than the config asks, see CVE-2022-29162), then raises the ambient
+    /// ones. Runs after the user switch, with keep-caps set across it.
+    pub fn apply_process_sets(&self) -> Result<()> {
+        // Permitted must hold everything effective will; set it first while effective still
+        // holds the old privileges.
+        caps::set(None, CapSet::Inheritable, &self.inheritable).map_err(|e| cap_error("inheritable", e))?;
+        let permitted_and_effective: CapsHashSet = self.permitted.union(&self.effective).copied().collect();
+        caps::set(None, CapSet::Effective, &permitted_and_effective).map_err(|e| cap_error("effective", e))?;
+        caps::set(None, CapSet::Permitted, &self.permitted).map_err(|e| cap_error("permitted", e))?;
+        caps::set(None, CapSet::Effective, &self.effective).map_err(|e| cap_error("effective", e))?;
+        caps::clear(None, CapSet::Ambient).map_err(|e| cap_error("ambient", e))?;
+        for cap in &self.ambient {
+            // An ambient cap must be permitted and inheritable; runc skips those that are not.
+            if self.permitted.contains(cap) && self.inheritable.contains(cap) {
+                caps::raise(None, CapSet::Ambient, *cap).map_err(|e| cap_error("ambient", e))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn cap_error(set: &str, e: caps::errors::CapsError) -> Error {
+    Error::Invalid(format!("set the {set} capabilities (process.capabilities.{set}): {e}"))
+}

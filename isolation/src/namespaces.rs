@@ -1,0 +1,255 @@
+//! Which namespaces a container gets, new or joined by path, and the kernel-required order
+//! of entering them.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::sched::{setns, unshare, CloneFlags};
+use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType};
+
+use crate::error::{Context, Error, Result};
+
+/// The namespace kinds in the order runc and crun join them: user is handled apart (see
+/// [`Namespaces::enter_joined`]), mount goes last so the paths of the others still resolve.
+const JOIN_ORDER: [LinuxNamespaceType; 7] = [
+    LinuxNamespaceType::Ipc,
+    LinuxNamespaceType::Uts,
+    LinuxNamespaceType::Network,
+    LinuxNamespaceType::Pid,
+    LinuxNamespaceType::Time,
+    LinuxNamespaceType::Cgroup,
+    LinuxNamespaceType::Mount,
+];
+
+pub fn clone_flag(typ: LinuxNamespaceType) -> CloneFlags {
+    match typ {
+        LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+        LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+        LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
+        LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+        LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+        // CLONE_NEWTIME (0x80) is not in nix's CloneFlags.
+        LinuxNamespaceType::Time => CloneFlags::from_bits_retain(0x80),
+    }
+}
+
+/// The name the spec (and /proc/<pid>/ns) uses for a namespace kind.
+pub fn spec_name(typ: LinuxNamespaceType) -> &'static str {
+    match typ {
+        LinuxNamespaceType::Mount => "mount",
+        LinuxNamespaceType::Cgroup => "cgroup",
+        LinuxNamespaceType::Uts => "uts",
+        LinuxNamespaceType::Ipc => "ipc",
+        LinuxNamespaceType::User => "user",
+        LinuxNamespaceType::Pid => "pid",
+        LinuxNamespaceType::Network => "network",
+        LinuxNamespaceType::Time => "time",
+    }
+}
+
+/// The file name of a namespace under /proc/<pid>/ns.
+pub fn proc_name(typ: LinuxNamespaceType) -> &'static str {
+    match typ {
+        LinuxNamespaceType::Mount => "mnt",
+        LinuxNamespaceType::Network => "net",
+        other => spec_name(other),
+    }
+}
+
+/// The container's namespaces: each kind is absent, new, or joined from a path.
+#[derive(Debug, Clone, Default)]
+pub struct Namespaces {
+    new: Vec<LinuxNamespaceType>,
+    joined: Vec<(LinuxNamespaceType, PathBuf)>,
+}
+
+impl Namespaces {
+    /// Reads `linux.namespaces`; a kind listed twice is an error, as the spec requires.
+    pub fn from_spec(list: &[LinuxNamespace]) -> Result<Self> {
+        let mut ns = Namespaces::default();
+        for entry in list {
+            let typ = entry.typ();
+            if ns.has(typ) {
+                return Err(Error::Invalid(format!(
+                    "linux.namespaces: the {} namespace is listed more than once",
+                    spec_name(typ)
+                )));
+            }
+            match entry.path() {
+                Some(p) if !p.as_os_str().is_empty() => ns.joined.push((typ, p.clone())),
+                _ => ns.new.push(typ),
+            }
+        }
+        Ok(ns)
+    }
+
+    pub fn has(&self, typ: LinuxNamespaceType) -> bool {
+        self.is_new(typ) || self.joined_path(typ).is_some()
+    }
+
+    pub fn is_new(&self, typ: LinuxNamespaceType) -> bool {
+        self.new.contains(&typ)
+    }
+
+    pub fn joined_path(&self, typ: LinuxNamespaceType) -> Option<&Path> {
+        self.joined.iter().find(|(t, _)| *t == typ).map(|(_, p)| p.as_path())
+    }
+
+    /// The flags the container's init is cloned with. pid must be new at clone time (unshare
+    /// only moves children). cgroup and time are left out: cgroup must be unshared after the
+    /// process is placed in its cgroup, and time can only be unshared for children (the
+    /// caller does that before cloning). When the user namespace is joined, every other new
+    /// namespace is unshared after joining it, so that the joined user namespace owns them.
+    pub fn clone_flags(&self) -> CloneFlags {
+        let mut flags = CloneFlags::empty();
+        let user_joined = self.joined_path(LinuxNamespaceType::User).is_some();
+        for &typ in &self.new {
+            match typ {
+                LinuxNamespaceType::Cgroup | LinuxNamespaceType::Time => {}
+                LinuxNamespaceType::Pid => flags |= CloneFlags::CLONE_NEWPID,
+                _ if user_joined => {}
+                other => flags |= clone_flag(other),
+            }
+        }
+        flags
+    }
+
+    /// Opens every namespace path to join, before anything changes: a path that does not
+    /// exist or is not a namespace fails here with its name.
+    pub fn open_joined(&self) -> Result<Vec<(LinuxNamespaceType, OwnedFd)>> {
+        self.joined
+            .iter()
+            .map(|(typ, path)| {
+                let fd = std::fs::File::open(path).context(|| {
+                    format!("open {} namespace path {}", spec_name(*typ), path.display())
+                })?;
+                Ok((*typ, OwnedFd::from(fd)))
+            })
+            .collect()
+    }
+
+    /// In the container's init, after the clone: join the namespaces given by path, then
+    /// create the new ones that were not created by the clone. Joining as (host) root, the
+    /// user namespace is joined last, since entering it first would drop the privileges the
+    /// other setns calls need; the namespaces created afterwards then belong to it.
+    pub fn enter(&self, fds: &[(LinuxNamespaceType, OwnedFd)]) -> Result<()> {
+        for typ in JOIN_ORDER {
+            // pid and time are joined by the parent (they take effect for children only).
+            if matches!(typ, LinuxNamespaceType::Pid | LinuxNamespaceType::Time) {
+                continue;
+            }
+            if let Some((_, fd)) = fds.iter().find(|(t, _)| *t == typ) {
+                setns(fd.as_fd(), clone_flag(typ)).context(|| format!("join the {} namespace", spec_name(typ)))?;
+            }
+        }
+        if let Some((_, fd)) = fds.iter().find(|(t, _)| *t == LinuxNamespaceType::User) {
+            setns(fd.as_fd(), CloneFlags::CLONE_NEWUSER).context(|| "join the user namespace".into())?;
+            let mut later = CloneFlags::empty();
+            for &typ in &self.new {
+                if !matches!(
+                    typ,
+                    LinuxNamespaceType::Pid | LinuxNamespaceType::Cgroup | LinuxNamespaceType::Time
+                ) {
+                    later |= clone_flag(typ);
+                }
+            }
+            if !later.is_empty() {
+                unshare(later).context(|| "create namespaces in the joined user namespace".into())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The cgroup namespace is created only once the process sits in its own cgroup, so that
+    /// the container sees that cgroup as its root.
+    pub fn enter_cgroup(&self) -> Result<()> {
+        if self.is_new(LinuxNamespaceType::Cgroup) {
+            unshare(CloneFlags::CLONE_NEWCGROUP).context(|| "create the cgroup namespace".into())?;
+        }
+        Ok(())
+    }
+}
+
+/// Joins one namespace from an fd (used by the parent for pid and time, which affect only
+/// the processes it creates afterwards, and by `exec`).
+pub fn join(typ: LinuxNamespaceType, fd: &OwnedFd) -> Result<()> {
+    setns(fd.as_fd(), clone_flag(typ)).context(|| format!("join the {} namespace", spec_name(typ)))
+}
+
+/// Opens /proc/<pid>/ns/<kind> of a running process.
+pub fn open_of_process(pid: i32, typ: LinuxNamespaceType) -> Result<OwnedFd> {
+    let path = format!("/proc/{pid}/ns/{}", proc_name(typ));
+    std::fs::File::open(&path).map(OwnedFd::from).context(|| format!("open {path}"))
+}
+
+/// Whether two namespace files name the same namespace (compared by inode).
+pub fn same_namespace(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.ino() == y.ino() && x.dev() == y.dev(),
+        _ => false,
+    }
+}
+
+/// Creates a time namespace for the caller's future children and sets its clock offsets.
+/// Must run before any child is created after it.
+pub fn unshare_time_for_children(offsets: &[(String, i64, u32)]) -> Result<()> {
+    unshare(clone_flag(LinuxNamespaceType::Time)).context(|| "create the time namespace".into())?;
+    if offsets.is_empty() {
+        return Ok(());
+    }
+    let mut text = String::new();
+    for (clock, secs, nanos) in offsets {
+        text.push_str(&format!("{clock} {secs} {nanos}\n"));
+    }
+    std::fs::write("/proc/self/timens_offsets", text).context(|| "write /proc/self/timens_offsets".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::runtime::LinuxNamespaceBuilder;
+
+    fn ns(typ: LinuxNamespaceType, path: Option<&str>) -> LinuxNamespace {
+        let b = LinuxNamespaceBuilder::default().typ(typ);
+        match path {
+            Some(p) => b.path(p).build().unwrap(),
+            None => b.build().unwrap(),
+        }
+    }
+
+    #[test]
+    fn new_namespaces_become_clone_flags_except_cgroup_and_time() {
+        let n = Namespaces::from_spec(&[
+            ns(LinuxNamespaceType::Pid, None),
+            ns(LinuxNamespaceType::Mount, None),
+            ns(LinuxNamespaceType::Cgroup, None),
+            ns(LinuxNamespaceType::Time, None),
+            ns(LinuxNamespaceType::Network, Some("/proc/1/ns/net")),
+        ])
+        .unwrap();
+        assert_eq!(n.clone_flags(), CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS);
+        assert_eq!(n.joined_path(LinuxNamespaceType::Network), Some(Path::new("/proc/1/ns/net")));
+        assert!(n.has(LinuxNamespaceType::Network) && !n.is_new(LinuxNamespaceType::Network));
+    }
+
+    #[test]
+    fn joined_user_namespace_defers_other_new_namespaces() {
+        let n = Namespaces::from_spec(&[
+            ns(LinuxNamespaceType::User, Some("/proc/1/ns/user")),
+            ns(LinuxNamespaceType::Pid, None),
+            ns(LinuxNamespaceType::Uts, None),
+        ])
+        .unwrap();
+        assert_eq!(n.clone_flags(), CloneFlags::CLONE_NEWPID);
+    }
+
+    #[test]
+    fn duplicate_kind_is_refused() {
+        let err = Namespaces::from_spec(&[ns(LinuxNamespaceType::Uts, None), ns(LinuxNamespaceType::Uts, None)])
+            .unwrap_err();
+        assert!(err.to_string().contains("uts namespace is listed more than once"), "{err}");
+    }
+}

@@ -1,0 +1,64 @@
+//! The raw syscalls this crate needs that nix does not wrap. Every `unsafe` block of the
+//! crate is here.
+
+use nix::errno::Errno;
+use nix::unistd::Pid;
+
+/// The two sides of [`clone_process`].
+pub enum CloneResult {
+    Parent(Pid),
+    Child,
+}
+
+/// fork(2) with namespace flags: the child starts as a copy of the caller (same stack, copied
+/// memory) directly inside the new namespaces, so with CLONE_NEWPID it is pid 1 there. This is
+/// what lets vrun go from `create` to the container's init without a re-exec or an
+/// intermediate process.
+///
+/// The caller must be single-threaded (vrun never starts threads before this point).
+pub fn clone_process(flags: nix::sched::CloneFlags) -> Result<CloneResult, Errno> {
+    let flags = flags.bits() as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
+    // SAFETY: clone with a null stack behaves like fork(2): the child gets a copy-on-write
+    // copy of the address space and continues from this call. The process is single-threaded,
+    // so no lock can be held by a thread that does not exist in the child. glibc's cached
+    // thread id is not refreshed, but glibc (>= 2.34) asks the kernel for the tid when a
+    // thread signals itself, and vrun uses no pthread mutexes with owner checks.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            flags,
+            std::ptr::null_mut::<libc::c_void>(),
+            std::ptr::null_mut::<libc::c_int>(),
+            std::ptr::null_mut::<libc::c_int>(),
+            0 as libc::c_ulong,
+        )
+    };
+    match ret {
+        -1 => Err(Errno::last()),
+        0 => Ok(CloneResult::Child),
+        pid => Ok(CloneResult::Parent(Pid::from_raw(pid as i32))),
+    }
+}
+
+/// prctl(option, arg2) for the options nix lacks (keep-caps, no_new_privs, ambient caps).
+pub(crate) fn prctl(option: libc::c_int, arg2: libc::c_ulong, arg3: libc::c_ulong) -> Result<(), Errno> {
+    // SAFETY: the prctl options used by this crate take integer arguments only.
+    let ret = unsafe { libc::prctl(option, arg2, arg3, 0 as libc::c_ulong, 0 as libc::c_ulong) };
+    Errno::result(ret).map(drop)
+}
+
+/// keyctl(KEYCTL_JOIN_SESSION_KEYRING, name): a fresh session keyring for the container, so
+/// that it does not share the caller's keys.
+pub(crate) fn join_session_keyring(name: &std::ffi::CStr) -> Result<(), Errno> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_ulong = 1;
+    // SAFETY: name is a valid NUL-terminated string that outlives the call.
+    let ret = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    Errno::result(ret).map(drop)
+}
+
+/// setgroups(2): nix's version takes a Vec of Gid; this keeps the caller's slice.
+pub(crate) fn setgroups(gids: &[libc::gid_t]) -> Result<(), Errno> {
+    // SAFETY: the pointer and length describe the caller's live slice.
+    let ret = unsafe { libc::setgroups(gids.len(), gids.as_ptr()) };
+    Errno::result(ret).map(drop)
+}

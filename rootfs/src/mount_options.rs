@@ -1,0 +1,188 @@
+//! The `options` of a mount in config.json, split into mount(2) flags, propagation changes,
+//! recursive attributes (mount_setattr) and filesystem data, with the meanings runc gives them.
+
+use nix::mount::MsFlags;
+
+use crate::error::{Error, Result};
+
+pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
+pub const MOUNT_ATTR_NOSUID: u64 = 0x2;
+pub const MOUNT_ATTR_NODEV: u64 = 0x4;
+pub const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+pub const MOUNT_ATTR_NOATIME: u64 = 0x10;
+pub const MOUNT_ATTR_STRICTATIME: u64 = 0x20;
+pub const MOUNT_ATTR_NODIRATIME: u64 = 0x80;
+pub const MOUNT_ATTR_RELATIME: u64 = 0x0;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MountOptions {
+    /// Flags for mount(2).
+    pub flags: MsFlags,
+    /// Propagation changes, applied one by one after the mount.
+    pub propagation: Vec<MsFlags>,
+    /// Recursive attributes to set and clear with mount_setattr(AT_RECURSIVE).
+    pub rec_set: u64,
+    pub rec_clear: u64,
+    /// Everything else, joined with commas, as the filesystem's data.
+    pub data: String,
+}
+
+impl Default for MountOptions {
+    fn default() -> Self {
+        MountOptions { flags: MsFlags::empty(), propagation: Vec::new(), rec_set: 0, rec_clear: 0, data: String::new() }
+    }
+}
+
+impl MountOptions {
+    pub fn is_bind(&self) -> bool {
+        self.flags.contains(MsFlags::MS_BIND)
+    }
+
+    /// The flags a bind mount needs a remount for (bind ignores them on the first call).
+    pub fn remount_flags(&self) -> MsFlags {
+        self.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT)
+    }
+}
+
+/// Parses a mount's options; `field` names it in errors (e.g. `mounts[3] (/data)`).
+pub fn parse(options: &[String], field: &str) -> Result<MountOptions> {
+    let mut o = MountOptions::default();
+    let mut data = Vec::new();
+    for opt in options {
+        let (set, clear): (MsFlags, MsFlags) = match opt.as_str() {
+            "defaults" => (MsFlags::empty(), MsFlags::empty()),
+            "ro" => (MsFlags::MS_RDONLY, MsFlags::empty()),
+            "rw" => (MsFlags::empty(), MsFlags::MS_RDONLY),
+            "suid" => (MsFlags::empty(), MsFlags::MS_NOSUID),
+            "nosuid" => (MsFlags::MS_NOSUID, MsFlags::empty()),
+            "dev" => (MsFlags::empty(), MsFlags::MS_NODEV),
+            "nodev" => (MsFlags::MS_NODEV, MsFlags::empty()),
+            "exec" => (MsFlags::empty(), MsFlags::MS_NOEXEC),
+            "noexec" => (MsFlags::MS_NOEXEC, MsFlags::empty()),
+            "sync" => (MsFlags::MS_SYNCHRONOUS, MsFlags::empty()),
+            "async" => (MsFlags::empty(), MsFlags::MS_SYNCHRONOUS),
+            "dirsync" => (MsFlags::MS_DIRSYNC, MsFlags::empty()),
+            "remount" => (MsFlags::MS_REMOUNT, MsFlags::empty()),
+            "mand" => (MsFlags::MS_MANDLOCK, MsFlags::empty()),
+            "nomand" => (MsFlags::empty(), MsFlags::MS_MANDLOCK),
+            "atime" => (MsFlags::empty(), MsFlags::MS_NOATIME),
+            "noatime" => (MsFlags::MS_NOATIME, MsFlags::empty()),
+            "diratime" => (MsFlags::empty(), MsFlags::MS_NODIRATIME),
+            "nodiratime" => (MsFlags::MS_NODIRATIME, MsFlags::empty()),
+            "bind" => (MsFlags::MS_BIND, MsFlags::empty()),
+            "rbind" => (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty()),
+            "relatime" => (MsFlags::MS_RELATIME, MsFlags::empty()),
+            "norelatime" => (MsFlags::empty(), MsFlags::MS_RELATIME),
+            "strictatime" => (MsFlags::MS_STRICTATIME, MsFlags::empty()),
+            "nostrictatime" => (MsFlags::empty(), MsFlags::MS_STRICTATIME),
+            "lazytime" => (MsFlags::MS_LAZYTIME, MsFlags::empty()),
+            "nolazytime" => (MsFlags::empty(), MsFlags::MS_LAZYTIME),
+            "silent" => (MsFlags::MS_SILENT, MsFlags::empty()),
+            "loud" => (MsFlags::empty(), MsFlags::MS_SILENT),
+            "iversion" => (MsFlags::MS_I_VERSION, MsFlags::empty()),
+            "noiversion" => (MsFlags::empty(), MsFlags::MS_I_VERSION),
+            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable" | "runbindable" => {
+                o.propagation.push(propagation_flag(opt).unwrap_or(MsFlags::MS_PRIVATE));
+                continue;
+            }
+            "rro" | "rrw" | "rnosuid" | "rsuid" | "rnodev" | "rdev" | "rnoexec" | "rexec" | "rnoatime" | "ratime"
+            | "rnodiratime" | "rdiratime" | "rrelatime" | "rnorelatime" | "rstrictatime" | "rnostrictatime" => {
+                let (attr, clear) = recursive_attr(opt);
+                if clear {
+                    o.rec_clear |= attr;
+                } else {
+                    o.rec_set |= attr;
+                }
+                continue;
+            }
+            // runc's extension, for tmpfs over a directory: meaningless for vrun's tmpfs
+            // mounts made before the image is used; accepted and ignored.
+            "tmpcopyup" => continue,
+            "idmap" | "ridmap" => {
+                return Err(Error::Invalid(format!("{field}: the {opt} mount option is not supported by vrun yet")))
+            }
+            other => {
+                data.push(other.to_string());
+                continue;
+            }
+        };
+        o.flags |= set;
+        o.flags &= !clear;
+    }
+    o.data = data.join(",");
+    Ok(o)
+}
+
+/// The flag of a propagation name ("rslave", ...), as for `linux.rootfsPropagation`.
+pub fn propagation_flag(name: &str) -> Option<MsFlags> {
+    Some(match name {
+        "private" => MsFlags::MS_PRIVATE,
+        "rprivate" => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+        "shared" => MsFlags::MS_SHARED,
+        "rshared" => MsFlags::MS_SHARED | MsFlags::MS_REC,
+        "slave" => MsFlags::MS_SLAVE,
+        "rslave" => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        "unbindable" => MsFlags::MS_UNBINDABLE,
+        "runbindable" => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
+        _ => return None,
+    })
+}
+
+fn recursive_attr(opt: &str) -> (u64, bool) {
+    match opt {
+        "rro" => (MOUNT_ATTR_RDONLY, false),
+        "rrw" => (MOUNT_ATTR_RDONLY, true),
+        "rnosuid" => (MOUNT_ATTR_NOSUID, false),
+        "rsuid" => (MOUNT_ATTR_NOSUID, true),
+        "rnodev" => (MOUNT_ATTR_NODEV, false),
+        "rdev" => (MOUNT_ATTR_NODEV, true),
+        "rnoexec" => (MOUNT_ATTR_NOEXEC, false),
+        "rexec" => (MOUNT_ATTR_NOEXEC, true),
+        "rnoatime" => (MOUNT_ATTR_NOATIME, false),
+        "ratime" => (MOUNT_ATTR_NOATIME, true),
+        "rnodiratime" => (MOUNT_ATTR_NODIRATIME, false),
+        "rdiratime" => (MOUNT_ATTR_NODIRATIME, true),
+        "rstrictatime" => (MOUNT_ATTR_STRICTATIME, false),
+        "rnostrictatime" => (MOUNT_ATTR_STRICTATIME, true),
+        "rrelatime" => (MOUNT_ATTR_RELATIME, false),
+        _ => (MOUNT_ATTR_RELATIME, true),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(list: &[&str]) -> MountOptions {
+        parse(&list.iter().map(|s| s.to_string()).collect::<Vec<_>>(), "mounts[0]").unwrap()
+    }
+
+    #[test]
+    fn flags_data_and_propagation_are_split() {
+        let o = opts(&["nosuid", "strictatime", "mode=755", "size=65536k", "rslave"]);
+        assert_eq!(o.flags, MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME);
+        assert_eq!(o.data, "mode=755,size=65536k");
+        assert_eq!(o.propagation, vec![MsFlags::MS_SLAVE | MsFlags::MS_REC]);
+    }
+
+    #[test]
+    fn later_options_override_earlier_ones() {
+        let o = opts(&["ro", "rw", "rbind"]);
+        assert_eq!(o.flags, MsFlags::MS_BIND | MsFlags::MS_REC);
+        assert!(o.is_bind());
+        assert_eq!(opts(&["rbind", "ro", "nosuid"]).remount_flags(), MsFlags::MS_RDONLY | MsFlags::MS_NOSUID);
+    }
+
+    #[test]
+    fn recursive_attributes_go_to_mount_setattr() {
+        let o = opts(&["rbind", "rro", "rnosuid", "rexec"]);
+        assert_eq!(o.rec_set, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID);
+        assert_eq!(o.rec_clear, MOUNT_ATTR_NOEXEC);
+    }
+
+    #[test]
+    fn idmap_is_refused_with_the_field() {
+        let err = parse(&["idmap".to_string()], "mounts[2] (/data)").unwrap_err();
+        assert!(err.to_string().starts_with("mounts[2] (/data): the idmap mount option"), "{err}");
+    }
+}

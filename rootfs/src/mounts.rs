@@ -1,0 +1,234 @@
+//! `mounts` of config.json, in order, each target resolved inside the rootfs.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::mount::{mount, MsFlags};
+use oci_spec::runtime::Mount;
+
+use crate::error::{Context, Error, Result};
+use crate::mount_options::{self, MountOptions};
+use crate::resolve::{fd_path, relative, Root};
+use crate::sys::mount_setattr;
+
+/// Where a `cgroup` mount gets its contents from: the container's own cgroup directories.
+#[derive(Debug, Clone)]
+pub enum CgroupSource {
+    /// cgroup v1: per hierarchy, its mount name (e.g. "cpu,cpuacct") and the host directory
+    /// of the container's cgroup in it.
+    V1(Vec<(String, PathBuf)>),
+    /// cgroup v2: the container's cgroup directory; with a new cgroup namespace a fresh
+    /// cgroup2 mount shows exactly it.
+    V2 { host_dir: PathBuf, new_namespace: bool },
+}
+
+pub struct MountContext<'a> {
+    pub root: &'a Root,
+    pub bundle: &'a Path,
+    pub cgroup: Option<&'a CgroupSource>,
+}
+
+/// Makes the mount tree private to the container (rslave unless `propagation` says
+/// otherwise), makes sure the rootfs's parent mount is not shared (pivot_root refuses that)
+/// and bind-mounts the rootfs onto itself so that it is a mount point. Returns the rootfs.
+pub fn prepare_root(rootfs: &Path, propagation: MsFlags) -> Result<Root> {
+    mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
+        .context(|| "set the propagation of / (linux.rootfsPropagation)".into())?;
+    make_parent_mount_private(rootfs)?;
+    mount(Some(rootfs), rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+        .context(|| format!("bind-mount the rootfs {} onto itself", rootfs.display()))?;
+    Root::open(rootfs)
+}
+
+fn make_parent_mount_private(rootfs: &Path) -> Result<()> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").context(|| "read /proc/self/mountinfo".into())?;
+    let mut best: Option<(&str, bool)> = None;
+    for line in info.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        if fields.len() < 7 {
+            continue;
+        }
+        let mnt = fields[4];
+        let contains = mnt == "/" || rootfs.starts_with(mnt);
+        if contains && best.is_none_or(|(b, _)| mnt.len() >= b.len()) {
+            let shared = fields[6..].iter().take_while(|f| **f != "-").any(|f| f.starts_with("shared:"));
+            best = Some((mnt, shared));
+        }
+    }
+    if let Some((mnt, true)) = best {
+        mount(None::<&str>, mnt, None::<&str>, MsFlags::MS_PRIVATE, None::<&str>)
+            .context(|| format!("make the rootfs's parent mount {mnt} private"))?;
+    }
+    Ok(())
+}
+
+/// Mounts every entry of `mounts`, in order.
+pub fn mount_all(ctx: &MountContext, mounts: &[Mount]) -> Result<()> {
+    for (i, m) in mounts.iter().enumerate() {
+        let field = format!("mounts[{i}] ({})", m.destination().display());
+        mount_one(ctx, m, &field)?;
+    }
+    Ok(())
+}
+
+fn mount_one(ctx: &MountContext, m: &Mount, field: &str) -> Result<()> {
+    let opts = mount_options::parse(m.options().as_deref().unwrap_or(&[]), field)?;
+    let typ = m.typ().as_deref().unwrap_or("");
+    let dest = m.destination();
+    if relative(dest)?.is_empty() {
+        return Err(Error::Invalid(format!("{field}: a mount over the rootfs itself is not allowed")));
+    }
+    if typ == "cgroup" || typ == "cgroup2" {
+        return mount_cgroup(ctx, dest, &opts, field);
+    }
+    if opts.is_bind() || typ == "bind" {
+        let source = m.source().as_deref().ok_or_else(|| Error::Invalid(format!("{field}: a bind mount needs a source")))?;
+        let source = if source.is_absolute() { source.to_path_buf() } else { ctx.bundle.join(source) };
+        return bind(ctx.root, &source, dest, &opts, field);
+    }
+    let target = ctx.root.mkdir_all(dest, 0o755)?;
+    let source = m.source().as_ref().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| typ.to_string());
+    let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
+    match mount(Some(source.as_str()), fd_path(target.as_fd()).as_str(), Some(typ), opts.flags, data) {
+        Ok(()) => {}
+        // Without their own network (sysfs) or ipc (mqueue) namespace, a user namespace may
+        // not mount these afresh; bind the host's, as runc does.
+        Err(Errno::EPERM) if typ == "sysfs" => return bind(ctx.root, Path::new("/sys"), dest, &with_rbind(&opts), field),
+        Err(Errno::EPERM) if typ == "mqueue" => return bind(ctx.root, Path::new("/dev/mqueue"), dest, &with_rbind(&opts), field),
+        Err(e) => return Err(e).context(|| format!("{field}: mount {typ} {source}")),
+    }
+    finish(ctx.root, dest, &opts, field)
+}
+
+fn with_rbind(opts: &MountOptions) -> MountOptions {
+    let mut o = opts.clone();
+    o.flags |= MsFlags::MS_BIND | MsFlags::MS_REC;
+    o
+}
+
+/// A bind mount: the target (a directory or a file, like the source) is created inside the
+/// rootfs; the source is opened once and mounted through its fd.
+pub fn bind(root: &Root, source: &Path, dest: &Path, opts: &MountOptions, field: &str) -> Result<()> {
+    let src = std::fs::File::open_path(source).context(|| format!("{field}: open the mount source {}", source.display()))?;
+    let is_dir = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(&src))
+        .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+        .context(|| format!("{field}: stat the mount source {}", source.display()))?;
+    let target = if is_dir { root.mkdir_all(dest, 0o755)? } else { root.create_file(dest, 0o644)? };
+    let flags = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
+    mount(Some(fd_path(src.as_fd()).as_str()), fd_path(target.as_fd()).as_str(), None::<&str>, flags, None::<&str>)
+        .context(|| format!("{field}: bind-mount {}", source.display()))?;
+    finish(root, dest, opts, field)
+}
+
+/// After the mount: a remount for the flags a bind ignores, the propagation changes, and the
+/// recursive attributes. Each acts on the new mount, reopened inside the rootfs.
+fn finish(root: &Root, dest: &Path, opts: &MountOptions, field: &str) -> Result<()> {
+    let rel = relative(dest)?;
+    let needs_remount = opts.is_bind() && !opts.remount_flags().is_empty();
+    if !needs_remount && opts.propagation.is_empty() && opts.rec_set == 0 && opts.rec_clear == 0 {
+        return Ok(());
+    }
+    let mounted = root.open_path(&rel).context(|| format!("{field}: reopen the mount"))?;
+    if needs_remount {
+        remount_bind(&mounted, opts.remount_flags()).context(|| format!("{field}: remount with its options"))?;
+    }
+    for p in &opts.propagation {
+        mount(None::<&str>, fd_path(mounted.as_fd()).as_str(), None::<&str>, *p, None::<&str>)
+            .context(|| format!("{field}: set propagation"))?;
+    }
+    if opts.rec_set != 0 || opts.rec_clear != 0 {
+        mount_setattr(mounted.as_fd(), true, opts.rec_set, opts.rec_clear)
+            .context(|| format!("{field}: set recursive mount attributes"))?;
+    }
+    Ok(())
+}
+
+/// MS_REMOUNT|MS_BIND with `flags`. In a user namespace the kernel refuses to clear the
+/// flags the mount was locked with (nosuid, nodev, noexec, atime ones): on EPERM, retry
+/// keeping them, as runc does.
+pub fn remount_bind(mounted: &OwnedFd, flags: MsFlags) -> std::result::Result<(), Errno> {
+    let path = fd_path(mounted.as_fd());
+    let base = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags;
+    match mount(None::<&str>, path.as_str(), None::<&str>, base, None::<&str>) {
+        Err(Errno::EPERM) => {
+            let st = nix::sys::statvfs::fstatvfs(mounted)?;
+            let f = st.flags();
+            use nix::sys::statvfs::FsFlags;
+            let mut locked = MsFlags::empty();
+            for (s, m) in [
+                (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+                (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+                (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+                (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+                (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+                (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+            ] {
+                if f.contains(s) {
+                    locked |= m;
+                }
+            }
+            mount(None::<&str>, path.as_str(), None::<&str>, base | locked, None::<&str>)
+        }
+        other => other,
+    }
+}
+
+fn mount_cgroup(ctx: &MountContext, dest: &Path, opts: &MountOptions, field: &str) -> Result<()> {
+    let source = ctx.cgroup.ok_or_else(|| Error::Invalid(format!("{field}: no cgroup to mount")))?;
+    let access = opts.flags & (MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
+    match source {
+        CgroupSource::V2 { host_dir, new_namespace } => {
+            let target = ctx.root.mkdir_all(dest, 0o755)?;
+            let path = fd_path(target.as_fd());
+            let fresh = *new_namespace
+                && mount(Some("cgroup2"), path.as_str(), Some("cgroup2"), access, None::<&str>).is_ok();
+            if !fresh {
+                let o = MountOptions { flags: MsFlags::MS_BIND | MsFlags::MS_REC | access, ..Default::default() };
+                bind(ctx.root, host_dir, dest, &o, field)?;
+            }
+            Ok(())
+        }
+        CgroupSource::V1(hierarchies) => {
+            // A tmpfs holding one bind mount per hierarchy, of the container's own cgroup.
+            let target = ctx.root.mkdir_all(dest, 0o755)?;
+            let tmpfs_flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+            mount(Some("tmpfs"), fd_path(target.as_fd()).as_str(), Some("tmpfs"), tmpfs_flags, Some("mode=755"))
+                .context(|| format!("{field}: mount the cgroup tmpfs"))?;
+            let o = MountOptions { flags: MsFlags::MS_BIND | access, ..Default::default() };
+            for (name, host_dir) in hierarchies {
+                let sub = dest.join(name);
+                bind(ctx.root, host_dir, &sub, &o, field)?;
+                // Co-mounted controllers ("cpu,cpuacct") are reachable by each name too.
+                if name.contains(',') {
+                    for part in name.split(',') {
+                        let (dir, link) = ctx.root.parent_of(&dest.join(part))?;
+                        match nix::unistd::symlinkat(name.as_str(), Some(std::os::fd::AsRawFd::as_raw_fd(&dir)), link.as_str()) {
+                            Ok(()) | Err(Errno::EEXIST) => {}
+                            Err(e) => return Err(e).context(|| format!("{field}: link {part}")),
+                        }
+                    }
+                }
+            }
+            if access.contains(MsFlags::MS_RDONLY) {
+                let mounted = ctx.root.open_path(&relative(dest)?).context(|| format!("{field}: reopen the mount"))?;
+                mount(None::<&str>, fd_path(mounted.as_fd()).as_str(), None::<&str>, MsFlags::MS_REMOUNT | tmpfs_flags | MsFlags::MS_RDONLY, None::<&str>)
+                    .context(|| format!("{field}: make the cgroup tmpfs read-only"))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `File::open` with O_PATH: enough to mount from, and opens sockets and devices without
+/// side effects.
+trait OpenPath {
+    fn open_path(p: &Path) -> std::io::Result<OwnedFd>;
+}
+
+impl OpenPath for std::fs::File {
+    fn open_path(p: &Path) -> std::io::Result<OwnedFd> {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new().read(true).custom_flags(libc::O_PATH).open(p).map(OwnedFd::from)
+    }
+}

@@ -1,0 +1,155 @@
+//! Paths from config.json, resolved inside the rootfs and never outside it.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::{Component, Path};
+
+use nix::errno::Errno;
+use nix::sys::stat::Mode;
+
+use crate::error::{Context, Error, Result};
+use crate::sys::openat2_in_root;
+
+/// An open directory that acts as "/" for every lookup made through it.
+#[derive(Debug)]
+pub struct Root {
+    fd: OwnedFd,
+    path: std::path::PathBuf,
+}
+
+/// The /proc/self/fd path through which a syscall that takes a path reaches an fd. Valid
+/// while the fd is open, in a process that sees the host's /proc.
+pub fn fd_path(fd: BorrowedFd) -> String {
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
+/// The relative, normalised form of a container path: "/dev/../x" is refused, "/a//b/" is
+/// "a/b". The empty string is the root itself.
+pub fn relative(path: &Path) -> Result<String> {
+    let mut parts = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::RootDir | Component::CurDir => {}
+            Component::Normal(p) => parts.push(p.to_str().ok_or_else(|| Error::Invalid(format!("{} is not UTF-8", path.display())))?),
+            Component::ParentDir => {
+                // Resolved inside the root anyway, but a ".." in a config path is almost
+                // always a mistake or an attack; keep the lexical meaning, clamped at "/".
+                parts.pop();
+            }
+            Component::Prefix(_) => {}
+        }
+    }
+    Ok(parts.join("/"))
+}
+
+impl Root {
+    pub fn open(path: &Path) -> Result<Root> {
+        let fd = std::fs::File::open(path).context(|| format!("open the rootfs {}", path.display()))?;
+        Ok(Root { fd: fd.into(), path: path.to_path_buf() })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// Opens `path` (a container path) with O_PATH, resolved inside the root.
+    pub fn open_path(&self, path: &str) -> std::result::Result<OwnedFd, Errno> {
+        openat2_in_root(self.fd.as_fd(), path, libc::O_PATH, 0)
+    }
+
+    /// Opens `path` inside the root with the given flags.
+    pub fn open_with(&self, path: &str, flags: i32, mode: u32) -> std::result::Result<OwnedFd, Errno> {
+        openat2_in_root(self.fd.as_fd(), path, flags, mode)
+    }
+
+    /// mkdir -p inside the root; returns an O_PATH fd of the directory. Every step is
+    /// resolved from the root, so a symlink anywhere on the way stays inside it.
+    pub fn mkdir_all(&self, path: &Path, mode: u32) -> Result<OwnedFd> {
+        let rel = relative(path)?;
+        let shown = || format!("create directory {} in the rootfs", path.display());
+        if rel.is_empty() {
+            return self.open_path(".").context(shown);
+        }
+        let mut parent = self.open_path(".").context(shown)?;
+        let mut prefix = String::new();
+        for part in rel.split('/') {
+            if !prefix.is_empty() {
+                prefix.push('/');
+            }
+            prefix.push_str(part);
+            match openat2_in_root(self.fd.as_fd(), &prefix, libc::O_PATH | libc::O_DIRECTORY, 0) {
+                Ok(fd) => parent = fd,
+                Err(Errno::ENOENT) => {
+                    match nix::sys::stat::mkdirat(Some(parent.as_raw_fd()), part, Mode::from_bits_truncate(mode)) {
+                        Ok(()) | Err(Errno::EEXIST) => {}
+                        Err(e) => return Err(e).context(shown),
+                    }
+                    parent = openat2_in_root(self.fd.as_fd(), &prefix, libc::O_PATH | libc::O_DIRECTORY, 0).context(shown)?;
+                }
+                Err(e) => return Err(e).context(shown),
+            }
+        }
+        Ok(parent)
+    }
+
+    /// Makes sure a regular file exists at `path` (for bind mounts of files and device
+    /// nodes); returns an O_PATH fd of it. An existing directory there is an error.
+    pub fn create_file(&self, path: &Path, mode: u32) -> Result<OwnedFd> {
+        let rel = relative(path)?;
+        let shown = || format!("create file {} in the rootfs", path.display());
+        if let Some((dir, _)) = rel.rsplit_once('/') {
+            self.mkdir_all(Path::new(dir), 0o755)?;
+        }
+        match self.open_path(&rel) {
+            Ok(fd) => return Ok(fd),
+            Err(Errno::ENOENT) => {}
+            Err(e) => return Err(e).context(shown),
+        }
+        // O_CREAT without O_EXCL never follows a dangling symlink out: RESOLVE_IN_ROOT holds.
+        drop(self.open_with(&rel, libc::O_CREAT | libc::O_WRONLY | libc::O_NOFOLLOW, mode).context(shown)?);
+        self.open_path(&rel).context(shown)
+    }
+
+    /// The parent directory (O_PATH) and the last component of a container path.
+    pub fn parent_of(&self, path: &Path) -> Result<(OwnedFd, String)> {
+        let rel = relative(path)?;
+        let (dir, name) = match rel.rsplit_once('/') {
+            Some((d, n)) => (d.to_string(), n.to_string()),
+            None => (String::new(), rel.clone()),
+        };
+        if name.is_empty() {
+            return Err(Error::Invalid(format!("{} names the root itself", path.display())));
+        }
+        Ok((self.mkdir_all(Path::new(&dir), 0o755)?, name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_are_normalised() {
+        assert_eq!(relative(Path::new("/dev//pts/")).unwrap(), "dev/pts");
+        assert_eq!(relative(Path::new("/")).unwrap(), "");
+        assert_eq!(relative(Path::new("/../../etc")).unwrap(), "etc");
+    }
+
+    #[test]
+    fn symlinks_resolve_inside_the_root() {
+        let dir = std::env::temp_dir().join(format!("vrun-resolve-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("inner")).unwrap();
+        std::os::unix::fs::symlink("/", dir.join("escape")).unwrap();
+        std::os::unix::fs::symlink("../../../..", dir.join("inner/up")).unwrap();
+        let root = Root::open(&dir).unwrap();
+        // mkdir through a symlink to "/" lands in the root, not on the host.
+        root.mkdir_all(Path::new("/escape/vrun-made-this"), 0o755).unwrap();
+        assert!(dir.join("vrun-made-this").is_dir());
+        root.create_file(Path::new("/inner/up/file"), 0o644).unwrap();
+        assert!(dir.join("file").is_file());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,128 @@
+//! Terminals: the container's pty, whose master goes to the caller over `--console-socket`
+//! (SCM_RIGHTS, as runc sends it), and the foreground proxy `run`/`exec` use when there is
+//! no console socket.
+
+use std::io::IoSlice;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::path::Path;
+
+use nix::sys::socket::{connect, recvmsg, sendmsg, socket, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, UnixAddr};
+
+use crate::error::{Context, Error, Result};
+
+/// Connects to the caller's console socket.
+pub fn connect_socket(path: &Path) -> Result<OwnedFd> {
+    let fd = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).context(|| "create a socket".into())?;
+    let addr = UnixAddr::new(path).context(|| format!("--console-socket {}", path.display()))?;
+    connect(fd.as_raw_fd(), &addr).context(|| format!("connect to the console socket {}", path.display()))?;
+    Ok(fd)
+}
+
+/// Sends the pty master over the socket, with its name as the message, like runc.
+pub fn send_master(socket: BorrowedFd, master: BorrowedFd) -> Result<()> {
+    let fds = [master.as_raw_fd()];
+    let name = b"/dev/ptmx";
+    sendmsg::<()>(socket.as_raw_fd(), &[IoSlice::new(name)], &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)
+        .context(|| "send the pty master to the console socket".into())?;
+    Ok(())
+}
+
+/// Receives a pty master sent by [`send_master`].
+pub fn recv_master(socket: BorrowedFd) -> Result<OwnedFd> {
+    let mut buf = [0u8; 4096];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(socket.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC).context(|| "receive the pty master".into())?;
+    for c in msg.cmsgs().context(|| "read the pty master message".into())? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            if let Some(fd) = fds.first() {
+                return Ok(crate::sys::own_received_fd(*fd));
+            }
+        }
+    }
+    Err(Error::Invalid("the container sent no pty master".into()))
+}
+
+/// Copies stdin to the pty master and the master to stdout until the master closes (the
+/// container's process is gone) or `done` says so. stdin is put in raw mode when it is a
+/// terminal, and restored.
+pub fn proxy(master: &OwnedFd, mut done: impl FnMut() -> bool) -> Result<()> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use nix::sys::termios;
+    let stdin = std::io::stdin();
+    let saved = termios::tcgetattr(stdin.as_fd()).ok();
+    if let Some(t) = &saved {
+        let mut raw = t.clone();
+        termios::cfmakeraw(&mut raw);
+        let _ = termios::tcsetattr(stdin.as_fd(), termios::SetArg::TCSANOW, &raw);
+        if let Ok(ws) = window_size(stdin.as_fd()) {
+            let _ = set_window_size(master.as_fd(), &ws);
+        }
+    }
+    let mut stdin_open = true;
+    let mut buf = [0u8; 8192];
+    let result = loop {
+        if done() {
+            break Ok(());
+        }
+        let mut fds = vec![PollFd::new(master.as_fd(), PollFlags::POLLIN)];
+        if stdin_open {
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+        }
+        match poll(&mut fds, PollTimeout::from(100u16)) {
+            Err(nix::errno::Errno::EINTR) | Ok(0) => continue,
+            Err(e) => break Err(Error::Sys { what: "poll the terminal".into(), source: e }),
+            Ok(_) => {}
+        }
+        let master_ev = fds[0].revents().unwrap_or(PollFlags::empty());
+        let stdin_ev = fds.get(1).and_then(|f| f.revents()).unwrap_or(PollFlags::empty());
+        if master_ev.intersects(PollFlags::POLLIN) {
+            match nix::unistd::read(master.as_raw_fd(), &mut buf) {
+                Ok(0) | Err(nix::errno::Errno::EIO) => break Ok(()),
+                Ok(n) => write_all(std::io::stdout().as_fd(), &buf[..n]),
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => break Err(Error::Sys { what: "read the terminal".into(), source: e }),
+            }
+        } else if master_ev.intersects(PollFlags::POLLHUP | PollFlags::POLLERR) {
+            break Ok(());
+        }
+        if stdin_ev.intersects(PollFlags::POLLIN | PollFlags::POLLHUP) {
+            match nix::unistd::read(stdin.as_raw_fd(), &mut buf) {
+                Ok(0) | Err(_) => stdin_open = false,
+                Ok(n) => write_all(master.as_fd(), &buf[..n]),
+            }
+        }
+    };
+    if let Some(t) = saved {
+        let _ = termios::tcsetattr(stdin.as_fd(), termios::SetArg::TCSANOW, &t);
+    }
+    result
+}
+
+fn write_all(fd: BorrowedFd, mut data: &[u8]) {
+    while !data.is_empty() {
+        match nix::unistd::write(fd, data) {
+            Ok(n) => data = &data[n..],
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+fn window_size(fd: BorrowedFd) -> nix::Result<libc::winsize> {
+    crate::sys::window_size(fd)
+}
+
+/// Sets a pty's window size (`process.consoleSize`, or the caller's terminal's).
+pub fn set_window_size(fd: BorrowedFd, ws: &libc::winsize) -> nix::Result<()> {
+    crate::sys::set_window_size(fd, ws)
+}
+
+/// Opens a new pty pair from the container's /dev/ptmx (already resolved inside its rootfs):
+/// the master, unlocked, and the peer opened from it with TIOCGPTPEER, so no path of the
+/// container is trusted for the slave.
+pub fn open_pty(ptmx: OwnedFd) -> Result<(OwnedFd, OwnedFd)> {
+    crate::sys::unlock_pty(ptmx.as_fd()).context(|| "unlock the pty".into())?;
+    let peer = crate::sys::open_pty_peer(ptmx.as_fd()).context(|| "open the pty peer".into())?;
+    Ok((ptmx, peer))
+}

@@ -1,0 +1,265 @@
+//! The container's init: runs in the cloned child, inside the new namespaces, sets everything
+//! up in the order the kernel and the spec require, reports "ready", waits on the exec fifo
+//! and execs the user's process. It never returns.
+
+use std::convert::Infallible;
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::Path;
+
+use nix::mount::{mount, MsFlags};
+use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
+use vrun_isolation::capabilities::CapSets;
+use vrun_isolation::namespaces::Namespaces;
+use vrun_isolation::{attrs, rlimits, user};
+use vrun_rootfs::mounts::{CgroupSource, MountContext};
+use vrun_rootfs::resolve::{fd_path, Root};
+use vrun_rootfs::{devices, masked, mount_options, mounts, pivot};
+
+use crate::error::{Context, Error, Result};
+use crate::sync::{self, Channel};
+use crate::{console, hooks, sys};
+
+pub(crate) const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// What init needs, prepared by the parent before the clone.
+pub(crate) struct InitContext<'a> {
+    pub id: &'a str,
+    pub spec: &'a Spec,
+    pub bundle_dir: &'a Path,
+    pub rootfs: &'a Path,
+    pub ns: &'a Namespaces,
+    pub ns_fds: &'a [(LinuxNamespaceType, OwnedFd)],
+    pub channel: &'a Channel,
+    /// The exec fifo, open read-write so that opening it never blocks.
+    pub fifo: &'a OwnedFd,
+    pub console_socket: Option<&'a OwnedFd>,
+    pub cgroup_source: Option<CgroupSource>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+    /// False when the parent denied setgroups in the user namespace (unprivileged caller).
+    pub setgroups_allowed: bool,
+}
+
+pub(crate) fn run(ctx: InitContext) -> ! {
+    let mut reported_ready = false;
+    let err = match setup_and_exec(&ctx, &mut reported_ready) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    if reported_ready {
+        // The parent has gone: stderr is the only place left to say it.
+        eprintln!("vrun: container {}: {err}", ctx.id);
+    } else {
+        let _ = ctx.channel.send(sync::ERROR, err.to_string().as_bytes());
+    }
+    sys::exit_now(if reported_ready { 127 } else { 1 })
+}
+
+fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infallible> {
+    // Die with the parent while create is under way; cleared before "ready".
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).context(|| "prctl(PR_SET_PDEATHSIG)".into())?;
+    attrs::set_not_dumpable()?;
+    let state_json = ctx.channel.expect(sync::GO, "the parent to place the container")?;
+    let state_json = String::from_utf8_lossy(&state_json).into_owned();
+    let spec = ctx.spec;
+    let linux = spec.linux().as_ref().ok_or_else(|| Error::Invalid("linux: missing".into()))?;
+    let process = spec.process().as_ref().ok_or_else(|| Error::Invalid("process: missing".into()))?;
+
+    if ctx.ns.is_new(LinuxNamespaceType::User) {
+        user::become_ns_root()?;
+    }
+    ctx.ns.enter(ctx.ns_fds)?;
+    ctx.ns.enter_cgroup()?;
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        attrs::set_hostname(h)?;
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        attrs::set_domainname(d)?;
+    }
+    if let Some(sysctl) = linux.sysctl() {
+        attrs::apply_sysctls(sysctl)?;
+    }
+    if let Some(adj) = process.oom_score_adj() {
+        attrs::set_oom_score_adj(adj)?;
+    }
+
+    let root_propagation = linux.rootfs_propagation().as_deref().and_then(mount_options::propagation_flag);
+    let root = mounts::prepare_root(ctx.rootfs, root_propagation.unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC))?;
+    let spec_mounts = spec.mounts().as_deref().unwrap_or(&[]);
+    mounts::mount_all(&MountContext { root: &root, bundle: ctx.bundle_dir, cgroup: ctx.cgroup_source.as_ref() }, spec_mounts)?;
+    let dev_is_bind = spec_mounts.iter().any(|m| {
+        m.destination() == Path::new("/dev") && m.options().iter().flatten().any(|o| o == "bind" || o == "rbind")
+    });
+    if !dev_is_bind {
+        devices::create(&root, &devices::default_devices())?;
+        let has_devpts = spec_mounts.iter().any(|m| m.destination() == Path::new("/dev/pts"));
+        devices::create_symlinks(&root, has_devpts)?;
+    }
+    devices::create(&root, &devices::from_spec(linux.devices().as_deref().unwrap_or(&[]))?)?;
+
+    #[allow(deprecated)]
+    let (needs_runtime_hooks, create_container_hooks, start_container_hooks) = match spec.hooks() {
+        Some(h) => (
+            h.prestart().as_ref().is_some_and(|v| !v.is_empty()) || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty()),
+            h.create_container().clone().unwrap_or_default(),
+            h.start_container().clone().unwrap_or_default(),
+        ),
+        None => (false, Vec::new(), Vec::new()),
+    };
+    if needs_runtime_hooks {
+        ctx.channel.send(sync::HOOKS, b"")?;
+        ctx.channel.expect(sync::HOOKS_DONE, "the createRuntime hooks")?;
+    }
+    hooks::run("createContainer", &create_container_hooks, &state_json)?;
+
+    if process.terminal().unwrap_or(false) {
+        let socket = ctx.console_socket.ok_or_else(|| Error::Invalid("process.terminal is true but there is no console socket".into()))?;
+        setup_console(&root, socket, process)?;
+    }
+    masked::mask(&root, linux.masked_paths().as_deref().unwrap_or(&[]))?;
+    masked::make_readonly(&root, linux.readonly_paths().as_deref().unwrap_or(&[]))?;
+    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+        pivot::make_root_readonly(&root)?;
+    }
+    if ctx.no_pivot {
+        pivot::move_root(&root)?;
+    } else {
+        pivot::pivot(&root)?;
+    }
+    drop(root);
+    if let Some(p) = root_propagation {
+        pivot::set_root_propagation(p)?;
+    }
+
+    nix::unistd::chdir(process.cwd()).context(|| format!("process.cwd: chdir to {}", process.cwd().display()))?;
+    let env = process_env(process);
+    let args = process.args().as_deref().unwrap_or(&[]);
+    let exe = find_executable(&args[0], &env)?;
+    let argv = to_cstrings(args)?;
+    let envp = to_cstrings(&env)?;
+
+    if !ctx.no_new_keyring {
+        attrs::join_new_session_keyring(ctx.id)?;
+    }
+    if let Some(profile) = process.apparmor_profile().as_deref().filter(|p| !p.is_empty()) {
+        if attrs::apparmor_enabled() {
+            attrs::set_apparmor_exec_profile(profile)?;
+        }
+    }
+    rlimits::apply(process.rlimits().as_deref().unwrap_or(&[]))?;
+    let caps = CapSets::from_spec(process.capabilities().as_ref());
+    caps.apply_bounding()?;
+    let u = process.user();
+    user::switch(&user::UserSpec {
+        uid: u.uid(),
+        gid: u.gid(),
+        additional_gids: u.additional_gids().clone().unwrap_or_default(),
+        set_groups: ctx.setgroups_allowed,
+    })?;
+    caps.apply_process_sets()?;
+    user::set_umask(u.umask().unwrap_or(0o022));
+    if process.no_new_privileges().unwrap_or(false) {
+        attrs::set_no_new_privs()?;
+    }
+    pass_preserved_fds(ctx.preserve_fds)?;
+
+    nix::sys::prctl::set_pdeathsig(None).context(|| "clear PR_SET_PDEATHSIG".into())?;
+    ctx.channel.send(sync::READY, b"")?;
+    *reported_ready = true;
+
+    wait_for_start(ctx.fifo)?;
+    hooks::run("startContainer", &start_container_hooks, &state_json)?;
+    if vrun_seccomp::load(linux.seccomp().as_ref()) == vrun_seccomp::Status::NotEnforced {
+        // Reported by `create` in the parent (it knows the config too); nothing to do here.
+    }
+    sys::reset_signals();
+    Err(Error::Sys { what: format!("exec {}", args[0]), source: sys::execve(&exe, &argv, &envp) })
+}
+
+/// process.env, plus HOME from the container's /etc/passwd when the config has none.
+pub(crate) fn process_env(process: &Process) -> Vec<String> {
+    let mut env = process.env().clone().unwrap_or_default();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", user::home_of(process.user().uid())));
+    }
+    env
+}
+
+pub(crate) fn to_cstrings(list: &[String]) -> Result<Vec<CString>> {
+    list.iter().map(|s| CString::new(s.as_str()).map_err(|_| Error::Invalid(format!("{s:?} contains a NUL byte")))).collect()
+}
+
+/// The program to exec: a path as given, or the first match on the process's PATH (the
+/// default PATH when the config sets none), checked now so that `create` fails for a
+/// missing program rather than `start`.
+pub(crate) fn find_executable(name: &str, env: &[String]) -> Result<CString> {
+    use std::os::unix::fs::PermissionsExt;
+    let runnable = |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    if name.contains('/') {
+        return match std::fs::metadata(name) {
+            Ok(_) if runnable(Path::new(name)) => Ok(CString::new(name).map_err(|_| Error::Invalid("process.args[0] has a NUL byte".into()))?),
+            Ok(_) => Err(Error::Invalid(format!("exec: {name:?}: permission denied (not an executable file)"))),
+            Err(e) => Err(Error::Invalid(format!("exec: {name:?}: stat {name}: {e}"))),
+        };
+    }
+    let path = env.iter().rev().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
+    for dir in path.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let candidate = Path::new(dir).join(name);
+        if runnable(&candidate) {
+            return CString::new(candidate.as_os_str().as_encoded_bytes()).map_err(|_| Error::Invalid("PATH has a NUL byte".into()));
+        }
+    }
+    Err(Error::Invalid(format!("exec: {name:?}: executable file not found in $PATH")))
+}
+
+/// The pty for `process.terminal`: opened from the container's own devpts, its master sent to
+/// the console socket, its peer bind-mounted on /dev/console and made the controlling
+/// terminal and stdio of init.
+fn setup_console(root: &Root, socket: &OwnedFd, process: &Process) -> Result<()> {
+    let ptmx = root
+        .open_with("dev/ptmx", libc::O_RDWR | libc::O_NOCTTY, 0)
+        .context(|| "process.terminal: open /dev/ptmx in the container (is devpts mounted at /dev/pts?)".into())?;
+    let (master, peer) = console::open_pty(ptmx)?;
+    if let Some(size) = process.console_size() {
+        let ws = libc::winsize { ws_row: size.height() as u16, ws_col: size.width() as u16, ws_xpixel: 0, ws_ypixel: 0 };
+        console::set_window_size(master.as_fd(), &ws).context(|| "process.consoleSize: set the window size".into())?;
+    }
+    let target = root.create_file(Path::new("/dev/console"), 0o600)?;
+    mount(Some(fd_path(peer.as_fd()).as_str()), fd_path(target.as_fd()).as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
+        .context(|| "bind-mount the pty on /dev/console".into())?;
+    console::send_master(socket.as_fd(), master.as_fd())?;
+    drop(master);
+    nix::unistd::setsid().context(|| "setsid".into())?;
+    for fd in 0..3 {
+        nix::unistd::dup2(peer.as_raw_fd(), fd).context(|| "make the pty the process's stdio".into())?;
+    }
+    sys::set_controlling_terminal(0).context(|| "make the pty the controlling terminal".into())
+}
+
+/// fds 3 .. 3+N stay open across exec (--preserve-fds); every other fd of vrun's is marked
+/// close-on-exec.
+fn pass_preserved_fds(n: u32) -> Result<()> {
+    for fd in 3..3 + n as i32 {
+        match nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty())) {
+            Ok(_) | Err(nix::errno::Errno::EBADF) => {}
+            Err(e) => return Err(Error::Sys { what: format!("--preserve-fds: keep fd {fd} open"), source: e }),
+        }
+    }
+    sys::cloexec_from(3 + n).context(|| "mark vrun's fds close-on-exec".into())
+}
+
+/// Blocks until `start` writes to the exec fifo.
+fn wait_for_start(fifo: &OwnedFd) -> Result<()> {
+    let mut byte = [0u8; 1];
+    loop {
+        match nix::unistd::read(fifo.as_raw_fd(), &mut byte) {
+            Ok(_) => return Ok(()),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(Error::Sys { what: "wait on the exec fifo".into(), source: e }),
+        }
+    }
+}
+

@@ -1,0 +1,24 @@
+//! The container lifecycle of the OCI runtime spec, composed from the facility crates:
+//! `isolation` (namespaces, ids, capabilities), `cgroup`, `rootfs` and `seccomp`.
+//!
+//! The process model (see DESIGN.md): `create` clones the container's init straight into its
+//! namespaces; init sets everything up, reports "ready" over a socketpair and blocks on the
+//! exec fifo; `start` opens the fifo and init execs the user's process. No daemon stays.
+
+pub mod bundle;
+pub mod console;
+mod error;
+pub mod features;
+pub mod hooks;
+pub mod id;
+mod init;
+pub mod lifecycle;
+pub mod procfs;
+pub mod signals;
+pub mod spec_default;
+pub mod state;
+mod sync;
+mod sys;
+pub mod time;
+
+pub use error::{Error, Result};

@@ -1,0 +1,277 @@
+//! `create`: everything up to a container whose init waits on the exec fifo.
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+use oci_spec::runtime::LinuxNamespaceType;
+use vrun_cgroup::{Cgroup, Hierarchy, Placement, Version};
+use vrun_isolation::namespaces::{self, Namespaces};
+use vrun_isolation::{clone_process, idmap, CloneResult};
+use vrun_rootfs::mounts::CgroupSource;
+
+use crate::bundle::Bundle;
+use crate::error::{Context, Error, Result};
+use crate::init::{self, InitContext};
+use crate::state::{ContainerDir, Persisted, Status};
+use crate::sync;
+use crate::{console, hooks, procfs};
+
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    pub root: PathBuf,
+    pub id: String,
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+    pub systemd_cgroup: bool,
+}
+
+/// Where a `process.terminal` pty goes.
+#[derive(Debug, Clone)]
+pub enum ConsoleMode {
+    /// No socket: a config asking for a terminal is refused (runc does the same).
+    None,
+    /// `--console-socket PATH`.
+    Socket(PathBuf),
+    /// `run` in the foreground: vrun receives the master itself and proxies the terminal.
+    Proxy,
+}
+
+/// A created container. With [`ConsoleMode::Proxy`], `console` holds the pty master.
+pub struct Created {
+    pub pid: Pid,
+    pub state: Persisted,
+    pub console: Option<OwnedFd>,
+}
+
+/// Undoes a half-done create when dropped: kills init, removes the cgroup and the state dir.
+struct Undo {
+    dir: Option<ContainerDir>,
+    cgroup: Option<Cgroup>,
+    child: Option<Pid>,
+}
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        if let Some(pid) = self.child.take() {
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+        }
+        if let Some(cg) = self.cgroup.take() {
+            let _ = cg.destroy(Duration::from_secs(5));
+        }
+        if let Some(dir) = self.dir.take() {
+            let _ = dir.remove();
+        }
+    }
+}
+
+pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created> {
+    crate::id::validate(&opts.id)?;
+    let bundle = Bundle::load(&opts.bundle)?;
+    bundle.validate()?;
+    let spec = &bundle.spec;
+    let linux = spec.linux().as_ref().ok_or_else(|| Error::Invalid("linux: missing".into()))?;
+    let process = spec.process().as_ref().ok_or_else(|| Error::Invalid("process: missing".into()))?;
+    let terminal = process.terminal().unwrap_or(false);
+    if terminal && matches!(console_mode, ConsoleMode::None) {
+        return Err(Error::Invalid(
+            "process.terminal is true but no --console-socket was given: the pty master would have nowhere to go (set terminal to false, or pass --console-socket)".into(),
+        ));
+    }
+    if linux.seccomp().is_some() {
+        tracing::warn!("linux.seccomp is set but vrun does not enforce seccomp profiles yet: the container runs without its filter");
+    }
+    let ns = Namespaces::from_spec(linux.namespaces().as_deref().unwrap_or(&[]))?;
+    let ns_fds = ns.open_joined()?;
+    let cgroups_path = linux.cgroups_path().as_ref().map(|p| p.to_string_lossy().into_owned());
+    let placement = Placement::parse(cgroups_path.as_deref(), &opts.id, opts.systemd_cgroup)?;
+    let hierarchy = Hierarchy::detect()?;
+    hierarchy.container_dirs(&placement)?;
+
+    let dir = ContainerDir::create(&opts.root, &opts.id)?;
+    let mut undo = Undo { dir: None, cgroup: None, child: None };
+    let fifo_path = dir.fifo();
+    undo.dir = Some(dir);
+    let cgroup = Cgroup::create(&hierarchy, &placement)?;
+    undo.cgroup = Some(cgroup.clone());
+    if let Some(r) = linux.resources() {
+        cgroup.apply(r)?;
+    }
+    nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o622)).context(|| format!("create {}", fifo_path.display()))?;
+    let fifo = open_fifo(&fifo_path)?;
+
+    let (console_socket, console_receiver) = match (&console_mode, terminal) {
+        (ConsoleMode::Socket(p), true) => (Some(console::connect_socket(p)?), None),
+        (ConsoleMode::Proxy, true) => {
+            let (a, b) = sync_stream_pair()?;
+            (Some(b), Some(a))
+        }
+        _ => (None, None),
+    };
+    let (parent_end, init_end) = sync::pair()?;
+    let cgroup_source = cgroup_source(&cgroup, ns.is_new(LinuxNamespaceType::Cgroup));
+    let euid_root = nix::unistd::geteuid().is_root();
+
+    let restore = ChildNamespaces::enter(&ns, &ns_fds, linux)?;
+    let cloned = clone_process(ns.clone_flags());
+    restore.undo()?;
+    let pid = match cloned.context(|| "clone the container's init".into())? {
+        CloneResult::Child => {
+            drop(parent_end);
+            init::run(InitContext {
+                id: &opts.id,
+                spec,
+                bundle_dir: &bundle.dir,
+                rootfs: &bundle.rootfs,
+                ns: &ns,
+                ns_fds: &ns_fds,
+                channel: &init_end,
+                fifo: &fifo,
+                console_socket: console_socket.as_ref(),
+                cgroup_source,
+                no_pivot: opts.no_pivot,
+                no_new_keyring: opts.no_new_keyring,
+                preserve_fds: opts.preserve_fds,
+                setgroups_allowed: euid_root,
+            })
+        }
+        CloneResult::Parent(pid) => pid,
+    };
+    undo.child = Some(pid);
+    drop((init_end, fifo, console_socket, ns_fds));
+
+    if ns.is_new(LinuxNamespaceType::User) {
+        idmap::write_maps(
+            pid.as_raw(),
+            linux.uid_mappings().as_deref().unwrap_or(&[]),
+            linux.gid_mappings().as_deref().unwrap_or(&[]),
+            !euid_root,
+        )?;
+    }
+    cgroup.add_process(pid.as_raw())?;
+    let (_, start_time) = procfs::stat(pid.as_raw()).ok_or_else(|| Error::Invalid("the container's init exited during create".into()))?;
+    let state = Persisted {
+        id: opts.id.clone(),
+        pid: pid.as_raw(),
+        start_time,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: crate::time::now_rfc3339(),
+        owner: String::new(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        cgroup: Some(cgroup),
+        config: spec.clone(),
+    };
+    let creating = state.spec_state_json(Status::Creating);
+    parent_end.send(sync::GO, creating.as_bytes())?;
+    loop {
+        match parent_end.recv()? {
+            Some((tag, _)) if tag == sync::HOOKS => {
+                #[allow(deprecated)]
+                if let Some(h) = spec.hooks() {
+                    hooks::run("prestart", h.prestart().as_deref().unwrap_or(&[]), &creating)?;
+                    hooks::run("createRuntime", h.create_runtime().as_deref().unwrap_or(&[]), &creating)?;
+                }
+                parent_end.send(sync::HOOKS_DONE, b"")?;
+            }
+            Some((tag, _)) if tag == sync::READY => break,
+            Some((tag, body)) if tag == sync::ERROR => return Err(Error::Invalid(String::from_utf8_lossy(&body).into_owned())),
+            Some((tag, _)) => return Err(Error::Invalid(format!("unexpected message {:?} from the container's init", String::from_utf8_lossy(&tag)))),
+            None => return Err(Error::Invalid("the container's init exited before it was ready".into())),
+        }
+    }
+    let console = match console_receiver {
+        Some(r) => Some(console::recv_master(std::os::fd::AsFd::as_fd(&r))?),
+        None => None,
+    };
+    let dir = undo.dir.as_ref().ok_or_else(|| Error::Invalid("state directory lost".into()))?;
+    dir.save(&state)?;
+    if let Some(pid_file) = &opts.pid_file {
+        write_pid_file(pid_file, pid.as_raw())?;
+    }
+    // Success: keep everything.
+    undo.child = None;
+    undo.cgroup = None;
+    undo.dir = None;
+    Ok(Created { pid, state, console })
+}
+
+/// The exec fifo, opened read-write: init's read then blocks until `start` writes, and an
+/// open by `start` never blocks on a dead init (it gets ENXIO instead).
+fn open_fifo(path: &Path) -> Result<OwnedFd> {
+    std::fs::OpenOptions::new().read(true).write(true).open(path).map(OwnedFd::from).context(|| format!("open {}", path.display()))
+}
+
+fn sync_stream_pair() -> Result<(OwnedFd, OwnedFd)> {
+    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+    socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC).context(|| "create the console socketpair".into())
+}
+
+/// What a `cgroup` mount inside the container shows: the container's own cgroup.
+fn cgroup_source(cg: &Cgroup, new_namespace: bool) -> Option<CgroupSource> {
+    Some(match cg.version {
+        Version::V2 => CgroupSource::V2 { host_dir: cg.dirs.first()?.1.clone(), new_namespace },
+        Version::V1 => CgroupSource::V1(cg.dirs.clone()),
+    })
+}
+
+/// Writes the pid file through a temporary file and a rename (containerd and conmon read it).
+pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let tmp = path.with_file_name(format!(".{}.tmp", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
+    std::fs::write(&tmp, pid.to_string()).context(|| format!("write the pid file {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).context(|| format!("write the pid file {}", path.display()))
+}
+
+/// The pid and time namespaces act on children only: the parent enters them (or creates the
+/// time one) just for the clone, then returns to its own.
+struct ChildNamespaces {
+    pid: Option<OwnedFd>,
+    time: Option<OwnedFd>,
+}
+
+impl ChildNamespaces {
+    fn enter(ns: &Namespaces, fds: &[(LinuxNamespaceType, OwnedFd)], linux: &oci_spec::runtime::Linux) -> Result<ChildNamespaces> {
+        let mut saved = ChildNamespaces { pid: None, time: None };
+        for (typ, fd) in fds {
+            if matches!(typ, LinuxNamespaceType::Pid | LinuxNamespaceType::Time) {
+                let own = namespaces::open_of_process(std::process::id() as i32, *typ)?;
+                namespaces::join(*typ, fd)?;
+                if *typ == LinuxNamespaceType::Pid {
+                    saved.pid = Some(own);
+                } else {
+                    saved.time = Some(own);
+                }
+            }
+        }
+        if ns.is_new(LinuxNamespaceType::Time) {
+            saved.time = Some(namespaces::open_of_process(std::process::id() as i32, LinuxNamespaceType::Time)?);
+            let offsets: Vec<(String, i64, u32)> = linux
+                .time_offsets()
+                .iter()
+                .flatten()
+                .map(|(clock, o)| (clock.clone(), o.secs().unwrap_or(0), o.nanosecs().unwrap_or(0)))
+                .collect();
+            namespaces::unshare_time_for_children(&offsets)?;
+        } else if linux.time_offsets().as_ref().is_some_and(|o| !o.is_empty()) {
+            return Err(Error::Invalid("linux.timeOffsets: needs a new time namespace (linux.namespaces)".into()));
+        }
+        Ok(saved)
+    }
+
+    fn undo(self) -> Result<()> {
+        if let Some(fd) = self.pid {
+            namespaces::join(LinuxNamespaceType::Pid, &fd)?;
+        }
+        if let Some(fd) = self.time {
+            namespaces::join(LinuxNamespaceType::Time, &fd)?;
+        }
+        Ok(())
+    }
+}

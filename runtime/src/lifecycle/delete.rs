@@ -1,0 +1,69 @@
+//! `delete`: remove a stopped container (with `force`, stop it first): its cgroup, its state,
+//! then the poststop hooks.
+
+use std::path::Path;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use crate::error::{Error, Result};
+use crate::hooks;
+use crate::lifecycle::kill::{signal_init, wait_exit};
+use crate::state::{status, ContainerDir, Persisted, Status};
+
+pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
+    let dir = match ContainerDir::open(root, id) {
+        Err(Error::NotFound(_)) if force => return Ok(()),
+        other => other?,
+    };
+    let state = match dir.load() {
+        Ok(s) => s,
+        // A directory without state.json is what a create killed half-way leaves.
+        Err(Error::NotFound(_)) => {
+            dir.remove()?;
+            return if force { Ok(()) } else { Err(Error::NotFound(id.into())) };
+        }
+        Err(e) => return Err(e),
+    };
+    match status(&dir.path, &state) {
+        Status::Stopped => {}
+        // A created container never ran its process: deleting it stops it (as runc does).
+        Status::Created | Status::Creating => stop(&state)?,
+        s if force => {
+            let _ = s;
+            stop(&state)?
+        }
+        s => return Err(Error::Invalid(format!("cannot delete container \"{id}\": it is {s} (stop it first, or use --force)"))),
+    }
+    destroy(dir, &state)
+}
+
+fn stop(state: &Persisted) -> Result<()> {
+    if let Some(cg) = &state.cgroup {
+        // Killing the whole cgroup also reaches processes outside init's pid namespace.
+        cg.signal_all(Signal::SIGKILL)?;
+    }
+    match signal_init(state, Signal::SIGKILL) {
+        Ok(()) | Err(Error::Invalid(_)) => {}
+        Err(e) => return Err(e),
+    }
+    if !wait_exit(state, Duration::from_secs(10)) {
+        return Err(Error::Invalid(format!("container \"{}\" did not exit after SIGKILL", state.id)));
+    }
+    Ok(())
+}
+
+/// Removes what a container left: cgroup, state directory; then runs poststop hooks.
+pub(crate) fn destroy(dir: ContainerDir, state: &Persisted) -> Result<()> {
+    if let Some(cg) = &state.cgroup {
+        cg.destroy(Duration::from_secs(10))?;
+    }
+    dir.remove()?;
+    if let Some(h) = state.config.hooks() {
+        let stopped = state.spec_state_json(Status::Stopped);
+        for warning in hooks::run_all("poststop", h.poststop().as_deref().unwrap_or(&[]), &stopped) {
+            tracing::warn!("{warning}");
+        }
+    }
+    Ok(())
+}

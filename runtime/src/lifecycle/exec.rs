@@ -1,0 +1,278 @@
+//! `exec`: a new process inside a running container, in all of its namespaces and its cgroup,
+//! with the process attributes of `--process` (or of the container's own process, changed by
+//! the command-line flags, as runc does).
+
+use std::convert::Infallible;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::sys::signal::SigmaskHow;
+use nix::unistd::Pid;
+use oci_spec::runtime::{Capability, LinuxNamespaceType, Process};
+use vrun_isolation::capabilities::CapSets;
+use vrun_isolation::namespaces::{self, Namespaces};
+use vrun_isolation::{attrs, clone_process, rlimits, user, CloneResult};
+
+use crate::error::{Context, Error, Result};
+use crate::init::{find_executable, process_env, to_cstrings};
+use crate::lifecycle::create::write_pid_file;
+use crate::lifecycle::run::{forwarded_signals, wait_foreground};
+use crate::state::{status, ContainerDir, Persisted, Status};
+use crate::sync::{self, Channel};
+use crate::{console, sys};
+
+#[derive(Debug, Clone, Default)]
+pub struct ExecOptions {
+    pub root: PathBuf,
+    pub id: String,
+    /// `--process FILE`; otherwise the container's process with the changes below.
+    pub process_file: Option<PathBuf>,
+    pub args: Vec<String>,
+    pub tty: bool,
+    pub env: Vec<String>,
+    pub cwd: Option<PathBuf>,
+    /// `uid[:gid]`
+    pub user: Option<String>,
+    pub additional_gids: Vec<u32>,
+    pub caps: Vec<String>,
+    pub no_new_privs: bool,
+    pub console_socket: Option<PathBuf>,
+    pub detach: bool,
+    pub pid_file: Option<PathBuf>,
+    pub preserve_fds: u32,
+}
+
+/// The process to run: from `--process`, or derived from the container's own.
+pub fn build_process(opts: &ExecOptions, base: Option<&Process>) -> Result<Process> {
+    if let Some(file) = &opts.process_file {
+        let text = std::fs::read(file).context(|| format!("read --process {}", file.display()))?;
+        let de = &mut serde_json::Deserializer::from_slice(&text);
+        let p: Process = serde_path_to_error::deserialize(de).map_err(|e| Error::Invalid(format!("{}: {}: {}", file.display(), e.path(), e.inner())))?;
+        if p.args().as_ref().is_none_or(|a| a.is_empty()) {
+            return Err(Error::Invalid(format!("{}: args: must name the program to run", file.display())));
+        }
+        return Ok(p);
+    }
+    if opts.args.is_empty() {
+        return Err(Error::Invalid("exec: no command given (pass ARGS... or --process FILE)".into()));
+    }
+    let mut p = base.cloned().ok_or_else(|| Error::Invalid("the container's config has no process to start from".into()))?;
+    p.set_args(Some(opts.args.clone()));
+    p.set_terminal(Some(opts.tty));
+    if let Some(cwd) = &opts.cwd {
+        p.set_cwd(cwd.clone());
+    }
+    if !opts.env.is_empty() {
+        let mut env = p.env().clone().unwrap_or_default();
+        for kv in &opts.env {
+            let key = kv.split('=').next().unwrap_or_default();
+            env.retain(|e| e.split('=').next() != Some(key));
+            env.push(kv.clone());
+        }
+        p.set_env(Some(env));
+    }
+    if let Some(u) = &opts.user {
+        let (uid, gid) = u.split_once(':').unwrap_or((u, ""));
+        let parse = |s: &str, what: &str| s.parse::<u32>().map_err(|_| Error::Invalid(format!("--user {u:?}: {what} is not a number")));
+        let mut user = p.user().clone();
+        user.set_uid(parse(uid, "uid")?);
+        if !gid.is_empty() {
+            user.set_gid(parse(gid, "gid")?);
+        }
+        p.set_user(user);
+    }
+    if !opts.additional_gids.is_empty() {
+        let mut user = p.user().clone();
+        user.set_additional_gids(Some(opts.additional_gids.clone()));
+        p.set_user(user);
+    }
+    if !opts.caps.is_empty() {
+        let mut caps = p.capabilities().clone().unwrap_or_default();
+        for name in &opts.caps {
+            let cap: Capability = name
+                .trim_start_matches("CAP_")
+                .parse()
+                .map_err(|_| Error::Invalid(format!("--cap {name:?}: unknown capability")))?;
+            for set in [caps.bounding().clone(), caps.effective().clone(), caps.permitted().clone(), caps.ambient().clone()].iter_mut().enumerate() {
+                let mut s = set.1.clone().unwrap_or_default();
+                s.insert(cap);
+                match set.0 {
+                    0 => caps.set_bounding(Some(s)),
+                    1 => caps.set_effective(Some(s)),
+                    2 => caps.set_permitted(Some(s)),
+                    _ => caps.set_ambient(Some(s)),
+                };
+            }
+        }
+        p.set_capabilities(Some(caps));
+    }
+    if opts.no_new_privs {
+        p.set_no_new_privileges(Some(true));
+    }
+    Ok(p)
+}
+
+/// Runs the process; returns its exit status (0 when detached).
+pub fn exec(opts: &ExecOptions) -> Result<i32> {
+    let dir = ContainerDir::open(&opts.root, &opts.id)?;
+    let state = dir.load()?;
+    match status(&dir.path, &state) {
+        Status::Running | Status::Created => {}
+        s => return Err(Error::Invalid(format!("cannot exec in container \"{}\": it is {s}", opts.id))),
+    }
+    let process = build_process(opts, state.config.process().as_ref())?;
+    if process.terminal().unwrap_or(false) && opts.detach && opts.console_socket.is_none() {
+        return Err(Error::Invalid("--tty with --detach needs --console-socket".into()));
+    }
+    let fds = container_namespaces(&state)?;
+    // The lock is not needed while the process runs.
+    drop(dir);
+
+    let (console_socket, console_receiver) = match (&opts.console_socket, process.terminal().unwrap_or(false)) {
+        (Some(p), true) => (Some(console::connect_socket(p)?), None),
+        (None, true) => {
+            use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+            let (a, b) = socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC).context(|| "socketpair".into())?;
+            (Some(b), Some(a))
+        }
+        _ => (None, None),
+    };
+    let (parent_end, child_end) = sync::pair()?;
+    let forwarded = forwarded_signals();
+    if !opts.detach {
+        nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), None).context(|| "block signals".into())?;
+    }
+    // pid and time namespaces take effect for children: enter them around the fork.
+    let own_pid_ns = namespaces::open_of_process(std::process::id() as i32, LinuxNamespaceType::Pid)?;
+    let own_time_ns = namespaces::open_of_process(std::process::id() as i32, LinuxNamespaceType::Time).ok();
+    for (typ, fd) in &fds {
+        if matches!(typ, LinuxNamespaceType::Pid | LinuxNamespaceType::Time) {
+            namespaces::join(*typ, fd)?;
+        }
+    }
+    let forked = clone_process(nix::sched::CloneFlags::empty());
+    namespaces::join(LinuxNamespaceType::Pid, &own_pid_ns)?;
+    if let (Some(fd), true) = (&own_time_ns, fds.iter().any(|(t, _)| *t == LinuxNamespaceType::Time)) {
+        namespaces::join(LinuxNamespaceType::Time, fd)?;
+    }
+    let pid = match forked.context(|| "fork the exec process".into())? {
+        CloneResult::Child => {
+            drop(parent_end);
+            let err = match exec_child(&child_end, &fds, &process, console_socket.as_ref(), opts.preserve_fds) {
+                Ok(never) => match never {},
+                Err(e) => e,
+            };
+            let _ = child_end.send(sync::ERROR, err.to_string().as_bytes());
+            sys::exit_now(1)
+        }
+        CloneResult::Parent(pid) => pid,
+    };
+    drop((child_end, console_socket, fds));
+    let result = finish_parent(opts, &state, pid, &parent_end, console_receiver);
+    if result.is_err() {
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(pid, None);
+    }
+    result
+}
+
+fn finish_parent(opts: &ExecOptions, state: &Persisted, pid: Pid, channel: &Channel, console_receiver: Option<OwnedFd>) -> Result<i32> {
+    if let Some(cg) = &state.cgroup {
+        cg.add_process(pid.as_raw())?;
+    }
+    channel.send(sync::GO, b"")?;
+    // The channel is close-on-exec: EOF means the exec happened, a message means it failed.
+    match channel.recv()? {
+        None => {}
+        Some((tag, body)) if tag == sync::ERROR => return Err(Error::Invalid(String::from_utf8_lossy(&body).into_owned())),
+        Some((tag, _)) => return Err(Error::Invalid(format!("unexpected message {:?} from the exec process", String::from_utf8_lossy(&tag)))),
+    }
+    let master = match console_receiver {
+        Some(r) => Some(console::recv_master(r.as_fd())?),
+        None => None,
+    };
+    if let Some(f) = &opts.pid_file {
+        write_pid_file(f, pid.as_raw())?;
+    }
+    if opts.detach {
+        return Ok(0);
+    }
+    wait_foreground(pid, master.as_ref())
+}
+
+/// /proc/<init>/ns/* for each namespace the container has (new or joined); the process
+/// enters exactly those.
+fn container_namespaces(state: &Persisted) -> Result<Vec<(LinuxNamespaceType, OwnedFd)>> {
+    let linux = state.config.linux().as_ref();
+    let list = Namespaces::from_spec(linux.and_then(|l| l.namespaces().as_deref()).unwrap_or(&[]))?;
+    let mut fds = Vec::new();
+    for typ in [
+        LinuxNamespaceType::User,
+        LinuxNamespaceType::Ipc,
+        LinuxNamespaceType::Uts,
+        LinuxNamespaceType::Network,
+        LinuxNamespaceType::Pid,
+        LinuxNamespaceType::Time,
+        LinuxNamespaceType::Cgroup,
+        LinuxNamespaceType::Mount,
+    ] {
+        if list.has(typ) {
+            let own = format!("/proc/self/ns/{}", namespaces::proc_name(typ));
+            let theirs = format!("/proc/{}/ns/{}", state.pid, namespaces::proc_name(typ));
+            // Joining a namespace we are already in is an error for user namespaces.
+            if namespaces::same_namespace(Path::new(&own), Path::new(&theirs)) {
+                continue;
+            }
+            fds.push((typ, namespaces::open_of_process(state.pid, typ)?));
+        }
+    }
+    Ok(fds)
+}
+
+fn exec_child(channel: &Channel, fds: &[(LinuxNamespaceType, OwnedFd)], process: &Process, console_socket: Option<&OwnedFd>, preserve_fds: u32) -> Result<Infallible> {
+    attrs::set_not_dumpable()?;
+    channel.expect(sync::GO, "the parent to place the process in the cgroup")?;
+    Namespaces::default().enter(fds)?;
+    nix::unistd::chdir(process.cwd()).context(|| format!("cwd: chdir to {}", process.cwd().display()))?;
+    let env = process_env(process);
+    let args = process.args().as_deref().unwrap_or(&[]);
+    let exe = find_executable(&args[0], &env)?;
+    let argv = to_cstrings(args)?;
+    let envp = to_cstrings(&env)?;
+    if process.terminal().unwrap_or(false) {
+        let socket = console_socket.ok_or_else(|| Error::Invalid("terminal: no console socket".into()))?;
+        let root = vrun_rootfs::resolve::Root::open(Path::new("/"))?;
+        let ptmx = root.open_with("dev/ptmx", libc::O_RDWR | libc::O_NOCTTY, 0).context(|| "open /dev/ptmx in the container".into())?;
+        let (master, peer) = console::open_pty(ptmx)?;
+        console::send_master(socket.as_fd(), master.as_fd())?;
+        drop(master);
+        nix::unistd::setsid().context(|| "setsid".into())?;
+        for fd in 0..3 {
+            nix::unistd::dup2(peer.as_raw_fd(), fd).context(|| "make the pty the process's stdio".into())?;
+        }
+        sys::set_controlling_terminal(0).context(|| "make the pty the controlling terminal".into())?;
+    }
+    if let Some(profile) = process.apparmor_profile().as_deref().filter(|p| !p.is_empty()) {
+        if attrs::apparmor_enabled() {
+            attrs::set_apparmor_exec_profile(profile)?;
+        }
+    }
+    rlimits::apply(process.rlimits().as_deref().unwrap_or(&[]))?;
+    let caps = CapSets::from_spec(process.capabilities().as_ref());
+    caps.apply_bounding()?;
+    let u = process.user();
+    user::switch(&user::UserSpec { uid: u.uid(), gid: u.gid(), additional_gids: u.additional_gids().clone().unwrap_or_default(), set_groups: true })?;
+    caps.apply_process_sets()?;
+    if let Some(mask) = u.umask() {
+        user::set_umask(mask);
+    }
+    if process.no_new_privileges().unwrap_or(false) {
+        attrs::set_no_new_privs()?;
+    }
+    for fd in 3..3 + preserve_fds as i32 {
+        let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()));
+    }
+    sys::cloexec_from(3 + preserve_fds).context(|| "mark vrun's fds close-on-exec".into())?;
+    sys::reset_signals();
+    Err(Error::Sys { what: format!("exec {}", args[0]), source: sys::execve(&exe, &argv, &envp) })
+}

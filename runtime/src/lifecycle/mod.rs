@@ -1,0 +1,15 @@
+//! One module per lifecycle verb; each takes the state root and a container id.
+
+pub mod create;
+pub mod delete;
+pub mod exec;
+pub mod kill;
+pub mod run;
+pub mod start;
+
+pub use create::{create, ConsoleMode, CreateOptions, Created};
+pub use delete::delete;
+pub use exec::{exec, ExecOptions};
+pub use kill::kill;
+pub use run::{run, RunOptions};
+pub use start::start;

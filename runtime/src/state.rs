@@ -1,0 +1,209 @@
+//! The state store: `<root>/<id>/state.json` plus the exec fifo, one lock per container, and
+//! the status derived from the live process, never cached.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
+use oci_spec::runtime::Spec;
+use serde::{Deserialize, Serialize};
+use vrun_cgroup::Cgroup;
+
+use crate::error::{Context, Error, Result};
+
+pub const OCI_VERSION: &str = "1.2.0";
+pub const FIFO: &str = "exec.fifo";
+const STATE_FILE: &str = "state.json";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        })
+    }
+}
+
+/// What vrun keeps about a container between commands.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Persisted {
+    pub id: String,
+    pub pid: i32,
+    /// Field 22 of /proc/<pid>/stat when the container was created.
+    pub start_time: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    pub owner: String,
+    #[serde(default)]
+    pub annotations: HashMap<String, String>,
+    pub cgroup: Option<Cgroup>,
+    /// The config the container was created with: hooks, namespaces, the process `exec`
+    /// starts from.
+    pub config: Spec,
+}
+
+/// The state object of runtime.md, with runc's extra fields.
+#[derive(Debug, Serialize)]
+pub struct SpecState<'a> {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: &'a str,
+    pub id: &'a str,
+    pub pid: i32,
+    pub status: String,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub created: &'a str,
+    pub owner: &'a str,
+    #[serde(skip_serializing_if = "HashMap::is_empty")]
+    pub annotations: &'a HashMap<String, String>,
+}
+
+impl Persisted {
+    pub fn spec_state(&self, status: Status) -> SpecState<'_> {
+        SpecState {
+            oci_version: OCI_VERSION,
+            id: &self.id,
+            pid: if status == Status::Stopped { 0 } else { self.pid },
+            status: status.to_string(),
+            bundle: &self.bundle,
+            rootfs: &self.rootfs,
+            created: &self.created,
+            owner: &self.owner,
+            annotations: &self.annotations,
+        }
+    }
+
+    pub fn spec_state_json(&self, status: Status) -> String {
+        serde_json::to_string(&self.spec_state(status)).unwrap_or_default()
+    }
+}
+
+/// A container's directory, locked for the lifetime of this value: commands on one id
+/// serialise, and two `create` of one id never both succeed.
+#[derive(Debug)]
+pub struct ContainerDir {
+    pub path: PathBuf,
+    pub id: String,
+    _lock: Flock<File>,
+}
+
+impl ContainerDir {
+    /// Makes the directory for a new container; an existing one is an error.
+    pub fn create(root: &Path, id: &str) -> Result<ContainerDir> {
+        crate::id::validate(id)?;
+        ensure_root(root)?;
+        let path = root.join(id);
+        match std::fs::create_dir(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(Error::Exists(id.into())),
+            Err(e) => return Err(Error::Io { what: format!("create {}", path.display()), source: e }),
+        }
+        let lock = File::open(&path).context(|| format!("open {}", path.display()))?;
+        let lock = Flock::lock(lock, FlockArg::LockExclusive).map_err(|(_, e)| Error::Sys { what: format!("lock {}", path.display()), source: e })?;
+        Ok(ContainerDir { path, id: id.into(), _lock: lock })
+    }
+
+    /// Opens and locks an existing container's directory.
+    pub fn open(root: &Path, id: &str) -> Result<ContainerDir> {
+        crate::id::validate(id)?;
+        let path = root.join(id);
+        let lock = File::open(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::NotFound(id.into()),
+            _ => Error::Io { what: format!("open {}", path.display()), source: e },
+        })?;
+        let lock = Flock::lock(lock, FlockArg::LockExclusive).map_err(|(_, e)| Error::Sys { what: format!("lock {}", path.display()), source: e })?;
+        Ok(ContainerDir { path, id: id.into(), _lock: lock })
+    }
+
+    pub fn fifo(&self) -> PathBuf {
+        self.path.join(FIFO)
+    }
+
+    pub fn load(&self) -> Result<Persisted> {
+        load_state(&self.path, &self.id)
+    }
+
+    /// Writes state.json through a temporary file and a rename, so readers never see half.
+    pub fn save(&self, state: &Persisted) -> Result<()> {
+        let tmp = self.path.join(".state.json.tmp");
+        let text = serde_json::to_vec(state).map_err(|e| Error::Invalid(format!("encode the state: {e}")))?;
+        std::fs::write(&tmp, text).context(|| format!("write {}", tmp.display()))?;
+        std::fs::rename(&tmp, self.path.join(STATE_FILE)).context(|| format!("write {}/{STATE_FILE}", self.path.display()))
+    }
+
+    /// Removes the directory and everything in it.
+    pub fn remove(self) -> Result<()> {
+        match std::fs::remove_dir_all(&self.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::Io { what: format!("remove {}", self.path.display()), source: e }),
+        }
+    }
+}
+
+fn ensure_root(root: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    match std::fs::DirBuilder::new().recursive(true).mode(0o700).create(root) {
+        Ok(()) => Ok(()),
+        Err(e) => Err(Error::Io { what: format!("create the state root {}", root.display()), source: e }),
+    }
+}
+
+/// Reads a container's state.json without locking (for `list` and `state`).
+pub fn load_state(dir: &Path, id: &str) -> Result<Persisted> {
+    let file = dir.join(STATE_FILE);
+    let text = std::fs::read(&file).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::NotFound(id.into()),
+        _ => Error::Io { what: format!("read {}", file.display()), source: e },
+    })?;
+    serde_json::from_slice(&text).map_err(|e| Error::Invalid(format!("{}: {e}", file.display())))
+}
+
+/// The status of a container, from its process, its fifo and its freezer.
+pub fn status(dir: &Path, state: &Persisted) -> Status {
+    if !crate::procfs::is_alive(state.pid, state.start_time) {
+        return Status::Stopped;
+    }
+    if dir.join(FIFO).exists() {
+        return Status::Created;
+    }
+    if state.cgroup.as_ref().is_some_and(|c| c.is_frozen()) {
+        return Status::Paused;
+    }
+    Status::Running
+}
+
+/// Every container under the root, in name order, with its status. Directories without a
+/// readable state.json (a create in progress, or one that died half-way) are left out.
+pub fn list(root: &Path) -> Result<Vec<(Persisted, Status)>> {
+    let entries = match std::fs::read_dir(root) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::Io { what: format!("read {}", root.display()), source: e }),
+    };
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let dir = entry.path();
+        let id = entry.file_name().to_string_lossy().into_owned();
+        if let Ok(state) = load_state(&dir, &id) {
+            let s = status(&dir, &state);
+            out.push((state, s));
+        }
+    }
+    out.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+    Ok(out)
+}

@@ -1,0 +1,109 @@
+//! The raw syscalls the runtime needs beyond nix: pidfds and close_range. Every `unsafe`
+//! block of the crate is here.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use nix::errno::Errno;
+
+/// pidfd_open(2): a handle on a process that stays valid if the pid is recycled.
+pub fn pidfd_open(pid: i32) -> Result<OwnedFd, Errno> {
+    // SAFETY: integer arguments only; a returned fd is new and owned by nobody else.
+    let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: see above.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as i32) })
+}
+
+/// pidfd_send_signal(2).
+pub fn pidfd_send_signal(fd: &OwnedFd, signal: i32) -> Result<(), Errno> {
+    // SAFETY: integer arguments and a null siginfo, which the kernel allows.
+    let ret = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, fd.as_raw_fd(), signal, std::ptr::null::<libc::siginfo_t>(), 0) };
+    Errno::result(ret).map(drop)
+}
+
+/// Marks every fd from `first` up close-on-exec, so that nothing of vrun's reaches the
+/// container's process (CVE-2024-21626) without closing the fds init still uses.
+pub fn cloexec_from(first: u32) -> Result<(), Errno> {
+    const CLOSE_RANGE_CLOEXEC: u32 = 1 << 2;
+    // SAFETY: integer arguments only.
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC) };
+    Errno::result(ret).map(drop)
+}
+
+/// execve(2) with prepared C strings; returns only on failure.
+pub fn execve(path: &std::ffi::CStr, args: &[std::ffi::CString], env: &[std::ffi::CString]) -> Errno {
+    match nix::unistd::execve(path, args, env) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    }
+}
+
+/// _exit(2): leaves a forked child without running the parent's atexit handlers or
+/// destructors.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and touches no Rust state.
+    unsafe { libc::_exit(code) }
+}
+
+/// Takes ownership of an fd received with SCM_RIGHTS.
+pub fn own_received_fd(fd: std::os::fd::RawFd) -> OwnedFd {
+    // SAFETY: the kernel installed this fd in our table for this message; nothing else owns it.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+nix::ioctl_read_bad!(tiocgwinsz, libc::TIOCGWINSZ, libc::winsize);
+nix::ioctl_write_ptr_bad!(tiocswinsz, libc::TIOCSWINSZ, libc::winsize);
+nix::ioctl_write_ptr_bad!(tiocsptlck, libc::TIOCSPTLCK, libc::c_int);
+
+pub fn window_size(fd: std::os::fd::BorrowedFd) -> nix::Result<libc::winsize> {
+    let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCGWINSZ writes one winsize into the struct we own.
+    unsafe { tiocgwinsz(fd.as_raw_fd(), &mut ws) }?;
+    Ok(ws)
+}
+
+pub fn set_window_size(fd: std::os::fd::BorrowedFd, ws: &libc::winsize) -> nix::Result<()> {
+    // SAFETY: TIOCSWINSZ reads one winsize from the struct we pass.
+    unsafe { tiocswinsz(fd.as_raw_fd(), ws) }.map(drop)
+}
+
+pub fn unlock_pty(fd: std::os::fd::BorrowedFd) -> nix::Result<()> {
+    let unlock: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK reads one int from the variable we pass.
+    unsafe { tiocsptlck(fd.as_raw_fd(), &unlock) }.map(drop)
+}
+
+/// TIOCGPTPEER: opens the pty's peer from its master, without a path the container controls.
+pub fn open_pty_peer(master: std::os::fd::BorrowedFd) -> Result<OwnedFd, Errno> {
+    const TIOCGPTPEER: libc::c_ulong = 0x5441;
+    // SAFETY: TIOCGPTPEER takes open flags as an integer and returns a new fd.
+    let peer = unsafe { libc::ioctl(master.as_raw_fd(), TIOCGPTPEER as _, libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
+    if peer < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: a new fd returned by the kernel that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(peer) })
+}
+
+/// TIOCSCTTY on `fd`: the terminal becomes the session's controlling terminal.
+pub fn set_controlling_terminal(fd: std::os::fd::RawFd) -> Result<(), Errno> {
+    // SAFETY: TIOCSCTTY takes an integer argument.
+    let ret = unsafe { libc::ioctl(fd, libc::TIOCSCTTY, 0) };
+    Errno::result(ret).map(drop)
+}
+
+/// The user's process starts with no blocked signals and default dispositions (the Rust
+/// runtime ignores SIGPIPE, and an ignored signal would stay ignored across exec).
+pub fn reset_signals() {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
+    let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    for sig in Signal::iterator() {
+        if sig != Signal::SIGKILL && sig != Signal::SIGSTOP {
+            // SAFETY: installing SIG_DFL runs no handler code; this process is single-threaded.
+            let _ = unsafe { sigaction(sig, &default) };
+        }
+    }
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+}
