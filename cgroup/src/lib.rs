@@ -12,11 +12,12 @@ pub mod hierarchy;
 pub mod placement;
 mod resources;
 pub mod convert;
+pub mod devices;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use oci_spec::runtime::LinuxResources;
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxResources};
 use serde::{Deserialize, Serialize};
 
 pub use error::{Error, Result};
@@ -72,8 +73,13 @@ impl Cgroup {
         Ok(cg)
     }
 
-    /// Writes the limits of `linux.resources`; `update` reuses this.
-    pub fn apply(&self, r: &LinuxResources) -> Result<()> {
+    /// Writes the limits of `linux.resources`, with the device rules every container gets
+    /// (see [`devices::with_defaults`]) after the config's own.
+    pub fn apply(&self, r: &LinuxResources, created_devices: &[LinuxDeviceCgroup]) -> Result<()> {
+        let mut r = r.clone();
+        let rules = devices::with_defaults(r.devices().as_deref().unwrap_or(&[]), created_devices);
+        r.set_devices(Some(rules));
+        let r = &r;
         match self.version {
             Version::V1 => resources::apply_v1(self, r),
             Version::V2 => resources::apply_v2(self.dirs[0].1.as_path(), r),

@@ -31,9 +31,6 @@ struct Cli {
     /// that needs it fails with a clear error.
     #[arg(long = "systemd-cgroup", global = true)]
     systemd_cgroup: bool,
-    /// Accepted for compatibility with runc (auto|true|false); vrun detects this itself.
-    #[arg(long, global = true, hide = true, value_name = "VALUE")]
-    rootless: Option<String>,
     #[command(subcommand)]
     command: Command,
 }

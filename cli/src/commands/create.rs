@@ -5,6 +5,7 @@ use vrun_runtime::lifecycle::{self, ConsoleMode, CreateOptions};
 use crate::Global;
 
 #[derive(clap::Args)]
+#[group(skip)]
 pub struct Args {
     /// The bundle directory (holding config.json).
     #[arg(short, long, default_value = ".", value_name = "DIR")]

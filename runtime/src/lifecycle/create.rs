@@ -101,9 +101,11 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
     undo.dir = Some(dir);
     let cgroup = Cgroup::create(&hierarchy, &placement)?;
     undo.cgroup = Some(cgroup.clone());
-    if let Some(r) = linux.resources() {
-        cgroup.apply(r)?;
-    }
+    let created_devices: Vec<_> = vrun_rootfs::devices::from_spec(linux.devices().as_deref().unwrap_or(&[]))?
+        .iter()
+        .map(|d| vrun_cgroup::devices::allow_node(d.kind, d.major as i64, d.minor as i64))
+        .collect();
+    cgroup.apply(&linux.resources().clone().unwrap_or_default(), &created_devices)?;
     nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o622)).context(|| format!("create {}", fifo_path.display()))?;
     let fifo = open_fifo(&fifo_path)?;
 
@@ -120,9 +122,7 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
     let euid_root = nix::unistd::geteuid().is_root();
 
     let restore = ChildNamespaces::enter(&ns, &ns_fds, linux)?;
-    let cloned = clone_process(ns.clone_flags());
-    restore.undo()?;
-    let pid = match cloned.context(|| "clone the container's init".into())? {
+    let pid = match clone_process(ns.clone_flags()).context(|| "clone the container's init".into())? {
         CloneResult::Child => {
             drop(parent_end);
             init::run(InitContext {
@@ -145,6 +145,7 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
         CloneResult::Parent(pid) => pid,
     };
     undo.child = Some(pid);
+    restore.undo()?;
     drop((init_end, fifo, console_socket, ns_fds));
 
     if ns.is_new(LinuxNamespaceType::User) {

@@ -150,12 +150,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
             namespaces::join(*typ, fd)?;
         }
     }
-    let forked = clone_process(nix::sched::CloneFlags::empty());
-    namespaces::join(LinuxNamespaceType::Pid, &own_pid_ns)?;
-    if let (Some(fd), true) = (&own_time_ns, fds.iter().any(|(t, _)| *t == LinuxNamespaceType::Time)) {
-        namespaces::join(LinuxNamespaceType::Time, fd)?;
-    }
-    let pid = match forked.context(|| "fork the exec process".into())? {
+    let pid = match clone_process(nix::sched::CloneFlags::empty()).context(|| "fork the exec process".into())? {
         CloneResult::Child => {
             drop(parent_end);
             let err = match exec_child(&child_end, &fds, &process, console_socket.as_ref(), opts.preserve_fds) {
@@ -167,6 +162,12 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         }
         CloneResult::Parent(pid) => pid,
     };
+    // Back to our own namespaces for children (the parent only: the child is in the
+    // container's pid namespace and may not leave it).
+    namespaces::join(LinuxNamespaceType::Pid, &own_pid_ns)?;
+    if let (Some(fd), true) = (&own_time_ns, fds.iter().any(|(t, _)| *t == LinuxNamespaceType::Time)) {
+        namespaces::join(LinuxNamespaceType::Time, fd)?;
+    }
     drop((child_end, console_socket, fds));
     let result = finish_parent(opts, &state, pid, &parent_end, console_receiver);
     if result.is_err() {

@@ -1,0 +1,51 @@
+//! The device rules every container gets, as runc applies them: after the config's own rules,
+//! mknod of any device, the standard character devices, the ptys, tun, and each device the
+//! config creates in `linux.devices`.
+
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType};
+
+fn rule(typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str) -> LinuxDeviceCgroup {
+    let mut b = LinuxDeviceCgroupBuilder::default().allow(true).typ(typ).access(access);
+    if let Some(m) = major {
+        b = b.major(m);
+    }
+    if let Some(m) = minor {
+        b = b.minor(m);
+    }
+    b.build().expect("every field of a device rule is set")
+}
+
+pub fn default_allowed() -> Vec<LinuxDeviceCgroup> {
+    use LinuxDeviceType::{B, C};
+    vec![
+        rule(C, None, None, "m"),
+        rule(B, None, None, "m"),
+        rule(C, Some(1), Some(3), "rwm"),    // null
+        rule(C, Some(1), Some(8), "rwm"),    // random
+        rule(C, Some(1), Some(7), "rwm"),    // full
+        rule(C, Some(5), Some(0), "rwm"),    // tty
+        rule(C, Some(1), Some(5), "rwm"),    // zero
+        rule(C, Some(1), Some(9), "rwm"),    // urandom
+        rule(C, Some(136), None, "rwm"),     // pts/*
+        rule(C, Some(5), Some(2), "rwm"),    // ptmx
+        rule(C, Some(10), Some(200), "rwm"), // net/tun
+    ]
+}
+
+/// The config's rules, then the defaults, then one allow rule per created device.
+pub fn with_defaults(config: &[LinuxDeviceCgroup], created: &[LinuxDeviceCgroup]) -> Vec<LinuxDeviceCgroup> {
+    let mut all = config.to_vec();
+    all.extend(default_allowed());
+    all.extend(created.iter().cloned());
+    all
+}
+
+/// An allow rule for a device node the container gets.
+pub fn allow_node(kind: char, major: i64, minor: i64) -> LinuxDeviceCgroup {
+    let typ = match kind {
+        'b' => LinuxDeviceType::B,
+        'p' => LinuxDeviceType::P,
+        _ => LinuxDeviceType::C,
+    };
+    rule(typ, Some(major), Some(minor), "rwm")
+}
