@@ -68,6 +68,15 @@ impl Cgroup {
                     return Err(e);
                 }
             }
+            // The shared `vrun/` parent of the default placement belongs to every container in
+            // it: whoever is deleted last removes it (removal of a parent in use is skipped).
+            if placement.is_default() {
+                if let Some(parent) = dir.parent() {
+                    if !cg.created.iter().any(|c| c == parent) {
+                        cg.created.push(parent.to_path_buf());
+                    }
+                }
+            }
             cg.dirs.push((name, dir));
         }
         Ok(cg)
@@ -160,8 +169,9 @@ impl Cgroup {
     /// rmdir of the created directories, deepest first. A directory that is gone is fine; a
     /// parent still used by another container (EBUSY/ENOTEMPTY) is left in place.
     fn remove_dirs(&self) -> Result<()> {
+        let leaves: Vec<&PathBuf> = self.dirs.iter().map(|(_, d)| d).collect();
         for dir in &self.created {
-            remove_tree(dir, dir == self.created.first().unwrap_or(dir))?;
+            remove_tree(dir, leaves.contains(&dir))?;
         }
         Ok(())
     }

@@ -39,6 +39,11 @@ impl Placement {
         })
     }
 
+    /// The placement used when the config names none (`vrun/<id>`).
+    pub fn is_default(&self) -> bool {
+        matches!(self, Placement::Relative(p) if p.starts_with("vrun/") && p.matches('/').count() == 1)
+    }
+
     /// The cgroup path within a hierarchy, given the caller's own cgroup there.
     pub fn path_under(&self, own: &str) -> Result<String> {
         match self {

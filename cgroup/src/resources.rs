@@ -15,13 +15,28 @@ fn write(dir: &Path, file: &str, value: &str, field: &str) -> Result<()> {
 
 /// A new v1 cpuset cgroup starts with empty cpus and mems, and no task can join it until they
 /// are copied from the parent.
+/// Walks up to the nearest ancestor with values (a parent made a moment ago by a concurrent
+/// create may still be empty) and fills every empty level on the way down.
 pub(crate) fn v1_inherit_cpuset(dir: &Path) -> Result<()> {
     for file in ["cpuset.cpus", "cpuset.mems"] {
-        let current = std::fs::read_to_string(dir.join(file)).unwrap_or_default();
-        if current.trim().is_empty() {
-            if let Some(parent) = dir.parent() {
-                let value = std::fs::read_to_string(parent.join(file)).unwrap_or_default();
-                write(dir, file, value.trim(), file)?;
+        let read = |d: &Path| std::fs::read_to_string(d.join(file)).map(|s| s.trim().to_string()).unwrap_or_default();
+        let mut empty = Vec::new();
+        let mut at = Some(dir);
+        let mut value = String::new();
+        while let Some(d) = at {
+            if !d.join(file).exists() {
+                break;
+            }
+            value = read(d);
+            if !value.is_empty() {
+                break;
+            }
+            empty.push(d);
+            at = d.parent();
+        }
+        for d in empty.iter().rev() {
+            if read(d).is_empty() {
+                write(d, file, &value, file)?;
             }
         }
     }

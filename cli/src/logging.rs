@@ -52,7 +52,14 @@ pub fn error(msg: &str) {
 impl Logger {
     fn write(&self, level: Level, msg: &str) {
         let time = vrun_runtime::time::now_rfc3339();
-        let level = level.as_str().to_ascii_lowercase();
+        // logrus's names, which is what runc writes and its readers expect.
+        let level = match level {
+            Level::ERROR => "error",
+            Level::WARN => "warning",
+            Level::INFO => "info",
+            Level::DEBUG => "debug",
+            Level::TRACE => "trace",
+        };
         let line = match self.format {
             Format::Json => format!("{}\n", serde_json::json!({"level": level, "msg": msg, "time": time})),
             Format::Text => format!("time=\"{time}\" level={level} msg={}\n", serde_json::Value::String(msg.to_string())),

@@ -66,30 +66,50 @@ impl Root {
     }
 
     /// mkdir -p inside the root; returns an O_PATH fd of the directory. Every step is
-    /// resolved from the root, so a symlink anywhere on the way stays inside it.
+    /// resolved from the root, so a symlink anywhere on the way stays inside it; a dangling
+    /// symlink is followed (inside the root) and its target created, as runc does.
     pub fn mkdir_all(&self, path: &Path, mode: u32) -> Result<OwnedFd> {
         let rel = relative(path)?;
-        let shown = || format!("create directory {} in the rootfs", path.display());
-        if rel.is_empty() {
-            return self.open_path(".").context(shown);
+        self.mkdir_all_rel(&rel, mode, 0).context(|| format!("create directory {} in the rootfs", path.display()))
+    }
+
+    fn mkdir_all_rel(&self, rel: &str, mode: u32, links: u32) -> std::result::Result<OwnedFd, Errno> {
+        if links > 40 {
+            return Err(Errno::ELOOP);
         }
-        let mut parent = self.open_path(".").context(shown)?;
+        let mut parent = self.open_path(".")?;
         let mut prefix = String::new();
-        for part in rel.split('/') {
+        let parts: Vec<&str> = rel.split('/').filter(|p| !p.is_empty()).collect();
+        for (i, part) in parts.iter().enumerate() {
+            let parent_prefix = prefix.clone();
             if !prefix.is_empty() {
                 prefix.push('/');
             }
             prefix.push_str(part);
-            match openat2_in_root(self.fd.as_fd(), &prefix, libc::O_PATH | libc::O_DIRECTORY, 0) {
+            let dir = libc::O_PATH | libc::O_DIRECTORY;
+            match openat2_in_root(self.fd.as_fd(), &prefix, dir, 0) {
                 Ok(fd) => parent = fd,
                 Err(Errno::ENOENT) => {
-                    match nix::sys::stat::mkdirat(Some(parent.as_raw_fd()), part, Mode::from_bits_truncate(mode)) {
+                    match nix::sys::stat::mkdirat(Some(parent.as_raw_fd()), *part, Mode::from_bits_truncate(mode)) {
                         Ok(()) | Err(Errno::EEXIST) => {}
-                        Err(e) => return Err(e).context(shown),
+                        Err(e) => return Err(e),
                     }
-                    parent = openat2_in_root(self.fd.as_fd(), &prefix, libc::O_PATH | libc::O_DIRECTORY, 0).context(shown)?;
+                    match openat2_in_root(self.fd.as_fd(), &prefix, dir, 0) {
+                        Ok(fd) => parent = fd,
+                        // `part` is a symlink to something missing: create its target instead.
+                        Err(Errno::ENOENT) => {
+                            let target = nix::fcntl::readlinkat(Some(parent.as_raw_fd()), *part)?;
+                            let target = target.to_str().ok_or(Errno::EINVAL)?;
+                            let base = if target.starts_with('/') { String::new() } else { parent_prefix };
+                            let rest = parts[i + 1..].join("/");
+                            let next = [base.as_str(), target, rest.as_str()].iter().filter(|s| !s.is_empty()).copied().collect::<Vec<_>>().join("/");
+                            let next = relative(Path::new(&next)).map_err(|_| Errno::EINVAL)?;
+                            return self.mkdir_all_rel(&next, mode, links + 1);
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
-                Err(e) => return Err(e).context(shown),
+                Err(e) => return Err(e),
             }
         }
         Ok(parent)
@@ -148,6 +168,14 @@ mod tests {
         // mkdir through a symlink to "/" lands in the root, not on the host.
         root.mkdir_all(Path::new("/escape/vrun-made-this"), 0o755).unwrap();
         assert!(dir.join("vrun-made-this").is_dir());
+        // a dangling absolute symlink: its target is made inside the root
+        std::os::unix::fs::symlink("/nowhere/deeper", dir.join("dangling")).unwrap();
+        root.mkdir_all(Path::new("/dangling/x"), 0o755).unwrap();
+        assert!(dir.join("nowhere/deeper/x").is_dir());
+        assert!(!Path::new("/nowhere").exists());
+        // a loop is refused, not followed forever
+        std::os::unix::fs::symlink("loop", dir.join("loop")).unwrap();
+        assert!(root.mkdir_all(Path::new("/loop/x"), 0o755).is_err());
         root.create_file(Path::new("/inner/up/file"), 0o644).unwrap();
         assert!(dir.join("file").is_file());
         std::fs::remove_dir_all(&dir).unwrap();

@@ -72,11 +72,15 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
     }
     ctx.ns.enter(ctx.ns_fds)?;
     ctx.ns.enter_cgroup()?;
-    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
-        attrs::set_hostname(h)?;
-    }
-    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
-        attrs::set_domainname(d)?;
+    // Only in a uts namespace of its own: a joined one belongs to someone else, whose name
+    // the container must not change.
+    if ctx.ns.is_new(LinuxNamespaceType::Uts) {
+        if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+            attrs::set_hostname(h)?;
+        }
+        if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+            attrs::set_domainname(d)?;
+        }
     }
     if let Some(sysctl) = linux.sysctl() {
         attrs::apply_sysctls(sysctl)?;

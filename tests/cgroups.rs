@@ -1,0 +1,98 @@
+//! The first part of the resource layer: each container gets its cgroup (under the caller's
+//! own), memory/cpu/pids limits are written, and delete removes it.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::*;
+use serde_json::json;
+
+/// The caller's own cgroup in a v1 hierarchy.
+fn own_cgroup(controller: &str) -> PathBuf {
+    let text = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let line = text.lines().find(|l| l.split(':').nth(1).is_some_and(|c| c.split(',').any(|x| x == controller))).unwrap();
+    let rel = line.splitn(3, ':').nth(2).unwrap().trim_start_matches('/');
+    PathBuf::from(format!("/sys/fs/cgroup/{controller}")).join(rel)
+}
+
+fn read(p: PathBuf) -> String {
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).trim().to_string()
+}
+
+#[test]
+fn limits_are_written_and_the_cgroup_removed_on_delete() {
+    let env = TestEnv::new("cglimits");
+    let mut c = env.default_config(&["sleep", "30"]);
+    c["linux"]["resources"] = json!({
+        "devices": [{"allow": false, "access": "rwm"}],
+        "memory": {"limit": 33554432},
+        "cpu": {"shares": 512, "quota": 50000, "period": 100000},
+        "pids": {"limit": 42}
+    });
+    let id = env.id("c");
+    env.create(&id, &c);
+    let mem = own_cgroup("memory").join("vrun").join(&id);
+    let cpu = own_cgroup("cpu").join("vrun").join(&id);
+    let pids = own_cgroup("pids").join("vrun").join(&id);
+    assert_eq!(read(mem.join("memory.limit_in_bytes")), "33554432");
+    assert_eq!(read(cpu.join("cpu.shares")), "512");
+    assert_eq!(read(cpu.join("cpu.cfs_quota_us")), "50000");
+    assert_eq!(read(cpu.join("cpu.cfs_period_us")), "100000");
+    assert_eq!(read(pids.join("pids.max")), "42");
+    let pid = env.state(&id)["pid"].as_i64().unwrap().to_string();
+    assert!(read(mem.join("cgroup.procs")).lines().any(|l| l == pid));
+    assert!(env.vrun(&["delete", "--force", &id]).status.success());
+    assert!(!mem.exists() && !cpu.exists() && !pids.exists(), "cgroup left after delete");
+    assert!(cgroup_dirs_named(&id).is_empty());
+}
+
+#[test]
+fn pids_limit_refuses_forks() {
+    let env = TestEnv::new("pidsmax");
+    // A child shell forks 8 sleeps; with pids.max 4 a fork fails and that shell gives up.
+    let mut c = env.sh("sh -c 'for i in 1 2 3 4 5 6 7 8; do sleep 1 & done; wait'; echo status=$?");
+    c["linux"]["resources"]["pids"] = json!({"limit": 4});
+    let (_, out, err) = env.run(&c);
+    assert_eq!(out, "status=2\n");
+    assert!(err.contains("can't fork: Resource temporarily unavailable"), "{err}");
+    // The same without the limit succeeds: it is the limit that refused.
+    c["linux"]["resources"]["pids"] = json!({"limit": -1});
+    assert_eq!(env.run(&c).1, "status=0\n");
+}
+
+#[test]
+fn relative_and_absolute_cgroups_paths() {
+    let env = TestEnv::new("cgpath");
+    let rel = format!("vrun-test-rel-{}/inner", env.name);
+    let mut c = env.default_config(&["sleep", "30"]);
+    c["linux"]["cgroupsPath"] = json!(rel);
+    let id = env.id("r");
+    env.create(&id, &c);
+    let dir = own_cgroup("memory").join(&rel);
+    assert!(dir.join("cgroup.procs").exists(), "{} missing", dir.display());
+    assert!(env.vrun(&["delete", "--force", &id]).status.success());
+    assert!(!dir.exists());
+    assert!(!dir.parent().unwrap().exists(), "the parent vrun created stays behind");
+
+    let abs = format!("/vrun-test-abs-{}", env.name);
+    c["linux"]["cgroupsPath"] = json!(abs);
+    let id = env.id("a");
+    env.create(&id, &c);
+    assert!(PathBuf::from(format!("/sys/fs/cgroup/pids{abs}")).join("cgroup.procs").exists());
+    assert!(env.vrun(&["delete", "--force", &id]).status.success());
+    assert!(!PathBuf::from(format!("/sys/fs/cgroup/pids{abs}")).exists());
+}
+
+#[test]
+fn systemd_cgroup_fails_clearly() {
+    let env = TestEnv::new("systemd");
+    let mut c = env.default_config(&["true"]);
+    c["linux"]["cgroupsPath"] = json!("system.slice:vrun:x");
+    env.write_config(&c);
+    let id = env.id("s");
+    let out = env.cmd().args(["--systemd-cgroup", "create", "--bundle"]).arg(&env.bundle).arg(&id).output().unwrap(); // fails before any process exists
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("systemd cgroup driver is unavailable"));
+    assert!(!env.root.join(&id).exists());
+}

@@ -1,0 +1,200 @@
+//! Shared by the real-container tests: a busybox bundle, a private state root, the `vrun`
+//! binary, and a guard that deletes every container and file of the test, also on failure.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::{json, Value};
+
+pub const VRUN: &str = env!("CARGO_BIN_EXE_vrun");
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// One test's world: `<dir>/bundle` (config.json + busybox rootfs) and `<dir>/state` (--root).
+pub struct TestEnv {
+    pub dir: PathBuf,
+    pub bundle: PathBuf,
+    pub root: PathBuf,
+    pub name: String,
+}
+
+fn busybox() -> &'static str {
+    for p in ["/bin/busybox", "/usr/bin/busybox"] {
+        if Path::new(p).exists() {
+            return p;
+        }
+    }
+    panic!("busybox is not installed: apt-get install busybox-static");
+}
+
+const APPLETS: &[&str] = &[
+    "sh", "ls", "cat", "echo", "id", "hostname", "ps", "sleep", "mount", "grep", "true", "false", "touch", "mkdir", "readlink", "ulimit",
+    "stat", "head", "wc", "dd", "umask", "env", "pwd", "uname", "test", "kill", "mknod", "rm", "ln", "tail", "cut", "tr", "awk",
+];
+
+impl TestEnv {
+    pub fn new(name: &str) -> TestEnv {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let name = format!("{name}-{}-{n}", std::process::id());
+        let dir = PathBuf::from(format!("/tmp/vrun-test-{name}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        let bundle = dir.join("bundle");
+        let rootfs = bundle.join("rootfs");
+        for d in ["bin", "proc", "sys", "dev", "etc", "tmp", "root", "home/user"] {
+            std::fs::create_dir_all(rootfs.join(d)).unwrap();
+        }
+        std::fs::copy(busybox(), rootfs.join("bin/busybox")).unwrap();
+        for a in APPLETS {
+            std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
+        }
+        std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/home/user:/bin/sh\n").unwrap();
+        std::fs::write(rootfs.join("etc/group"), "root:x:0:\nuser:x:1000:\n").unwrap();
+        let env = TestEnv { root: dir.join("state"), dir, bundle, name };
+        env.write_config(&env.default_config(&["true"]));
+        env
+    }
+
+    /// `vrun spec`'s config with a process that needs no terminal.
+    pub fn default_config(&self, args: &[&str]) -> Value {
+        let out = Command::new(VRUN).args(["spec", "--bundle"]).arg(&self.dir).output().unwrap();
+        assert!(out.status.success(), "vrun spec: {}", String::from_utf8_lossy(&out.stderr));
+        let path = self.dir.join("config.json");
+        let mut c: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        std::fs::remove_file(path).unwrap();
+        c["process"]["terminal"] = json!(false);
+        c["process"]["args"] = json!(args);
+        // Writable unless a test asks otherwise (tests write markers into the rootfs).
+        c["root"]["readonly"] = json!(false);
+        c
+    }
+
+    pub fn write_config(&self, c: &Value) {
+        std::fs::write(self.bundle.join("config.json"), serde_json::to_vec_pretty(c).unwrap()).unwrap();
+    }
+
+    /// A config running `sh -c SCRIPT`.
+    pub fn sh(&self, script: &str) -> Value {
+        self.default_config(&["sh", "-c", script])
+    }
+
+    pub fn id(&self, suffix: &str) -> String {
+        format!("{}-{suffix}", self.name)
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(VRUN);
+        c.arg("--root").arg(&self.root);
+        c.stdin(Stdio::null());
+        c
+    }
+
+    /// `vrun --root <root> ARGS...`
+    pub fn vrun(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+
+    /// `vrun run --bundle <bundle> ID` with the given config; returns (exit code, stdout, stderr).
+    pub fn run(&self, config: &Value) -> (i32, String, String) {
+        self.write_config(config);
+        let id = self.id("run");
+        let out = self.cmd().args(["run", "--bundle"]).arg(&self.bundle).arg(&id).output().unwrap();
+        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+
+    /// Runs and expects exit 0; returns stdout.
+    pub fn run_ok(&self, config: &Value) -> String {
+        let (code, out, err) = self.run(config);
+        assert_eq!(code, 0, "vrun run failed\nstdout: {out}\nstderr: {err}");
+        out
+    }
+
+    /// Runs a command that leaves a container process behind (create, run -d, exec -d): that
+    /// process inherits stdout and stderr, as with runc, so they go to files rather than pipes
+    /// (a pipe would stay open as long as the container runs). Returns (status, stdout, stderr).
+    pub fn detached(&self, mut cmd: Command) -> (std::process::ExitStatus, String, String) {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let (o, e) = (self.dir.join(format!("out.{n}")), self.dir.join(format!("err.{n}")));
+        cmd.stdout(std::fs::File::create(&o).unwrap()).stderr(std::fs::File::create(&e).unwrap());
+        let status = cmd.status().unwrap();
+        (status, std::fs::read_to_string(o).unwrap_or_default(), std::fs::read_to_string(e).unwrap_or_default())
+    }
+
+    /// create + check success.
+    pub fn create(&self, id: &str, config: &Value) {
+        self.write_config(config);
+        let mut cmd = self.cmd();
+        cmd.args(["create", "--bundle"]).arg(&self.bundle).arg(id);
+        let (status, _, err) = self.detached(cmd);
+        assert!(status.success(), "vrun create {id}: {err}");
+    }
+
+    pub fn state(&self, id: &str) -> Value {
+        let out = self.vrun(&["state", id]);
+        assert!(out.status.success(), "vrun state {id}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Waits until the container's status is `want` (up to 5 s).
+    pub fn wait_status(&self, id: &str, want: &str) {
+        for _ in 0..500 {
+            let out = self.vrun(&["state", id]);
+            if out.status.success() && serde_json::from_slice::<Value>(&out.stdout).unwrap()["status"] == want {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("container {id} never reached status {want}: {}", self.state(id));
+    }
+
+    /// Mount lines that mention this test's directory.
+    pub fn leaked_mounts(&self) -> Vec<String> {
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        info.lines().filter(|l| l.contains(self.dir.to_str().unwrap())).map(String::from).collect()
+    }
+}
+
+/// cgroup directories whose name contains `needle`, anywhere under /sys/fs/cgroup.
+pub fn cgroup_dirs_named(needle: &str) -> Vec<PathBuf> {
+    fn walk(dir: &Path, needle: &str, out: &mut Vec<PathBuf>, depth: usize) {
+        if depth > 8 {
+            return;
+        }
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    let p = e.path();
+                    if p.file_name().is_some_and(|n| n.to_string_lossy().contains(needle)) {
+                        out.push(p.clone());
+                    }
+                    walk(&p, needle, out, depth + 1);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(Path::new("/sys/fs/cgroup"), needle, &mut out, 0);
+    out
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        if let Ok(entries) = std::fs::read_dir(&self.root) {
+            for e in entries.flatten() {
+                let id = e.file_name().to_string_lossy().into_owned();
+                let _ = self.cmd().args(["delete", "--force", &id]).output();
+            }
+        }
+        let leaked = self.leaked_mounts();
+        for line in &leaked {
+            if let Some(mnt) = line.split(' ').nth(4) {
+                let _ = nix::mount::umount2(mnt, nix::mount::MntFlags::MNT_DETACH);
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+        if !std::thread::panicking() {
+            assert!(leaked.is_empty(), "mounts left behind: {leaked:?}");
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! OCI hooks: each phase runs at its point with the state on stdin, its args and env; a
+//! failing hook fails the operation as the spec says; timeouts kill the hook.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+
+/// A hook that appends "<phase> <status> <pid> $HOOK_ENV arg=$1" and its namespace of uts to
+/// a log file.
+fn hook(env: &TestEnv, phase: &str) -> Value {
+    let log = env.dir.join("hooks.log");
+    json!({
+        "path": "/bin/sh",
+        "args": ["sh", "-c", format!("read -r state; status=$(echo \"$state\" | grep -o '\"status\":\"[a-z]*\"'); echo \"{phase} $status $HOOK_ENV arg=$0\" >> {}", log.display()), "hook-arg"],
+        "env": ["HOOK_ENV=set"]
+    })
+}
+
+#[test]
+fn every_phase_runs_in_order_with_the_state() {
+    let env = TestEnv::new("hooks");
+    let mut c = env.default_config(&["sleep", "30"]);
+    c["hooks"] = json!({
+        "prestart": [hook(&env, "prestart")],
+        "createRuntime": [hook(&env, "createRuntime")],
+        "createContainer": [hook(&env, "createContainer")],
+        "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "echo startContainer > /tmp/start-hook-ran"]}],
+        "poststart": [hook(&env, "poststart")],
+        "poststop": [hook(&env, "poststop")]
+    });
+    let id = env.id("c");
+    env.create(&id, &c);
+    assert!(env.vrun(&["start", &id]).status.success());
+    env.wait_status(&id, "running");
+    assert!(env.vrun(&["delete", "--force", &id]).status.success());
+    let log = std::fs::read_to_string(env.dir.join("hooks.log")).unwrap();
+    assert_eq!(
+        log,
+        "prestart \"status\":\"creating\" set arg=hook-arg\n\
+         createRuntime \"status\":\"creating\" set arg=hook-arg\n\
+         createContainer \"status\":\"creating\" set arg=hook-arg\n\
+         poststart \"status\":\"running\" set arg=hook-arg\n\
+         poststop \"status\":\"stopped\" set arg=hook-arg\n"
+    );
+    // startContainer runs inside the container (its /tmp is the rootfs's)
+    assert_eq!(std::fs::read_to_string(env.bundle.join("rootfs/tmp/start-hook-ran")).unwrap(), "startContainer\n");
+}
+
+#[test]
+fn failing_create_runtime_hook_fails_create_and_leaves_nothing() {
+    let env = TestEnv::new("hookfail");
+    let mut c = env.default_config(&["sleep", "30"]);
+    c["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", "exit 7"]}]});
+    env.write_config(&c);
+    let id = env.id("c");
+    let out = env.cmd().args(["create", "--bundle"]).arg(&env.bundle).arg(&id).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("createRuntime hook #0 (/bin/sh): failed: exit status: 7"), "{err}");
+    assert!(!env.root.join(&id).exists());
+    assert!(cgroup_dirs_named(&id).is_empty());
+}
+
+#[test]
+fn hook_timeout_kills_it() {
+    let env = TestEnv::new("hooktimeout");
+    let mut c = env.default_config(&["true"]);
+    c["hooks"] = json!({"prestart": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]});
+    let started = std::time::Instant::now();
+    let (code, _, err) = env.run(&c);
+    assert_eq!(code, 1);
+    assert!(err.contains("timed out after 1s"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
+#[test]
+fn failing_poststop_hook_only_warns() {
+    let env = TestEnv::new("poststop");
+    let mut c = env.sh("exit 0");
+    c["hooks"] = json!({"poststop": [{"path": "/bin/false"}]});
+    let (code, _, err) = env.run(&c);
+    assert_eq!(code, 0);
+    assert!(err.contains("level=warning") && err.contains("poststop hook #0"), "{err}");
+}

@@ -1,0 +1,166 @@
+//! Namespaces and process attributes, as the container's process sees them.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+fn host_ns(kind: &str) -> String {
+    std::fs::read_link(format!("/proc/self/ns/{kind}")).unwrap().to_string_lossy().into_owned()
+}
+
+#[test]
+fn every_namespace_is_new() {
+    let env = TestEnv::new("ns");
+    let mut c = env.sh("echo pid=$$; for n in ipc uts net mnt cgroup time; do readlink /proc/self/ns/$n; done; cat /proc/self/cgroup | head -1; cat /proc/net/dev | wc -l");
+    c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "time"}));
+    let out = env.run_ok(&c);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "pid=1");
+    for (i, kind) in ["ipc", "uts", "net", "mnt", "cgroup", "time"].iter().enumerate() {
+        assert!(lines[i + 1].starts_with(kind), "{out}");
+        assert_ne!(lines[i + 1], host_ns(kind), "{kind} namespace is the host's");
+    }
+    // cgroup namespace: the container's cgroup is its root
+    assert!(lines[7].ends_with(":/"), "{out}");
+    // network namespace: only lo (2 header lines + lo)
+    assert_eq!(lines[8], "3");
+}
+
+#[test]
+fn hostname_and_domainname() {
+    let env = TestEnv::new("uts");
+    let mut c = env.sh("hostname; cat /proc/sys/kernel/domainname");
+    c["hostname"] = json!("box-1");
+    c["domainname"] = json!("example.test");
+    assert_eq!(env.run_ok(&c), "box-1\nexample.test\n");
+}
+
+#[test]
+fn user_namespace_with_mappings() {
+    let env = TestEnv::new("userns");
+    let mut c = env.sh("cat /proc/self/uid_map /proc/self/gid_map; id -u; stat -c %u /bin/busybox");
+    c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+    c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    // The rootfs belongs to the mapped root, as an image unpacked for this user namespace would.
+    chown_tree(&env.bundle.join("rootfs"), 100000);
+    let out = env.run_ok(&c);
+    let lines: Vec<Vec<&str>> = out.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(lines[0], vec!["0", "100000", "65536"]);
+    assert_eq!(lines[1], vec!["0", "100000", "65536"]);
+    assert_eq!(lines[2], vec!["0"]);
+    assert_eq!(lines[3], vec!["0"]);
+}
+
+fn chown_tree(dir: &std::path::Path, id: u32) {
+    let st = std::process::Command::new("chown").args(["-hR", &format!("{id}:{id}")]).arg(dir).status().unwrap();
+    assert!(st.success());
+}
+
+#[test]
+fn joining_another_containers_namespaces_by_path() {
+    let env = TestEnv::new("join");
+    let mut a = env.default_config(&["sleep", "30"]);
+    a["hostname"] = json!("shared-uts");
+    let first = env.id("a");
+    env.create(&first, &a);
+    let pid = env.state(&first)["pid"].as_i64().unwrap();
+    let mut b = env.sh("hostname; readlink /proc/self/ns/net; echo pid=$$");
+    let ns = b["linux"]["namespaces"].as_array_mut().unwrap();
+    for n in ns.iter_mut() {
+        if n["type"] == "uts" || n["type"] == "network" || n["type"] == "pid" {
+            let file = match n["type"].as_str().unwrap() {
+                "network" => "net",
+                other => other,
+            };
+            n["path"] = json!(format!("/proc/{pid}/ns/{file}"));
+        }
+    }
+    let out = env.run_ok(&b);
+    let want_net = std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "shared-uts");
+    assert_eq!(lines[1], want_net.to_str().unwrap());
+    // joined the first container's pid namespace, where its init is pid 1
+    assert_ne!(lines[2], "pid=1");
+}
+
+#[test]
+fn process_user_groups_umask_cwd_env() {
+    let env = TestEnv::new("user");
+    let mut c = env.sh("id -u; id -g; id -G; umask; pwd; echo $FOO; echo $HOME");
+    c["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [5, 6], "umask": 23});
+    c["process"]["cwd"] = json!("/tmp");
+    c["process"]["env"].as_array_mut().unwrap().push(json!("FOO=bar"));
+    assert_eq!(env.run_ok(&c), "1000\n1000\n1000 5 6\n0027\n/tmp\nbar\n/home/user\n");
+}
+
+fn status_field(out: &str, field: &str) -> String {
+    out.lines().find(|l| l.starts_with(field)).unwrap_or_else(|| panic!("{field} not in {out}")).split_whitespace().nth(1).unwrap().to_string()
+}
+
+#[test]
+fn capabilities_all_five_sets() {
+    let env = TestEnv::new("caps");
+    let mut c = env.sh("grep -E '^Cap|^NoNewPrivs' /proc/self/status");
+    let set = json!(["CAP_NET_ADMIN", "CAP_KILL", "CAP_CHOWN"]);
+    c["process"]["capabilities"] = json!({
+        "bounding": ["CAP_NET_ADMIN", "CAP_KILL", "CAP_CHOWN", "CAP_SYS_TIME"],
+        "effective": set, "permitted": set, "inheritable": ["CAP_KILL"], "ambient": ["CAP_KILL"]
+    });
+    let out = env.run_ok(&c);
+    // CHOWN=0, KILL=5, NET_ADMIN=12, SYS_TIME=25
+    let bits = |caps: &[u32]| format!("{:016x}", caps.iter().fold(0u64, |a, c| a | 1 << c));
+    assert_eq!(status_field(&out, "CapEff:"), bits(&[0, 5, 12]));
+    assert_eq!(status_field(&out, "CapPrm:"), bits(&[0, 5, 12]));
+    assert_eq!(status_field(&out, "CapBnd:"), bits(&[0, 5, 12, 25]));
+    assert_eq!(status_field(&out, "CapInh:"), bits(&[5]));
+    assert_eq!(status_field(&out, "CapAmb:"), bits(&[5]));
+    // runc's spec sets noNewPrivileges
+    assert_eq!(status_field(&out, "NoNewPrivs:"), "1");
+}
+
+#[test]
+fn no_new_privileges_off_and_oom_score_adj() {
+    let env = TestEnv::new("nnp");
+    let mut c = env.sh("grep NoNewPrivs /proc/self/status; cat /proc/self/oom_score_adj");
+    c["process"]["noNewPrivileges"] = json!(false);
+    c["process"]["oomScoreAdj"] = json!(500);
+    let out = env.run_ok(&c);
+    assert_eq!(status_field(&out, "NoNewPrivs:"), "0");
+    assert_eq!(out.lines().nth(1).unwrap(), "500");
+}
+
+#[test]
+fn rlimits() {
+    let env = TestEnv::new("rlimits");
+    let mut c = env.sh("ulimit -n; ulimit -Hn; ulimit -c");
+    c["process"]["rlimits"] = json!([
+        {"type": "RLIMIT_NOFILE", "soft": 512, "hard": 768},
+        {"type": "RLIMIT_CORE", "soft": 0, "hard": 0}
+    ]);
+    assert_eq!(env.run_ok(&c), "512\n768\n0\n");
+}
+
+#[test]
+fn sysctl_in_the_network_namespace() {
+    let env = TestEnv::new("sysctl");
+    let mut c = env.sh("cat /proc/sys/net/ipv4/ip_forward");
+    c["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
+    c["linux"]["readonlyPaths"] = json!([]);
+    let host_before = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
+    assert_eq!(env.run_ok(&c), "1\n");
+    assert_eq!(std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(), host_before);
+}
+
+#[test]
+fn time_namespace_offsets() {
+    let env = TestEnv::new("timens");
+    let mut c = env.sh("cut -d. -f1 /proc/uptime");
+    c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "time"}));
+    c["linux"]["timeOffsets"] = json!({"monotonic": {"secs": 1000000, "nanosecs": 0}, "boottime": {"secs": 2000000, "nanosecs": 0}});
+    let uptime: u64 = env.run_ok(&c).trim().parse().unwrap();
+    let host: f64 = std::fs::read_to_string("/proc/uptime").unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    assert!(uptime >= 2_000_000 + host as u64 - 5, "uptime {uptime} does not carry the boottime offset");
+}

@@ -1,0 +1,197 @@
+//! The lifecycle of runtime.md on real containers: create, start, state, kill, delete, run,
+//! exec, and every operation refused in the wrong state.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+#[test]
+fn create_start_kill_delete() {
+    let env = TestEnv::new("life");
+    let id = env.id("c");
+    env.create(&id, &env.default_config(&["sleep", "30"]));
+    let s = env.state(&id);
+    assert_eq!(s["status"], "created");
+    assert_eq!(s["ociVersion"], "1.2.0");
+    assert_eq!(s["bundle"], json!(env.bundle.to_str().unwrap()));
+    let pid = s["pid"].as_i64().unwrap();
+    assert!(pid > 1 && std::path::Path::new(&format!("/proc/{pid}")).exists());
+
+    assert!(env.vrun(&["start", &id]).status.success());
+    env.wait_status(&id, "running");
+    // The process really is the one from config.json.
+    let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
+    assert_eq!(cmdline, "sleep\x0030\x00");
+
+    assert!(env.vrun(&["kill", &id, "KILL"]).status.success());
+    env.wait_status(&id, "stopped");
+    assert_eq!(env.state(&id)["pid"], 0);
+    assert!(env.vrun(&["delete", &id]).status.success());
+    let out = env.vrun(&["state", &id]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("container \"{id}\" does not exist")));
+    assert!(!env.root.join(&id).exists());
+}
+
+#[test]
+fn wrong_state_operations_change_nothing() {
+    let env = TestEnv::new("wrong");
+    let id = env.id("c");
+    env.create(&id, &env.default_config(&["sleep", "30"]));
+    // create of an existing id
+    let mut cmd = env.cmd();
+    cmd.args(["create", "--bundle"]).arg(&env.bundle).arg(&id);
+    let (status, _, err) = env.detached(cmd);
+    assert_eq!(status.code(), Some(1));
+    assert!(err.contains("already exists"), "{err}");
+    assert_eq!(env.state(&id)["status"], "created");
+
+    assert!(env.vrun(&["start", &id]).status.success());
+    env.wait_status(&id, "running");
+    // start twice
+    let out = env.vrun(&["start", &id]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("it is running, not created"));
+    // delete without --force while running
+    let out = env.vrun(&["delete", &id]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("it is running"));
+    assert_eq!(env.state(&id)["status"], "running");
+    // --force works
+    assert!(env.vrun(&["delete", "--force", &id]).status.success());
+    assert!(!env.root.join(&id).exists());
+    // kill of a stopped/removed container
+    assert_eq!(env.vrun(&["kill", &id]).status.code(), Some(1));
+}
+
+#[test]
+fn delete_of_a_created_container_stops_it() {
+    let env = TestEnv::new("delcreated");
+    let id = env.id("c");
+    env.create(&id, &env.default_config(&["sleep", "30"]));
+    let pid = env.state(&id)["pid"].as_i64().unwrap();
+    assert!(env.vrun(&["delete", &id]).status.success());
+    assert!(!vrun_alive(pid));
+}
+
+fn vrun_alive(pid: i64) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => !s[s.rfind(')').unwrap() + 2..].starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+#[test]
+fn run_returns_the_exit_status_and_cleans_up() {
+    let env = TestEnv::new("run");
+    let (code, out, _) = env.run(&env.sh("echo hi; exit 3"));
+    assert_eq!((code, out.as_str()), (3, "hi\n"));
+    // killed by a signal: 128 + signal
+    env.write_config(&env.default_config(&["sleep", "30"]));
+    let id = env.id("killed");
+    let mut child = env.cmd().args(["run", "--bundle"]).arg(&env.bundle).arg(&id).spawn().unwrap();
+    env.wait_status(&id, "running");
+    assert!(env.vrun(&["kill", &id, "KILL"]).status.success());
+    assert_eq!(child.wait().unwrap().code(), Some(137));
+    assert!(std::fs::read_dir(&env.root).unwrap().next().is_none(), "run left state behind");
+    assert!(cgroup_dirs_named(&env.id("run")).is_empty(), "run left a cgroup behind");
+}
+
+#[test]
+fn run_detach_and_keep() {
+    let env = TestEnv::new("detach");
+    env.write_config(&env.default_config(&["sleep", "30"]));
+    let id = env.id("d");
+    let mut cmd = env.cmd();
+    cmd.args(["run", "-d", "--bundle"]).arg(&env.bundle).arg(&id);
+    let (status, _, err) = env.detached(cmd);
+    assert!(status.success(), "{err}");
+    env.wait_status(&id, "running");
+    let id2 = env.id("k");
+    env.write_config(&env.sh("exit 0"));
+    let out = env.cmd().args(["run", "--keep", "--bundle"]).arg(&env.bundle).arg(&id2).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(env.state(&id2)["status"], "stopped");
+}
+
+#[test]
+fn pid_file_holds_the_init_pid() {
+    let env = TestEnv::new("pidfile");
+    env.write_config(&env.default_config(&["sleep", "30"]));
+    let id = env.id("c");
+    let pid_file = env.dir.join("init.pid");
+    let mut cmd = env.cmd();
+    cmd.args(["create", "--pid-file"]).arg(&pid_file).arg("--bundle").arg(&env.bundle).arg(&id);
+    assert!(env.detached(cmd).0.success());
+    let pid: i64 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    assert_eq!(env.state(&id)["pid"].as_i64(), Some(pid));
+}
+
+#[test]
+fn exec_joins_the_container() {
+    let env = TestEnv::new("exec");
+    let mut c = env.default_config(&["sleep", "30"]);
+    c["hostname"] = json!("exec-host");
+    let id = env.id("c");
+    env.create(&id, &c);
+    assert!(env.vrun(&["start", &id]).status.success());
+    let out = env.vrun(&["exec", "--env", "GREETING=hello", "--cwd", "/tmp", "--user", "1000:1000", &id, "sh", "-c", "echo $GREETING $(hostname) $(pwd) $(id -u):$(id -g) $(cat /proc/1/cmdline | tr '\\0' ' '); exit 5"]);
+    assert_eq!(out.status.code(), Some(5), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello exec-host /tmp 1000:1000 sleep 30\n");
+    // detached exec with a pid file: the process is in the container's cgroup (ps --format json)
+    let pid_file = env.dir.join("exec.pid");
+    let mut cmd = env.cmd();
+    cmd.args(["exec", "-d", "--pid-file"]).arg(&pid_file).args([&id, "sleep", "30"]);
+    let (status, _, err) = env.detached(cmd);
+    assert!(status.success(), "{err}");
+    let pid: i64 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    let ps: Vec<i64> = serde_json::from_slice(&env.vrun(&["ps", "--format", "json", &id]).stdout).unwrap();
+    assert!(ps.contains(&pid), "{pid} not in {ps:?}");
+    // a missing program fails exec with the name
+    let out = env.vrun(&["exec", &id, "no-such-program"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("\"no-such-program\": executable file not found in $PATH"));
+    // --process FILE
+    let process = json!({"args": ["sh", "-c", "echo from-process-file"], "cwd": "/", "user": {"uid": 0, "gid": 0}, "env": ["PATH=/bin"]});
+    let pf = env.dir.join("process.json");
+    std::fs::write(&pf, process.to_string()).unwrap();
+    let out = env.cmd().args(["exec", "--process"]).arg(&pf).arg(&id).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "from-process-file\n");
+}
+
+#[test]
+fn kill_accepts_names_and_numbers_and_all() {
+    let env = TestEnv::new("kill");
+    let id = env.id("c");
+    // A shell that reports SIGUSR1, then exits on SIGTERM.
+    env.create(&id, &env.sh("trap 'echo got-usr1 > /tmp/usr1' USR1; trap 'exit 0' TERM; while true; do sleep 0.1; done"));
+    assert!(env.vrun(&["start", &id]).status.success());
+    env.wait_status(&id, "running");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(env.vrun(&["kill", &id, "SIGUSR1"]).status.success());
+    let bad = env.vrun(&["kill", &id, "SIGNOPE"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown signal \"SIGNOPE\""));
+    assert!(env.vrun(&["kill", "--all", &id, "15"]).status.success());
+    env.wait_status(&id, "stopped");
+    let rootfs = env.bundle.join("rootfs");
+    assert_eq!(std::fs::read_to_string(rootfs.join("tmp/usr1")).unwrap(), "got-usr1\n");
+}
+
+#[test]
+fn concurrent_creates_of_one_id_let_one_win() {
+    let env = TestEnv::new("race");
+    env.write_config(&env.default_config(&["sleep", "30"]));
+    let id = env.id("c");
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            let mut c = env.cmd();
+            c.args(["create", "--bundle"]).arg(&env.bundle).arg(&id).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+            c.spawn().unwrap()
+        })
+        .collect();
+    let ok = children.into_iter().map(|mut c| c.wait().unwrap().success()).filter(|s| *s).count();
+    assert_eq!(ok, 1);
+    assert_eq!(env.state(&id)["status"], "created");
+}

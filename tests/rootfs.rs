@@ -1,0 +1,115 @@
+//! The rootfs: mounts, /dev, masked and read-only paths, readonly root, --no-pivot, and that
+//! nothing is mounted outside the rootfs.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+#[test]
+fn pivot_root_hides_the_host() {
+    let env = TestEnv::new("pivot");
+    let out = env.run_ok(&env.sh("ls /"));
+    let entries: Vec<&str> = out.lines().collect();
+    assert!(entries.contains(&"bin") && !entries.contains(&"work") && !entries.contains(&"usr"), "{out}");
+}
+
+#[test]
+fn readonly_root_and_writable_tmpfs() {
+    let env = TestEnv::new("ro");
+    let mut c = env.sh("touch /rootfile 2>/dev/null && echo root-writable || echo root-ro; touch /scratch/f && echo tmpfs-rw; grep ' /scratch ' /proc/self/mountinfo | grep -c 'size=1024k'");
+    c["root"]["readonly"] = json!(true);
+    c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "size=1m"]}));
+    assert_eq!(env.run_ok(&c), "root-ro\ntmpfs-rw\n1\n");
+    c["root"]["readonly"] = json!(false);
+    assert!(env.run_ok(&c).starts_with("root-writable"));
+}
+
+#[test]
+fn bind_mounts_with_options() {
+    let env = TestEnv::new("bind");
+    let host_dir = env.dir.join("shared");
+    std::fs::create_dir_all(&host_dir).unwrap();
+    std::fs::write(host_dir.join("hello"), "from-host\n").unwrap();
+    let host_file = env.dir.join("single");
+    std::fs::write(&host_file, "one-file\n").unwrap();
+    let mut c = env.sh("cat /data/hello; touch /data/x 2>/dev/null && echo rw || echo ro; cat /etc/single; mkdir -p /deep/er; echo ok");
+    let mounts = c["mounts"].as_array_mut().unwrap();
+    mounts.push(json!({"destination": "/data", "type": "bind", "source": host_dir, "options": ["rbind", "ro"]}));
+    // a file bind-mounted onto a path that does not exist yet in the image
+    mounts.push(json!({"destination": "/etc/single", "type": "none", "source": host_file, "options": ["bind"]}));
+    assert_eq!(env.run_ok(&c), "from-host\nro\none-file\nok\n");
+    assert!(!host_dir.join("x").exists());
+}
+
+#[test]
+fn bind_mount_source_relative_to_bundle() {
+    let env = TestEnv::new("relbind");
+    std::fs::create_dir_all(env.bundle.join("extra")).unwrap();
+    std::fs::write(env.bundle.join("extra/f"), "rel\n").unwrap();
+    let mut c = env.sh("cat /mnt/extra/f");
+    c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/mnt/extra", "type": "bind", "source": "extra", "options": ["bind"]}));
+    assert_eq!(env.run_ok(&c), "rel\n");
+}
+
+#[test]
+fn mount_targets_cannot_escape_through_symlinks() {
+    let env = TestEnv::new("escape");
+    // The image has a symlink pointing at the host's /tmp; mounting "onto" it must land inside
+    // the rootfs.
+    let outside = env.dir.join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, env.bundle.join("rootfs/evil")).unwrap();
+    let mut c = env.sh("grep -c ' /evil/mnt ' /proc/self/mountinfo || true; ls /evil");
+    c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/evil/mnt", "type": "tmpfs", "source": "tmpfs"}));
+    let out = env.run_ok(&c);
+    assert!(!outside.join("mnt").exists(), "a directory was created outside the rootfs");
+    assert!(env.bundle.join("rootfs").join(outside.strip_prefix("/").unwrap()).join("mnt").exists());
+    assert!(out.contains("mnt"), "{out}");
+    assert!(env.leaked_mounts().iter().all(|l| !l.contains("outside")));
+}
+
+#[test]
+fn devices_default_and_configured() {
+    let env = TestEnv::new("dev");
+    let mut c = env.sh("for d in null zero full random urandom tty vrun-null; do stat -c '%n %t:%T %a' /dev/$d; done; echo x > /dev/vrun-null && echo wrote; readlink /dev/fd; readlink /dev/stdin; readlink /dev/ptmx; head -c 4 /dev/zero | wc -c");
+    c["linux"]["devices"] = json!([{"path": "/dev/vrun-null", "type": "c", "major": 1, "minor": 3, "fileMode": 432, "uid": 0, "gid": 0}]);
+    let out = env.run_ok(&c);
+    let want = "/dev/null 1:3 666\n/dev/zero 1:5 666\n/dev/full 1:7 666\n/dev/random 1:8 666\n/dev/urandom 1:9 666\n/dev/tty 5:0 666\n/dev/vrun-null 1:3 660\nwrote\n/proc/self/fd\n/proc/self/fd/0\npts/ptmx\n4\n";
+    assert_eq!(out, want);
+}
+
+#[test]
+fn masked_and_readonly_paths() {
+    let env = TestEnv::new("masked");
+    let mut c = env.sh("wc -c < /proc/timer_list; cat /proc/keys | wc -c; cat /secret/file 2>/dev/null || echo hidden; echo 1 > /proc/sys/kernel/domainname 2>/dev/null && echo sys-rw || echo sys-ro");
+    std::fs::create_dir_all(env.bundle.join("rootfs/secret")).unwrap();
+    std::fs::write(env.bundle.join("rootfs/secret/file"), "s3cret").unwrap();
+    c["linux"]["maskedPaths"].as_array_mut().unwrap().push(json!("/secret"));
+    assert_eq!(env.run_ok(&c), "0\n0\nhidden\nsys-ro\n");
+}
+
+#[test]
+fn no_pivot_moves_the_root() {
+    let env = TestEnv::new("nopivot");
+    env.write_config(&env.sh("ls / | grep -c bin"));
+    let out = env.cmd().args(["run", "--no-pivot", "--bundle"]).arg(&env.bundle).arg(env.id("c")).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "1\n");
+}
+
+#[test]
+fn rootfs_propagation_is_applied() {
+    let env = TestEnv::new("prop");
+    let mut c = env.sh("grep ' / / ' /proc/self/mountinfo | grep -c 'master:\\|shared:' || true");
+    c["linux"]["rootfsPropagation"] = json!("private");
+    assert_eq!(env.run_ok(&c).trim(), "0");
+}
+
+#[test]
+fn cgroup_mount_shows_the_containers_own_cgroup() {
+    let env = TestEnv::new("cgmount");
+    let mut c = env.sh("cat /sys/fs/cgroup/memory/memory.limit_in_bytes; touch /sys/fs/cgroup/memory/x 2>/dev/null && echo rw || echo ro");
+    c["linux"]["resources"]["memory"] = json!({"limit": 50331648});
+    assert_eq!(env.run_ok(&c), "50331648\nro\n");
+}
