@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# podman with vrun as its OCI runtime: run --rm with an exit status, run -d + exec + stop + rm.
+# podman gets its own storage (vfs) and run dirs under a temp dir, removed at the end.
+set -euo pipefail
+. "$(dirname "$0")/lib/common.sh"
+need podman podman python3 python3
+build_vrun
+
+work=$(mktemp -d /tmp/vrun-podman.XXXXXX)
+P=(podman --root "$work/storage" --runroot "$work/run" --storage-driver vfs --cgroup-manager cgroupfs
+   --events-backend file --runtime "$VRUN")
+RUN=(--network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
+cleanup() {
+  "${P[@]}" rm -af -t 0 >/dev/null 2>&1 || true
+  "${P[@]}" rmi -af >/dev/null 2>&1 || true
+  grep -F "$work" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() { echo "podman.sh: FAIL: $*" >&2; exit 1; }
+
+log "import a local busybox image"
+busybox_rootfs "$work/rootfs"
+tar -C "$work/rootfs" -c . | "${P[@]}" import - localhost/vrun-busybox >/dev/null
+
+log "podman run --rm: output and exit status"
+set +e
+out=$("${P[@]}" run --rm "${RUN[@]}" localhost/vrun-busybox sh -c 'echo hi; exit 3')
+rc=$?
+set -e
+[ "$out" = hi ] || fail "run printed '$out', not 'hi'"
+[ "$rc" = 3 ] || fail "run exited $rc, not 3"
+echo "run --rm: printed '$out', exit $rc"
+
+log "podman run -d, exec, stop, rm"
+"${P[@]}" run -d --name vrun-podman-d "${RUN[@]}" localhost/vrun-busybox sleep 1000 >/dev/null
+state=$("${P[@]}" inspect -f '{{.State.Status}}' vrun-podman-d)
+[ "$state" = running ] || fail "detached container is '$state'"
+out=$("${P[@]}" exec vrun-podman-d sh -c 'echo pid1=$(cat /proc/1/cmdline | tr "\0" " ")')
+[ "$out" = "pid1=sleep 1000" ] || fail "exec printed '$out'"
+# sleep as pid 1 ignores SIGTERM: podman kills it after the timeout, as with runc
+"${P[@]}" stop -t 2 vrun-podman-d >/dev/null
+state=$("${P[@]}" inspect -f '{{.State.Status}}' vrun-podman-d)
+[ "$state" = exited ] || fail "stopped container is '$state'"
+"${P[@]}" rm vrun-podman-d >/dev/null
+echo "run -d / exec / stop / rm: ok"
+echo "podman.sh: 4 passed, 0 failed"
