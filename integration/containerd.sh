@@ -22,9 +22,9 @@ cleanup() {
   grep -F "$work" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
   rm -rf "$work"
   # The runc shim keeps its runtime root (--root for vrun) and fifos under /run/containerd,
-  # whatever the daemon's own state dir; remove what this run's namespace left there.
-  rm -rf /run/containerd/runc/default /run/containerd/fifo
-  rmdir /run/containerd/runc /run/containerd/s /run/containerd 2>/dev/null
+  # whatever the daemon's own state dir: remove those directories if this run left them empty
+  # (a system containerd's would not be).
+  rmdir /run/containerd/runc/default /run/containerd/fifo /run/containerd/runc /run/containerd/s /run/containerd 2>/dev/null
 }
 trap cleanup EXIT
 fail() { echo "containerd.sh: FAIL: $*" >&2; exit 1; }

@@ -3,12 +3,14 @@
 
 use serde_json::{json, Value};
 
-use crate::state::OCI_VERSION;
+/// The ociVersion written into new configs: the one Debian's runc writes, which every peer
+/// runtime here accepts (crun 1.8 refuses 1.2.x). vrun itself reads any 1.x config.
+pub const CONFIG_OCI_VERSION: &str = "1.0.2-dev";
 
 pub fn default_spec(rootless: bool, uid: u32, gid: u32) -> Value {
     let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
     let mut spec = json!({
-        "ociVersion": OCI_VERSION,
+        "ociVersion": CONFIG_OCI_VERSION,
         "process": {
             "terminal": true,
             "user": {"uid": 0, "gid": 0},

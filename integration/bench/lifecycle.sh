@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Times `RUNTIME run` of one busybox /bin/true bundle, N times per runtime, interleaved (vrun,
+# runc, crun, and youki when installed), and prints the median and each one's ratio to vrun.
+#
+# crun refuses hybrid cgroup hosts, so every runtime runs in one private mount namespace where
+# /sys/fs/cgroup/unified is unmounted: the same view of the machine for all of them.
+#   N=200 integration/bench/lifecycle.sh
+set -euo pipefail
+. "$(dirname "$0")/../lib/common.sh"
+need runc runc crun crun python3 python3
+build_vrun
+N=${N:-100}
+
+work=$(mktemp -d /tmp/vrun-bench.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+make_bundle "$work/bundle" /bin/true
+
+runtimes=(vrun=$VRUN runc=$(command -v runc) crun=$(command -v crun))
+command -v youki >/dev/null && runtimes+=(youki=$(command -v youki))
+
+export N work
+unshare -m --propagation private bash -s "${runtimes[@]}" <<'INNER'
+set -euo pipefail
+if mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified; fi
+declare -A bin
+names=()
+for r in "$@"; do names+=("${r%%=*}"); bin[${r%%=*}]=${r#*=}; done
+# one warm-up run each (page cache, first-run setup), not timed
+for n in "${names[@]}"; do "${bin[$n]}" --root "$work/state-$n" run --bundle "$work/bundle" warm-$n </dev/null >/dev/null; done
+for i in $(seq "$N"); do
+  for n in "${names[@]}"; do
+    t0=$EPOCHREALTIME
+    "${bin[$n]}" --root "$work/state-$n" run --bundle "$work/bundle" bench-$n-$i </dev/null >/dev/null
+    t1=$EPOCHREALTIME
+    echo "$n ${t0/./} ${t1/./}" >>"$work/times"
+  done
+done
+INNER
+
+python3 - "$work/times" "$N" <<'PY'
+import statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    name, t0, t1 = line.split()
+    runs.setdefault(name, []).append((int(t1) - int(t0)) / 1000.0)
+base = statistics.median(runs["vrun"])
+print(f"run of a busybox /bin/true bundle, {sys.argv[2]} runs each, interleaved (milliseconds)")
+print(f"{'runtime':8} {'median':>8} {'p10':>8} {'p90':>8} {'vs vrun':>8}")
+for name, t in runs.items():
+    t.sort()
+    med = statistics.median(t)
+    print(f"{name:8} {med:8.2f} {t[len(t)//10]:8.2f} {t[len(t)*9//10]:8.2f} {med/base:7.2f}x")
+PY
