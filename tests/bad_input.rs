@@ -23,24 +23,46 @@ fn create(env: &TestEnv, id: &str) -> Output {
     let mut cmd = env.cmd();
     cmd.args(["create", "--bundle"]).arg(&env.bundle).arg(id);
     let (status, stdout, stderr) = env.detached(cmd);
-    Output { status, stdout: stdout.into_bytes(), stderr: stderr.into_bytes() }
+    Output {
+        status,
+        stdout: stdout.into_bytes(),
+        stderr: stderr.into_bytes(),
+    }
 }
 
 #[test]
 fn missing_bundle_and_config() {
     let env = TestEnv::new("nobundle");
     let id = env.id("c");
-    let out = env.cmd().args(["create", "--bundle", "/nonexistent/bundle", &id]).output().unwrap();
-    assert_clean_failure(&env, &out, &id, "read /nonexistent/bundle/config.json: No such file or directory");
+    let out = env
+        .cmd()
+        .args(["create", "--bundle", "/nonexistent/bundle", &id])
+        .output()
+        .unwrap();
+    assert_clean_failure(
+        &env,
+        &out,
+        &id,
+        "read /nonexistent/bundle/config.json: No such file or directory",
+    );
 }
 
 #[test]
 fn malformed_json_names_file_and_position() {
     let env = TestEnv::new("badjson");
-    std::fs::write(env.bundle.join("config.json"), "{\"ociVersion\": \"1.0.2\", ").unwrap();
+    std::fs::write(
+        env.bundle.join("config.json"),
+        "{\"ociVersion\": \"1.0.2\", ",
+    )
+    .unwrap();
     let id = env.id("c");
     let out = create(&env, &id);
-    assert_clean_failure(&env, &out, &id, &format!("{}/config.json: ", env.bundle.display()));
+    assert_clean_failure(
+        &env,
+        &out,
+        &id,
+        &format!("{}/config.json: ", env.bundle.display()),
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 1"));
 }
 
@@ -51,11 +73,21 @@ fn wrong_field_type_names_the_field() {
     c["process"]["user"]["uid"] = json!("root");
     env.write_config(&c);
     let id = env.id("c");
-    assert_clean_failure(&env, &create(&env, &id), &id, "config.json: process.user.uid: invalid type: string \"root\"");
+    assert_clean_failure(
+        &env,
+        &create(&env, &id),
+        &id,
+        "config.json: process.user.uid: invalid type: string \"root\"",
+    );
     let mut c = env.default_config(&["true"]);
     c["linux"]["namespaces"] = json!([{"type": "bogus"}]);
     env.write_config(&c);
-    assert_clean_failure(&env, &create(&env, &id), &id, "linux.namespaces[0].type: unknown variant `bogus`");
+    assert_clean_failure(
+        &env,
+        &create(&env, &id),
+        &id,
+        "linux.namespaces[0].type: unknown variant `bogus`",
+    );
 }
 
 #[test]
@@ -77,7 +109,13 @@ fn bad_ids() {
         assert_eq!(out.status.code(), Some(1));
         assert!(err.contains("invalid container id"), "{err}");
     }
-    let out = env.cmd().args(["create", "--bundle"]).arg(&env.bundle).arg("").output().unwrap();
+    let out = env
+        .cmd()
+        .args(["create", "--bundle"])
+        .arg(&env.bundle)
+        .arg("")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("container id is empty"));
     assert!(!env.root.exists() || std::fs::read_dir(&env.root).unwrap().next().is_none());
@@ -86,10 +124,20 @@ fn bad_ids() {
 #[test]
 fn unknown_container_for_every_command() {
     let env = TestEnv::new("unknown");
-    for args in [vec!["start", "ghost"], vec!["state", "ghost"], vec!["kill", "ghost"], vec!["delete", "ghost"], vec!["ps", "ghost"], vec!["exec", "ghost", "true"]] {
+    for args in [
+        vec!["start", "ghost"],
+        vec!["state", "ghost"],
+        vec!["kill", "ghost"],
+        vec!["delete", "ghost"],
+        vec!["ps", "ghost"],
+        vec!["exec", "ghost", "true"],
+    ] {
         let out = env.vrun(&args);
         assert_eq!(out.status.code(), Some(1), "{args:?}");
-        assert!(String::from_utf8_lossy(&out.stderr).contains("container \"ghost\" does not exist"), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("container \"ghost\" does not exist"),
+            "{args:?}"
+        );
     }
     // delete --force of something that is not there is fine (runc does the same)
     assert!(env.vrun(&["delete", "--force", "ghost"]).status.success());
@@ -100,7 +148,12 @@ fn missing_program_fails_create() {
     let env = TestEnv::new("noprog");
     env.write_config(&env.default_config(&["no-such-program"]));
     let id = env.id("c");
-    assert_clean_failure(&env, &create(&env, &id), &id, "exec: \"no-such-program\": executable file not found in $PATH");
+    assert_clean_failure(
+        &env,
+        &create(&env, &id),
+        &id,
+        "exec: \"no-such-program\": executable file not found in $PATH",
+    );
 }
 
 #[test]
@@ -109,27 +162,73 @@ fn failures_inside_init_leave_nothing() {
     // An unknown filesystem type: the mount fails inside init, after the cgroup and the state
     // dir exist.
     let mut c = env.default_config(&["true"]);
-    c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/x", "type": "nosuchfs", "source": "none"}));
+    c["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/x", "type": "nosuchfs", "source": "none"}));
     env.write_config(&c);
     let id = env.id("c");
-    assert_clean_failure(&env, &create(&env, &id), &id, "mounts[7] (/x): mount nosuchfs none: ENODEV");
+    assert_clean_failure(
+        &env,
+        &create(&env, &id),
+        &id,
+        "mounts[7] (/x): mount nosuchfs none: ENODEV",
+    );
 }
 
 #[test]
 fn semantic_errors_name_the_field() {
     let env = TestEnv::new("semantic");
     let id = env.id("c");
-    let cases: Vec<(Box<dyn Fn(&mut serde_json::Value)>, &str)> = vec![
-        (Box::new(|c| c["process"]["cwd"] = json!("relative")), "process.cwd: \"relative\" is not an absolute path"),
-        (Box::new(|c| c["process"]["args"] = json!([])), "process.args: must name the program to run"),
-        (Box::new(|c| c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 10, "hard": 5}])), "process.rlimits: RLIMIT_NOFILE has soft limit 10 above its hard limit 5"),
-        (Box::new(|c| c["linux"]["sysctl"] = json!({"kernel.panic": "1"})), "linux.sysctl: kernel.panic is not namespaced"),
-        (Box::new(|c| c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 1000, "size": 1}])), "linux.uidMappings: mappings are given but no new user namespace"),
-        (Box::new(|c| c["mounts"][0]["destination"] = json!("proc")), "mounts[0] (proc): destination must be an absolute path"),
-        (Box::new(|c| c["linux"]["rootfsPropagation"] = json!("sideways")), "linux.rootfsPropagation: \"sideways\" is not a propagation mode"),
-        (Box::new(|c| c["linux"]["cgroupsPath"] = json!("../escape")), "linux.cgroupsPath: \"../escape\" contains \"..\""),
-        (Box::new(|c| c["linux"]["devices"] = json!([{"path": "/etc/evil", "type": "c", "major": 1, "minor": 3}])), "linux.devices[0]: path \"/etc/evil\" is not under /dev"),
-        (Box::new(|c| c["hooks"] = json!({"poststart": [{"path": "relative/hook"}]})), "hooks.poststart[0].path: \"relative/hook\" is not absolute"),
+    type Change = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: Vec<(Change, &str)> = vec![
+        (
+            Box::new(|c| c["process"]["cwd"] = json!("relative")),
+            "process.cwd: \"relative\" is not an absolute path",
+        ),
+        (
+            Box::new(|c| c["process"]["args"] = json!([])),
+            "process.args: must name the program to run",
+        ),
+        (
+            Box::new(|c| {
+                c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 10, "hard": 5}])
+            }),
+            "process.rlimits: RLIMIT_NOFILE has soft limit 10 above its hard limit 5",
+        ),
+        (
+            Box::new(|c| c["linux"]["sysctl"] = json!({"kernel.panic": "1"})),
+            "linux.sysctl: kernel.panic is not namespaced",
+        ),
+        (
+            Box::new(|c| {
+                c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 1000, "size": 1}])
+            }),
+            "linux.uidMappings: mappings are given but no new user namespace",
+        ),
+        (
+            Box::new(|c| c["mounts"][0]["destination"] = json!("proc")),
+            "mounts[0] (proc): destination must be an absolute path",
+        ),
+        (
+            Box::new(|c| c["linux"]["rootfsPropagation"] = json!("sideways")),
+            "linux.rootfsPropagation: \"sideways\" is not a propagation mode",
+        ),
+        (
+            Box::new(|c| c["linux"]["cgroupsPath"] = json!("../escape")),
+            "linux.cgroupsPath: \"../escape\" contains \"..\"",
+        ),
+        (
+            Box::new(|c| {
+                c["linux"]["devices"] =
+                    json!([{"path": "/etc/evil", "type": "c", "major": 1, "minor": 3}])
+            }),
+            "linux.devices[0]: path \"/etc/evil\" is not under /dev",
+        ),
+        (
+            Box::new(|c| c["hooks"] = json!({"poststart": [{"path": "relative/hook"}]})),
+            "hooks.poststart[0].path: \"relative/hook\" is not absolute",
+        ),
     ];
     for (change, needle) in cases {
         let mut c = env.default_config(&["true"]);

@@ -11,13 +11,23 @@ use serde_json::json;
 /// The caller's own cgroup in a v1 hierarchy.
 fn own_cgroup(controller: &str) -> PathBuf {
     let text = std::fs::read_to_string("/proc/self/cgroup").unwrap();
-    let line = text.lines().find(|l| l.split(':').nth(1).is_some_and(|c| c.split(',').any(|x| x == controller))).unwrap();
+    let line = text
+        .lines()
+        .find(|l| {
+            l.split(':')
+                .nth(1)
+                .is_some_and(|c| c.split(',').any(|x| x == controller))
+        })
+        .unwrap();
     let rel = line.splitn(3, ':').nth(2).unwrap().trim_start_matches('/');
     PathBuf::from(format!("/sys/fs/cgroup/{controller}")).join(rel)
 }
 
 fn read(p: PathBuf) -> String {
-    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).trim().to_string()
+    std::fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .trim()
+        .to_string()
 }
 
 #[test]
@@ -43,7 +53,10 @@ fn limits_are_written_and_the_cgroup_removed_on_delete() {
     let pid = env.state(&id)["pid"].as_i64().unwrap().to_string();
     assert!(read(mem.join("cgroup.procs")).lines().any(|l| l == pid));
     assert!(env.vrun(&["delete", "--force", &id]).status.success());
-    assert!(!mem.exists() && !cpu.exists() && !pids.exists(), "cgroup left after delete");
+    assert!(
+        !mem.exists() && !cpu.exists() && !pids.exists(),
+        "cgroup left after delete"
+    );
     assert!(cgroup_dirs_named(&id).is_empty());
 }
 
@@ -55,7 +68,10 @@ fn pids_limit_refuses_forks() {
     c["linux"]["resources"]["pids"] = json!({"limit": 4});
     let (_, out, err) = env.run(&c);
     assert_eq!(out, "status=2\n");
-    assert!(err.contains("can't fork: Resource temporarily unavailable"), "{err}");
+    assert!(
+        err.contains("can't fork: Resource temporarily unavailable"),
+        "{err}"
+    );
     // The same without the limit succeeds: it is the limit that refused.
     c["linux"]["resources"]["pids"] = json!({"limit": -1});
     assert_eq!(env.run(&c).1, "status=0\n");
@@ -70,16 +86,25 @@ fn relative_and_absolute_cgroups_paths() {
     let id = env.id("r");
     env.create(&id, &c);
     let dir = own_cgroup("memory").join(&rel);
-    assert!(dir.join("cgroup.procs").exists(), "{} missing", dir.display());
+    assert!(
+        dir.join("cgroup.procs").exists(),
+        "{} missing",
+        dir.display()
+    );
     assert!(env.vrun(&["delete", "--force", &id]).status.success());
     assert!(!dir.exists());
-    assert!(!dir.parent().unwrap().exists(), "the parent vrun created stays behind");
+    assert!(
+        !dir.parent().unwrap().exists(),
+        "the parent vrun created stays behind"
+    );
 
     let abs = format!("/vrun-test-abs-{}", env.name);
     c["linux"]["cgroupsPath"] = json!(abs);
     let id = env.id("a");
     env.create(&id, &c);
-    assert!(PathBuf::from(format!("/sys/fs/cgroup/pids{abs}")).join("cgroup.procs").exists());
+    assert!(PathBuf::from(format!("/sys/fs/cgroup/pids{abs}"))
+        .join("cgroup.procs")
+        .exists());
     assert!(env.vrun(&["delete", "--force", &id]).status.success());
     assert!(!PathBuf::from(format!("/sys/fs/cgroup/pids{abs}")).exists());
 }
@@ -91,7 +116,13 @@ fn systemd_cgroup_fails_clearly() {
     c["linux"]["cgroupsPath"] = json!("system.slice:vrun:x");
     env.write_config(&c);
     let id = env.id("s");
-    let out = env.cmd().args(["--systemd-cgroup", "create", "--bundle"]).arg(&env.bundle).arg(&id).output().unwrap(); // fails before any process exists
+    let out = env
+        .cmd()
+        .args(["--systemd-cgroup", "create", "--bundle"])
+        .arg(&env.bundle)
+        .arg(&id)
+        .output()
+        .unwrap(); // fails before any process exists
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("systemd cgroup driver is unavailable"));
     assert!(!env.root.join(&id).exists());

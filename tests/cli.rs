@@ -19,9 +19,17 @@ fn list_shows_containers_in_every_format() {
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
-    assert_eq!(header, ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]);
+    assert_eq!(
+        header,
+        ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+    );
     let row = lines.next().unwrap();
-    assert!(row.starts_with(&a) && row.contains("created") && row.contains(env.bundle.to_str().unwrap()), "{row}");
+    assert!(
+        row.starts_with(&a)
+            && row.contains("created")
+            && row.contains(env.bundle.to_str().unwrap()),
+        "{row}"
+    );
     let quiet = env.vrun(&["list", "-q"]);
     assert_eq!(String::from_utf8_lossy(&quiet.stdout), format!("{a}\n"));
     let j: Value = serde_json::from_slice(&env.vrun(&["list", "--format", "json"]).stdout).unwrap();
@@ -37,11 +45,15 @@ fn ps_lists_the_container_processes() {
     assert!(env.vrun(&["start", &id]).status.success());
     env.wait_status(&id, "running");
     let pid = env.state(&id)["pid"].as_i64().unwrap();
-    let pids: Vec<i64> = serde_json::from_slice(&env.vrun(&["ps", "-f", "json", &id]).stdout).unwrap();
+    let pids: Vec<i64> =
+        serde_json::from_slice(&env.vrun(&["ps", "-f", "json", &id]).stdout).unwrap();
     assert_eq!(pids, vec![pid]);
     let table = String::from_utf8_lossy(&env.vrun(&["ps", &id]).stdout).into_owned();
     assert!(table.lines().next().unwrap().contains("PID"));
-    assert!(table.lines().nth(1).unwrap().contains("sleep 31"), "{table}");
+    assert!(
+        table.lines().nth(1).unwrap().contains("sleep 31"),
+        "{table}"
+    );
     assert_eq!(table.lines().count(), 2);
 }
 
@@ -50,19 +62,42 @@ fn spec_writes_a_runc_like_config_and_refuses_to_overwrite() {
     let env = TestEnv::new("spec");
     let dir = env.dir.join("specdir");
     std::fs::create_dir_all(&dir).unwrap();
-    let out = env.cmd().args(["spec", "--bundle"]).arg(&dir).output().unwrap();
+    let out = env
+        .cmd()
+        .args(["spec", "--bundle"])
+        .arg(&dir)
+        .output()
+        .unwrap();
     assert!(out.status.success());
-    let c: Value = serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+    let c: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
     assert_eq!(c["process"]["args"], json!(["sh"]));
     assert_eq!(c["process"]["terminal"], json!(true));
     assert_eq!(c["root"]["path"], "rootfs");
-    let again = env.cmd().args(["spec", "--bundle"]).arg(&dir).output().unwrap();
+    let again = env
+        .cmd()
+        .args(["spec", "--bundle"])
+        .arg(&dir)
+        .output()
+        .unwrap();
     assert_eq!(again.status.code(), Some(1));
     let rootless = env.dir.join("rootless");
     std::fs::create_dir_all(&rootless).unwrap();
-    assert!(env.cmd().args(["spec", "--rootless", "--bundle"]).arg(&rootless).output().unwrap().status.success());
-    let c: Value = serde_json::from_slice(&std::fs::read(rootless.join("config.json")).unwrap()).unwrap();
-    assert!(c["linux"]["namespaces"].as_array().unwrap().iter().any(|n| n["type"] == "user"));
+    assert!(env
+        .cmd()
+        .args(["spec", "--rootless", "--bundle"])
+        .arg(&rootless)
+        .output()
+        .unwrap()
+        .status
+        .success());
+    let c: Value =
+        serde_json::from_slice(&std::fs::read(rootless.join("config.json")).unwrap()).unwrap();
+    assert!(c["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n["type"] == "user"));
 }
 
 #[test]
@@ -70,7 +105,10 @@ fn features_and_version() {
     let env = TestEnv::new("features");
     let f: Value = serde_json::from_slice(&env.vrun(&["features"]).stdout).unwrap();
     assert_eq!(f["ociVersionMax"], "1.2.0");
-    assert!(f["linux"]["namespaces"].as_array().unwrap().contains(&json!("time")));
+    assert!(f["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("time")));
     assert_eq!(f["linux"]["seccomp"]["enabled"], json!(false));
     let v = String::from_utf8_lossy(&env.vrun(&["--version"]).stdout).into_owned();
     assert!(v.starts_with("vrun ") && v.contains("spec: 1.2.0"), "{v}");
@@ -80,18 +118,35 @@ fn features_and_version() {
 fn json_log_lines_carry_the_error() {
     let env = TestEnv::new("log");
     let log = env.dir.join("log.json");
-    let out = env.cmd().arg("--log").arg(&log).args(["--log-format", "json", "start", "no-such-container"]).output().unwrap();
+    let out = env
+        .cmd()
+        .arg("--log")
+        .arg(&log)
+        .args(["--log-format", "json", "start", "no-such-container"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let text = std::fs::read_to_string(&log).unwrap();
     let line: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
     assert_eq!(line["level"], "error");
-    assert_eq!(line["msg"], "container \"no-such-container\" does not exist");
+    assert_eq!(
+        line["msg"],
+        "container \"no-such-container\" does not exist"
+    );
     assert!(line["time"].as_str().unwrap().ends_with('Z'));
     // text format, logrus style
     let tlog = env.dir.join("log.txt");
-    env.cmd().arg("--log").arg(&tlog).args(["start", "nope"]).output().unwrap();
+    env.cmd()
+        .arg("--log")
+        .arg(&tlog)
+        .args(["start", "nope"])
+        .output()
+        .unwrap();
     let t = std::fs::read_to_string(&tlog).unwrap();
-    assert!(t.contains("level=error msg=\"container \\\"nope\\\" does not exist\""), "{t}");
+    assert!(
+        t.contains("level=error msg=\"container \\\"nope\\\" does not exist\""),
+        "{t}"
+    );
 }
 
 #[test]
@@ -99,12 +154,21 @@ fn terminal_master_goes_to_the_console_socket() {
     let env = TestEnv::new("tty");
     let sock = env.dir.join("console.sock");
     let listener = UnixListener::bind(&sock).unwrap();
-    let mut c = env.sh("echo tty=$(readlink /proc/self/fd/0); stat -c %t:%T /dev/console; sleep 30");
+    let mut c =
+        env.sh("echo tty=$(readlink /proc/self/fd/0); stat -c %t:%T /dev/console; sleep 30");
     c["process"]["terminal"] = json!(true);
     c["process"]["consoleSize"] = json!({"height": 40, "width": 100});
     env.write_config(&c);
     let id = env.id("c");
-    let mut child = env.cmd().args(["create", "--console-socket"]).arg(&sock).arg("--bundle").arg(&env.bundle).arg(&id).spawn().unwrap();
+    let mut child = env
+        .cmd()
+        .args(["create", "--console-socket"])
+        .arg(&sock)
+        .arg("--bundle")
+        .arg(&env.bundle)
+        .arg(&id)
+        .spawn()
+        .unwrap();
     let (conn, _) = listener.accept().unwrap();
     let master = recv_fd(&conn);
     assert!(child.wait().unwrap().success());
@@ -120,7 +184,10 @@ fn terminal_master_goes_to_the_console_socket() {
     // /dev/console is the same pty (major 136 = 0x88)
     assert!(got.lines().nth(1).unwrap().starts_with("88:0"), "{got:?}");
     let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
-    assert_eq!(unsafe { libc::ioctl(f.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) }, 0);
+    assert_eq!(
+        unsafe { libc::ioctl(f.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) },
+        0
+    );
     assert_eq!((ws.ws_row, ws.ws_col), (40, 100));
 }
 
@@ -131,7 +198,13 @@ fn terminal_without_console_socket_is_refused_on_create() {
     c["process"]["terminal"] = json!(true);
     env.write_config(&c);
     let id = env.id("c");
-    let out = env.cmd().args(["create", "--bundle"]).arg(&env.bundle).arg(&id).output().unwrap();
+    let out = env
+        .cmd()
+        .args(["create", "--bundle"])
+        .arg(&env.bundle)
+        .arg(&id)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--console-socket"));
     assert!(!env.root.join(&id).exists());
@@ -142,7 +215,13 @@ fn recv_fd(conn: &std::os::unix::net::UnixStream) -> OwnedFd {
     let mut buf = [0u8; 64];
     let mut iov = [std::io::IoSliceMut::new(&mut buf)];
     let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::empty()).unwrap();
+    let msg = recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::empty(),
+    )
+    .unwrap();
     for c in msg.cmsgs().unwrap() {
         if let ControlMessageOwned::ScmRights(fds) = c {
             return unsafe { OwnedFd::from_raw_fd(fds[0]) };
@@ -158,7 +237,9 @@ fn preserve_fds_passes_extra_fds() {
     env.write_config(&env.sh("echo through-fd-3 >&3; ls /proc/self/fd | wc -l"));
     let id = env.id("c");
     let mut cmd = env.cmd();
-    cmd.args(["run", "--preserve-fds", "1", "--bundle"]).arg(&env.bundle).arg(&id);
+    cmd.args(["run", "--preserve-fds", "1", "--bundle"])
+        .arg(&env.bundle)
+        .arg(&id);
     let wfd = w.as_raw_fd();
     // SAFETY (test): dup2 in the child between fork and exec only.
     unsafe {
@@ -172,10 +253,25 @@ fn preserve_fds_passes_extra_fds() {
     }
     let out = cmd.output().unwrap();
     drop(w);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut got = String::new();
     std::fs::File::from(r).read_to_string(&mut got).unwrap();
     assert_eq!(got, "through-fd-3\n");
     // 0, 1, 2, 3 and the fd ls opens for the directory: nothing of vrun's leaks in.
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "5");
+}
+
+#[test]
+fn run_with_a_terminal_and_no_console_socket_proxies_it() {
+    let env = TestEnv::new("proxy");
+    let mut c = env.sh("echo tty=$(readlink /proc/self/fd/0); exit 4");
+    c["process"]["terminal"] = json!(true);
+    let (code, out, err) = env.run(&c);
+    assert_eq!(code, 4, "{err}");
+    // the pty turns \n into \r\n
+    assert_eq!(out, "tty=/dev/pts/0\r\n");
 }

@@ -44,7 +44,10 @@ fn every_phase_runs_in_order_with_the_state() {
          poststop \"status\":\"stopped\" set arg=hook-arg\n"
     );
     // startContainer runs inside the container (its /tmp is the rootfs's)
-    assert_eq!(std::fs::read_to_string(env.bundle.join("rootfs/tmp/start-hook-ran")).unwrap(), "startContainer\n");
+    assert_eq!(
+        std::fs::read_to_string(env.bundle.join("rootfs/tmp/start-hook-ran")).unwrap(),
+        "startContainer\n"
+    );
 }
 
 #[test]
@@ -54,10 +57,19 @@ fn failing_create_runtime_hook_fails_create_and_leaves_nothing() {
     c["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", "exit 7"]}]});
     env.write_config(&c);
     let id = env.id("c");
-    let out = env.cmd().args(["create", "--bundle"]).arg(&env.bundle).arg(&id).output().unwrap();
+    let out = env
+        .cmd()
+        .args(["create", "--bundle"])
+        .arg(&env.bundle)
+        .arg(&id)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("createRuntime hook #0 (/bin/sh): failed: exit status: 7"), "{err}");
+    assert!(
+        err.contains("createRuntime hook #0 (/bin/sh): failed: exit status: 7"),
+        "{err}"
+    );
     assert!(!env.root.join(&id).exists());
     assert!(cgroup_dirs_named(&id).is_empty());
 }
@@ -66,7 +78,8 @@ fn failing_create_runtime_hook_fails_create_and_leaves_nothing() {
 fn hook_timeout_kills_it() {
     let env = TestEnv::new("hooktimeout");
     let mut c = env.default_config(&["true"]);
-    c["hooks"] = json!({"prestart": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]});
+    c["hooks"] =
+        json!({"prestart": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]});
     let started = std::time::Instant::now();
     let (code, _, err) = env.run(&c);
     assert_eq!(code, 1);
@@ -81,5 +94,8 @@ fn failing_poststop_hook_only_warns() {
     c["hooks"] = json!({"poststop": [{"path": "/bin/false"}]});
     let (code, _, err) = env.run(&c);
     assert_eq!(code, 0);
-    assert!(err.contains("level=warning") && err.contains("poststop hook #0"), "{err}");
+    assert!(
+        err.contains("level=warning") && err.contains("poststop hook #0"),
+        "{err}"
+    );
 }

@@ -6,20 +6,33 @@ use common::*;
 use serde_json::json;
 
 fn host_ns(kind: &str) -> String {
-    std::fs::read_link(format!("/proc/self/ns/{kind}")).unwrap().to_string_lossy().into_owned()
+    std::fs::read_link(format!("/proc/self/ns/{kind}"))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
 }
 
 #[test]
 fn every_namespace_is_new() {
     let env = TestEnv::new("ns");
     let mut c = env.sh("echo pid=$$; for n in ipc uts net mnt cgroup time; do readlink /proc/self/ns/$n; done; cat /proc/self/cgroup | head -1; cat /proc/net/dev | wc -l");
-    c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "time"}));
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "time"}));
     let out = env.run_ok(&c);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "pid=1");
-    for (i, kind) in ["ipc", "uts", "net", "mnt", "cgroup", "time"].iter().enumerate() {
+    for (i, kind) in ["ipc", "uts", "net", "mnt", "cgroup", "time"]
+        .iter()
+        .enumerate()
+    {
         assert!(lines[i + 1].starts_with(kind), "{out}");
-        assert_ne!(lines[i + 1], host_ns(kind), "{kind} namespace is the host's");
+        assert_ne!(
+            lines[i + 1],
+            host_ns(kind),
+            "{kind} namespace is the host's"
+        );
     }
     // cgroup namespace: the container's cgroup is its root
     assert!(lines[7].ends_with(":/"), "{out}");
@@ -40,13 +53,19 @@ fn hostname_and_domainname() {
 fn user_namespace_with_mappings() {
     let env = TestEnv::new("userns");
     let mut c = env.sh("cat /proc/self/uid_map /proc/self/gid_map; id -u; stat -c %u /bin/busybox");
-    c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
     c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
     c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
     // The rootfs belongs to the mapped root, as an image unpacked for this user namespace would.
     chown_tree(&env.bundle.join("rootfs"), 100000);
     let out = env.run_ok(&c);
-    let lines: Vec<Vec<&str>> = out.lines().map(|l| l.split_whitespace().collect()).collect();
+    let lines: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
     assert_eq!(lines[0], vec!["0", "100000", "65536"]);
     assert_eq!(lines[1], vec!["0", "100000", "65536"]);
     assert_eq!(lines[2], vec!["0"]);
@@ -54,7 +73,11 @@ fn user_namespace_with_mappings() {
 }
 
 fn chown_tree(dir: &std::path::Path, id: u32) {
-    let st = std::process::Command::new("chown").args(["-hR", &format!("{id}:{id}")]).arg(dir).status().unwrap();
+    let st = std::process::Command::new("chown")
+        .args(["-hR", &format!("{id}:{id}")])
+        .arg(dir)
+        .status()
+        .unwrap();
     assert!(st.success());
 }
 
@@ -92,12 +115,24 @@ fn process_user_groups_umask_cwd_env() {
     let mut c = env.sh("id -u; id -g; id -G; umask; pwd; echo $FOO; echo $HOME");
     c["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [5, 6], "umask": 23});
     c["process"]["cwd"] = json!("/tmp");
-    c["process"]["env"].as_array_mut().unwrap().push(json!("FOO=bar"));
-    assert_eq!(env.run_ok(&c), "1000\n1000\n1000 5 6\n0027\n/tmp\nbar\n/home/user\n");
+    c["process"]["env"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("FOO=bar"));
+    assert_eq!(
+        env.run_ok(&c),
+        "1000\n1000\n1000 5 6\n0027\n/tmp\nbar\n/home/user\n"
+    );
 }
 
 fn status_field(out: &str, field: &str) -> String {
-    out.lines().find(|l| l.starts_with(field)).unwrap_or_else(|| panic!("{field} not in {out}")).split_whitespace().nth(1).unwrap().to_string()
+    out.lines()
+        .find(|l| l.starts_with(field))
+        .unwrap_or_else(|| panic!("{field} not in {out}"))
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string()
 }
 
 #[test]
@@ -151,16 +186,31 @@ fn sysctl_in_the_network_namespace() {
     c["linux"]["readonlyPaths"] = json!([]);
     let host_before = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
     assert_eq!(env.run_ok(&c), "1\n");
-    assert_eq!(std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(), host_before);
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
+        host_before
+    );
 }
 
 #[test]
 fn time_namespace_offsets() {
     let env = TestEnv::new("timens");
     let mut c = env.sh("cut -d. -f1 /proc/uptime");
-    c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "time"}));
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "time"}));
     c["linux"]["timeOffsets"] = json!({"monotonic": {"secs": 1000000, "nanosecs": 0}, "boottime": {"secs": 2000000, "nanosecs": 0}});
     let uptime: u64 = env.run_ok(&c).trim().parse().unwrap();
-    let host: f64 = std::fs::read_to_string("/proc/uptime").unwrap().split_whitespace().next().unwrap().parse().unwrap();
-    assert!(uptime >= 2_000_000 + host as u64 - 5, "uptime {uptime} does not carry the boottime offset");
+    let host: f64 = std::fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        uptime >= 2_000_000 + host as u64 - 5,
+        "uptime {uptime} does not carry the boottime offset"
+    );
 }

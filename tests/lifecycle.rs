@@ -30,7 +30,8 @@ fn create_start_kill_delete() {
     assert!(env.vrun(&["delete", &id]).status.success());
     let out = env.vrun(&["state", &id]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("container \"{id}\" does not exist")));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains(&format!("container \"{id}\" does not exist")));
     assert!(!env.root.join(&id).exists());
 }
 
@@ -90,12 +91,24 @@ fn run_returns_the_exit_status_and_cleans_up() {
     // killed by a signal: 128 + signal
     env.write_config(&env.default_config(&["sleep", "30"]));
     let id = env.id("killed");
-    let mut child = env.cmd().args(["run", "--bundle"]).arg(&env.bundle).arg(&id).spawn().unwrap();
+    let mut child = env
+        .cmd()
+        .args(["run", "--bundle"])
+        .arg(&env.bundle)
+        .arg(&id)
+        .spawn()
+        .unwrap();
     env.wait_status(&id, "running");
     assert!(env.vrun(&["kill", &id, "KILL"]).status.success());
     assert_eq!(child.wait().unwrap().code(), Some(137));
-    assert!(std::fs::read_dir(&env.root).unwrap().next().is_none(), "run left state behind");
-    assert!(cgroup_dirs_named(&env.id("run")).is_empty(), "run left a cgroup behind");
+    assert!(
+        std::fs::read_dir(&env.root).unwrap().next().is_none(),
+        "run left state behind"
+    );
+    assert!(
+        cgroup_dirs_named(&env.id("run")).is_empty(),
+        "run left a cgroup behind"
+    );
 }
 
 #[test]
@@ -104,13 +117,21 @@ fn run_detach_and_keep() {
     env.write_config(&env.default_config(&["sleep", "30"]));
     let id = env.id("d");
     let mut cmd = env.cmd();
-    cmd.args(["run", "-d", "--bundle"]).arg(&env.bundle).arg(&id);
+    cmd.args(["run", "-d", "--bundle"])
+        .arg(&env.bundle)
+        .arg(&id);
     let (status, _, err) = env.detached(cmd);
     assert!(status.success(), "{err}");
     env.wait_status(&id, "running");
     let id2 = env.id("k");
     env.write_config(&env.sh("exit 0"));
-    let out = env.cmd().args(["run", "--keep", "--bundle"]).arg(&env.bundle).arg(&id2).output().unwrap();
+    let out = env
+        .cmd()
+        .args(["run", "--keep", "--bundle"])
+        .arg(&env.bundle)
+        .arg(&id2)
+        .output()
+        .unwrap();
     assert!(out.status.success());
     assert_eq!(env.state(&id2)["status"], "stopped");
 }
@@ -122,7 +143,11 @@ fn pid_file_holds_the_init_pid() {
     let id = env.id("c");
     let pid_file = env.dir.join("init.pid");
     let mut cmd = env.cmd();
-    cmd.args(["create", "--pid-file"]).arg(&pid_file).arg("--bundle").arg(&env.bundle).arg(&id);
+    cmd.args(["create", "--pid-file"])
+        .arg(&pid_file)
+        .arg("--bundle")
+        .arg(&env.bundle)
+        .arg(&id);
     assert!(env.detached(cmd).0.success());
     let pid: i64 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
     assert_eq!(env.state(&id)["pid"].as_i64(), Some(pid));
@@ -137,26 +162,44 @@ fn exec_joins_the_container() {
     env.create(&id, &c);
     assert!(env.vrun(&["start", &id]).status.success());
     let out = env.vrun(&["exec", "--env", "GREETING=hello", "--cwd", "/tmp", "--user", "1000:1000", &id, "sh", "-c", "echo $GREETING $(hostname) $(pwd) $(id -u):$(id -g) $(cat /proc/1/cmdline | tr '\\0' ' '); exit 5"]);
-    assert_eq!(out.status.code(), Some(5), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello exec-host /tmp 1000:1000 sleep 30\n");
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello exec-host /tmp 1000:1000 sleep 30\n"
+    );
     // detached exec with a pid file: the process is in the container's cgroup (ps --format json)
     let pid_file = env.dir.join("exec.pid");
     let mut cmd = env.cmd();
-    cmd.args(["exec", "-d", "--pid-file"]).arg(&pid_file).args([&id, "sleep", "30"]);
+    cmd.args(["exec", "-d", "--pid-file"])
+        .arg(&pid_file)
+        .args([&id, "sleep", "30"]);
     let (status, _, err) = env.detached(cmd);
     assert!(status.success(), "{err}");
     let pid: i64 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
-    let ps: Vec<i64> = serde_json::from_slice(&env.vrun(&["ps", "--format", "json", &id]).stdout).unwrap();
+    let ps: Vec<i64> =
+        serde_json::from_slice(&env.vrun(&["ps", "--format", "json", &id]).stdout).unwrap();
     assert!(ps.contains(&pid), "{pid} not in {ps:?}");
     // a missing program fails exec with the name
     let out = env.vrun(&["exec", &id, "no-such-program"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("\"no-such-program\": executable file not found in $PATH"));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("\"no-such-program\": executable file not found in $PATH"));
     // --process FILE
     let process = json!({"args": ["sh", "-c", "echo from-process-file"], "cwd": "/", "user": {"uid": 0, "gid": 0}, "env": ["PATH=/bin"]});
     let pf = env.dir.join("process.json");
     std::fs::write(&pf, process.to_string()).unwrap();
-    let out = env.cmd().args(["exec", "--process"]).arg(&pf).arg(&id).output().unwrap();
+    let out = env
+        .cmd()
+        .args(["exec", "--process"])
+        .arg(&pf)
+        .arg(&id)
+        .output()
+        .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "from-process-file\n");
 }
 
@@ -176,7 +219,10 @@ fn kill_accepts_names_and_numbers_and_all() {
     assert!(env.vrun(&["kill", "--all", &id, "15"]).status.success());
     env.wait_status(&id, "stopped");
     let rootfs = env.bundle.join("rootfs");
-    assert_eq!(std::fs::read_to_string(rootfs.join("tmp/usr1")).unwrap(), "got-usr1\n");
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("tmp/usr1")).unwrap(),
+        "got-usr1\n"
+    );
 }
 
 #[test]
@@ -187,11 +233,19 @@ fn concurrent_creates_of_one_id_let_one_win() {
     let children: Vec<_> = (0..4)
         .map(|_| {
             let mut c = env.cmd();
-            c.args(["create", "--bundle"]).arg(&env.bundle).arg(&id).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+            c.args(["create", "--bundle"])
+                .arg(&env.bundle)
+                .arg(&id)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
             c.spawn().unwrap()
         })
         .collect();
-    let ok = children.into_iter().map(|mut c| c.wait().unwrap().success()).filter(|s| *s).count();
+    let ok = children
+        .into_iter()
+        .map(|mut c| c.wait().unwrap().success())
+        .filter(|s| *s)
+        .count();
     assert_eq!(ok, 1);
     assert_eq!(env.state(&id)["status"], "created");
 }

@@ -11,7 +11,10 @@ fn pivot_root_hides_the_host() {
     let env = TestEnv::new("pivot");
     let out = env.run_ok(&env.sh("ls /"));
     let entries: Vec<&str> = out.lines().collect();
-    assert!(entries.contains(&"bin") && !entries.contains(&"work") && !entries.contains(&"usr"), "{out}");
+    assert!(
+        entries.contains(&"bin") && !entries.contains(&"work") && !entries.contains(&"usr"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -61,10 +64,21 @@ fn mount_targets_cannot_escape_through_symlinks() {
     std::fs::create_dir_all(&outside).unwrap();
     std::os::unix::fs::symlink(&outside, env.bundle.join("rootfs/evil")).unwrap();
     let mut c = env.sh("grep -c ' /evil/mnt ' /proc/self/mountinfo || true; ls /evil");
-    c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/evil/mnt", "type": "tmpfs", "source": "tmpfs"}));
+    c["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/evil/mnt", "type": "tmpfs", "source": "tmpfs"}));
     let out = env.run_ok(&c);
-    assert!(!outside.join("mnt").exists(), "a directory was created outside the rootfs");
-    assert!(env.bundle.join("rootfs").join(outside.strip_prefix("/").unwrap()).join("mnt").exists());
+    assert!(
+        !outside.join("mnt").exists(),
+        "a directory was created outside the rootfs"
+    );
+    assert!(env
+        .bundle
+        .join("rootfs")
+        .join(outside.strip_prefix("/").unwrap())
+        .join("mnt")
+        .exists());
     assert!(out.contains("mnt"), "{out}");
     assert!(env.leaked_mounts().iter().all(|l| !l.contains("outside")));
 }
@@ -85,7 +99,10 @@ fn masked_and_readonly_paths() {
     let mut c = env.sh("wc -c < /proc/timer_list; cat /proc/keys | wc -c; cat /secret/file 2>/dev/null || echo hidden; echo 1 > /proc/sys/kernel/domainname 2>/dev/null && echo sys-rw || echo sys-ro");
     std::fs::create_dir_all(env.bundle.join("rootfs/secret")).unwrap();
     std::fs::write(env.bundle.join("rootfs/secret/file"), "s3cret").unwrap();
-    c["linux"]["maskedPaths"].as_array_mut().unwrap().push(json!("/secret"));
+    c["linux"]["maskedPaths"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("/secret"));
     assert_eq!(env.run_ok(&c), "0\n0\nhidden\nsys-ro\n");
 }
 
@@ -93,8 +110,18 @@ fn masked_and_readonly_paths() {
 fn no_pivot_moves_the_root() {
     let env = TestEnv::new("nopivot");
     env.write_config(&env.sh("ls / | grep -c bin"));
-    let out = env.cmd().args(["run", "--no-pivot", "--bundle"]).arg(&env.bundle).arg(env.id("c")).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = env
+        .cmd()
+        .args(["run", "--no-pivot", "--bundle"])
+        .arg(&env.bundle)
+        .arg(env.id("c"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "1\n");
 }
 

@@ -20,7 +20,11 @@ pub fn swap_v2(limit: Option<i64>, swap: i64) -> Option<String> {
 
 /// A limit where -1 means unlimited ("max" on v2).
 pub fn max_or(v: i64) -> String {
-    if v < 0 { "max".into() } else { v.to_string() }
+    if v < 0 {
+        "max".into()
+    } else {
+        v.to_string()
+    }
 }
 
 #[cfg(test)]

@@ -4,8 +4,16 @@
 
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType};
 
-fn rule(typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str) -> LinuxDeviceCgroup {
-    let mut b = LinuxDeviceCgroupBuilder::default().allow(true).typ(typ).access(access);
+fn rule(
+    typ: LinuxDeviceType,
+    major: Option<i64>,
+    minor: Option<i64>,
+    access: &str,
+) -> LinuxDeviceCgroup {
+    let mut b = LinuxDeviceCgroupBuilder::default()
+        .allow(true)
+        .typ(typ)
+        .access(access);
     if let Some(m) = major {
         b = b.major(m);
     }
@@ -33,7 +41,10 @@ pub fn default_allowed() -> Vec<LinuxDeviceCgroup> {
 }
 
 /// The config's rules, then the defaults, then one allow rule per created device.
-pub fn with_defaults(config: &[LinuxDeviceCgroup], created: &[LinuxDeviceCgroup]) -> Vec<LinuxDeviceCgroup> {
+pub fn with_defaults(
+    config: &[LinuxDeviceCgroup],
+    created: &[LinuxDeviceCgroup],
+) -> Vec<LinuxDeviceCgroup> {
     let mut all = config.to_vec();
     all.extend(default_allowed());
     all.extend(created.iter().cloned());

@@ -5,7 +5,10 @@ pub enum Error {
     #[error("{what}: {source}")]
     Io { what: String, source: io::Error },
     #[error("{what}: {source}")]
-    Sys { what: String, source: nix::errno::Errno },
+    Sys {
+        what: String,
+        source: nix::errno::Errno,
+    },
     #[error("{0}")]
     Invalid(String),
 }

@@ -34,8 +34,14 @@ impl Hierarchy {
     /// Reads /proc/self/mountinfo and /proc/self/cgroup. A cgroup2 mount at /sys/fs/cgroup
     /// means v2; otherwise the v1 hierarchies are used (hybrid hosts included).
     pub fn detect() -> Result<Hierarchy> {
-        let info = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| Error::Io { what: "read /proc/self/mountinfo".into(), source: e })?;
-        let own = std::fs::read_to_string("/proc/self/cgroup").map_err(|e| Error::Io { what: "read /proc/self/cgroup".into(), source: e })?;
+        let info = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| Error::Io {
+            what: "read /proc/self/mountinfo".into(),
+            source: e,
+        })?;
+        let own = std::fs::read_to_string("/proc/self/cgroup").map_err(|e| Error::Io {
+            what: "read /proc/self/cgroup".into(),
+            source: e,
+        })?;
         Self::from_text(&info, &own)
     }
 
@@ -44,22 +50,40 @@ impl Hierarchy {
         let mut v2 = None;
         for line in mountinfo.lines() {
             let fields: Vec<&str> = line.split(' ').collect();
-            let Some(dash) = fields.iter().position(|f| *f == "-") else { continue };
+            let Some(dash) = fields.iter().position(|f| *f == "-") else {
+                continue;
+            };
             if fields.len() < dash + 4 || fields.len() < 5 {
                 continue;
             }
-            let (root, mount_point, fstype, opts) = (fields[3], fields[4], fields[dash + 1], fields[dash + 3]);
+            let (root, mount_point, fstype, opts) =
+                (fields[3], fields[4], fields[dash + 1], fields[dash + 3]);
             match fstype {
                 "cgroup2" if mount_point == "/sys/fs/cgroup" => {
-                    v2 = Some(Mounted { mount_point: mount_point.into(), controllers: Vec::new(), root: root.into() })
+                    v2 = Some(Mounted {
+                        mount_point: mount_point.into(),
+                        controllers: Vec::new(),
+                        root: root.into(),
+                    })
                 }
                 "cgroup" => {
                     let controllers: Vec<String> = opts
                         .split(',')
-                        .filter(|o| !matches!(*o, "rw" | "ro") && !o.starts_with("release_agent") && *o != "clone_children" && *o != "noprefix" && *o != "xattr" && *o != "cpuset_v2_mode")
+                        .filter(|o| {
+                            !matches!(*o, "rw" | "ro")
+                                && !o.starts_with("release_agent")
+                                && *o != "clone_children"
+                                && *o != "noprefix"
+                                && *o != "xattr"
+                                && *o != "cpuset_v2_mode"
+                        })
                         .map(String::from)
                         .collect();
-                    v1.push(Mounted { mount_point: mount_point.into(), controllers, root: root.into() });
+                    v1.push(Mounted {
+                        mount_point: mount_point.into(),
+                        controllers,
+                        root: root.into(),
+                    });
                 }
                 _ => {}
             }
@@ -71,13 +95,30 @@ impl Hierarchy {
                 let _id = parts.next()?;
                 let ctrls = parts.next()?;
                 let path = parts.next()?;
-                Some((ctrls.split(',').filter(|c| !c.is_empty()).map(String::from).collect(), path.to_string()))
+                Some((
+                    ctrls
+                        .split(',')
+                        .filter(|c| !c.is_empty())
+                        .map(String::from)
+                        .collect(),
+                    path.to_string(),
+                ))
             })
             .collect();
         match (v2, v1.is_empty()) {
-            (Some(m), _) => Ok(Hierarchy { version: Version::V2, mounts: vec![m], own }),
-            (None, false) => Ok(Hierarchy { version: Version::V1, mounts: v1, own }),
-            (None, true) => Err(Error::Invalid("no cgroup hierarchy is mounted under /sys/fs/cgroup".into())),
+            (Some(m), _) => Ok(Hierarchy {
+                version: Version::V2,
+                mounts: vec![m],
+                own,
+            }),
+            (None, false) => Ok(Hierarchy {
+                version: Version::V1,
+                mounts: v1,
+                own,
+            }),
+            (None, true) => Err(Error::Invalid(
+                "no cgroup hierarchy is mounted under /sys/fs/cgroup".into(),
+            )),
         }
     }
 
@@ -118,7 +159,11 @@ impl Hierarchy {
                 let rel = placement.path_under(&own)?;
                 let name = match self.version {
                     Version::V2 => String::new(),
-                    Version::V1 => m.mount_point.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| m.controllers.join(",")),
+                    Version::V1 => m
+                        .mount_point
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| m.controllers.join(",")),
                 };
                 Ok((name, join_inside(&m.mount_point, &rel)))
             })
@@ -150,13 +195,24 @@ mod tests {
     fn hybrid_hosts_use_the_v1_controllers_under_the_callers_cgroup() {
         let h = Hierarchy::from_text(HYBRID, OWN).unwrap();
         assert_eq!(h.version(), Version::V1);
-        let dirs = h.container_dirs(&Placement::parse(None, "c1", false).unwrap()).unwrap();
+        let dirs = h
+            .container_dirs(&Placement::parse(None, "c1", false).unwrap())
+            .unwrap();
         assert_eq!(
             dirs,
             vec![
-                ("cpu".to_string(), PathBuf::from("/sys/fs/cgroup/cpu/vrun/c1")),
-                ("memory".to_string(), PathBuf::from("/sys/fs/cgroup/memory/process_api/abc/vrun/c1")),
-                ("systemd".to_string(), PathBuf::from("/sys/fs/cgroup/systemd/vrun/c1")),
+                (
+                    "cpu".to_string(),
+                    PathBuf::from("/sys/fs/cgroup/cpu/vrun/c1")
+                ),
+                (
+                    "memory".to_string(),
+                    PathBuf::from("/sys/fs/cgroup/memory/process_api/abc/vrun/c1")
+                ),
+                (
+                    "systemd".to_string(),
+                    PathBuf::from("/sys/fs/cgroup/systemd/vrun/c1")
+                ),
             ]
         );
     }
@@ -165,10 +221,23 @@ mod tests {
     fn v2_is_one_directory() {
         let info = "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate";
         let h = Hierarchy::from_text(info, "0::/user.slice/me\n").unwrap();
-        let dirs = h.container_dirs(&Placement::parse(Some("/abs/x"), "c", false).unwrap()).unwrap();
-        assert_eq!(dirs, vec![(String::new(), PathBuf::from("/sys/fs/cgroup/abs/x"))]);
-        let dirs = h.container_dirs(&Placement::parse(Some("rel/x"), "c", false).unwrap()).unwrap();
-        assert_eq!(dirs, vec![(String::new(), PathBuf::from("/sys/fs/cgroup/user.slice/me/rel/x"))]);
+        let dirs = h
+            .container_dirs(&Placement::parse(Some("/abs/x"), "c", false).unwrap())
+            .unwrap();
+        assert_eq!(
+            dirs,
+            vec![(String::new(), PathBuf::from("/sys/fs/cgroup/abs/x"))]
+        );
+        let dirs = h
+            .container_dirs(&Placement::parse(Some("rel/x"), "c", false).unwrap())
+            .unwrap();
+        assert_eq!(
+            dirs,
+            vec![(
+                String::new(),
+                PathBuf::from("/sys/fs/cgroup/user.slice/me/rel/x")
+            )]
+        );
     }
 
     #[test]

@@ -7,12 +7,12 @@
 //! create or a delete removes those and nothing else), and only the files a config names
 //! written, which keeps `create` fast. cgroups-rs walks and writes every controller.
 
+pub mod convert;
+pub mod devices;
 mod error;
 pub mod hierarchy;
 pub mod placement;
 mod resources;
-pub mod convert;
-pub mod devices;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -38,7 +38,11 @@ pub struct Cgroup {
 impl Cgroup {
     /// Creates (or reuses) the directories for `placement`, recording which are new.
     pub fn create(h: &Hierarchy, placement: &Placement) -> Result<Cgroup> {
-        let mut cg = Cgroup { version: h.version(), dirs: Vec::new(), created: Vec::new() };
+        let mut cg = Cgroup {
+            version: h.version(),
+            dirs: Vec::new(),
+            created: Vec::new(),
+        };
         for (name, dir) in h.container_dirs(placement)? {
             let mut missing = Vec::new();
             let mut p = dir.as_path();
@@ -55,11 +59,16 @@ impl Cgroup {
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                     Err(e) => {
                         let _ = cg.remove_dirs();
-                        return Err(Error::Io { what: format!("create cgroup {}", m.display()), source: e });
+                        return Err(Error::Io {
+                            what: format!("create cgroup {}", m.display()),
+                            source: e,
+                        });
                     }
                 }
                 let prepared = match h.version() {
-                    Version::V1 if name.split(',').any(|c| c == "cpuset") => resources::v1_inherit_cpuset(m),
+                    Version::V1 if name.split(',').any(|c| c == "cpuset") => {
+                        resources::v1_inherit_cpuset(m)
+                    }
                     Version::V2 => resources::v2_enable_controllers(m),
                     _ => Ok(()),
                 };
@@ -99,7 +108,10 @@ impl Cgroup {
     pub fn add_process(&self, pid: i32) -> Result<()> {
         for (_, dir) in &self.dirs {
             let file = dir.join("cgroup.procs");
-            std::fs::write(&file, pid.to_string()).map_err(|e| Error::Io { what: format!("add pid {pid} to {}", file.display()), source: e })?;
+            std::fs::write(&file, pid.to_string()).map_err(|e| Error::Io {
+                what: format!("add pid {pid} to {}", file.display()),
+                source: e,
+            })?;
         }
         Ok(())
     }
@@ -108,7 +120,11 @@ impl Cgroup {
     pub fn dir_of(&self, controller: &str) -> Option<&Path> {
         match self.version {
             Version::V2 => self.dirs.first().map(|(_, d)| d.as_path()),
-            Version::V1 => self.dirs.iter().find(|(n, _)| n.split(',').any(|c| c == controller)).map(|(_, d)| d.as_path()),
+            Version::V1 => self
+                .dirs
+                .iter()
+                .find(|(n, _)| n.split(',').any(|c| c == controller))
+                .map(|(_, d)| d.as_path()),
         }
     }
 
@@ -116,7 +132,11 @@ impl Cgroup {
     pub fn pids(&self) -> Result<Vec<i32>> {
         let dir = match self.version {
             Version::V2 => self.dirs.first().map(|(_, d)| d.clone()),
-            Version::V1 => self.dir_of("pids").or_else(|| self.dir_of("memory")).map(Path::to_path_buf).or_else(|| self.dirs.first().map(|(_, d)| d.clone())),
+            Version::V1 => self
+                .dir_of("pids")
+                .or_else(|| self.dir_of("memory"))
+                .map(Path::to_path_buf)
+                .or_else(|| self.dirs.first().map(|(_, d)| d.clone())),
         };
         let mut pids = Vec::new();
         if let Some(dir) = dir {
@@ -130,8 +150,15 @@ impl Cgroup {
     /// Whether the cgroup is frozen (the `paused` status).
     pub fn is_frozen(&self) -> bool {
         match self.version {
-            Version::V2 => self.dirs.first().and_then(|(_, d)| std::fs::read_to_string(d.join("cgroup.freeze")).ok()).is_some_and(|s| s.trim() == "1"),
-            Version::V1 => self.dir_of("freezer").and_then(|d| std::fs::read_to_string(d.join("freezer.state")).ok()).is_some_and(|s| s.trim() != "THAWED"),
+            Version::V2 => self
+                .dirs
+                .first()
+                .and_then(|(_, d)| std::fs::read_to_string(d.join("cgroup.freeze")).ok())
+                .is_some_and(|s| s.trim() == "1"),
+            Version::V1 => self
+                .dir_of("freezer")
+                .and_then(|d| std::fs::read_to_string(d.join("freezer.state")).ok())
+                .is_some_and(|s| s.trim() != "THAWED"),
         }
     }
 
@@ -140,7 +167,12 @@ impl Cgroup {
         for pid in self.pids()? {
             match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal) {
                 Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
-                Err(e) => return Err(Error::Sys { what: format!("signal pid {pid}"), source: e }),
+                Err(e) => {
+                    return Err(Error::Sys {
+                        what: format!("signal pid {pid}"),
+                        source: e,
+                    })
+                }
             }
         }
         Ok(())
@@ -157,7 +189,9 @@ impl Cgroup {
                 break;
             }
             if Instant::now() > deadline {
-                return Err(Error::Invalid(format!("processes {pids:?} are still in the container's cgroup after SIGKILL")));
+                return Err(Error::Invalid(format!(
+                    "processes {pids:?} are still in the container's cgroup after SIGKILL"
+                )));
             }
             self.signal_all(nix::sys::signal::Signal::SIGKILL)?;
             std::thread::sleep(pause);
@@ -194,12 +228,22 @@ fn remove_tree(dir: &Path, is_leaf: bool) -> Result<()> {
         match std::fs::remove_dir(dir) {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) if !is_leaf && matches!(e.raw_os_error(), Some(libc::EBUSY) | Some(libc::ENOTEMPTY)) => return Ok(()),
+            Err(e)
+                if !is_leaf
+                    && matches!(e.raw_os_error(), Some(libc::EBUSY) | Some(libc::ENOTEMPTY)) =>
+            {
+                return Ok(())
+            }
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 100 => {
                 tries += 1;
                 std::thread::sleep(Duration::from_millis(2));
             }
-            Err(e) => return Err(Error::Io { what: format!("remove cgroup {}", dir.display()), source: e }),
+            Err(e) => {
+                return Err(Error::Io {
+                    what: format!("remove cgroup {}", dir.display()),
+                    source: e,
+                })
+            }
         }
     }
 }
@@ -208,7 +252,12 @@ fn collect_pids(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
     let procs = match std::fs::read_to_string(dir.join("cgroup.procs")) {
         Ok(s) => s,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Error::Io { what: format!("read {}/cgroup.procs", dir.display()), source: e }),
+        Err(e) => {
+            return Err(Error::Io {
+                what: format!("read {}/cgroup.procs", dir.display()),
+                source: e,
+            })
+        }
     };
     out.extend(procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
     if let Ok(entries) = std::fs::read_dir(dir) {

@@ -8,7 +8,11 @@ use crate::error::{Error, Result};
 pub enum Placement {
     Relative(String),
     Absolute(String),
-    Systemd { slice: String, prefix: String, name: String },
+    Systemd {
+        slice: String,
+        prefix: String,
+        name: String,
+    },
 }
 
 impl Placement {
@@ -17,15 +21,25 @@ impl Placement {
         if systemd {
             let parts: Vec<&str> = path.split(':').collect();
             if path.is_empty() {
-                return Ok(Placement::Systemd { slice: "system.slice".into(), prefix: "vrun".into(), name: id.into() });
+                return Ok(Placement::Systemd {
+                    slice: "system.slice".into(),
+                    prefix: "vrun".into(),
+                    name: id.into(),
+                });
             }
             if parts.len() != 3 {
                 return Err(Error::Invalid(format!("linux.cgroupsPath: {path:?} is not of the form slice:prefix:name, which --systemd-cgroup needs")));
             }
-            return Ok(Placement::Systemd { slice: parts[0].into(), prefix: parts[1].into(), name: parts[2].into() });
+            return Ok(Placement::Systemd {
+                slice: parts[0].into(),
+                prefix: parts[1].into(),
+                name: parts[2].into(),
+            });
         }
         if path.split('/').any(|p| p == "..") {
-            return Err(Error::Invalid(format!("linux.cgroupsPath: {path:?} contains \"..\"")));
+            return Err(Error::Invalid(format!(
+                "linux.cgroupsPath: {path:?} contains \"..\""
+            )));
         }
         if path.contains(':') && !path.starts_with('/') {
             return Err(Error::Invalid(format!(
@@ -62,22 +76,60 @@ mod tests {
 
     #[test]
     fn placements() {
-        assert_eq!(Placement::parse(None, "c1", false).unwrap(), Placement::Relative("vrun/c1".into()));
-        assert_eq!(Placement::parse(Some("a/b"), "c1", false).unwrap().path_under("/me").unwrap(), "/me/a/b");
-        assert_eq!(Placement::parse(Some("/a/b"), "c1", false).unwrap().path_under("/me").unwrap(), "/a/b");
-        assert_eq!(Placement::parse(None, "c1", false).unwrap().path_under("/").unwrap(), "/vrun/c1");
+        assert_eq!(
+            Placement::parse(None, "c1", false).unwrap(),
+            Placement::Relative("vrun/c1".into())
+        );
+        assert_eq!(
+            Placement::parse(Some("a/b"), "c1", false)
+                .unwrap()
+                .path_under("/me")
+                .unwrap(),
+            "/me/a/b"
+        );
+        assert_eq!(
+            Placement::parse(Some("/a/b"), "c1", false)
+                .unwrap()
+                .path_under("/me")
+                .unwrap(),
+            "/a/b"
+        );
+        assert_eq!(
+            Placement::parse(None, "c1", false)
+                .unwrap()
+                .path_under("/")
+                .unwrap(),
+            "/vrun/c1"
+        );
     }
 
     #[test]
     fn systemd_paths() {
         assert_eq!(
             Placement::parse(Some("machine.slice:libpod:abc"), "abc", true).unwrap(),
-            Placement::Systemd { slice: "machine.slice".into(), prefix: "libpod".into(), name: "abc".into() }
+            Placement::Systemd {
+                slice: "machine.slice".into(),
+                prefix: "libpod".into(),
+                name: "abc".into()
+            }
         );
-        assert!(Placement::parse(Some("a:b"), "x", true).unwrap_err().to_string().contains("slice:prefix:name"));
-        let err = Placement::parse(Some("machine.slice:libpod:abc"), "x", true).unwrap().path_under("/").unwrap_err();
-        assert!(err.to_string().contains("systemd cgroup driver is unavailable"));
-        assert!(Placement::parse(Some("machine.slice:libpod:abc"), "x", false).unwrap_err().to_string().contains("--systemd-cgroup"));
+        assert!(Placement::parse(Some("a:b"), "x", true)
+            .unwrap_err()
+            .to_string()
+            .contains("slice:prefix:name"));
+        let err = Placement::parse(Some("machine.slice:libpod:abc"), "x", true)
+            .unwrap()
+            .path_under("/")
+            .unwrap_err();
+        assert!(err
+            .to_string()
+            .contains("systemd cgroup driver is unavailable"));
+        assert!(
+            Placement::parse(Some("machine.slice:libpod:abc"), "x", false)
+                .unwrap_err()
+                .to_string()
+                .contains("--systemd-cgroup")
+        );
     }
 
     #[test]

@@ -10,7 +10,10 @@ use crate::Cgroup;
 
 fn write(dir: &Path, file: &str, value: &str, field: &str) -> Result<()> {
     let path = dir.join(file);
-    std::fs::write(&path, value).map_err(|e| Error::Io { what: format!("set {field} (write {value:?} to {})", path.display()), source: e })
+    std::fs::write(&path, value).map_err(|e| Error::Io {
+        what: format!("set {field} (write {value:?} to {})", path.display()),
+        source: e,
+    })
 }
 
 /// A new v1 cpuset cgroup starts with empty cpus and mems, and no task can join it until they
@@ -19,7 +22,11 @@ fn write(dir: &Path, file: &str, value: &str, field: &str) -> Result<()> {
 /// create may still be empty) and fills every empty level on the way down.
 pub(crate) fn v1_inherit_cpuset(dir: &Path) -> Result<()> {
     for file in ["cpuset.cpus", "cpuset.mems"] {
-        let read = |d: &Path| std::fs::read_to_string(d.join(file)).map(|s| s.trim().to_string()).unwrap_or_default();
+        let read = |d: &Path| {
+            std::fs::read_to_string(d.join(file))
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default()
+        };
         let mut empty = Vec::new();
         let mut at = Some(dir);
         let mut value = String::new();
@@ -46,9 +53,12 @@ pub(crate) fn v1_inherit_cpuset(dir: &Path) -> Result<()> {
 /// v2: enables in the parent the controllers the new cgroup needs (those the parent has and
 /// does not pass down yet). Nothing is written when they already are.
 pub(crate) fn v2_enable_controllers(dir: &Path) -> Result<()> {
-    let Some(parent) = dir.parent() else { return Ok(()) };
+    let Some(parent) = dir.parent() else {
+        return Ok(());
+    };
     let available = std::fs::read_to_string(parent.join("cgroup.controllers")).unwrap_or_default();
-    let enabled = std::fs::read_to_string(parent.join("cgroup.subtree_control")).unwrap_or_default();
+    let enabled =
+        std::fs::read_to_string(parent.join("cgroup.subtree_control")).unwrap_or_default();
     let wanted: Vec<String> = available
         .split_whitespace()
         .filter(|c| !enabled.split_whitespace().any(|e| e == *c))
@@ -57,40 +67,87 @@ pub(crate) fn v2_enable_controllers(dir: &Path) -> Result<()> {
     if wanted.is_empty() {
         return Ok(());
     }
-    write(parent, "cgroup.subtree_control", &wanted.join(" "), "the parent cgroup's controllers")
+    write(
+        parent,
+        "cgroup.subtree_control",
+        &wanted.join(" "),
+        "the parent cgroup's controllers",
+    )
 }
 
 pub(crate) fn apply_v1(cg: &Cgroup, r: &LinuxResources) -> Result<()> {
     if let (Some(m), Some(dir)) = (r.memory(), cg.dir_of("memory")) {
         if let Some(v) = m.limit() {
-            write(dir, "memory.limit_in_bytes", &v.to_string(), "linux.resources.memory.limit")?;
+            write(
+                dir,
+                "memory.limit_in_bytes",
+                &v.to_string(),
+                "linux.resources.memory.limit",
+            )?;
         }
         if let Some(v) = m.reservation() {
-            write(dir, "memory.soft_limit_in_bytes", &v.to_string(), "linux.resources.memory.reservation")?;
+            write(
+                dir,
+                "memory.soft_limit_in_bytes",
+                &v.to_string(),
+                "linux.resources.memory.reservation",
+            )?;
         }
         if let Some(v) = m.swap() {
-            write(dir, "memory.memsw.limit_in_bytes", &v.to_string(), "linux.resources.memory.swap")?;
+            write(
+                dir,
+                "memory.memsw.limit_in_bytes",
+                &v.to_string(),
+                "linux.resources.memory.swap",
+            )?;
         }
         if let Some(v) = m.swappiness() {
             if v > 100 {
-                return Err(Error::Invalid(format!("linux.resources.memory.swappiness: {v} is above 100")));
+                return Err(Error::Invalid(format!(
+                    "linux.resources.memory.swappiness: {v} is above 100"
+                )));
             }
-            write(dir, "memory.swappiness", &v.to_string(), "linux.resources.memory.swappiness")?;
+            write(
+                dir,
+                "memory.swappiness",
+                &v.to_string(),
+                "linux.resources.memory.swappiness",
+            )?;
         }
         if m.disable_oom_killer() == Some(true) {
-            write(dir, "memory.oom_control", "1", "linux.resources.memory.disableOOMKiller")?;
+            write(
+                dir,
+                "memory.oom_control",
+                "1",
+                "linux.resources.memory.disableOOMKiller",
+            )?;
         }
     }
     if let Some(c) = r.cpu() {
         if let Some(dir) = cg.dir_of("cpu") {
             if let Some(v) = c.shares() {
-                write(dir, "cpu.shares", &v.to_string(), "linux.resources.cpu.shares")?;
+                write(
+                    dir,
+                    "cpu.shares",
+                    &v.to_string(),
+                    "linux.resources.cpu.shares",
+                )?;
             }
             if let Some(v) = c.period() {
-                write(dir, "cpu.cfs_period_us", &v.to_string(), "linux.resources.cpu.period")?;
+                write(
+                    dir,
+                    "cpu.cfs_period_us",
+                    &v.to_string(),
+                    "linux.resources.cpu.period",
+                )?;
             }
             if let Some(v) = c.quota() {
-                write(dir, "cpu.cfs_quota_us", &v.to_string(), "linux.resources.cpu.quota")?;
+                write(
+                    dir,
+                    "cpu.cfs_quota_us",
+                    &v.to_string(),
+                    "linux.resources.cpu.quota",
+                )?;
             }
         }
         if let Some(dir) = cg.dir_of("cpuset") {
@@ -103,12 +160,26 @@ pub(crate) fn apply_v1(cg: &Cgroup, r: &LinuxResources) -> Result<()> {
         }
     }
     if let (Some(p), Some(dir)) = (r.pids(), cg.dir_of("pids")) {
-        write(dir, "pids.max", &max_or(p.limit()), "linux.resources.pids.limit")?;
+        write(
+            dir,
+            "pids.max",
+            &max_or(p.limit()),
+            "linux.resources.pids.limit",
+        )?;
     }
     if let (Some(devices), Some(dir)) = (r.devices(), cg.dir_of("devices")) {
         for (i, d) in devices.iter().enumerate() {
-            let file = if d.allow() { "devices.allow" } else { "devices.deny" };
-            write(dir, file, &device_rule(d), &format!("linux.resources.devices[{i}]"))?;
+            let file = if d.allow() {
+                "devices.allow"
+            } else {
+                "devices.deny"
+            };
+            write(
+                dir,
+                file,
+                &device_rule(d),
+                &format!("linux.resources.devices[{i}]"),
+            )?;
         }
     }
     Ok(())
@@ -122,18 +193,36 @@ pub fn device_rule(d: &LinuxDeviceCgroup) -> String {
         LinuxDeviceType::C | LinuxDeviceType::U => 'c',
         LinuxDeviceType::P => 'p',
     };
-    let num = |n: Option<i64>| n.filter(|v| *v >= 0).map(|v| v.to_string()).unwrap_or_else(|| "*".into());
-    let access = d.access().clone().filter(|a| !a.is_empty()).unwrap_or_else(|| "rwm".into());
+    let num = |n: Option<i64>| {
+        n.filter(|v| *v >= 0)
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| "*".into())
+    };
+    let access = d
+        .access()
+        .clone()
+        .filter(|a| !a.is_empty())
+        .unwrap_or_else(|| "rwm".into());
     format!("{kind} {}:{} {access}", num(d.major()), num(d.minor()))
 }
 
 pub(crate) fn apply_v2(dir: &Path, r: &LinuxResources) -> Result<()> {
     if let Some(m) = r.memory() {
         if let Some(v) = m.limit() {
-            write(dir, "memory.max", &max_or(v), "linux.resources.memory.limit")?;
+            write(
+                dir,
+                "memory.max",
+                &max_or(v),
+                "linux.resources.memory.limit",
+            )?;
         }
         if let Some(v) = m.reservation() {
-            write(dir, "memory.low", &max_or(v), "linux.resources.memory.reservation")?;
+            write(
+                dir,
+                "memory.low",
+                &max_or(v),
+                "linux.resources.memory.reservation",
+            )?;
         }
         if let Some(s) = m.swap() {
             if let Some(v) = swap_v2(m.limit(), s) {
@@ -143,12 +232,22 @@ pub(crate) fn apply_v2(dir: &Path, r: &LinuxResources) -> Result<()> {
     }
     if let Some(c) = r.cpu() {
         if let Some(v) = c.shares() {
-            write(dir, "cpu.weight", &shares_to_weight(v).to_string(), "linux.resources.cpu.shares")?;
+            write(
+                dir,
+                "cpu.weight",
+                &shares_to_weight(v).to_string(),
+                "linux.resources.cpu.shares",
+            )?;
         }
         if c.quota().is_some() || c.period().is_some() {
             let quota = c.quota().map(max_or).unwrap_or_else(|| "max".into());
             let period = c.period().unwrap_or(100_000);
-            write(dir, "cpu.max", &format!("{quota} {period}"), "linux.resources.cpu.quota")?;
+            write(
+                dir,
+                "cpu.max",
+                &format!("{quota} {period}"),
+                "linux.resources.cpu.quota",
+            )?;
         }
         if let Some(v) = c.cpus() {
             write(dir, "cpuset.cpus", v, "linux.resources.cpu.cpus")?;
@@ -158,12 +257,19 @@ pub(crate) fn apply_v2(dir: &Path, r: &LinuxResources) -> Result<()> {
         }
     }
     if let Some(p) = r.pids() {
-        write(dir, "pids.max", &max_or(p.limit()), "linux.resources.pids.limit")?;
+        write(
+            dir,
+            "pids.max",
+            &max_or(p.limit()),
+            "linux.resources.pids.limit",
+        )?;
     }
     if let Some(unified) = r.unified() {
         for (key, value) in unified {
             if key.contains('/') || key.starts_with('.') {
-                return Err(Error::Invalid(format!("linux.resources.unified: {key:?} is not a cgroup file name")));
+                return Err(Error::Invalid(format!(
+                    "linux.resources.unified: {key:?} is not a cgroup file name"
+                )));
             }
             write(dir, key, value, &format!("linux.resources.unified.{key}"))?;
         }
@@ -178,9 +284,20 @@ mod tests {
 
     #[test]
     fn device_rules() {
-        let all = LinuxDeviceCgroupBuilder::default().allow(false).access("rwm").build().unwrap();
+        let all = LinuxDeviceCgroupBuilder::default()
+            .allow(false)
+            .access("rwm")
+            .build()
+            .unwrap();
         assert_eq!(device_rule(&all), "a *:* rwm");
-        let null = LinuxDeviceCgroupBuilder::default().allow(true).typ(LinuxDeviceType::C).major(1).minor(3).access("rw").build().unwrap();
+        let null = LinuxDeviceCgroupBuilder::default()
+            .allow(true)
+            .typ(LinuxDeviceType::C)
+            .major(1)
+            .minor(3)
+            .access("rw")
+            .build()
+            .unwrap();
         assert_eq!(device_rule(&null), "c 1:3 rw");
     }
 }

@@ -29,11 +29,19 @@ static LOGGER: std::sync::OnceLock<Logger> = std::sync::OnceLock::new();
 pub fn init(path: Option<&Path>, format: Format, debug: bool) -> Result<(), String> {
     let file = match path {
         Some(p) => Some(Mutex::new(
-            std::fs::OpenOptions::new().create(true).append(true).open(p).map_err(|e| format!("open the log file {}: {e}", p.display()))?,
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .map_err(|e| format!("open the log file {}: {e}", p.display()))?,
         )),
         None => None,
     };
-    let logger = Logger { max: if debug { Level::DEBUG } else { Level::INFO }, format, file };
+    let logger = Logger {
+        max: if debug { Level::DEBUG } else { Level::INFO },
+        format,
+        file,
+    };
     let _ = LOGGER.set(logger);
     let _ = tracing::subscriber::set_global_default(Forward);
     Ok(())
@@ -61,8 +69,14 @@ impl Logger {
             Level::TRACE => "trace",
         };
         let line = match self.format {
-            Format::Json => format!("{}\n", serde_json::json!({"level": level, "msg": msg, "time": time})),
-            Format::Text => format!("time=\"{time}\" level={level} msg={}\n", serde_json::Value::String(msg.to_string())),
+            Format::Json => format!(
+                "{}\n",
+                serde_json::json!({"level": level, "msg": msg, "time": time})
+            ),
+            Format::Text => format!(
+                "time=\"{time}\" level={level} msg={}\n",
+                serde_json::Value::String(msg.to_string())
+            ),
         };
         match &self.file {
             Some(f) => {

@@ -69,12 +69,19 @@ pub struct Global {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let format = if cli.log_format == "json" { logging::Format::Json } else { logging::Format::Text };
+    let format = if cli.log_format == "json" {
+        logging::Format::Json
+    } else {
+        logging::Format::Text
+    };
     if let Err(e) = logging::init(cli.log.as_deref(), format, cli.debug) {
         eprintln!("vrun: {e}");
         return ExitCode::from(1);
     }
-    let global = Global { root: cli.root, systemd_cgroup: cli.systemd_cgroup };
+    let global = Global {
+        root: cli.root,
+        systemd_cgroup: cli.systemd_cgroup,
+    };
     let result = match cli.command {
         Command::Create(a) => commands::create::run(&global, a),
         Command::Start(a) => commands::start::run(&global, a),

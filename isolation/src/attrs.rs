@@ -14,7 +14,9 @@ pub fn set_hostname(name: &str) -> Result<()> {
 pub fn set_domainname(name: &str) -> Result<()> {
     // SAFETY: the pointer and length describe `name`, which outlives the call.
     let ret = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
-    nix::errno::Errno::result(ret).map(drop).context(|| format!("setdomainname {name:?} (domainname)"))
+    nix::errno::Errno::result(ret)
+        .map(drop)
+        .context(|| format!("setdomainname {name:?} (domainname)"))
 }
 
 /// Which namespace a sysctl key belongs to, so a key that would change the host is refused
@@ -32,7 +34,8 @@ pub fn sysctl_namespace(key: &str) -> Option<&'static str> {
     ];
     if key.starts_with("net.") {
         Some("network")
-    } else if IPC.contains(&key) || key.starts_with("fs.mqueue.") || key == "kernel.shm_rmid_forced" {
+    } else if IPC.contains(&key) || key.starts_with("fs.mqueue.") || key == "kernel.shm_rmid_forced"
+    {
         Some("ipc")
     } else if key == "kernel.hostname" || key == "kernel.domainname" {
         Some("uts")
@@ -46,10 +49,13 @@ pub fn sysctl_namespace(key: &str) -> Option<&'static str> {
 pub fn apply_sysctls(sysctl: &HashMap<String, String>) -> Result<()> {
     for (key, value) in sysctl {
         if key.contains('/') || key.split('.').any(|p| p.is_empty() || p == "..") {
-            return Err(Error::Invalid(format!("linux.sysctl: {key:?} is not a sysctl name")));
+            return Err(Error::Invalid(format!(
+                "linux.sysctl: {key:?} is not a sysctl name"
+            )));
         }
         let path = format!("/proc/sys/{}", key.replace('.', "/"));
-        std::fs::write(&path, value).context(|| format!("set sysctl {key}={value} (linux.sysctl)"))?;
+        std::fs::write(&path, value)
+            .context(|| format!("set sysctl {key}={value} (linux.sysctl)"))?;
     }
     Ok(())
 }
@@ -72,16 +78,21 @@ pub fn set_not_dumpable() -> Result<()> {
 /// A new session keyring named after the container; kernels or seccomp profiles without
 /// keyctl (ENOSYS) are fine, as in runc.
 pub fn join_new_session_keyring(id: &str) -> Result<()> {
-    let name = CString::new(format!("_ses.{id}")).map_err(|_| Error::Invalid("container id has a NUL byte".into()))?;
+    let name = CString::new(format!("_ses.{id}"))
+        .map_err(|_| Error::Invalid("container id has a NUL byte".into()))?;
     match sys::join_session_keyring(&name) {
         Ok(()) | Err(nix::errno::Errno::ENOSYS) => Ok(()),
-        Err(e) => Err(Error::Sys { what: "create a session keyring".into(), source: e }),
+        Err(e) => Err(Error::Sys {
+            what: "create a session keyring".into(),
+            source: e,
+        }),
     }
 }
 
 /// Whether AppArmor is enabled on the host.
 pub fn apparmor_enabled() -> bool {
-    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.starts_with('Y'))
+    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.starts_with('Y'))
 }
 
 /// The AppArmor profile to switch to at exec.

@@ -21,7 +21,11 @@ pub struct CapSets {
     pub unknown: Vec<String>,
 }
 
-fn convert(set: &Option<Capabilities>, known: &CapsHashSet, unknown: &mut Vec<String>) -> CapsHashSet {
+fn convert(
+    set: &Option<Capabilities>,
+    known: &CapsHashSet,
+    unknown: &mut Vec<String>,
+) -> CapsHashSet {
     let mut out = HashSet::new();
     for c in set.iter().flatten() {
         let name = format!("CAP_{c}");
@@ -73,11 +77,16 @@ impl CapSets {
     pub fn apply_process_sets(&self) -> Result<()> {
         // Permitted must hold everything effective will; set it first while effective still
         // holds the old privileges.
-        caps::set(None, CapSet::Inheritable, &self.inheritable).map_err(|e| cap_error("inheritable", e))?;
-        let permitted_and_effective: CapsHashSet = self.permitted.union(&self.effective).copied().collect();
-        caps::set(None, CapSet::Effective, &permitted_and_effective).map_err(|e| cap_error("effective", e))?;
-        caps::set(None, CapSet::Permitted, &self.permitted).map_err(|e| cap_error("permitted", e))?;
-        caps::set(None, CapSet::Effective, &self.effective).map_err(|e| cap_error("effective", e))?;
+        caps::set(None, CapSet::Inheritable, &self.inheritable)
+            .map_err(|e| cap_error("inheritable", e))?;
+        let permitted_and_effective: CapsHashSet =
+            self.permitted.union(&self.effective).copied().collect();
+        caps::set(None, CapSet::Effective, &permitted_and_effective)
+            .map_err(|e| cap_error("effective", e))?;
+        caps::set(None, CapSet::Permitted, &self.permitted)
+            .map_err(|e| cap_error("permitted", e))?;
+        caps::set(None, CapSet::Effective, &self.effective)
+            .map_err(|e| cap_error("effective", e))?;
         caps::clear(None, CapSet::Ambient).map_err(|e| cap_error("ambient", e))?;
         for cap in &self.ambient {
             // An ambient cap must be permitted and inheritable; runc skips those that are not.
@@ -90,5 +99,7 @@ impl CapSets {
 }
 
 fn cap_error(set: &str, e: caps::errors::CapsError) -> Error {
-    Error::Invalid(format!("set the {set} capabilities (process.capabilities.{set}): {e}"))
+    Error::Invalid(format!(
+        "set the {set} capabilities (process.capabilities.{set}): {e}"
+    ))
 }

@@ -22,12 +22,18 @@ pub(crate) trait Context<T> {
 
 impl<T> Context<T> for std::result::Result<T, nix::errno::Errno> {
     fn context(self, what: impl FnOnce() -> String) -> Result<T> {
-        self.map_err(|source| Error::Sys { what: what(), source })
+        self.map_err(|source| Error::Sys {
+            what: what(),
+            source,
+        })
     }
 }
 
 impl<T> Context<T> for std::result::Result<T, io::Error> {
     fn context(self, what: impl FnOnce() -> String) -> Result<T> {
-        self.map_err(|source| Error::Io { what: what(), source })
+        self.map_err(|source| Error::Io {
+            what: what(),
+            source,
+        })
     }
 }

@@ -94,7 +94,10 @@ impl Namespaces {
     }
 
     pub fn joined_path(&self, typ: LinuxNamespaceType) -> Option<&Path> {
-        self.joined.iter().find(|(t, _)| *t == typ).map(|(_, p)| p.as_path())
+        self.joined
+            .iter()
+            .find(|(t, _)| *t == typ)
+            .map(|(_, p)| p.as_path())
     }
 
     /// The flags the container's init is cloned with. pid must be new at clone time (unshare
@@ -141,11 +144,13 @@ impl Namespaces {
                 continue;
             }
             if let Some((_, fd)) = fds.iter().find(|(t, _)| *t == typ) {
-                setns(fd.as_fd(), clone_flag(typ)).context(|| format!("join the {} namespace", spec_name(typ)))?;
+                setns(fd.as_fd(), clone_flag(typ))
+                    .context(|| format!("join the {} namespace", spec_name(typ)))?;
             }
         }
         if let Some((_, fd)) = fds.iter().find(|(t, _)| *t == LinuxNamespaceType::User) {
-            setns(fd.as_fd(), CloneFlags::CLONE_NEWUSER).context(|| "join the user namespace".into())?;
+            setns(fd.as_fd(), CloneFlags::CLONE_NEWUSER)
+                .context(|| "join the user namespace".into())?;
             let mut later = CloneFlags::empty();
             for &typ in &self.new {
                 if !matches!(
@@ -156,7 +161,8 @@ impl Namespaces {
                 }
             }
             if !later.is_empty() {
-                unshare(later).context(|| "create namespaces in the joined user namespace".into())?;
+                unshare(later)
+                    .context(|| "create namespaces in the joined user namespace".into())?;
             }
         }
         Ok(())
@@ -166,7 +172,8 @@ impl Namespaces {
     /// the container sees that cgroup as its root.
     pub fn enter_cgroup(&self) -> Result<()> {
         if self.is_new(LinuxNamespaceType::Cgroup) {
-            unshare(CloneFlags::CLONE_NEWCGROUP).context(|| "create the cgroup namespace".into())?;
+            unshare(CloneFlags::CLONE_NEWCGROUP)
+                .context(|| "create the cgroup namespace".into())?;
         }
         Ok(())
     }
@@ -181,7 +188,9 @@ pub fn join(typ: LinuxNamespaceType, fd: &OwnedFd) -> Result<()> {
 /// Opens /proc/<pid>/ns/<kind> of a running process.
 pub fn open_of_process(pid: i32, typ: LinuxNamespaceType) -> Result<OwnedFd> {
     let path = format!("/proc/{pid}/ns/{}", proc_name(typ));
-    std::fs::File::open(&path).map(OwnedFd::from).context(|| format!("open {path}"))
+    std::fs::File::open(&path)
+        .map(OwnedFd::from)
+        .context(|| format!("open {path}"))
 }
 
 /// Whether two namespace files name the same namespace (compared by inode).
@@ -204,7 +213,8 @@ pub fn unshare_time_for_children(offsets: &[(String, i64, u32)]) -> Result<()> {
     for (clock, secs, nanos) in offsets {
         text.push_str(&format!("{clock} {secs} {nanos}\n"));
     }
-    std::fs::write("/proc/self/timens_offsets", text).context(|| "write /proc/self/timens_offsets".into())
+    std::fs::write("/proc/self/timens_offsets", text)
+        .context(|| "write /proc/self/timens_offsets".into())
 }
 
 #[cfg(test)]
@@ -230,8 +240,14 @@ mod tests {
             ns(LinuxNamespaceType::Network, Some("/proc/1/ns/net")),
         ])
         .unwrap();
-        assert_eq!(n.clone_flags(), CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS);
-        assert_eq!(n.joined_path(LinuxNamespaceType::Network), Some(Path::new("/proc/1/ns/net")));
+        assert_eq!(
+            n.clone_flags(),
+            CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS
+        );
+        assert_eq!(
+            n.joined_path(LinuxNamespaceType::Network),
+            Some(Path::new("/proc/1/ns/net"))
+        );
         assert!(n.has(LinuxNamespaceType::Network) && !n.is_new(LinuxNamespaceType::Network));
     }
 
@@ -248,8 +264,15 @@ mod tests {
 
     #[test]
     fn duplicate_kind_is_refused() {
-        let err = Namespaces::from_spec(&[ns(LinuxNamespaceType::Uts, None), ns(LinuxNamespaceType::Uts, None)])
-            .unwrap_err();
-        assert!(err.to_string().contains("uts namespace is listed more than once"), "{err}");
+        let err = Namespaces::from_spec(&[
+            ns(LinuxNamespaceType::Uts, None),
+            ns(LinuxNamespaceType::Uts, None),
+        ])
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("uts namespace is listed more than once"),
+            "{err}"
+        );
     }
 }

@@ -38,7 +38,10 @@ pub fn validate(limits: &[PosixRlimit]) -> Result<()> {
             )));
         }
         if seen.contains(&l.typ()) {
-            return Err(Error::Invalid(format!("process.rlimits: {} is given twice", l.typ())));
+            return Err(Error::Invalid(format!(
+                "process.rlimits: {} is given twice",
+                l.typ()
+            )));
         }
         seen.push(l.typ());
     }
@@ -47,7 +50,10 @@ pub fn validate(limits: &[PosixRlimit]) -> Result<()> {
 
 pub fn apply(limits: &[PosixRlimit]) -> Result<()> {
     for l in limits {
-        let lim = libc::rlimit { rlim_cur: l.soft(), rlim_max: l.hard() };
+        let lim = libc::rlimit {
+            rlim_cur: l.soft(),
+            rlim_max: l.hard(),
+        };
         // SAFETY: setrlimit reads the struct we pass by reference; nothing else.
         let ret = unsafe { libc::setrlimit(resource(l.typ()), &lim) };
         if ret != 0 {

@@ -41,7 +41,11 @@ pub fn clone_process(flags: nix::sched::CloneFlags) -> Result<CloneResult, Errno
 }
 
 /// prctl(option, arg2) for the options nix lacks (keep-caps, no_new_privs, ambient caps).
-pub(crate) fn prctl(option: libc::c_int, arg2: libc::c_ulong, arg3: libc::c_ulong) -> Result<(), Errno> {
+pub(crate) fn prctl(
+    option: libc::c_int,
+    arg2: libc::c_ulong,
+    arg3: libc::c_ulong,
+) -> Result<(), Errno> {
     // SAFETY: the prctl options used by this crate take integer arguments only.
     let ret = unsafe { libc::prctl(option, arg2, arg3, 0 as libc::c_ulong, 0 as libc::c_ulong) };
     Errno::result(ret).map(drop)
@@ -52,7 +56,8 @@ pub(crate) fn prctl(option: libc::c_int, arg2: libc::c_ulong, arg3: libc::c_ulon
 pub(crate) fn join_session_keyring(name: &std::ffi::CStr) -> Result<(), Errno> {
     const KEYCTL_JOIN_SESSION_KEYRING: libc::c_ulong = 1;
     // SAFETY: name is a valid NUL-terminated string that outlives the call.
-    let ret = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    let ret =
+        unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
     Errno::result(ret).map(drop)
 }
 

@@ -17,15 +17,18 @@ pub struct UserSpec {
 
 /// Becomes root of the (new) user namespace, so that setup writes files as its root.
 pub fn become_ns_root() -> Result<()> {
-    setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)).context(|| "setresgid(0) in the user namespace".into())?;
-    setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)).context(|| "setresuid(0) in the user namespace".into())
+    setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
+        .context(|| "setresgid(0) in the user namespace".into())?;
+    setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
+        .context(|| "setresuid(0) in the user namespace".into())
 }
 
 /// Switches ids, with PR_SET_KEEPCAPS on across the uid change and off again after it.
 pub fn switch(user: &UserSpec) -> Result<()> {
     sys::prctl(libc::PR_SET_KEEPCAPS, 1, 0).context(|| "prctl(PR_SET_KEEPCAPS)".into())?;
     if user.set_groups {
-        sys::setgroups(&user.additional_gids).context(|| "setgroups (process.user.additionalGids)".into())?;
+        sys::setgroups(&user.additional_gids)
+            .context(|| "setgroups (process.user.additionalGids)".into())?;
     }
     let gid = Gid::from_raw(user.gid);
     setresgid(gid, gid, gid).context(|| format!("setgid to {} (process.user.gid)", user.gid))?;

@@ -26,10 +26,25 @@ pub struct Device {
 
 /// The devices runtime-spec says every container has.
 pub fn default_devices() -> Vec<Device> {
-    [("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7), ("/dev/random", 1, 8), ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0)]
-        .into_iter()
-        .map(|(path, major, minor)| Device { path: path.into(), kind: 'c', major, minor, mode: 0o666, uid: 0, gid: 0 })
-        .collect()
+    [
+        ("/dev/null", 1, 3),
+        ("/dev/zero", 1, 5),
+        ("/dev/full", 1, 7),
+        ("/dev/random", 1, 8),
+        ("/dev/urandom", 1, 9),
+        ("/dev/tty", 5, 0),
+    ]
+    .into_iter()
+    .map(|(path, major, minor)| Device {
+        path: path.into(),
+        kind: 'c',
+        major,
+        minor,
+        mode: 0o666,
+        uid: 0,
+        gid: 0,
+    })
+    .collect()
 }
 
 /// `linux.devices`, checked: the path must be under /dev, the type one of c, b, u, p.
@@ -39,16 +54,24 @@ pub fn from_spec(list: &[LinuxDevice]) -> Result<Vec<Device>> {
         .map(|(i, d)| {
             let path = d.path().to_string_lossy().into_owned();
             if !path.starts_with("/dev/") {
-                return Err(Error::Invalid(format!("linux.devices[{i}]: path {path:?} is not under /dev")));
+                return Err(Error::Invalid(format!(
+                    "linux.devices[{i}]: path {path:?} is not under /dev"
+                )));
             }
             let kind = match d.typ() {
                 LinuxDeviceType::C | LinuxDeviceType::U => 'c',
                 LinuxDeviceType::B => 'b',
                 LinuxDeviceType::P => 'p',
-                LinuxDeviceType::A => return Err(Error::Invalid(format!("linux.devices[{i}] ({path}): type \"a\" is not a device node type"))),
+                LinuxDeviceType::A => {
+                    return Err(Error::Invalid(format!(
+                        "linux.devices[{i}] ({path}): type \"a\" is not a device node type"
+                    )))
+                }
             };
             if d.major() < 0 || d.minor() < 0 {
-                return Err(Error::Invalid(format!("linux.devices[{i}] ({path}): negative major or minor number")));
+                return Err(Error::Invalid(format!(
+                    "linux.devices[{i}] ({path}): negative major or minor number"
+                )));
             }
             Ok(Device {
                 path,
@@ -75,11 +98,24 @@ pub fn create(root: &Root, devices: &[Device]) -> Result<()> {
         };
         let dev = nix::sys::stat::makedev(d.major, d.minor);
         // Replace whatever the image has there: the config decides what this device is.
-        let _ = nix::unistd::unlinkat(Some(dir.as_raw_fd()), name.as_str(), nix::unistd::UnlinkatFlags::NoRemoveDir);
-        match mknodat(Some(dir.as_raw_fd()), name.as_str(), kind, Mode::from_bits_truncate(d.mode), dev) {
+        let _ = nix::unistd::unlinkat(
+            Some(dir.as_raw_fd()),
+            name.as_str(),
+            nix::unistd::UnlinkatFlags::NoRemoveDir,
+        );
+        match mknodat(
+            Some(dir.as_raw_fd()),
+            name.as_str(),
+            kind,
+            Mode::from_bits_truncate(d.mode),
+            dev,
+        ) {
             Ok(()) => {
-                let node = root.open_path(d.path.trim_start_matches('/')).context(|| format!("open device {}", d.path))?;
-                chown_by_path(&node, d.uid, d.gid).context(|| format!("chown device {}", d.path))?;
+                let node = root
+                    .open_path(d.path.trim_start_matches('/'))
+                    .context(|| format!("open device {}", d.path))?;
+                chown_by_path(&node, d.uid, d.gid)
+                    .context(|| format!("chown device {}", d.path))?;
                 chmod_by_path(&node, d.mode).context(|| format!("chmod device {}", d.path))?;
             }
             Err(Errno::EPERM) => {
@@ -87,8 +123,14 @@ pub fn create(root: &Root, devices: &[Device]) -> Result<()> {
                 if !Path::new(&d.path).exists() {
                     return Err(Error::Invalid(format!("cannot create device {} in a user namespace: no such device on the host to bind", d.path)));
                 }
-                mount(Some(d.path.as_str()), fd_path(target.as_fd()).as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
-                    .context(|| format!("bind-mount device {} from the host", d.path))?;
+                mount(
+                    Some(d.path.as_str()),
+                    fd_path(target.as_fd()).as_str(),
+                    None::<&str>,
+                    MsFlags::MS_BIND,
+                    None::<&str>,
+                )
+                .context(|| format!("bind-mount device {} from the host", d.path))?;
             }
             Err(e) => return Err(e).context(|| format!("mknod {}", d.path)),
         }
@@ -96,18 +138,36 @@ pub fn create(root: &Root, devices: &[Device]) -> Result<()> {
     Ok(())
 }
 
-fn chown_by_path(node: &std::os::fd::OwnedFd, uid: u32, gid: u32) -> std::result::Result<(), Errno> {
-    nix::unistd::chown(fd_path(node.as_fd()).as_str(), Some(nix::unistd::Uid::from_raw(uid)), Some(nix::unistd::Gid::from_raw(gid)))
+fn chown_by_path(
+    node: &std::os::fd::OwnedFd,
+    uid: u32,
+    gid: u32,
+) -> std::result::Result<(), Errno> {
+    nix::unistd::chown(
+        fd_path(node.as_fd()).as_str(),
+        Some(nix::unistd::Uid::from_raw(uid)),
+        Some(nix::unistd::Gid::from_raw(gid)),
+    )
 }
 
 fn chmod_by_path(node: &std::os::fd::OwnedFd, mode: u32) -> std::result::Result<(), Errno> {
-    nix::sys::stat::fchmodat(None, fd_path(node.as_fd()).as_str(), Mode::from_bits_truncate(mode), nix::sys::stat::FchmodatFlags::FollowSymlink)
+    nix::sys::stat::fchmodat(
+        None,
+        fd_path(node.as_fd()).as_str(),
+        Mode::from_bits_truncate(mode),
+        nix::sys::stat::FchmodatFlags::FollowSymlink,
+    )
 }
 
 /// /dev/fd, stdin, stdout, stderr (and core when the host has /proc/kcore); /dev/ptmx points
 /// at the container's own devpts instance.
 pub fn create_symlinks(root: &Root, with_ptmx: bool) -> Result<()> {
-    let mut links = vec![("/proc/self/fd", "dev/fd"), ("/proc/self/fd/0", "dev/stdin"), ("/proc/self/fd/1", "dev/stdout"), ("/proc/self/fd/2", "dev/stderr")];
+    let mut links = vec![
+        ("/proc/self/fd", "dev/fd"),
+        ("/proc/self/fd/0", "dev/stdin"),
+        ("/proc/self/fd/1", "dev/stdout"),
+        ("/proc/self/fd/2", "dev/stderr"),
+    ];
     if Path::new("/proc/kcore").exists() {
         links.push(("/proc/kcore", "dev/core"));
     }
@@ -118,7 +178,11 @@ pub fn create_symlinks(root: &Root, with_ptmx: bool) -> Result<()> {
     for (target, link) in links {
         let name = link.trim_start_matches("dev/");
         if name == "ptmx" {
-            let _ = nix::unistd::unlinkat(Some(dev.as_raw_fd()), name, nix::unistd::UnlinkatFlags::NoRemoveDir);
+            let _ = nix::unistd::unlinkat(
+                Some(dev.as_raw_fd()),
+                name,
+                nix::unistd::UnlinkatFlags::NoRemoveDir,
+            );
         }
         match nix::unistd::symlinkat(target, Some(dev.as_raw_fd()), name) {
             Ok(()) | Err(Errno::EEXIST) => {}

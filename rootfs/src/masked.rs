@@ -20,12 +20,26 @@ pub fn mask(root: &Root, paths: &[String]) -> Result<()> {
             Err(Errno::ENOENT) => continue,
             Err(e) => return Err(e).context(|| format!("linux.maskedPaths: open {p}")),
         };
-        let is_dir = nix::sys::stat::fstat(target.as_raw_fd()).map(|s| s.st_mode & libc::S_IFMT == libc::S_IFDIR).context(|| format!("stat {p}"))?;
+        let is_dir = nix::sys::stat::fstat(target.as_raw_fd())
+            .map(|s| s.st_mode & libc::S_IFMT == libc::S_IFDIR)
+            .context(|| format!("stat {p}"))?;
         let path = fd_path(target.as_fd());
         let res = if is_dir {
-            mount(Some("tmpfs"), path.as_str(), Some("tmpfs"), MsFlags::MS_RDONLY, Some("size=0k,mode=755"))
+            mount(
+                Some("tmpfs"),
+                path.as_str(),
+                Some("tmpfs"),
+                MsFlags::MS_RDONLY,
+                Some("size=0k,mode=755"),
+            )
         } else {
-            mount(Some(fd_path(null.as_fd()).as_str()), path.as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
+            mount(
+                Some(fd_path(null.as_fd()).as_str()),
+                path.as_str(),
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
         };
         res.context(|| format!("linux.maskedPaths: mask {p}"))?;
     }
@@ -42,12 +56,23 @@ pub fn make_readonly(root: &Root, paths: &[String]) -> Result<()> {
             Err(e) => return Err(e).context(|| format!("linux.readonlyPaths: open {p}")),
         };
         let path = fd_path(target.as_fd());
-        mount(Some(path.as_str()), path.as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-            .context(|| format!("linux.readonlyPaths: bind {p}"))?;
-        let mounted = root.open_path(&rel).context(|| format!("linux.readonlyPaths: reopen {p}"))?;
-        remount_bind(&mounted, MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC)
-            .or_else(|_| remount_bind(&mounted, MsFlags::MS_RDONLY))
-            .context(|| format!("linux.readonlyPaths: make {p} read-only"))?;
+        mount(
+            Some(path.as_str()),
+            path.as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .context(|| format!("linux.readonlyPaths: bind {p}"))?;
+        let mounted = root
+            .open_path(&rel)
+            .context(|| format!("linux.readonlyPaths: reopen {p}"))?;
+        remount_bind(
+            &mounted,
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        )
+        .or_else(|_| remount_bind(&mounted, MsFlags::MS_RDONLY))
+        .context(|| format!("linux.readonlyPaths: make {p} read-only"))?;
     }
     Ok(())
 }

@@ -29,7 +29,13 @@ pub struct MountOptions {
 
 impl Default for MountOptions {
     fn default() -> Self {
-        MountOptions { flags: MsFlags::empty(), propagation: Vec::new(), rec_set: 0, rec_clear: 0, data: String::new() }
+        MountOptions {
+            flags: MsFlags::empty(),
+            propagation: Vec::new(),
+            rec_set: 0,
+            rec_clear: 0,
+            data: String::new(),
+        }
     }
 }
 
@@ -81,12 +87,15 @@ pub fn parse(options: &[String], field: &str) -> Result<MountOptions> {
             "loud" => (MsFlags::empty(), MsFlags::MS_SILENT),
             "iversion" => (MsFlags::MS_I_VERSION, MsFlags::empty()),
             "noiversion" => (MsFlags::empty(), MsFlags::MS_I_VERSION),
-            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable" | "runbindable" => {
-                o.propagation.push(propagation_flag(opt).unwrap_or(MsFlags::MS_PRIVATE));
+            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable"
+            | "runbindable" => {
+                o.propagation
+                    .push(propagation_flag(opt).unwrap_or(MsFlags::MS_PRIVATE));
                 continue;
             }
-            "rro" | "rrw" | "rnosuid" | "rsuid" | "rnodev" | "rdev" | "rnoexec" | "rexec" | "rnoatime" | "ratime"
-            | "rnodiratime" | "rdiratime" | "rrelatime" | "rnorelatime" | "rstrictatime" | "rnostrictatime" => {
+            "rro" | "rrw" | "rnosuid" | "rsuid" | "rnodev" | "rdev" | "rnoexec" | "rexec"
+            | "rnoatime" | "ratime" | "rnodiratime" | "rdiratime" | "rrelatime" | "rnorelatime"
+            | "rstrictatime" | "rnostrictatime" => {
                 let (attr, clear) = recursive_attr(opt);
                 if clear {
                     o.rec_clear |= attr;
@@ -99,7 +108,9 @@ pub fn parse(options: &[String], field: &str) -> Result<MountOptions> {
             // mounts made before the image is used; accepted and ignored.
             "tmpcopyup" => continue,
             "idmap" | "ridmap" => {
-                return Err(Error::Invalid(format!("{field}: the {opt} mount option is not supported by vrun yet")))
+                return Err(Error::Invalid(format!(
+                    "{field}: the {opt} mount option is not supported by vrun yet"
+                )))
             }
             other => {
                 data.push(other.to_string());
@@ -154,7 +165,11 @@ mod tests {
     use super::*;
 
     fn opts(list: &[&str]) -> MountOptions {
-        parse(&list.iter().map(|s| s.to_string()).collect::<Vec<_>>(), "mounts[0]").unwrap()
+        parse(
+            &list.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            "mounts[0]",
+        )
+        .unwrap()
     }
 
     #[test]
@@ -170,7 +185,10 @@ mod tests {
         let o = opts(&["ro", "rw", "rbind"]);
         assert_eq!(o.flags, MsFlags::MS_BIND | MsFlags::MS_REC);
         assert!(o.is_bind());
-        assert_eq!(opts(&["rbind", "ro", "nosuid"]).remount_flags(), MsFlags::MS_RDONLY | MsFlags::MS_NOSUID);
+        assert_eq!(
+            opts(&["rbind", "ro", "nosuid"]).remount_flags(),
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID
+        );
     }
 
     #[test]
@@ -183,6 +201,10 @@ mod tests {
     #[test]
     fn idmap_is_refused_with_the_field() {
         let err = parse(&["idmap".to_string()], "mounts[2] (/data)").unwrap_err();
-        assert!(err.to_string().starts_with("mounts[2] (/data): the idmap mount option"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("mounts[2] (/data): the idmap mount option"),
+            "{err}"
+        );
     }
 }

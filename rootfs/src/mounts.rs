@@ -20,7 +20,10 @@ pub enum CgroupSource {
     V1(Vec<(String, PathBuf)>),
     /// cgroup v2: the container's cgroup directory; with a new cgroup namespace a fresh
     /// cgroup2 mount shows exactly it.
-    V2 { host_dir: PathBuf, new_namespace: bool },
+    V2 {
+        host_dir: PathBuf,
+        new_namespace: bool,
+    },
 }
 
 pub struct MountContext<'a> {
@@ -36,13 +39,20 @@ pub fn prepare_root(rootfs: &Path, propagation: MsFlags) -> Result<Root> {
     mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
         .context(|| "set the propagation of / (linux.rootfsPropagation)".into())?;
     make_parent_mount_private(rootfs)?;
-    mount(Some(rootfs), rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-        .context(|| format!("bind-mount the rootfs {} onto itself", rootfs.display()))?;
+    mount(
+        Some(rootfs),
+        rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .context(|| format!("bind-mount the rootfs {} onto itself", rootfs.display()))?;
     Root::open(rootfs)
 }
 
 fn make_parent_mount_private(rootfs: &Path) -> Result<()> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").context(|| "read /proc/self/mountinfo".into())?;
+    let info = std::fs::read_to_string("/proc/self/mountinfo")
+        .context(|| "read /proc/self/mountinfo".into())?;
     let mut best: Option<(&str, bool)> = None;
     for line in info.lines() {
         let fields: Vec<&str> = line.split(' ').collect();
@@ -52,13 +62,22 @@ fn make_parent_mount_private(rootfs: &Path) -> Result<()> {
         let mnt = fields[4];
         let contains = mnt == "/" || rootfs.starts_with(mnt);
         if contains && best.is_none_or(|(b, _)| mnt.len() >= b.len()) {
-            let shared = fields[6..].iter().take_while(|f| **f != "-").any(|f| f.starts_with("shared:"));
+            let shared = fields[6..]
+                .iter()
+                .take_while(|f| **f != "-")
+                .any(|f| f.starts_with("shared:"));
             best = Some((mnt, shared));
         }
     }
     if let Some((mnt, true)) = best {
-        mount(None::<&str>, mnt, None::<&str>, MsFlags::MS_PRIVATE, None::<&str>)
-            .context(|| format!("make the rootfs's parent mount {mnt} private"))?;
+        mount(
+            None::<&str>,
+            mnt,
+            None::<&str>,
+            MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )
+        .context(|| format!("make the rootfs's parent mount {mnt} private"))?;
     }
     Ok(())
 }
@@ -77,25 +96,54 @@ fn mount_one(ctx: &MountContext, m: &Mount, field: &str) -> Result<()> {
     let typ = m.typ().as_deref().unwrap_or("");
     let dest = m.destination();
     if relative(dest)?.is_empty() {
-        return Err(Error::Invalid(format!("{field}: a mount over the rootfs itself is not allowed")));
+        return Err(Error::Invalid(format!(
+            "{field}: a mount over the rootfs itself is not allowed"
+        )));
     }
     if typ == "cgroup" || typ == "cgroup2" {
         return mount_cgroup(ctx, dest, &opts, field);
     }
     if opts.is_bind() || typ == "bind" {
-        let source = m.source().as_deref().ok_or_else(|| Error::Invalid(format!("{field}: a bind mount needs a source")))?;
-        let source = if source.is_absolute() { source.to_path_buf() } else { ctx.bundle.join(source) };
+        let source = m
+            .source()
+            .as_deref()
+            .ok_or_else(|| Error::Invalid(format!("{field}: a bind mount needs a source")))?;
+        let source = if source.is_absolute() {
+            source.to_path_buf()
+        } else {
+            ctx.bundle.join(source)
+        };
         return bind(ctx.root, &source, dest, &opts, field);
     }
     let target = ctx.root.mkdir_all(dest, 0o755)?;
-    let source = m.source().as_ref().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| typ.to_string());
+    let source = m
+        .source()
+        .as_ref()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| typ.to_string());
     let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
-    match mount(Some(source.as_str()), fd_path(target.as_fd()).as_str(), Some(typ), opts.flags, data) {
+    match mount(
+        Some(source.as_str()),
+        fd_path(target.as_fd()).as_str(),
+        Some(typ),
+        opts.flags,
+        data,
+    ) {
         Ok(()) => {}
         // Without their own network (sysfs) or ipc (mqueue) namespace, a user namespace may
         // not mount these afresh; bind the host's, as runc does.
-        Err(Errno::EPERM) if typ == "sysfs" => return bind(ctx.root, Path::new("/sys"), dest, &with_rbind(&opts), field),
-        Err(Errno::EPERM) if typ == "mqueue" => return bind(ctx.root, Path::new("/dev/mqueue"), dest, &with_rbind(&opts), field),
+        Err(Errno::EPERM) if typ == "sysfs" => {
+            return bind(ctx.root, Path::new("/sys"), dest, &with_rbind(&opts), field)
+        }
+        Err(Errno::EPERM) if typ == "mqueue" => {
+            return bind(
+                ctx.root,
+                Path::new("/dev/mqueue"),
+                dest,
+                &with_rbind(&opts),
+                field,
+            )
+        }
         Err(e) => return Err(e).context(|| format!("{field}: mount {typ} {source}")),
     }
     finish(ctx.root, dest, &opts, field)
@@ -109,15 +157,32 @@ fn with_rbind(opts: &MountOptions) -> MountOptions {
 
 /// A bind mount: the target (a directory or a file, like the source) is created inside the
 /// rootfs; the source is opened once and mounted through its fd.
-pub fn bind(root: &Root, source: &Path, dest: &Path, opts: &MountOptions, field: &str) -> Result<()> {
-    let src = std::fs::File::open_path(source).context(|| format!("{field}: open the mount source {}", source.display()))?;
+pub fn bind(
+    root: &Root,
+    source: &Path,
+    dest: &Path,
+    opts: &MountOptions,
+    field: &str,
+) -> Result<()> {
+    let src = std::fs::File::open_path(source)
+        .context(|| format!("{field}: open the mount source {}", source.display()))?;
     let is_dir = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(&src))
         .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
         .context(|| format!("{field}: stat the mount source {}", source.display()))?;
-    let target = if is_dir { root.mkdir_all(dest, 0o755)? } else { root.create_file(dest, 0o644)? };
+    let target = if is_dir {
+        root.mkdir_all(dest, 0o755)?
+    } else {
+        root.create_file(dest, 0o644)?
+    };
     let flags = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
-    mount(Some(fd_path(src.as_fd()).as_str()), fd_path(target.as_fd()).as_str(), None::<&str>, flags, None::<&str>)
-        .context(|| format!("{field}: bind-mount {}", source.display()))?;
+    mount(
+        Some(fd_path(src.as_fd()).as_str()),
+        fd_path(target.as_fd()).as_str(),
+        None::<&str>,
+        flags,
+        None::<&str>,
+    )
+    .context(|| format!("{field}: bind-mount {}", source.display()))?;
     finish(root, dest, opts, field)
 }
 
@@ -129,13 +194,22 @@ fn finish(root: &Root, dest: &Path, opts: &MountOptions, field: &str) -> Result<
     if !needs_remount && opts.propagation.is_empty() && opts.rec_set == 0 && opts.rec_clear == 0 {
         return Ok(());
     }
-    let mounted = root.open_path(&rel).context(|| format!("{field}: reopen the mount"))?;
+    let mounted = root
+        .open_path(&rel)
+        .context(|| format!("{field}: reopen the mount"))?;
     if needs_remount {
-        remount_bind(&mounted, opts.remount_flags()).context(|| format!("{field}: remount with its options"))?;
+        remount_bind(&mounted, opts.remount_flags())
+            .context(|| format!("{field}: remount with its options"))?;
     }
     for p in &opts.propagation {
-        mount(None::<&str>, fd_path(mounted.as_fd()).as_str(), None::<&str>, *p, None::<&str>)
-            .context(|| format!("{field}: set propagation"))?;
+        mount(
+            None::<&str>,
+            fd_path(mounted.as_fd()).as_str(),
+            None::<&str>,
+            *p,
+            None::<&str>,
+        )
+        .context(|| format!("{field}: set propagation"))?;
     }
     if opts.rec_set != 0 || opts.rec_clear != 0 {
         mount_setattr(mounted.as_fd(), true, opts.rec_set, opts.rec_clear)
@@ -150,7 +224,13 @@ fn finish(root: &Root, dest: &Path, opts: &MountOptions, field: &str) -> Result<
 pub fn remount_bind(mounted: &OwnedFd, flags: MsFlags) -> std::result::Result<(), Errno> {
     let path = fd_path(mounted.as_fd());
     let base = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags;
-    match mount(None::<&str>, path.as_str(), None::<&str>, base, None::<&str>) {
+    match mount(
+        None::<&str>,
+        path.as_str(),
+        None::<&str>,
+        base,
+        None::<&str>,
+    ) {
         Err(Errno::EPERM) => {
             let st = nix::sys::statvfs::fstatvfs(mounted)?;
             let f = st.flags();
@@ -168,23 +248,45 @@ pub fn remount_bind(mounted: &OwnedFd, flags: MsFlags) -> std::result::Result<()
                     locked |= m;
                 }
             }
-            mount(None::<&str>, path.as_str(), None::<&str>, base | locked, None::<&str>)
+            mount(
+                None::<&str>,
+                path.as_str(),
+                None::<&str>,
+                base | locked,
+                None::<&str>,
+            )
         }
         other => other,
     }
 }
 
 fn mount_cgroup(ctx: &MountContext, dest: &Path, opts: &MountOptions, field: &str) -> Result<()> {
-    let source = ctx.cgroup.ok_or_else(|| Error::Invalid(format!("{field}: no cgroup to mount")))?;
-    let access = opts.flags & (MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
+    let source = ctx
+        .cgroup
+        .ok_or_else(|| Error::Invalid(format!("{field}: no cgroup to mount")))?;
+    let access = opts.flags
+        & (MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
     match source {
-        CgroupSource::V2 { host_dir, new_namespace } => {
+        CgroupSource::V2 {
+            host_dir,
+            new_namespace,
+        } => {
             let target = ctx.root.mkdir_all(dest, 0o755)?;
             let path = fd_path(target.as_fd());
             let fresh = *new_namespace
-                && mount(Some("cgroup2"), path.as_str(), Some("cgroup2"), access, None::<&str>).is_ok();
+                && mount(
+                    Some("cgroup2"),
+                    path.as_str(),
+                    Some("cgroup2"),
+                    access,
+                    None::<&str>,
+                )
+                .is_ok();
             if !fresh {
-                let o = MountOptions { flags: MsFlags::MS_BIND | MsFlags::MS_REC | access, ..Default::default() };
+                let o = MountOptions {
+                    flags: MsFlags::MS_BIND | MsFlags::MS_REC | access,
+                    ..Default::default()
+                };
                 bind(ctx.root, host_dir, dest, &o, field)?;
             }
             Ok(())
@@ -193,9 +295,18 @@ fn mount_cgroup(ctx: &MountContext, dest: &Path, opts: &MountOptions, field: &st
             // A tmpfs holding one bind mount per hierarchy, of the container's own cgroup.
             let target = ctx.root.mkdir_all(dest, 0o755)?;
             let tmpfs_flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-            mount(Some("tmpfs"), fd_path(target.as_fd()).as_str(), Some("tmpfs"), tmpfs_flags, Some("mode=755"))
-                .context(|| format!("{field}: mount the cgroup tmpfs"))?;
-            let o = MountOptions { flags: MsFlags::MS_BIND | access, ..Default::default() };
+            mount(
+                Some("tmpfs"),
+                fd_path(target.as_fd()).as_str(),
+                Some("tmpfs"),
+                tmpfs_flags,
+                Some("mode=755"),
+            )
+            .context(|| format!("{field}: mount the cgroup tmpfs"))?;
+            let o = MountOptions {
+                flags: MsFlags::MS_BIND | access,
+                ..Default::default()
+            };
             for (name, host_dir) in hierarchies {
                 let sub = dest.join(name);
                 bind(ctx.root, host_dir, &sub, &o, field)?;
@@ -203,7 +314,11 @@ fn mount_cgroup(ctx: &MountContext, dest: &Path, opts: &MountOptions, field: &st
                 if name.contains(',') {
                     for part in name.split(',') {
                         let (dir, link) = ctx.root.parent_of(&dest.join(part))?;
-                        match nix::unistd::symlinkat(name.as_str(), Some(std::os::fd::AsRawFd::as_raw_fd(&dir)), link.as_str()) {
+                        match nix::unistd::symlinkat(
+                            name.as_str(),
+                            Some(std::os::fd::AsRawFd::as_raw_fd(&dir)),
+                            link.as_str(),
+                        ) {
                             Ok(()) | Err(Errno::EEXIST) => {}
                             Err(e) => return Err(e).context(|| format!("{field}: link {part}")),
                         }
@@ -211,9 +326,18 @@ fn mount_cgroup(ctx: &MountContext, dest: &Path, opts: &MountOptions, field: &st
                 }
             }
             if access.contains(MsFlags::MS_RDONLY) {
-                let mounted = ctx.root.open_path(&relative(dest)?).context(|| format!("{field}: reopen the mount"))?;
-                mount(None::<&str>, fd_path(mounted.as_fd()).as_str(), None::<&str>, MsFlags::MS_REMOUNT | tmpfs_flags | MsFlags::MS_RDONLY, None::<&str>)
-                    .context(|| format!("{field}: make the cgroup tmpfs read-only"))?;
+                let mounted = ctx
+                    .root
+                    .open_path(&relative(dest)?)
+                    .context(|| format!("{field}: reopen the mount"))?;
+                mount(
+                    None::<&str>,
+                    fd_path(mounted.as_fd()).as_str(),
+                    None::<&str>,
+                    MsFlags::MS_REMOUNT | tmpfs_flags | MsFlags::MS_RDONLY,
+                    None::<&str>,
+                )
+                .context(|| format!("{field}: make the cgroup tmpfs read-only"))?;
             }
             Ok(())
         }
@@ -229,6 +353,10 @@ trait OpenPath {
 impl OpenPath for std::fs::File {
     fn open_path(p: &Path) -> std::io::Result<OwnedFd> {
         use std::os::unix::fs::OpenOptionsExt;
-        std::fs::OpenOptions::new().read(true).custom_flags(libc::O_PATH).open(p).map(OwnedFd::from)
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH)
+            .open(p)
+            .map(OwnedFd::from)
     }
 }

@@ -14,7 +14,8 @@ use crate::resolve::{fd_path, Root};
 /// the rootfs mount we made, through its fd.
 pub fn make_root_readonly(root: &Root) -> Result<()> {
     let fd = root.open_path(".").context(|| "open the rootfs".into())?;
-    remount_bind(&fd, MsFlags::MS_RDONLY).context(|| "remount the rootfs read-only (root.readonly)".into())
+    remount_bind(&fd, MsFlags::MS_RDONLY)
+        .context(|| "remount the rootfs read-only (root.readonly)".into())
 }
 
 /// pivot_root into the rootfs and detach the old root, without needing a directory for it:
@@ -25,7 +26,14 @@ pub fn pivot(root: &Root) -> Result<()> {
     pivot_root(".", ".").context(|| format!("pivot_root into {}", root.path().display()))?;
     fchdir(std::os::fd::AsRawFd::as_raw_fd(&old)).context(|| "chdir to the old root".into())?;
     // Keep the unmount from propagating to the host.
-    mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>).context(|| "make the old root a slave".into())?;
+    mount(
+        None::<&str>,
+        ".",
+        None::<&str>,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .context(|| "make the old root a slave".into())?;
     umount2(".", MntFlags::MNT_DETACH).context(|| "detach the old root".into())?;
     chdir("/").context(|| "chdir to /".into())
 }
@@ -36,12 +44,20 @@ pub fn pivot(root: &Root) -> Result<()> {
 pub fn move_root(root: &Root) -> Result<()> {
     fchdir(std::os::fd::AsRawFd::as_raw_fd(&root.fd())).context(|| "chdir to the rootfs".into())?;
     let here = fd_path(root.fd().as_fd());
-    mount(Some(here.as_str()), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>).context(|| "move the rootfs to /".into())?;
+    mount(
+        Some(here.as_str()),
+        "/",
+        None::<&str>,
+        MsFlags::MS_MOVE,
+        None::<&str>,
+    )
+    .context(|| "move the rootfs to /".into())?;
     chroot(".").context(|| "chroot into the rootfs".into())?;
     chdir("/").context(|| "chdir to /".into())
 }
 
 /// `linux.rootfsPropagation`, applied to the new / once inside it.
 pub fn set_root_propagation(flags: MsFlags) -> Result<()> {
-    mount(None::<&str>, "/", None::<&str>, flags, None::<&str>).context(|| "set the propagation of the new root (linux.rootfsPropagation)".into())
+    mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
+        .context(|| "set the propagation of the new root (linux.rootfsPropagation)".into())
 }

@@ -29,7 +29,10 @@ pub fn relative(path: &Path) -> Result<String> {
     for c in path.components() {
         match c {
             Component::RootDir | Component::CurDir => {}
-            Component::Normal(p) => parts.push(p.to_str().ok_or_else(|| Error::Invalid(format!("{} is not UTF-8", path.display())))?),
+            Component::Normal(p) => parts.push(
+                p.to_str()
+                    .ok_or_else(|| Error::Invalid(format!("{} is not UTF-8", path.display())))?,
+            ),
             Component::ParentDir => {
                 // Resolved inside the root anyway, but a ".." in a config path is almost
                 // always a mistake or an attack; keep the lexical meaning, clamped at "/".
@@ -43,8 +46,12 @@ pub fn relative(path: &Path) -> Result<String> {
 
 impl Root {
     pub fn open(path: &Path) -> Result<Root> {
-        let fd = std::fs::File::open(path).context(|| format!("open the rootfs {}", path.display()))?;
-        Ok(Root { fd: fd.into(), path: path.to_path_buf() })
+        let fd =
+            std::fs::File::open(path).context(|| format!("open the rootfs {}", path.display()))?;
+        Ok(Root {
+            fd: fd.into(),
+            path: path.to_path_buf(),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -61,7 +68,12 @@ impl Root {
     }
 
     /// Opens `path` inside the root with the given flags.
-    pub fn open_with(&self, path: &str, flags: i32, mode: u32) -> std::result::Result<OwnedFd, Errno> {
+    pub fn open_with(
+        &self,
+        path: &str,
+        flags: i32,
+        mode: u32,
+    ) -> std::result::Result<OwnedFd, Errno> {
         openat2_in_root(self.fd.as_fd(), path, flags, mode)
     }
 
@@ -70,10 +82,16 @@ impl Root {
     /// symlink is followed (inside the root) and its target created, as runc does.
     pub fn mkdir_all(&self, path: &Path, mode: u32) -> Result<OwnedFd> {
         let rel = relative(path)?;
-        self.mkdir_all_rel(&rel, mode, 0).context(|| format!("create directory {} in the rootfs", path.display()))
+        self.mkdir_all_rel(&rel, mode, 0)
+            .context(|| format!("create directory {} in the rootfs", path.display()))
     }
 
-    fn mkdir_all_rel(&self, rel: &str, mode: u32, links: u32) -> std::result::Result<OwnedFd, Errno> {
+    fn mkdir_all_rel(
+        &self,
+        rel: &str,
+        mode: u32,
+        links: u32,
+    ) -> std::result::Result<OwnedFd, Errno> {
         if links > 40 {
             return Err(Errno::ELOOP);
         }
@@ -90,7 +108,11 @@ impl Root {
             match openat2_in_root(self.fd.as_fd(), &prefix, dir, 0) {
                 Ok(fd) => parent = fd,
                 Err(Errno::ENOENT) => {
-                    match nix::sys::stat::mkdirat(Some(parent.as_raw_fd()), *part, Mode::from_bits_truncate(mode)) {
+                    match nix::sys::stat::mkdirat(
+                        Some(parent.as_raw_fd()),
+                        *part,
+                        Mode::from_bits_truncate(mode),
+                    ) {
                         Ok(()) | Err(Errno::EEXIST) => {}
                         Err(e) => return Err(e),
                     }
@@ -100,9 +122,18 @@ impl Root {
                         Err(Errno::ENOENT) => {
                             let target = nix::fcntl::readlinkat(Some(parent.as_raw_fd()), *part)?;
                             let target = target.to_str().ok_or(Errno::EINVAL)?;
-                            let base = if target.starts_with('/') { String::new() } else { parent_prefix };
+                            let base = if target.starts_with('/') {
+                                String::new()
+                            } else {
+                                parent_prefix
+                            };
                             let rest = parts[i + 1..].join("/");
-                            let next = [base.as_str(), target, rest.as_str()].iter().filter(|s| !s.is_empty()).copied().collect::<Vec<_>>().join("/");
+                            let next = [base.as_str(), target, rest.as_str()]
+                                .iter()
+                                .filter(|s| !s.is_empty())
+                                .copied()
+                                .collect::<Vec<_>>()
+                                .join("/");
                             let next = relative(Path::new(&next)).map_err(|_| Errno::EINVAL)?;
                             return self.mkdir_all_rel(&next, mode, links + 1);
                         }
@@ -129,7 +160,14 @@ impl Root {
             Err(e) => return Err(e).context(shown),
         }
         // O_CREAT without O_EXCL never follows a dangling symlink out: RESOLVE_IN_ROOT holds.
-        drop(self.open_with(&rel, libc::O_CREAT | libc::O_WRONLY | libc::O_NOFOLLOW, mode).context(shown)?);
+        drop(
+            self.open_with(
+                &rel,
+                libc::O_CREAT | libc::O_WRONLY | libc::O_NOFOLLOW,
+                mode,
+            )
+            .context(shown)?,
+        );
         self.open_path(&rel).context(shown)
     }
 
@@ -141,7 +179,10 @@ impl Root {
             None => (String::new(), rel.clone()),
         };
         if name.is_empty() {
-            return Err(Error::Invalid(format!("{} names the root itself", path.display())));
+            return Err(Error::Invalid(format!(
+                "{} names the root itself",
+                path.display()
+            )));
         }
         Ok((self.mkdir_all(Path::new(&dir), 0o755)?, name))
     }
@@ -166,7 +207,8 @@ mod tests {
         std::os::unix::fs::symlink("../../../..", dir.join("inner/up")).unwrap();
         let root = Root::open(&dir).unwrap();
         // mkdir through a symlink to "/" lands in the root, not on the host.
-        root.mkdir_all(Path::new("/escape/vrun-made-this"), 0o755).unwrap();
+        root.mkdir_all(Path::new("/escape/vrun-made-this"), 0o755)
+            .unwrap();
         assert!(dir.join("vrun-made-this").is_dir());
         // a dangling absolute symlink: its target is made inside the root
         std::os::unix::fs::symlink("/nowhere/deeper", dir.join("dangling")).unwrap();
@@ -176,7 +218,8 @@ mod tests {
         // a loop is refused, not followed forever
         std::os::unix::fs::symlink("loop", dir.join("loop")).unwrap();
         assert!(root.mkdir_all(Path::new("/loop/x"), 0o755).is_err());
-        root.create_file(Path::new("/inner/up/file"), 0o644).unwrap();
+        root.create_file(Path::new("/inner/up/file"), 0o644)
+            .unwrap();
         assert!(dir.join("file").is_file());
         std::fs::remove_dir_all(&dir).unwrap();
     }

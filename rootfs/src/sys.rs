@@ -18,7 +18,12 @@ struct OpenHow {
 
 /// openat2(2) with RESOLVE_IN_ROOT: `path` is resolved as if `root` were "/", so neither
 /// ".." nor an absolute symlink can leave it.
-pub fn openat2_in_root(root: BorrowedFd, path: &str, flags: i32, mode: u32) -> Result<OwnedFd, Errno> {
+pub fn openat2_in_root(
+    root: BorrowedFd,
+    path: &str,
+    flags: i32,
+    mode: u32,
+) -> Result<OwnedFd, Errno> {
     let c = CString::new(path).map_err(|_| Errno::EINVAL)?;
     let how = OpenHow {
         flags: (flags | libc::O_CLOEXEC) as u64,
@@ -28,7 +33,13 @@ pub fn openat2_in_root(root: BorrowedFd, path: &str, flags: i32, mode: u32) -> R
     loop {
         // SAFETY: `c` and `how` outlive the call; the size passed is the struct's own.
         let ret = unsafe {
-            libc::syscall(libc::SYS_openat2, root.as_raw_fd(), c.as_ptr(), &how as *const OpenHow, std::mem::size_of::<OpenHow>())
+            libc::syscall(
+                libc::SYS_openat2,
+                root.as_raw_fd(),
+                c.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
         };
         if ret >= 0 {
             // SAFETY: the kernel returned a new fd that nothing else owns.
@@ -53,12 +64,24 @@ struct MountAttr {
 /// mount_setattr(2) on the mount at `fd`, recursively when asked: how the recursive options
 /// (rro, rnosuid, ...) are applied to a whole tree at once.
 pub fn mount_setattr(fd: BorrowedFd, recursive: bool, set: u64, clear: u64) -> Result<(), Errno> {
-    let attr = MountAttr { attr_set: set, attr_clr: clear, propagation: 0, userns_fd: 0 };
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: clear,
+        propagation: 0,
+        userns_fd: 0,
+    };
     let empty = c"";
     let flags = libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 };
     // SAFETY: `attr` and the empty path outlive the call; size is the struct's own.
     let ret = unsafe {
-        libc::syscall(libc::SYS_mount_setattr, fd.as_raw_fd(), empty.as_ptr(), flags, &attr as *const MountAttr, std::mem::size_of::<MountAttr>())
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            empty.as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
     };
     Errno::result(ret).map(drop)
 }

@@ -19,12 +19,27 @@ pub struct Bundle {
 impl Bundle {
     /// Reads `<dir>/config.json`. Parse errors name the JSON path of the bad field.
     pub fn load(dir: &Path) -> Result<Bundle> {
-        let dir = std::path::absolute(dir).map_err(|e| Error::Io { what: format!("bundle {}", dir.display()), source: e })?;
+        let dir = std::path::absolute(dir).map_err(|e| Error::Io {
+            what: format!("bundle {}", dir.display()),
+            source: e,
+        })?;
         let config = dir.join("config.json");
-        let text = std::fs::read(&config).map_err(|e| Error::Io { what: format!("read {}", config.display()), source: e })?;
+        let text = std::fs::read(&config).map_err(|e| Error::Io {
+            what: format!("read {}", config.display()),
+            source: e,
+        })?;
         let spec = parse_config(&text, &config)?;
-        let root = spec.root().as_ref().ok_or_else(|| Error::Invalid(format!("{}: root: missing (root.path names the rootfs)", config.display())))?;
-        let rootfs = if root.path().is_absolute() { root.path().clone() } else { dir.join(root.path()) };
+        let root = spec.root().as_ref().ok_or_else(|| {
+            Error::Invalid(format!(
+                "{}: root: missing (root.path names the rootfs)",
+                config.display()
+            ))
+        })?;
+        let rootfs = if root.path().is_absolute() {
+            root.path().clone()
+        } else {
+            dir.join(root.path())
+        };
         Ok(Bundle { dir, spec, rootfs })
     }
 
@@ -38,41 +53,85 @@ impl Bundle {
         let err = |msg: String| Error::Invalid(format!("{}: {msg}", file.display()));
         match std::fs::metadata(&self.rootfs) {
             Ok(m) if m.is_dir() => {}
-            Ok(_) => return Err(err(format!("root.path: {} is not a directory", self.rootfs.display()))),
-            Err(_) => return Err(err(format!("root.path: {} does not exist", self.rootfs.display()))),
+            Ok(_) => {
+                return Err(err(format!(
+                    "root.path: {} is not a directory",
+                    self.rootfs.display()
+                )))
+            }
+            Err(_) => {
+                return Err(err(format!(
+                    "root.path: {} does not exist",
+                    self.rootfs.display()
+                )))
+            }
         }
-        let process = self.spec.process().as_ref().ok_or_else(|| err("process: missing (create needs the process to run)".into()))?;
+        let process = self
+            .spec
+            .process()
+            .as_ref()
+            .ok_or_else(|| err("process: missing (create needs the process to run)".into()))?;
         match process.args() {
             Some(a) if !a.is_empty() && !a[0].is_empty() => {}
             _ => return Err(err("process.args: must name the program to run".into())),
         }
         if !process.cwd().is_absolute() {
-            return Err(err(format!("process.cwd: {:?} is not an absolute path", process.cwd())));
+            return Err(err(format!(
+                "process.cwd: {:?} is not an absolute path",
+                process.cwd()
+            )));
         }
         for (i, e) in process.env().iter().flatten().enumerate() {
             if !e.contains('=') || e.starts_with('=') {
-                return Err(err(format!("process.env[{i}]: {e:?} is not of the form NAME=value")));
+                return Err(err(format!(
+                    "process.env[{i}]: {e:?} is not of the form NAME=value"
+                )));
             }
         }
-        vrun_isolation::rlimits::validate(process.rlimits().as_deref().unwrap_or(&[])).map_err(|e| err(e.to_string()))?;
-        let linux = self.spec.linux().as_ref().ok_or_else(|| err("linux: missing".into()))?;
-        let ns = Namespaces::from_spec(linux.namespaces().as_deref().unwrap_or(&[])).map_err(|e| err(e.to_string()))?;
+        vrun_isolation::rlimits::validate(process.rlimits().as_deref().unwrap_or(&[]))
+            .map_err(|e| err(e.to_string()))?;
+        let linux = self
+            .spec
+            .linux()
+            .as_ref()
+            .ok_or_else(|| err("linux: missing".into()))?;
+        let ns = Namespaces::from_spec(linux.namespaces().as_deref().unwrap_or(&[]))
+            .map_err(|e| err(e.to_string()))?;
         if !ns.has(LinuxNamespaceType::Mount) {
-            return Err(err("linux.namespaces: vrun needs a mount namespace to set up the rootfs".into()));
+            return Err(err(
+                "linux.namespaces: vrun needs a mount namespace to set up the rootfs".into(),
+            ));
         }
-        let has_maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty()) || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
+        let has_maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+            || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
         if ns.is_new(LinuxNamespaceType::User) {
-            if linux.uid_mappings().as_ref().is_none_or(|m| m.is_empty()) || linux.gid_mappings().as_ref().is_none_or(|m| m.is_empty()) {
-                return Err(err("linux.uidMappings/gidMappings: a new user namespace needs both".into()));
+            if linux.uid_mappings().as_ref().is_none_or(|m| m.is_empty())
+                || linux.gid_mappings().as_ref().is_none_or(|m| m.is_empty())
+            {
+                return Err(err(
+                    "linux.uidMappings/gidMappings: a new user namespace needs both".into(),
+                ));
             }
         } else if has_maps {
             return Err(err("linux.uidMappings: mappings are given but no new user namespace is (linux.namespaces)".into()));
         }
-        if self.spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !ns.has(LinuxNamespaceType::Uts) {
-            return Err(err("hostname: setting it needs a uts namespace (linux.namespaces)".into()));
+        if self.spec.hostname().as_ref().is_some_and(|h| !h.is_empty())
+            && !ns.has(LinuxNamespaceType::Uts)
+        {
+            return Err(err(
+                "hostname: setting it needs a uts namespace (linux.namespaces)".into(),
+            ));
         }
-        if self.spec.domainname().as_ref().is_some_and(|h| !h.is_empty()) && !ns.has(LinuxNamespaceType::Uts) {
-            return Err(err("domainname: setting it needs a uts namespace (linux.namespaces)".into()));
+        if self
+            .spec
+            .domainname()
+            .as_ref()
+            .is_some_and(|h| !h.is_empty())
+            && !ns.has(LinuxNamespaceType::Uts)
+        {
+            return Err(err(
+                "domainname: setting it needs a uts namespace (linux.namespaces)".into(),
+            ));
         }
         for key in linux.sysctl().iter().flat_map(|s| s.keys()) {
             let needs = vrun_isolation::attrs::sysctl_namespace(key);
@@ -86,7 +145,9 @@ impl Bundle {
                 return Err(err(format!(
                     "linux.sysctl: {key} is {} so setting it would change the host",
                     match needs {
-                        Some(n) => format!("in the {n} namespace, which the container does not have of its own,"),
+                        Some(n) => format!(
+                            "in the {n} namespace, which the container does not have of its own,"
+                        ),
                         None => "not namespaced".into(),
                     }
                 )));
@@ -97,26 +158,53 @@ impl Bundle {
         }
         if let Some(p) = linux.rootfs_propagation() {
             if !p.is_empty() && vrun_rootfs::mount_options::propagation_flag(p).is_none() {
-                return Err(err(format!("linux.rootfsPropagation: {p:?} is not a propagation mode")));
+                return Err(err(format!(
+                    "linux.rootfsPropagation: {p:?} is not a propagation mode"
+                )));
             }
         }
         for (i, m) in self.spec.mounts().iter().flatten().enumerate() {
             let field = format!("mounts[{i}] ({})", m.destination().display());
             if !m.destination().is_absolute() {
-                return Err(err(format!("{field}: destination must be an absolute path")));
+                return Err(err(format!(
+                    "{field}: destination must be an absolute path"
+                )));
             }
-            vrun_rootfs::mount_options::parse(m.options().as_deref().unwrap_or(&[]), &field).map_err(|e| err(e.to_string()))?;
+            vrun_rootfs::mount_options::parse(m.options().as_deref().unwrap_or(&[]), &field)
+                .map_err(|e| err(e.to_string()))?;
         }
         if let Some(hooks) = self.spec.hooks() {
             #[allow(deprecated)]
-            let all = [hooks.prestart(), hooks.create_runtime(), hooks.create_container(), hooks.start_container(), hooks.poststart(), hooks.poststop()];
-            for (phase, list) in ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"].iter().zip(all) {
+            let all = [
+                hooks.prestart(),
+                hooks.create_runtime(),
+                hooks.create_container(),
+                hooks.start_container(),
+                hooks.poststart(),
+                hooks.poststop(),
+            ];
+            for (phase, list) in [
+                "prestart",
+                "createRuntime",
+                "createContainer",
+                "startContainer",
+                "poststart",
+                "poststop",
+            ]
+            .iter()
+            .zip(all)
+            {
                 for (i, h) in list.iter().flatten().enumerate() {
                     if !h.path().is_absolute() {
-                        return Err(err(format!("hooks.{phase}[{i}].path: {:?} is not absolute", h.path())));
+                        return Err(err(format!(
+                            "hooks.{phase}[{i}].path: {:?} is not absolute",
+                            h.path()
+                        )));
                     }
                     if h.timeout().is_some_and(|t| t <= 0) {
-                        return Err(err(format!("hooks.{phase}[{i}].timeout: must be above zero")));
+                        return Err(err(format!(
+                            "hooks.{phase}[{i}].timeout: must be above zero"
+                        )));
                     }
                 }
             }
@@ -146,14 +234,26 @@ mod tests {
 
     #[test]
     fn parse_errors_name_the_field() {
-        let err = parse_config(br#"{"ociVersion":"1.0.2","process":{"args":5,"cwd":"/","user":{"uid":0,"gid":0}}}"#, Path::new("/b/config.json")).unwrap_err();
+        let err = parse_config(
+            br#"{"ociVersion":"1.0.2","process":{"args":5,"cwd":"/","user":{"uid":0,"gid":0}}}"#,
+            Path::new("/b/config.json"),
+        )
+        .unwrap_err();
         let msg = err.to_string();
-        assert!(msg.starts_with("/b/config.json: process.args: invalid type"), "{msg}");
+        assert!(
+            msg.starts_with("/b/config.json: process.args: invalid type"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn malformed_json_names_the_file() {
-        let msg = parse_config(b"{ nope", Path::new("/b/config.json")).unwrap_err().to_string();
-        assert!(msg.starts_with("/b/config.json: ") && msg.contains("line 1"), "{msg}");
+        let msg = parse_config(b"{ nope", Path::new("/b/config.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.starts_with("/b/config.json: ") && msg.contains("line 1"),
+            "{msg}"
+        );
     }
 }

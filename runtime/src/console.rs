@@ -6,15 +6,25 @@ use std::io::IoSlice;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
 
-use nix::sys::socket::{connect, recvmsg, sendmsg, socket, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, UnixAddr};
+use nix::sys::socket::{
+    connect, recvmsg, sendmsg, socket, AddressFamily, ControlMessage, ControlMessageOwned,
+    MsgFlags, SockFlag, SockType, UnixAddr,
+};
 
 use crate::error::{Context, Error, Result};
 
 /// Connects to the caller's console socket.
 pub fn connect_socket(path: &Path) -> Result<OwnedFd> {
-    let fd = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).context(|| "create a socket".into())?;
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .context(|| "create a socket".into())?;
     let addr = UnixAddr::new(path).context(|| format!("--console-socket {}", path.display()))?;
-    connect(fd.as_raw_fd(), &addr).context(|| format!("connect to the console socket {}", path.display()))?;
+    connect(fd.as_raw_fd(), &addr)
+        .context(|| format!("connect to the console socket {}", path.display()))?;
     Ok(fd)
 }
 
@@ -22,8 +32,14 @@ pub fn connect_socket(path: &Path) -> Result<OwnedFd> {
 pub fn send_master(socket: BorrowedFd, master: BorrowedFd) -> Result<()> {
     let fds = [master.as_raw_fd()];
     let name = b"/dev/ptmx";
-    sendmsg::<()>(socket.as_raw_fd(), &[IoSlice::new(name)], &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)
-        .context(|| "send the pty master to the console socket".into())?;
+    sendmsg::<()>(
+        socket.as_raw_fd(),
+        &[IoSlice::new(name)],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .context(|| "send the pty master to the console socket".into())?;
     Ok(())
 }
 
@@ -32,8 +48,17 @@ pub fn recv_master(socket: BorrowedFd) -> Result<OwnedFd> {
     let mut buf = [0u8; 4096];
     let mut iov = [std::io::IoSliceMut::new(&mut buf)];
     let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(socket.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC).context(|| "receive the pty master".into())?;
-    for c in msg.cmsgs().context(|| "read the pty master message".into())? {
+    let msg = recvmsg::<()>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .context(|| "receive the pty master".into())?;
+    for c in msg
+        .cmsgs()
+        .context(|| "read the pty master message".into())?
+    {
         if let ControlMessageOwned::ScmRights(fds) = c {
             if let Some(fd) = fds.first() {
                 return Ok(crate::sys::own_received_fd(*fd));
@@ -71,17 +96,30 @@ pub fn proxy(master: &OwnedFd, mut done: impl FnMut() -> bool) -> Result<()> {
         }
         match poll(&mut fds, PollTimeout::from(100u16)) {
             Err(nix::errno::Errno::EINTR) | Ok(0) => continue,
-            Err(e) => break Err(Error::Sys { what: "poll the terminal".into(), source: e }),
+            Err(e) => {
+                break Err(Error::Sys {
+                    what: "poll the terminal".into(),
+                    source: e,
+                })
+            }
             Ok(_) => {}
         }
         let master_ev = fds[0].revents().unwrap_or(PollFlags::empty());
-        let stdin_ev = fds.get(1).and_then(|f| f.revents()).unwrap_or(PollFlags::empty());
+        let stdin_ev = fds
+            .get(1)
+            .and_then(|f| f.revents())
+            .unwrap_or(PollFlags::empty());
         if master_ev.intersects(PollFlags::POLLIN) {
             match nix::unistd::read(master.as_raw_fd(), &mut buf) {
                 Ok(0) | Err(nix::errno::Errno::EIO) => break Ok(()),
                 Ok(n) => write_all(std::io::stdout().as_fd(), &buf[..n]),
                 Err(nix::errno::Errno::EINTR) => {}
-                Err(e) => break Err(Error::Sys { what: "read the terminal".into(), source: e }),
+                Err(e) => {
+                    break Err(Error::Sys {
+                        what: "read the terminal".into(),
+                        source: e,
+                    })
+                }
             }
         } else if master_ev.intersects(PollFlags::POLLHUP | PollFlags::POLLERR) {
             break Ok(());

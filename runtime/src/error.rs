@@ -12,7 +12,10 @@ pub enum Error {
     #[error("{what}: {source}")]
     Io { what: String, source: io::Error },
     #[error("{what}: {source}")]
-    Sys { what: String, source: nix::errno::Errno },
+    Sys {
+        what: String,
+        source: nix::errno::Errno,
+    },
     #[error(transparent)]
     Isolation(#[from] vrun_isolation::Error),
     #[error(transparent)]
@@ -29,12 +32,18 @@ pub(crate) trait Context<T> {
 
 impl<T> Context<T> for std::result::Result<T, io::Error> {
     fn context(self, what: impl FnOnce() -> String) -> Result<T> {
-        self.map_err(|source| Error::Io { what: what(), source })
+        self.map_err(|source| Error::Io {
+            what: what(),
+            source,
+        })
     }
 }
 
 impl<T> Context<T> for std::result::Result<T, nix::errno::Errno> {
     fn context(self, what: impl FnOnce() -> String) -> Result<T> {
-        self.map_err(|source| Error::Sys { what: what(), source })
+        self.map_err(|source| Error::Sys {
+            what: what(),
+            source,
+        })
     }
 }

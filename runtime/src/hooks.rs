@@ -13,7 +13,12 @@ use crate::error::{Error, Result};
 /// Runs `hooks` in order; the first failure stops the rest and is returned.
 pub fn run(phase: &str, hooks: &[Hook], state_json: &str) -> Result<()> {
     for (i, hook) in hooks.iter().enumerate() {
-        run_one(hook, state_json).map_err(|e| Error::Invalid(format!("{phase} hook #{i} ({}): {e}", hook.path().display())))?;
+        run_one(hook, state_json).map_err(|e| {
+            Error::Invalid(format!(
+                "{phase} hook #{i} ({}): {e}",
+                hook.path().display()
+            ))
+        })?;
     }
     Ok(())
 }
@@ -24,7 +29,11 @@ pub fn run_all(phase: &str, hooks: &[Hook], state_json: &str) -> Vec<String> {
     hooks
         .iter()
         .enumerate()
-        .filter_map(|(i, hook)| run_one(hook, state_json).err().map(|e| format!("{phase} hook #{i} ({}): {e}", hook.path().display())))
+        .filter_map(|(i, hook)| {
+            run_one(hook, state_json)
+                .err()
+                .map(|e| format!("{phase} hook #{i} ({}): {e}", hook.path().display()))
+        })
         .collect()
 }
 
@@ -41,13 +50,17 @@ fn run_one(hook: &Hook, state_json: &str) -> std::result::Result<(), String> {
             cmd.env(k, v);
         }
     }
-    cmd.stdin(Stdio::piped()).stdout(Stdio::inherit()).stderr(Stdio::inherit());
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit());
     let mut child = cmd.spawn().map_err(|e| format!("start: {e}"))?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that does not read its stdin is fine (EPIPE).
         let _ = stdin.write_all(state_json.as_bytes());
     }
-    let deadline = hook.timeout().map(|t| Instant::now() + Duration::from_secs(t as u64));
+    let deadline = hook
+        .timeout()
+        .map(|t| Instant::now() + Duration::from_secs(t as u64));
     let mut pause = Duration::from_micros(100);
     loop {
         match child.try_wait() {
@@ -59,7 +72,10 @@ fn run_one(hook: &Hook, state_json: &str) -> std::result::Result<(), String> {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(format!("timed out after {}s", hook.timeout().unwrap_or_default()));
+            return Err(format!(
+                "timed out after {}s",
+                hook.timeout().unwrap_or_default()
+            ));
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(10));

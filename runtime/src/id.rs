@@ -9,11 +9,16 @@ pub fn validate(id: &str) -> Result<()> {
     if id == "." || id == ".." {
         return Err(Error::Invalid(format!("invalid container id {id:?}")));
     }
-    if let Some(c) = id.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-' | '.'))) {
+    if let Some(c) = id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-' | '.')))
+    {
         return Err(Error::Invalid(format!("invalid container id {id:?}: character {c:?} is not allowed (use letters, digits, _ + - .)")));
     }
     if id.len() > 1024 {
-        return Err(Error::Invalid("container id is longer than 1024 characters".into()));
+        return Err(Error::Invalid(
+            "container id is longer than 1024 characters".into(),
+        ));
     }
     Ok(())
 }

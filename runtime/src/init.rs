@@ -20,7 +20,8 @@ use crate::error::{Context, Error, Result};
 use crate::sync::{self, Channel};
 use crate::{console, hooks, sys};
 
-pub(crate) const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub(crate) const DEFAULT_PATH: &str =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// What init needs, prepared by the parent before the clone.
 pub(crate) struct InitContext<'a> {
@@ -59,13 +60,22 @@ pub(crate) fn run(ctx: InitContext) -> ! {
 
 fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infallible> {
     // Die with the parent while create is under way; cleared before "ready".
-    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).context(|| "prctl(PR_SET_PDEATHSIG)".into())?;
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+        .context(|| "prctl(PR_SET_PDEATHSIG)".into())?;
     attrs::set_not_dumpable()?;
-    let state_json = ctx.channel.expect(sync::GO, "the parent to place the container")?;
+    let state_json = ctx
+        .channel
+        .expect(sync::GO, "the parent to place the container")?;
     let state_json = String::from_utf8_lossy(&state_json).into_owned();
     let spec = ctx.spec;
-    let linux = spec.linux().as_ref().ok_or_else(|| Error::Invalid("linux: missing".into()))?;
-    let process = spec.process().as_ref().ok_or_else(|| Error::Invalid("process: missing".into()))?;
+    let linux = spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| Error::Invalid("linux: missing".into()))?;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::Invalid("process: missing".into()))?;
 
     if ctx.ns.is_new(LinuxNamespaceType::User) {
         user::become_ns_root()?;
@@ -89,24 +99,47 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
         attrs::set_oom_score_adj(adj)?;
     }
 
-    let root_propagation = linux.rootfs_propagation().as_deref().and_then(mount_options::propagation_flag);
-    let root = mounts::prepare_root(ctx.rootfs, root_propagation.unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC))?;
+    let root_propagation = linux
+        .rootfs_propagation()
+        .as_deref()
+        .and_then(mount_options::propagation_flag);
+    let root = mounts::prepare_root(
+        ctx.rootfs,
+        root_propagation.unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC),
+    )?;
     let spec_mounts = spec.mounts().as_deref().unwrap_or(&[]);
-    mounts::mount_all(&MountContext { root: &root, bundle: ctx.bundle_dir, cgroup: ctx.cgroup_source.as_ref() }, spec_mounts)?;
+    mounts::mount_all(
+        &MountContext {
+            root: &root,
+            bundle: ctx.bundle_dir,
+            cgroup: ctx.cgroup_source.as_ref(),
+        },
+        spec_mounts,
+    )?;
     let dev_is_bind = spec_mounts.iter().any(|m| {
-        m.destination() == Path::new("/dev") && m.options().iter().flatten().any(|o| o == "bind" || o == "rbind")
+        m.destination() == Path::new("/dev")
+            && m.options()
+                .iter()
+                .flatten()
+                .any(|o| o == "bind" || o == "rbind")
     });
     if !dev_is_bind {
         devices::create(&root, &devices::default_devices())?;
-        let has_devpts = spec_mounts.iter().any(|m| m.destination() == Path::new("/dev/pts"));
+        let has_devpts = spec_mounts
+            .iter()
+            .any(|m| m.destination() == Path::new("/dev/pts"));
         devices::create_symlinks(&root, has_devpts)?;
     }
-    devices::create(&root, &devices::from_spec(linux.devices().as_deref().unwrap_or(&[]))?)?;
+    devices::create(
+        &root,
+        &devices::from_spec(linux.devices().as_deref().unwrap_or(&[]))?,
+    )?;
 
     #[allow(deprecated)]
     let (needs_runtime_hooks, create_container_hooks, start_container_hooks) = match spec.hooks() {
         Some(h) => (
-            h.prestart().as_ref().is_some_and(|v| !v.is_empty()) || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty()),
+            h.prestart().as_ref().is_some_and(|v| !v.is_empty())
+                || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty()),
             h.create_container().clone().unwrap_or_default(),
             h.start_container().clone().unwrap_or_default(),
         ),
@@ -114,17 +147,25 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
     };
     if needs_runtime_hooks {
         ctx.channel.send(sync::HOOKS, b"")?;
-        ctx.channel.expect(sync::HOOKS_DONE, "the createRuntime hooks")?;
+        ctx.channel
+            .expect(sync::HOOKS_DONE, "the createRuntime hooks")?;
     }
     hooks::run("createContainer", &create_container_hooks, &state_json)?;
 
     if process.terminal().unwrap_or(false) {
-        let socket = ctx.console_socket.ok_or_else(|| Error::Invalid("process.terminal is true but there is no console socket".into()))?;
+        let socket = ctx.console_socket.ok_or_else(|| {
+            Error::Invalid("process.terminal is true but there is no console socket".into())
+        })?;
         setup_console(&root, socket, process)?;
     }
     masked::mask(&root, linux.masked_paths().as_deref().unwrap_or(&[]))?;
     masked::make_readonly(&root, linux.readonly_paths().as_deref().unwrap_or(&[]))?;
-    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
         pivot::make_root_readonly(&root)?;
     }
     if ctx.no_pivot {
@@ -137,7 +178,8 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
         pivot::set_root_propagation(p)?;
     }
 
-    nix::unistd::chdir(process.cwd()).context(|| format!("process.cwd: chdir to {}", process.cwd().display()))?;
+    nix::unistd::chdir(process.cwd())
+        .context(|| format!("process.cwd: chdir to {}", process.cwd().display()))?;
     let env = process_env(process);
     let args = process.args().as_deref().unwrap_or(&[]);
     let exe = find_executable(&args[0], &env)?;
@@ -147,7 +189,11 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
     if !ctx.no_new_keyring {
         attrs::join_new_session_keyring(ctx.id)?;
     }
-    if let Some(profile) = process.apparmor_profile().as_deref().filter(|p| !p.is_empty()) {
+    if let Some(profile) = process
+        .apparmor_profile()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
         if attrs::apparmor_enabled() {
             attrs::set_apparmor_exec_profile(profile)?;
         }
@@ -179,7 +225,10 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
         // Reported by `create` in the parent (it knows the config too); nothing to do here.
     }
     sys::reset_signals();
-    Err(Error::Sys { what: format!("exec {}", args[0]), source: sys::execve(&exe, &argv, &envp) })
+    Err(Error::Sys {
+        what: format!("exec {}", args[0]),
+        source: sys::execve(&exe, &argv, &envp),
+    })
 }
 
 /// process.env, plus HOME from the container's /etc/passwd when the config has none.
@@ -192,7 +241,12 @@ pub(crate) fn process_env(process: &Process) -> Vec<String> {
 }
 
 pub(crate) fn to_cstrings(list: &[String]) -> Result<Vec<CString>> {
-    list.iter().map(|s| CString::new(s.as_str()).map_err(|_| Error::Invalid(format!("{s:?} contains a NUL byte")))).collect()
+    list.iter()
+        .map(|s| {
+            CString::new(s.as_str())
+                .map_err(|_| Error::Invalid(format!("{s:?} contains a NUL byte")))
+        })
+        .collect()
 }
 
 /// The program to exec: a path as given, or the first match on the process's PATH (the
@@ -200,23 +254,35 @@ pub(crate) fn to_cstrings(list: &[String]) -> Result<Vec<CString>> {
 /// missing program rather than `start`.
 pub(crate) fn find_executable(name: &str, env: &[String]) -> Result<CString> {
     use std::os::unix::fs::PermissionsExt;
-    let runnable = |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    let runnable = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
     if name.contains('/') {
         return match std::fs::metadata(name) {
-            Ok(_) if runnable(Path::new(name)) => Ok(CString::new(name).map_err(|_| Error::Invalid("process.args[0] has a NUL byte".into()))?),
-            Ok(_) => Err(Error::Invalid(format!("exec: {name:?}: permission denied (not an executable file)"))),
+            Ok(_) if runnable(Path::new(name)) => Ok(CString::new(name)
+                .map_err(|_| Error::Invalid("process.args[0] has a NUL byte".into()))?),
+            Ok(_) => Err(Error::Invalid(format!(
+                "exec: {name:?}: permission denied (not an executable file)"
+            ))),
             Err(e) => Err(Error::Invalid(format!("exec: {name:?}: stat {name}: {e}"))),
         };
     }
-    let path = env.iter().rev().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
+    let path = env
+        .iter()
+        .rev()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
     for dir in path.split(':') {
         let dir = if dir.is_empty() { "." } else { dir };
         let candidate = Path::new(dir).join(name);
         if runnable(&candidate) {
-            return CString::new(candidate.as_os_str().as_encoded_bytes()).map_err(|_| Error::Invalid("PATH has a NUL byte".into()));
+            return CString::new(candidate.as_os_str().as_encoded_bytes())
+                .map_err(|_| Error::Invalid("PATH has a NUL byte".into()));
         }
     }
-    Err(Error::Invalid(format!("exec: {name:?}: executable file not found in $PATH")))
+    Err(Error::Invalid(format!(
+        "exec: {name:?}: executable file not found in $PATH"
+    )))
 }
 
 /// The pty for `process.terminal`: opened from the container's own devpts, its master sent to
@@ -225,20 +291,36 @@ pub(crate) fn find_executable(name: &str, env: &[String]) -> Result<CString> {
 fn setup_console(root: &Root, socket: &OwnedFd, process: &Process) -> Result<()> {
     let ptmx = root
         .open_with("dev/ptmx", libc::O_RDWR | libc::O_NOCTTY, 0)
-        .context(|| "process.terminal: open /dev/ptmx in the container (is devpts mounted at /dev/pts?)".into())?;
+        .context(|| {
+            "process.terminal: open /dev/ptmx in the container (is devpts mounted at /dev/pts?)"
+                .into()
+        })?;
     let (master, peer) = console::open_pty(ptmx)?;
     if let Some(size) = process.console_size() {
-        let ws = libc::winsize { ws_row: size.height() as u16, ws_col: size.width() as u16, ws_xpixel: 0, ws_ypixel: 0 };
-        console::set_window_size(master.as_fd(), &ws).context(|| "process.consoleSize: set the window size".into())?;
+        let ws = libc::winsize {
+            ws_row: size.height() as u16,
+            ws_col: size.width() as u16,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        console::set_window_size(master.as_fd(), &ws)
+            .context(|| "process.consoleSize: set the window size".into())?;
     }
     let target = root.create_file(Path::new("/dev/console"), 0o600)?;
-    mount(Some(fd_path(peer.as_fd()).as_str()), fd_path(target.as_fd()).as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
-        .context(|| "bind-mount the pty on /dev/console".into())?;
+    mount(
+        Some(fd_path(peer.as_fd()).as_str()),
+        fd_path(target.as_fd()).as_str(),
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .context(|| "bind-mount the pty on /dev/console".into())?;
     console::send_master(socket.as_fd(), master.as_fd())?;
     drop(master);
     nix::unistd::setsid().context(|| "setsid".into())?;
     for fd in 0..3 {
-        nix::unistd::dup2(peer.as_raw_fd(), fd).context(|| "make the pty the process's stdio".into())?;
+        nix::unistd::dup2(peer.as_raw_fd(), fd)
+            .context(|| "make the pty the process's stdio".into())?;
     }
     sys::set_controlling_terminal(0).context(|| "make the pty the controlling terminal".into())
 }
@@ -247,9 +329,17 @@ fn setup_console(root: &Root, socket: &OwnedFd, process: &Process) -> Result<()>
 /// close-on-exec.
 fn pass_preserved_fds(n: u32) -> Result<()> {
     for fd in 3..3 + n as i32 {
-        match nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty())) {
+        match nix::fcntl::fcntl(
+            fd,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+        ) {
             Ok(_) | Err(nix::errno::Errno::EBADF) => {}
-            Err(e) => return Err(Error::Sys { what: format!("--preserve-fds: keep fd {fd} open"), source: e }),
+            Err(e) => {
+                return Err(Error::Sys {
+                    what: format!("--preserve-fds: keep fd {fd} open"),
+                    source: e,
+                })
+            }
         }
     }
     sys::cloexec_from(3 + n).context(|| "mark vrun's fds close-on-exec".into())
@@ -262,8 +352,12 @@ fn wait_for_start(fifo: &OwnedFd) -> Result<()> {
         match nix::unistd::read(fifo.as_raw_fd(), &mut byte) {
             Ok(_) => return Ok(()),
             Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(Error::Sys { what: "wait on the exec fifo".into(), source: e }),
+            Err(e) => {
+                return Err(Error::Sys {
+                    what: "wait on the exec fifo".into(),
+                    source: e,
+                })
+            }
         }
     }
 }
-

@@ -52,7 +52,13 @@ pub fn default_spec(rootless: bool, uid: u32, gid: u32) -> Value {
         mounts.retain(|m| m["destination"] != "/sys/fs/cgroup");
         for m in mounts.iter_mut() {
             if m["destination"] == "/dev/pts" {
-                m["options"] = json!(["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]);
+                m["options"] = json!([
+                    "nosuid",
+                    "noexec",
+                    "newinstance",
+                    "ptmxmode=0666",
+                    "mode=0620"
+                ]);
             }
             if m["destination"] == "/sys" {
                 *m = json!({"destination": "/sys", "type": "none", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
@@ -70,8 +76,12 @@ mod tests {
     fn default_spec_parses_and_validates_its_own_fields() {
         for rootless in [false, true] {
             let text = serde_json::to_vec(&default_spec(rootless, 1000, 1000)).unwrap();
-            let spec = crate::bundle::parse_config(&text, std::path::Path::new("config.json")).unwrap();
-            assert_eq!(spec.process().as_ref().unwrap().args().as_ref().unwrap(), &vec!["sh".to_string()]);
+            let spec =
+                crate::bundle::parse_config(&text, std::path::Path::new("config.json")).unwrap();
+            assert_eq!(
+                spec.process().as_ref().unwrap().args().as_ref().unwrap(),
+                &vec!["sh".to_string()]
+            );
         }
     }
 }

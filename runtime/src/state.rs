@@ -77,7 +77,11 @@ impl Persisted {
         SpecState {
             oci_version: OCI_VERSION,
             id: &self.id,
-            pid: if status == Status::Stopped { 0 } else { self.pid },
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.pid
+            },
             status: status.to_string(),
             bundle: &self.bundle,
             rootfs: &self.rootfs,
@@ -109,12 +113,26 @@ impl ContainerDir {
         let path = root.join(id);
         match std::fs::create_dir(&path) {
             Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(Error::Exists(id.into())),
-            Err(e) => return Err(Error::Io { what: format!("create {}", path.display()), source: e }),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::Exists(id.into()))
+            }
+            Err(e) => {
+                return Err(Error::Io {
+                    what: format!("create {}", path.display()),
+                    source: e,
+                })
+            }
         }
         let lock = File::open(&path).context(|| format!("open {}", path.display()))?;
-        let lock = Flock::lock(lock, FlockArg::LockExclusive).map_err(|(_, e)| Error::Sys { what: format!("lock {}", path.display()), source: e })?;
-        Ok(ContainerDir { path, id: id.into(), _lock: lock })
+        let lock = Flock::lock(lock, FlockArg::LockExclusive).map_err(|(_, e)| Error::Sys {
+            what: format!("lock {}", path.display()),
+            source: e,
+        })?;
+        Ok(ContainerDir {
+            path,
+            id: id.into(),
+            _lock: lock,
+        })
     }
 
     /// Opens and locks an existing container's directory.
@@ -123,10 +141,20 @@ impl ContainerDir {
         let path = root.join(id);
         let lock = File::open(&path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => Error::NotFound(id.into()),
-            _ => Error::Io { what: format!("open {}", path.display()), source: e },
+            _ => Error::Io {
+                what: format!("open {}", path.display()),
+                source: e,
+            },
         })?;
-        let lock = Flock::lock(lock, FlockArg::LockExclusive).map_err(|(_, e)| Error::Sys { what: format!("lock {}", path.display()), source: e })?;
-        Ok(ContainerDir { path, id: id.into(), _lock: lock })
+        let lock = Flock::lock(lock, FlockArg::LockExclusive).map_err(|(_, e)| Error::Sys {
+            what: format!("lock {}", path.display()),
+            source: e,
+        })?;
+        Ok(ContainerDir {
+            path,
+            id: id.into(),
+            _lock: lock,
+        })
     }
 
     pub fn fifo(&self) -> PathBuf {
@@ -140,9 +168,11 @@ impl ContainerDir {
     /// Writes state.json through a temporary file and a rename, so readers never see half.
     pub fn save(&self, state: &Persisted) -> Result<()> {
         let tmp = self.path.join(".state.json.tmp");
-        let text = serde_json::to_vec(state).map_err(|e| Error::Invalid(format!("encode the state: {e}")))?;
+        let text = serde_json::to_vec(state)
+            .map_err(|e| Error::Invalid(format!("encode the state: {e}")))?;
         std::fs::write(&tmp, text).context(|| format!("write {}", tmp.display()))?;
-        std::fs::rename(&tmp, self.path.join(STATE_FILE)).context(|| format!("write {}/{STATE_FILE}", self.path.display()))
+        std::fs::rename(&tmp, self.path.join(STATE_FILE))
+            .context(|| format!("write {}/{STATE_FILE}", self.path.display()))
     }
 
     /// Removes the directory and everything in it.
@@ -150,16 +180,26 @@ impl ContainerDir {
         match std::fs::remove_dir_all(&self.path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::Io { what: format!("remove {}", self.path.display()), source: e }),
+            Err(e) => Err(Error::Io {
+                what: format!("remove {}", self.path.display()),
+                source: e,
+            }),
         }
     }
 }
 
 fn ensure_root(root: &Path) -> Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    match std::fs::DirBuilder::new().recursive(true).mode(0o700).create(root) {
+    match std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(root)
+    {
         Ok(()) => Ok(()),
-        Err(e) => Err(Error::Io { what: format!("create the state root {}", root.display()), source: e }),
+        Err(e) => Err(Error::Io {
+            what: format!("create the state root {}", root.display()),
+            source: e,
+        }),
     }
 }
 
@@ -168,7 +208,10 @@ pub fn load_state(dir: &Path, id: &str) -> Result<Persisted> {
     let file = dir.join(STATE_FILE);
     let text = std::fs::read(&file).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::NotFound(id.into()),
-        _ => Error::Io { what: format!("read {}", file.display()), source: e },
+        _ => Error::Io {
+            what: format!("read {}", file.display()),
+            source: e,
+        },
     })?;
     serde_json::from_slice(&text).map_err(|e| Error::Invalid(format!("{}: {e}", file.display())))
 }
@@ -193,7 +236,12 @@ pub fn list(root: &Path) -> Result<Vec<(Persisted, Status)>> {
     let entries = match std::fs::read_dir(root) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::Io { what: format!("read {}", root.display()), source: e }),
+        Err(e) => {
+            return Err(Error::Io {
+                what: format!("read {}", root.display()),
+                source: e,
+            })
+        }
     };
     let mut out = Vec::new();
     for entry in entries.flatten() {

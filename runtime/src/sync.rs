@@ -18,7 +18,13 @@ pub const ERROR: &[u8] = b"error";
 pub struct Channel(OwnedFd);
 
 pub fn pair() -> Result<(Channel, Channel)> {
-    let (a, b) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC).context(|| "create the sync socketpair".into())?;
+    let (a, b) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .context(|| "create the sync socketpair".into())?;
     Ok((Channel(a), Channel(b)))
 }
 
@@ -28,7 +34,8 @@ impl Channel {
         msg.extend_from_slice(tag);
         msg.push(b'\n');
         msg.extend_from_slice(body);
-        send(self.0.as_raw_fd(), &msg, MsgFlags::MSG_NOSIGNAL).context(|| "send to the sync socket".into())?;
+        send(self.0.as_raw_fd(), &msg, MsgFlags::MSG_NOSIGNAL)
+            .context(|| "send to the sync socket".into())?;
         Ok(())
     }
 
@@ -55,9 +62,16 @@ impl Channel {
     pub fn expect(&self, tag: &[u8], waiting_for: &str) -> Result<Vec<u8>> {
         match self.recv()? {
             Some((t, body)) if t == tag => Ok(body),
-            Some((t, body)) if t == ERROR => Err(Error::Invalid(String::from_utf8_lossy(&body).into_owned())),
-            Some((t, _)) => Err(Error::Invalid(format!("unexpected message {:?} while waiting for {waiting_for}", String::from_utf8_lossy(&t)))),
-            None => Err(Error::Invalid(format!("the other side of the sync socket went away while waiting for {waiting_for}"))),
+            Some((t, body)) if t == ERROR => {
+                Err(Error::Invalid(String::from_utf8_lossy(&body).into_owned()))
+            }
+            Some((t, _)) => Err(Error::Invalid(format!(
+                "unexpected message {:?} while waiting for {waiting_for}",
+                String::from_utf8_lossy(&t)
+            ))),
+            None => Err(Error::Invalid(format!(
+                "the other side of the sync socket went away while waiting for {waiting_for}"
+            ))),
         }
     }
 }

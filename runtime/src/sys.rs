@@ -19,7 +19,15 @@ pub fn pidfd_open(pid: i32) -> Result<OwnedFd, Errno> {
 /// pidfd_send_signal(2).
 pub fn pidfd_send_signal(fd: &OwnedFd, signal: i32) -> Result<(), Errno> {
     // SAFETY: integer arguments and a null siginfo, which the kernel allows.
-    let ret = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, fd.as_raw_fd(), signal, std::ptr::null::<libc::siginfo_t>(), 0) };
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            signal,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
     Errno::result(ret).map(drop)
 }
 
@@ -33,7 +41,11 @@ pub fn cloexec_from(first: u32) -> Result<(), Errno> {
 }
 
 /// execve(2) with prepared C strings; returns only on failure.
-pub fn execve(path: &std::ffi::CStr, args: &[std::ffi::CString], env: &[std::ffi::CString]) -> Errno {
+pub fn execve(
+    path: &std::ffi::CStr,
+    args: &[std::ffi::CString],
+    env: &[std::ffi::CString],
+) -> Errno {
     match nix::unistd::execve(path, args, env) {
         Ok(never) => match never {},
         Err(e) => e,
@@ -58,7 +70,12 @@ nix::ioctl_write_ptr_bad!(tiocswinsz, libc::TIOCSWINSZ, libc::winsize);
 nix::ioctl_write_ptr_bad!(tiocsptlck, libc::TIOCSPTLCK, libc::c_int);
 
 pub fn window_size(fd: std::os::fd::BorrowedFd) -> nix::Result<libc::winsize> {
-    let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: TIOCGWINSZ writes one winsize into the struct we own.
     unsafe { tiocgwinsz(fd.as_raw_fd(), &mut ws) }?;
     Ok(ws)
@@ -79,7 +96,13 @@ pub fn unlock_pty(fd: std::os::fd::BorrowedFd) -> nix::Result<()> {
 pub fn open_pty_peer(master: std::os::fd::BorrowedFd) -> Result<OwnedFd, Errno> {
     const TIOCGPTPEER: libc::c_ulong = 0x5441;
     // SAFETY: TIOCGPTPEER takes open flags as an integer and returns a new fd.
-    let peer = unsafe { libc::ioctl(master.as_raw_fd(), TIOCGPTPEER as _, libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
+    let peer = unsafe {
+        libc::ioctl(
+            master.as_raw_fd(),
+            TIOCGPTPEER as _,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    };
     if peer < 0 {
         return Err(Errno::last());
     }

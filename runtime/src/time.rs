@@ -4,7 +4,9 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub fn now_rfc3339() -> String {
-    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     format_rfc3339(d.as_secs() as i64, d.subsec_nanos())
 }
 
@@ -12,7 +14,12 @@ pub fn format_rfc3339(secs: i64, nanos: u32) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Howard Hinnant's days-to-civil algorithm.
@@ -33,7 +40,13 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 mod tests {
     #[test]
     fn formats() {
-        assert_eq!(super::format_rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
-        assert_eq!(super::format_rfc3339(1_709_251_199, 5), "2024-02-29T23:59:59.000000005Z");
+        assert_eq!(
+            super::format_rfc3339(0, 0),
+            "1970-01-01T00:00:00.000000000Z"
+        );
+        assert_eq!(
+            super::format_rfc3339(1_709_251_199, 5),
+            "2024-02-29T23:59:59.000000005Z"
+        );
     }
 }

@@ -30,8 +30,9 @@ fn busybox() -> &'static str {
 }
 
 const APPLETS: &[&str] = &[
-    "sh", "ls", "cat", "echo", "id", "hostname", "ps", "sleep", "mount", "grep", "true", "false", "touch", "mkdir", "readlink", "ulimit",
-    "stat", "head", "wc", "dd", "umask", "env", "pwd", "uname", "test", "kill", "mknod", "rm", "ln", "tail", "cut", "tr", "awk",
+    "sh", "ls", "cat", "echo", "id", "hostname", "ps", "sleep", "mount", "grep", "true", "false",
+    "touch", "mkdir", "readlink", "ulimit", "stat", "head", "wc", "dd", "umask", "env", "pwd",
+    "uname", "test", "kill", "mknod", "rm", "ln", "tail", "cut", "tr", "awk",
 ];
 
 impl TestEnv {
@@ -42,24 +43,50 @@ impl TestEnv {
         let _ = std::fs::remove_dir_all(&dir);
         let bundle = dir.join("bundle");
         let rootfs = bundle.join("rootfs");
-        for d in ["bin", "proc", "sys", "dev", "etc", "tmp", "root", "home/user"] {
+        for d in [
+            "bin",
+            "proc",
+            "sys",
+            "dev",
+            "etc",
+            "tmp",
+            "root",
+            "home/user",
+        ] {
             std::fs::create_dir_all(rootfs.join(d)).unwrap();
         }
         std::fs::copy(busybox(), rootfs.join("bin/busybox")).unwrap();
         for a in APPLETS {
             std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
         }
-        std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/home/user:/bin/sh\n").unwrap();
+        std::fs::write(
+            rootfs.join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/home/user:/bin/sh\n",
+        )
+        .unwrap();
         std::fs::write(rootfs.join("etc/group"), "root:x:0:\nuser:x:1000:\n").unwrap();
-        let env = TestEnv { root: dir.join("state"), dir, bundle, name };
+        let env = TestEnv {
+            root: dir.join("state"),
+            dir,
+            bundle,
+            name,
+        };
         env.write_config(&env.default_config(&["true"]));
         env
     }
 
     /// `vrun spec`'s config with a process that needs no terminal.
     pub fn default_config(&self, args: &[&str]) -> Value {
-        let out = Command::new(VRUN).args(["spec", "--bundle"]).arg(&self.dir).output().unwrap();
-        assert!(out.status.success(), "vrun spec: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new(VRUN)
+            .args(["spec", "--bundle"])
+            .arg(&self.dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "vrun spec: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let path = self.dir.join("config.json");
         let mut c: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         std::fs::remove_file(path).unwrap();
@@ -71,7 +98,11 @@ impl TestEnv {
     }
 
     pub fn write_config(&self, c: &Value) {
-        std::fs::write(self.bundle.join("config.json"), serde_json::to_vec_pretty(c).unwrap()).unwrap();
+        std::fs::write(
+            self.bundle.join("config.json"),
+            serde_json::to_vec_pretty(c).unwrap(),
+        )
+        .unwrap();
     }
 
     /// A config running `sh -c SCRIPT`.
@@ -99,8 +130,18 @@ impl TestEnv {
     pub fn run(&self, config: &Value) -> (i32, String, String) {
         self.write_config(config);
         let id = self.id("run");
-        let out = self.cmd().args(["run", "--bundle"]).arg(&self.bundle).arg(&id).output().unwrap();
-        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+        let out = self
+            .cmd()
+            .args(["run", "--bundle"])
+            .arg(&self.bundle)
+            .arg(&id)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
 
     /// Runs and expects exit 0; returns stdout.
@@ -115,10 +156,18 @@ impl TestEnv {
     /// (a pipe would stay open as long as the container runs). Returns (status, stdout, stderr).
     pub fn detached(&self, mut cmd: Command) -> (std::process::ExitStatus, String, String) {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let (o, e) = (self.dir.join(format!("out.{n}")), self.dir.join(format!("err.{n}")));
-        cmd.stdout(std::fs::File::create(&o).unwrap()).stderr(std::fs::File::create(&e).unwrap());
+        let (o, e) = (
+            self.dir.join(format!("out.{n}")),
+            self.dir.join(format!("err.{n}")),
+        );
+        cmd.stdout(std::fs::File::create(&o).unwrap())
+            .stderr(std::fs::File::create(&e).unwrap());
         let status = cmd.status().unwrap();
-        (status, std::fs::read_to_string(o).unwrap_or_default(), std::fs::read_to_string(e).unwrap_or_default())
+        (
+            status,
+            std::fs::read_to_string(o).unwrap_or_default(),
+            std::fs::read_to_string(e).unwrap_or_default(),
+        )
     }
 
     /// create + check success.
@@ -132,7 +181,11 @@ impl TestEnv {
 
     pub fn state(&self, id: &str) -> Value {
         let out = self.vrun(&["state", id]);
-        assert!(out.status.success(), "vrun state {id}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "vrun state {id}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
@@ -140,18 +193,26 @@ impl TestEnv {
     pub fn wait_status(&self, id: &str, want: &str) {
         for _ in 0..500 {
             let out = self.vrun(&["state", id]);
-            if out.status.success() && serde_json::from_slice::<Value>(&out.stdout).unwrap()["status"] == want {
+            if out.status.success()
+                && serde_json::from_slice::<Value>(&out.stdout).unwrap()["status"] == want
+            {
                 return;
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        panic!("container {id} never reached status {want}: {}", self.state(id));
+        panic!(
+            "container {id} never reached status {want}: {}",
+            self.state(id)
+        );
     }
 
     /// Mount lines that mention this test's directory.
     pub fn leaked_mounts(&self) -> Vec<String> {
         let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-        info.lines().filter(|l| l.contains(self.dir.to_str().unwrap())).map(String::from).collect()
+        info.lines()
+            .filter(|l| l.contains(self.dir.to_str().unwrap()))
+            .map(String::from)
+            .collect()
     }
 }
 
@@ -165,7 +226,9 @@ pub fn cgroup_dirs_named(needle: &str) -> Vec<PathBuf> {
             for e in entries.flatten() {
                 if e.file_type().is_ok_and(|t| t.is_dir()) {
                     let p = e.path();
-                    if p.file_name().is_some_and(|n| n.to_string_lossy().contains(needle)) {
+                    if p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().contains(needle))
+                    {
                         out.push(p.clone());
                     }
                     walk(&p, needle, out, depth + 1);

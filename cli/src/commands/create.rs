@@ -35,7 +35,10 @@ impl Args {
             root: g.root.clone(),
             id: self.id.clone(),
             bundle: self.bundle.clone(),
-            pid_file: self.pid_file.clone().map(|p| std::path::absolute(&p).unwrap_or(p)),
+            pid_file: self
+                .pid_file
+                .clone()
+                .map(|p| std::path::absolute(&p).unwrap_or(p)),
             no_pivot: self.no_pivot,
             no_new_keyring: self.no_new_keyring,
             preserve_fds: self.preserve_fds,

@@ -1,4 +1,7 @@
 pub fn run() -> super::Result {
-    println!("{}", serde_json::to_string_pretty(&vrun_runtime::features::features()).unwrap_or_default());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&vrun_runtime::features::features()).unwrap_or_default()
+    );
     Ok(0)
 }

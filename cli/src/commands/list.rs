@@ -19,13 +19,29 @@ pub fn run(g: &Global, a: Args) -> super::Result {
     }
     if a.format == "json" {
         let states: Vec<_> = all.iter().map(|(s, st)| s.spec_state(*st)).collect();
-        println!("{}", serde_json::to_string(&states).unwrap_or_else(|_| "[]".into()));
+        println!(
+            "{}",
+            serde_json::to_string(&states).unwrap_or_else(|_| "[]".into())
+        );
         return Ok(0);
     }
-    let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from).to_vec()];
+    let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+        .map(String::from)
+        .to_vec()];
     for (s, st) in &all {
-        let pid = if *st == vrun_runtime::state::Status::Stopped { 0 } else { s.pid };
-        rows.push(vec![s.id.clone(), pid.to_string(), st.to_string(), s.bundle.display().to_string(), s.created.clone(), s.owner.clone()]);
+        let pid = if *st == vrun_runtime::state::Status::Stopped {
+            0
+        } else {
+            s.pid
+        };
+        rows.push(vec![
+            s.id.clone(),
+            pid.to_string(),
+            st.to_string(),
+            s.bundle.display().to_string(),
+            s.created.clone(),
+            s.owner.clone(),
+        ]);
     }
     print!("{}", columns(&rows));
     Ok(0)
@@ -34,7 +50,16 @@ pub fn run(g: &Global, a: Args) -> super::Result {
 /// Left-aligned columns, each at least 12 wide with 3 spaces of padding (runc's tabwriter).
 fn columns(rows: &[Vec<String>]) -> String {
     let n = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..n).map(|i| rows.iter().map(|r| r.get(i).map_or(0, String::len)).max().unwrap_or(0).saturating_add(3).max(12)).collect();
+    let widths: Vec<usize> = (0..n)
+        .map(|i| {
+            rows.iter()
+                .map(|r| r.get(i).map_or(0, String::len))
+                .max()
+                .unwrap_or(0)
+                .saturating_add(3)
+                .max(12)
+        })
+        .collect();
     let mut out = String::new();
     for r in rows {
         for (i, cell) in r.iter().enumerate() {

@@ -22,21 +22,45 @@ pub fn run(g: &Global, a: Args) -> super::Result {
         None => Vec::new(),
     };
     if a.format == "json" {
-        println!("{}", serde_json::to_string(&pids).unwrap_or_else(|_| "[]".into()));
+        println!(
+            "{}",
+            serde_json::to_string(&pids).unwrap_or_else(|_| "[]".into())
+        );
         return Ok(0);
     }
-    let args = if a.ps_args.is_empty() { vec!["-ef".to_string()] } else { a.ps_args };
-    let out = std::process::Command::new("ps").args(&args).output().map_err(|e| Error::Io { what: "run ps".into(), source: e })?;
+    let args = if a.ps_args.is_empty() {
+        vec!["-ef".to_string()]
+    } else {
+        a.ps_args
+    };
+    let out = std::process::Command::new("ps")
+        .args(&args)
+        .output()
+        .map_err(|e| Error::Io {
+            what: "run ps".into(),
+            source: e,
+        })?;
     if !out.status.success() {
-        return Err(Error::Invalid(format!("ps {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim())));
+        return Err(Error::Invalid(format!(
+            "ps {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();
     let header = lines.next().unwrap_or_default();
-    let pid_col = header.split_whitespace().position(|h| h == "PID").ok_or_else(|| Error::Invalid("ps printed no PID column".into()))?;
+    let pid_col = header
+        .split_whitespace()
+        .position(|h| h == "PID")
+        .ok_or_else(|| Error::Invalid("ps printed no PID column".into()))?;
     println!("{header}");
     for line in lines {
-        if let Some(pid) = line.split_whitespace().nth(pid_col).and_then(|p| p.parse::<i32>().ok()) {
+        if let Some(pid) = line
+            .split_whitespace()
+            .nth(pid_col)
+            .and_then(|p| p.parse::<i32>().ok())
+        {
             if pids.contains(&pid) {
                 println!("{line}");
             }

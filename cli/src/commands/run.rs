@@ -15,6 +15,11 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, a: Args) -> super::Result {
-    let opts = RunOptions { create: a.create.options(g), console_socket: a.create.console_socket.clone(), detach: a.detach, keep: a.keep };
+    let opts = RunOptions {
+        create: a.create.options(g),
+        console_socket: a.create.console_socket.clone(),
+        detach: a.detach,
+        keep: a.keep,
+    };
     lifecycle::run(&opts)
 }

@@ -12,7 +12,8 @@ pub fn run(g: &Global, a: Args) -> super::Result {
     let dir = g.root.join(&a.id);
     let state = load_state(&dir, &a.id)?;
     let s = status(&dir, &state);
-    let text = serde_json::to_string_pretty(&state.spec_state(s)).map_err(|e| vrun_runtime::Error::Invalid(e.to_string()))?;
+    let text = serde_json::to_string_pretty(&state.spec_state(s))
+        .map_err(|e| vrun_runtime::Error::Invalid(e.to_string()))?;
     println!("{text}");
     Ok(0)
 }

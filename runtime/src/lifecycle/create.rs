@@ -77,8 +77,14 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
     let bundle = Bundle::load(&opts.bundle)?;
     bundle.validate()?;
     let spec = &bundle.spec;
-    let linux = spec.linux().as_ref().ok_or_else(|| Error::Invalid("linux: missing".into()))?;
-    let process = spec.process().as_ref().ok_or_else(|| Error::Invalid("process: missing".into()))?;
+    let linux = spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| Error::Invalid("linux: missing".into()))?;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::Invalid("process: missing".into()))?;
     let terminal = process.terminal().unwrap_or(false);
     if terminal && matches!(console_mode, ConsoleMode::None) {
         return Err(Error::Invalid(
@@ -90,23 +96,35 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
     }
     let ns = Namespaces::from_spec(linux.namespaces().as_deref().unwrap_or(&[]))?;
     let ns_fds = ns.open_joined()?;
-    let cgroups_path = linux.cgroups_path().as_ref().map(|p| p.to_string_lossy().into_owned());
+    let cgroups_path = linux
+        .cgroups_path()
+        .as_ref()
+        .map(|p| p.to_string_lossy().into_owned());
     let placement = Placement::parse(cgroups_path.as_deref(), &opts.id, opts.systemd_cgroup)?;
     let hierarchy = Hierarchy::detect()?;
     hierarchy.container_dirs(&placement)?;
 
     let dir = ContainerDir::create(&opts.root, &opts.id)?;
-    let mut undo = Undo { dir: None, cgroup: None, child: None };
+    let mut undo = Undo {
+        dir: None,
+        cgroup: None,
+        child: None,
+    };
     let fifo_path = dir.fifo();
     undo.dir = Some(dir);
     let cgroup = Cgroup::create(&hierarchy, &placement)?;
     undo.cgroup = Some(cgroup.clone());
-    let created_devices: Vec<_> = vrun_rootfs::devices::from_spec(linux.devices().as_deref().unwrap_or(&[]))?
-        .iter()
-        .map(|d| vrun_cgroup::devices::allow_node(d.kind, d.major as i64, d.minor as i64))
-        .collect();
-    cgroup.apply(&linux.resources().clone().unwrap_or_default(), &created_devices)?;
-    nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o622)).context(|| format!("create {}", fifo_path.display()))?;
+    let created_devices: Vec<_> =
+        vrun_rootfs::devices::from_spec(linux.devices().as_deref().unwrap_or(&[]))?
+            .iter()
+            .map(|d| vrun_cgroup::devices::allow_node(d.kind, d.major as i64, d.minor as i64))
+            .collect();
+    cgroup.apply(
+        &linux.resources().clone().unwrap_or_default(),
+        &created_devices,
+    )?;
+    nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o622))
+        .context(|| format!("create {}", fifo_path.display()))?;
     let fifo = open_fifo(&fifo_path)?;
 
     let (console_socket, console_receiver) = match (&console_mode, terminal) {
@@ -122,28 +140,29 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
     let euid_root = nix::unistd::geteuid().is_root();
 
     let restore = ChildNamespaces::enter(&ns, &ns_fds, linux)?;
-    let pid = match clone_process(ns.clone_flags()).context(|| "clone the container's init".into())? {
-        CloneResult::Child => {
-            drop(parent_end);
-            init::run(InitContext {
-                id: &opts.id,
-                spec,
-                bundle_dir: &bundle.dir,
-                rootfs: &bundle.rootfs,
-                ns: &ns,
-                ns_fds: &ns_fds,
-                channel: &init_end,
-                fifo: &fifo,
-                console_socket: console_socket.as_ref(),
-                cgroup_source,
-                no_pivot: opts.no_pivot,
-                no_new_keyring: opts.no_new_keyring,
-                preserve_fds: opts.preserve_fds,
-                setgroups_allowed: euid_root,
-            })
-        }
-        CloneResult::Parent(pid) => pid,
-    };
+    let pid =
+        match clone_process(ns.clone_flags()).context(|| "clone the container's init".into())? {
+            CloneResult::Child => {
+                drop(parent_end);
+                init::run(InitContext {
+                    id: &opts.id,
+                    spec,
+                    bundle_dir: &bundle.dir,
+                    rootfs: &bundle.rootfs,
+                    ns: &ns,
+                    ns_fds: &ns_fds,
+                    channel: &init_end,
+                    fifo: &fifo,
+                    console_socket: console_socket.as_ref(),
+                    cgroup_source,
+                    no_pivot: opts.no_pivot,
+                    no_new_keyring: opts.no_new_keyring,
+                    preserve_fds: opts.preserve_fds,
+                    setgroups_allowed: euid_root,
+                })
+            }
+            CloneResult::Parent(pid) => pid,
+        };
     undo.child = Some(pid);
     restore.undo()?;
     drop((init_end, fifo, console_socket, ns_fds));
@@ -157,7 +176,8 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
         )?;
     }
     cgroup.add_process(pid.as_raw())?;
-    let (_, start_time) = procfs::stat(pid.as_raw()).ok_or_else(|| Error::Invalid("the container's init exited during create".into()))?;
+    let (_, start_time) = procfs::stat(pid.as_raw())
+        .ok_or_else(|| Error::Invalid("the container's init exited during create".into()))?;
     let state = Persisted {
         id: opts.id.clone(),
         pid: pid.as_raw(),
@@ -177,22 +197,44 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
             Some((tag, _)) if tag == sync::HOOKS => {
                 #[allow(deprecated)]
                 if let Some(h) = spec.hooks() {
-                    hooks::run("prestart", h.prestart().as_deref().unwrap_or(&[]), &creating)?;
-                    hooks::run("createRuntime", h.create_runtime().as_deref().unwrap_or(&[]), &creating)?;
+                    hooks::run(
+                        "prestart",
+                        h.prestart().as_deref().unwrap_or(&[]),
+                        &creating,
+                    )?;
+                    hooks::run(
+                        "createRuntime",
+                        h.create_runtime().as_deref().unwrap_or(&[]),
+                        &creating,
+                    )?;
                 }
                 parent_end.send(sync::HOOKS_DONE, b"")?;
             }
             Some((tag, _)) if tag == sync::READY => break,
-            Some((tag, body)) if tag == sync::ERROR => return Err(Error::Invalid(String::from_utf8_lossy(&body).into_owned())),
-            Some((tag, _)) => return Err(Error::Invalid(format!("unexpected message {:?} from the container's init", String::from_utf8_lossy(&tag)))),
-            None => return Err(Error::Invalid("the container's init exited before it was ready".into())),
+            Some((tag, body)) if tag == sync::ERROR => {
+                return Err(Error::Invalid(String::from_utf8_lossy(&body).into_owned()))
+            }
+            Some((tag, _)) => {
+                return Err(Error::Invalid(format!(
+                    "unexpected message {:?} from the container's init",
+                    String::from_utf8_lossy(&tag)
+                )))
+            }
+            None => {
+                return Err(Error::Invalid(
+                    "the container's init exited before it was ready".into(),
+                ))
+            }
         }
     }
     let console = match console_receiver {
         Some(r) => Some(console::recv_master(std::os::fd::AsFd::as_fd(&r))?),
         None => None,
     };
-    let dir = undo.dir.as_ref().ok_or_else(|| Error::Invalid("state directory lost".into()))?;
+    let dir = undo
+        .dir
+        .as_ref()
+        .ok_or_else(|| Error::Invalid("state directory lost".into()))?;
     dir.save(&state)?;
     if let Some(pid_file) = &opts.pid_file {
         write_pid_file(pid_file, pid.as_raw())?;
@@ -201,32 +243,56 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
     undo.child = None;
     undo.cgroup = None;
     undo.dir = None;
-    Ok(Created { pid, state, console })
+    Ok(Created {
+        pid,
+        state,
+        console,
+    })
 }
 
 /// The exec fifo, opened read-write: init's read then blocks until `start` writes, and an
 /// open by `start` never blocks on a dead init (it gets ENXIO instead).
 fn open_fifo(path: &Path) -> Result<OwnedFd> {
-    std::fs::OpenOptions::new().read(true).write(true).open(path).map(OwnedFd::from).context(|| format!("open {}", path.display()))
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map(OwnedFd::from)
+        .context(|| format!("open {}", path.display()))
 }
 
 fn sync_stream_pair() -> Result<(OwnedFd, OwnedFd)> {
     use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
-    socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC).context(|| "create the console socketpair".into())
+    socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .context(|| "create the console socketpair".into())
 }
 
 /// What a `cgroup` mount inside the container shows: the container's own cgroup.
 fn cgroup_source(cg: &Cgroup, new_namespace: bool) -> Option<CgroupSource> {
     Some(match cg.version {
-        Version::V2 => CgroupSource::V2 { host_dir: cg.dirs.first()?.1.clone(), new_namespace },
+        Version::V2 => CgroupSource::V2 {
+            host_dir: cg.dirs.first()?.1.clone(),
+            new_namespace,
+        },
         Version::V1 => CgroupSource::V1(cg.dirs.clone()),
     })
 }
 
 /// Writes the pid file through a temporary file and a rename (containerd and conmon read it).
 pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
-    let tmp = path.with_file_name(format!(".{}.tmp", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
-    std::fs::write(&tmp, pid.to_string()).context(|| format!("write the pid file {}", tmp.display()))?;
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp",
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
+    ));
+    std::fs::write(&tmp, pid.to_string())
+        .context(|| format!("write the pid file {}", tmp.display()))?;
     std::fs::rename(&tmp, path).context(|| format!("write the pid file {}", path.display()))
 }
 
@@ -238,8 +304,15 @@ struct ChildNamespaces {
 }
 
 impl ChildNamespaces {
-    fn enter(ns: &Namespaces, fds: &[(LinuxNamespaceType, OwnedFd)], linux: &oci_spec::runtime::Linux) -> Result<ChildNamespaces> {
-        let mut saved = ChildNamespaces { pid: None, time: None };
+    fn enter(
+        ns: &Namespaces,
+        fds: &[(LinuxNamespaceType, OwnedFd)],
+        linux: &oci_spec::runtime::Linux,
+    ) -> Result<ChildNamespaces> {
+        let mut saved = ChildNamespaces {
+            pid: None,
+            time: None,
+        };
         for (typ, fd) in fds {
             if matches!(typ, LinuxNamespaceType::Pid | LinuxNamespaceType::Time) {
                 let own = namespaces::open_of_process(std::process::id() as i32, *typ)?;
@@ -252,16 +325,27 @@ impl ChildNamespaces {
             }
         }
         if ns.is_new(LinuxNamespaceType::Time) {
-            saved.time = Some(namespaces::open_of_process(std::process::id() as i32, LinuxNamespaceType::Time)?);
+            saved.time = Some(namespaces::open_of_process(
+                std::process::id() as i32,
+                LinuxNamespaceType::Time,
+            )?);
             let offsets: Vec<(String, i64, u32)> = linux
                 .time_offsets()
                 .iter()
                 .flatten()
-                .map(|(clock, o)| (clock.clone(), o.secs().unwrap_or(0), o.nanosecs().unwrap_or(0)))
+                .map(|(clock, o)| {
+                    (
+                        clock.clone(),
+                        o.secs().unwrap_or(0),
+                        o.nanosecs().unwrap_or(0),
+                    )
+                })
                 .collect();
             namespaces::unshare_time_for_children(&offsets)?;
         } else if linux.time_offsets().as_ref().is_some_and(|o| !o.is_empty()) {
-            return Err(Error::Invalid("linux.timeOffsets: needs a new time namespace (linux.namespaces)".into()));
+            return Err(Error::Invalid(
+                "linux.timeOffsets: needs a new time namespace (linux.namespaces)".into(),
+            ));
         }
         Ok(saved)
     }

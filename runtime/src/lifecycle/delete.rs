@@ -21,7 +21,11 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         // A directory without state.json is what a create killed half-way leaves.
         Err(Error::NotFound(_)) => {
             dir.remove()?;
-            return if force { Ok(()) } else { Err(Error::NotFound(id.into())) };
+            return if force {
+                Ok(())
+            } else {
+                Err(Error::NotFound(id.into()))
+            };
         }
         Err(e) => return Err(e),
     };
@@ -33,7 +37,11 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
             let _ = s;
             stop(&state)?
         }
-        s => return Err(Error::Invalid(format!("cannot delete container \"{id}\": it is {s} (stop it first, or use --force)"))),
+        s => {
+            return Err(Error::Invalid(format!(
+                "cannot delete container \"{id}\": it is {s} (stop it first, or use --force)"
+            )))
+        }
     }
     destroy(dir, &state)
 }
@@ -48,7 +56,10 @@ fn stop(state: &Persisted) -> Result<()> {
         Err(e) => return Err(e),
     }
     if !wait_exit(state, Duration::from_secs(10)) {
-        return Err(Error::Invalid(format!("container \"{}\" did not exit after SIGKILL", state.id)));
+        return Err(Error::Invalid(format!(
+            "container \"{}\" did not exit after SIGKILL",
+            state.id
+        )));
     }
     Ok(())
 }
@@ -61,7 +72,8 @@ pub(crate) fn destroy(dir: ContainerDir, state: &Persisted) -> Result<()> {
     dir.remove()?;
     if let Some(h) = state.config.hooks() {
         let stopped = state.spec_state_json(Status::Stopped);
-        for warning in hooks::run_all("poststop", h.poststop().as_deref().unwrap_or(&[]), &stopped) {
+        for warning in hooks::run_all("poststop", h.poststop().as_deref().unwrap_or(&[]), &stopped)
+        {
             tracing::warn!("{warning}");
         }
     }

@@ -47,16 +47,25 @@ pub fn build_process(opts: &ExecOptions, base: Option<&Process>) -> Result<Proce
     if let Some(file) = &opts.process_file {
         let text = std::fs::read(file).context(|| format!("read --process {}", file.display()))?;
         let de = &mut serde_json::Deserializer::from_slice(&text);
-        let p: Process = serde_path_to_error::deserialize(de).map_err(|e| Error::Invalid(format!("{}: {}: {}", file.display(), e.path(), e.inner())))?;
+        let p: Process = serde_path_to_error::deserialize(de).map_err(|e| {
+            Error::Invalid(format!("{}: {}: {}", file.display(), e.path(), e.inner()))
+        })?;
         if p.args().as_ref().is_none_or(|a| a.is_empty()) {
-            return Err(Error::Invalid(format!("{}: args: must name the program to run", file.display())));
+            return Err(Error::Invalid(format!(
+                "{}: args: must name the program to run",
+                file.display()
+            )));
         }
         return Ok(p);
     }
     if opts.args.is_empty() {
-        return Err(Error::Invalid("exec: no command given (pass ARGS... or --process FILE)".into()));
+        return Err(Error::Invalid(
+            "exec: no command given (pass ARGS... or --process FILE)".into(),
+        ));
     }
-    let mut p = base.cloned().ok_or_else(|| Error::Invalid("the container's config has no process to start from".into()))?;
+    let mut p = base.cloned().ok_or_else(|| {
+        Error::Invalid("the container's config has no process to start from".into())
+    })?;
     p.set_args(Some(opts.args.clone()));
     p.set_terminal(Some(opts.tty));
     if let Some(cwd) = &opts.cwd {
@@ -73,7 +82,10 @@ pub fn build_process(opts: &ExecOptions, base: Option<&Process>) -> Result<Proce
     }
     if let Some(u) = &opts.user {
         let (uid, gid) = u.split_once(':').unwrap_or((u, ""));
-        let parse = |s: &str, what: &str| s.parse::<u32>().map_err(|_| Error::Invalid(format!("--user {u:?}: {what} is not a number")));
+        let parse = |s: &str, what: &str| {
+            s.parse::<u32>()
+                .map_err(|_| Error::Invalid(format!("--user {u:?}: {what} is not a number")))
+        };
         let mut user = p.user().clone();
         user.set_uid(parse(uid, "uid")?);
         if !gid.is_empty() {
@@ -93,7 +105,15 @@ pub fn build_process(opts: &ExecOptions, base: Option<&Process>) -> Result<Proce
                 .trim_start_matches("CAP_")
                 .parse()
                 .map_err(|_| Error::Invalid(format!("--cap {name:?}: unknown capability")))?;
-            for set in [caps.bounding().clone(), caps.effective().clone(), caps.permitted().clone(), caps.ambient().clone()].iter_mut().enumerate() {
+            for set in [
+                caps.bounding().clone(),
+                caps.effective().clone(),
+                caps.permitted().clone(),
+                caps.ambient().clone(),
+            ]
+            .iter_mut()
+            .enumerate()
+            {
                 let mut s = set.1.clone().unwrap_or_default();
                 s.insert(cap);
                 match set.0 {
@@ -118,42 +138,67 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     let state = dir.load()?;
     match status(&dir.path, &state) {
         Status::Running | Status::Created => {}
-        s => return Err(Error::Invalid(format!("cannot exec in container \"{}\": it is {s}", opts.id))),
+        s => {
+            return Err(Error::Invalid(format!(
+                "cannot exec in container \"{}\": it is {s}",
+                opts.id
+            )))
+        }
     }
     let process = build_process(opts, state.config.process().as_ref())?;
     if process.terminal().unwrap_or(false) && opts.detach && opts.console_socket.is_none() {
-        return Err(Error::Invalid("--tty with --detach needs --console-socket".into()));
+        return Err(Error::Invalid(
+            "--tty with --detach needs --console-socket".into(),
+        ));
     }
     let fds = container_namespaces(&state)?;
     // The lock is not needed while the process runs.
     drop(dir);
 
-    let (console_socket, console_receiver) = match (&opts.console_socket, process.terminal().unwrap_or(false)) {
-        (Some(p), true) => (Some(console::connect_socket(p)?), None),
-        (None, true) => {
-            use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
-            let (a, b) = socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC).context(|| "socketpair".into())?;
-            (Some(b), Some(a))
-        }
-        _ => (None, None),
-    };
+    let (console_socket, console_receiver) =
+        match (&opts.console_socket, process.terminal().unwrap_or(false)) {
+            (Some(p), true) => (Some(console::connect_socket(p)?), None),
+            (None, true) => {
+                use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+                let (a, b) = socketpair(
+                    AddressFamily::Unix,
+                    SockType::Stream,
+                    None,
+                    SockFlag::SOCK_CLOEXEC,
+                )
+                .context(|| "socketpair".into())?;
+                (Some(b), Some(a))
+            }
+            _ => (None, None),
+        };
     let (parent_end, child_end) = sync::pair()?;
     let forwarded = forwarded_signals();
     if !opts.detach {
-        nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), None).context(|| "block signals".into())?;
+        nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), None)
+            .context(|| "block signals".into())?;
     }
     // pid and time namespaces take effect for children: enter them around the fork.
-    let own_pid_ns = namespaces::open_of_process(std::process::id() as i32, LinuxNamespaceType::Pid)?;
-    let own_time_ns = namespaces::open_of_process(std::process::id() as i32, LinuxNamespaceType::Time).ok();
+    let own_pid_ns =
+        namespaces::open_of_process(std::process::id() as i32, LinuxNamespaceType::Pid)?;
+    let own_time_ns =
+        namespaces::open_of_process(std::process::id() as i32, LinuxNamespaceType::Time).ok();
     for (typ, fd) in &fds {
         if matches!(typ, LinuxNamespaceType::Pid | LinuxNamespaceType::Time) {
             namespaces::join(*typ, fd)?;
         }
     }
-    let pid = match clone_process(nix::sched::CloneFlags::empty()).context(|| "fork the exec process".into())? {
+    let pid = match clone_process(nix::sched::CloneFlags::empty())
+        .context(|| "fork the exec process".into())?
+    {
         CloneResult::Child => {
             drop(parent_end);
-            let err = match exec_child(&child_end, &fds, &process, console_socket.as_ref(), opts.preserve_fds) {
+            let err = match exec_child(
+                &child_end,
+                &fds,
+                &process,
+                console_socket.as_ref(),
+                opts.preserve_fds,
+            ) {
                 Ok(never) => match never {},
                 Err(e) => e,
             };
@@ -165,7 +210,10 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     // Back to our own namespaces for children (the parent only: the child is in the
     // container's pid namespace and may not leave it).
     namespaces::join(LinuxNamespaceType::Pid, &own_pid_ns)?;
-    if let (Some(fd), true) = (&own_time_ns, fds.iter().any(|(t, _)| *t == LinuxNamespaceType::Time)) {
+    if let (Some(fd), true) = (
+        &own_time_ns,
+        fds.iter().any(|(t, _)| *t == LinuxNamespaceType::Time),
+    ) {
         namespaces::join(LinuxNamespaceType::Time, fd)?;
     }
     drop((child_end, console_socket, fds));
@@ -177,7 +225,13 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     result
 }
 
-fn finish_parent(opts: &ExecOptions, state: &Persisted, pid: Pid, channel: &Channel, console_receiver: Option<OwnedFd>) -> Result<i32> {
+fn finish_parent(
+    opts: &ExecOptions,
+    state: &Persisted,
+    pid: Pid,
+    channel: &Channel,
+    console_receiver: Option<OwnedFd>,
+) -> Result<i32> {
     if let Some(cg) = &state.cgroup {
         cg.add_process(pid.as_raw())?;
     }
@@ -185,8 +239,15 @@ fn finish_parent(opts: &ExecOptions, state: &Persisted, pid: Pid, channel: &Chan
     // The channel is close-on-exec: EOF means the exec happened, a message means it failed.
     match channel.recv()? {
         None => {}
-        Some((tag, body)) if tag == sync::ERROR => return Err(Error::Invalid(String::from_utf8_lossy(&body).into_owned())),
-        Some((tag, _)) => return Err(Error::Invalid(format!("unexpected message {:?} from the exec process", String::from_utf8_lossy(&tag)))),
+        Some((tag, body)) if tag == sync::ERROR => {
+            return Err(Error::Invalid(String::from_utf8_lossy(&body).into_owned()))
+        }
+        Some((tag, _)) => {
+            return Err(Error::Invalid(format!(
+                "unexpected message {:?} from the exec process",
+                String::from_utf8_lossy(&tag)
+            )))
+        }
     }
     let master = match console_receiver {
         Some(r) => Some(console::recv_master(r.as_fd())?),
@@ -230,30 +291,46 @@ fn container_namespaces(state: &Persisted) -> Result<Vec<(LinuxNamespaceType, Ow
     Ok(fds)
 }
 
-fn exec_child(channel: &Channel, fds: &[(LinuxNamespaceType, OwnedFd)], process: &Process, console_socket: Option<&OwnedFd>, preserve_fds: u32) -> Result<Infallible> {
+fn exec_child(
+    channel: &Channel,
+    fds: &[(LinuxNamespaceType, OwnedFd)],
+    process: &Process,
+    console_socket: Option<&OwnedFd>,
+    preserve_fds: u32,
+) -> Result<Infallible> {
     attrs::set_not_dumpable()?;
     channel.expect(sync::GO, "the parent to place the process in the cgroup")?;
     Namespaces::default().enter(fds)?;
-    nix::unistd::chdir(process.cwd()).context(|| format!("cwd: chdir to {}", process.cwd().display()))?;
+    nix::unistd::chdir(process.cwd())
+        .context(|| format!("cwd: chdir to {}", process.cwd().display()))?;
     let env = process_env(process);
     let args = process.args().as_deref().unwrap_or(&[]);
     let exe = find_executable(&args[0], &env)?;
     let argv = to_cstrings(args)?;
     let envp = to_cstrings(&env)?;
     if process.terminal().unwrap_or(false) {
-        let socket = console_socket.ok_or_else(|| Error::Invalid("terminal: no console socket".into()))?;
+        let socket =
+            console_socket.ok_or_else(|| Error::Invalid("terminal: no console socket".into()))?;
         let root = vrun_rootfs::resolve::Root::open(Path::new("/"))?;
-        let ptmx = root.open_with("dev/ptmx", libc::O_RDWR | libc::O_NOCTTY, 0).context(|| "open /dev/ptmx in the container".into())?;
+        let ptmx = root
+            .open_with("dev/ptmx", libc::O_RDWR | libc::O_NOCTTY, 0)
+            .context(|| "open /dev/ptmx in the container".into())?;
         let (master, peer) = console::open_pty(ptmx)?;
         console::send_master(socket.as_fd(), master.as_fd())?;
         drop(master);
         nix::unistd::setsid().context(|| "setsid".into())?;
         for fd in 0..3 {
-            nix::unistd::dup2(peer.as_raw_fd(), fd).context(|| "make the pty the process's stdio".into())?;
+            nix::unistd::dup2(peer.as_raw_fd(), fd)
+                .context(|| "make the pty the process's stdio".into())?;
         }
-        sys::set_controlling_terminal(0).context(|| "make the pty the controlling terminal".into())?;
+        sys::set_controlling_terminal(0)
+            .context(|| "make the pty the controlling terminal".into())?;
     }
-    if let Some(profile) = process.apparmor_profile().as_deref().filter(|p| !p.is_empty()) {
+    if let Some(profile) = process
+        .apparmor_profile()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
         if attrs::apparmor_enabled() {
             attrs::set_apparmor_exec_profile(profile)?;
         }
@@ -262,7 +339,12 @@ fn exec_child(channel: &Channel, fds: &[(LinuxNamespaceType, OwnedFd)], process:
     let caps = CapSets::from_spec(process.capabilities().as_ref());
     caps.apply_bounding()?;
     let u = process.user();
-    user::switch(&user::UserSpec { uid: u.uid(), gid: u.gid(), additional_gids: u.additional_gids().clone().unwrap_or_default(), set_groups: true })?;
+    user::switch(&user::UserSpec {
+        uid: u.uid(),
+        gid: u.gid(),
+        additional_gids: u.additional_gids().clone().unwrap_or_default(),
+        set_groups: true,
+    })?;
     caps.apply_process_sets()?;
     if let Some(mask) = u.umask() {
         user::set_umask(mask);
@@ -271,9 +353,15 @@ fn exec_child(channel: &Channel, fds: &[(LinuxNamespaceType, OwnedFd)], process:
         attrs::set_no_new_privs()?;
     }
     for fd in 3..3 + preserve_fds as i32 {
-        let _ = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()));
+        let _ = nix::fcntl::fcntl(
+            fd,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+        );
     }
     sys::cloexec_from(3 + preserve_fds).context(|| "mark vrun's fds close-on-exec".into())?;
     sys::reset_signals();
-    Err(Error::Sys { what: format!("exec {}", args[0]), source: sys::execve(&exe, &argv, &envp) })
+    Err(Error::Sys {
+        what: format!("exec {}", args[0]),
+        source: sys::execve(&exe, &argv, &envp),
+    })
 }

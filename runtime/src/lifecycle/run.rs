@@ -31,7 +31,8 @@ pub fn run(opts: &RunOptions) -> Result<i32> {
     let forwarded = forwarded_signals();
     // Block the forwarded signals before the container exists so none is lost; init unblocks
     // them before exec.
-    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), None).context(|| "block signals".into())?;
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), None)
+        .context(|| "block signals".into())?;
     let created = create(&opts.create, console)?;
     let root = &opts.create.root;
     let id = &opts.create.id;
@@ -54,7 +55,11 @@ pub fn run(opts: &RunOptions) -> Result<i32> {
 /// Waits for a child of ours (forwarding signals to it, proxying its terminal when there is
 /// one) and returns its exit status. The forwarded signals must already be blocked.
 pub(crate) fn wait_foreground(pid: Pid, console: Option<&std::os::fd::OwnedFd>) -> Result<i32> {
-    let signals = SignalFd::with_flags(&forwarded_signals(), SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).context(|| "signalfd".into())?;
+    let signals = SignalFd::with_flags(
+        &forwarded_signals(),
+        SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
+    )
+    .context(|| "signalfd".into())?;
     Ok(match console {
         Some(master) => {
             let mut exit = None;
@@ -76,7 +81,16 @@ pub(crate) fn wait_foreground(pid: Pid, console: Option<&std::os::fd::OwnedFd>) 
 
 pub(crate) fn forwarded_signals() -> SigSet {
     let mut set = SigSet::empty();
-    for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGUSR1, Signal::SIGUSR2, Signal::SIGWINCH, Signal::SIGCHLD] {
+    for s in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+        Signal::SIGWINCH,
+        Signal::SIGCHLD,
+    ] {
         set.add(s);
     }
     set
@@ -110,7 +124,12 @@ fn wait_forwarding(signals: &SignalFd, pid: Pid) -> Result<i32> {
         let mut fds = [PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
         match poll(&mut fds, PollTimeout::NONE) {
             Ok(_) | Err(nix::errno::Errno::EINTR) => forward_pending(signals, pid),
-            Err(e) => return Err(crate::error::Error::Sys { what: "wait for the container".into(), source: e }),
+            Err(e) => {
+                return Err(crate::error::Error::Sys {
+                    what: "wait for the container".into(),
+                    source: e,
+                })
+            }
         }
     }
 }

@@ -13,19 +13,42 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     let state = dir.load()?;
     match status(&dir.path, &state) {
         Status::Created => {}
-        s => return Err(Error::Invalid(format!("cannot start container \"{id}\": it is {s}, not created"))),
+        s => {
+            return Err(Error::Invalid(format!(
+                "cannot start container \"{id}\": it is {s}, not created"
+            )))
+        }
     }
     let fifo = dir.fifo();
-    let mut f = std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(&fifo).map_err(|e| match e.raw_os_error() {
-        Some(libc::ENXIO) => Error::Invalid(format!("cannot start container \"{id}\": its init process is not running")),
-        _ => Error::Io { what: format!("open {}", fifo.display()), source: e },
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ENXIO) => Error::Invalid(format!(
+                "cannot start container \"{id}\": its init process is not running"
+            )),
+            _ => Error::Io {
+                what: format!("open {}", fifo.display()),
+                source: e,
+            },
+        })?;
+    f.write_all(b"0").map_err(|e| Error::Io {
+        what: format!("write {}", fifo.display()),
+        source: e,
     })?;
-    f.write_all(b"0").map_err(|e| Error::Io { what: format!("write {}", fifo.display()), source: e })?;
     drop(f);
-    std::fs::remove_file(&fifo).map_err(|e| Error::Io { what: format!("remove {}", fifo.display()), source: e })?;
+    std::fs::remove_file(&fifo).map_err(|e| Error::Io {
+        what: format!("remove {}", fifo.display()),
+        source: e,
+    })?;
     if let Some(h) = state.config.hooks() {
         let running = state.spec_state_json(Status::Running);
-        for warning in hooks::run_all("poststart", h.poststart().as_deref().unwrap_or(&[]), &running) {
+        for warning in hooks::run_all(
+            "poststart",
+            h.poststart().as_deref().unwrap_or(&[]),
+            &running,
+        ) {
             tracing::warn!("{warning}");
         }
     }

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The whole test suite, as root: formatting and lints, the unit and real-container tests, the
+# podman and containerd runs, and a short benchmark against runc and crun. Installs what it
+# needs from Debian.
+set -euo pipefail
+. "$(dirname "$0")/lib/common.sh"
+cd "$top"
+need /bin/busybox busybox-static runc runc crun crun podman podman containerd containerd python3 python3 unshare util-linux
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+log "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets -q -- -D warnings
+log "cargo test (unit tests and real containers)"
+cargo test --workspace
+log "podman with vrun"
+bash integration/podman.sh
+log "containerd with vrun"
+bash integration/containerd.sh
+log "benchmark: vrun, runc, crun"
+N=${BENCH_N:-20} bash integration/bench/lifecycle.sh
