@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, as root: formatting and lints, the unit and real-container tests, the
-# podman and containerd runs, and a short benchmark against runc and crun. Installs what it
+# podman and containerd runs, the cgroup v2 checks in a microVM, and a short benchmark against runc and crun. Installs what it
 # needs from Debian.
 set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"
@@ -17,5 +17,7 @@ log "podman with vrun"
 bash integration/podman.sh
 log "containerd with vrun"
 bash integration/containerd.sh
+log "cgroup v2 in a microVM"
+bash integration/vm/cgroup-v2.sh
 log "benchmark: vrun, runc, crun"
 N=${BENCH_N:-20} bash integration/bench/lifecycle.sh

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# cgroup v2 checks that this hybrid host cannot show, run inside a throwaway microVM with a
+# pure cgroup v2 hierarchy (run-in-vm.sh, a copy of the project's VM runner): placement,
+# the limits in the v2 files, the container's view through its cgroup namespace, and delete
+# removing the cgroup.
+set -euo pipefail
+. "$(dirname "$0")/../lib/common.sh"
+need python3 python3
+build_vrun
+
+work=$(mktemp -d /tmp/vrun-vm.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+make_bundle "$work/bundle" sh -c 'cat /proc/self/cgroup; cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max /sys/fs/cgroup/cpu.max /sys/fs/cgroup/cpu.weight'
+python3 - "$work/bundle" <<'PY'
+import json, sys
+d = sys.argv[1]
+c = json.load(open(d + "/config.json"))
+c["linux"]["resources"].update({"memory": {"limit": 67108864}, "pids": {"limit": 50},
+                                "cpu": {"shares": 1024, "quota": 50000, "period": 100000}})
+json.dump(c, open(d + "/config.json", "w"), indent=2)
+# a long-running variant, with a nested relative cgroupsPath
+c["process"]["args"] = ["sleep", "1000"]
+c["linux"]["cgroupsPath"] = "outer/inner"
+json.dump(c, open(d + "/config-sleep.json", "w"), indent=2)
+PY
+cp "$(dirname "$0")/guest-cgroup-v2.sh" "$work/guest.sh"
+"$(dirname "$0")/run-in-vm.sh" --add "$VRUN" --add "$work" -- sh "$work/guest.sh" "$VRUN" "$work/bundle"

@@ -1,0 +1,43 @@
+# Runs inside the VM (busybox sh): guest-cgroup-v2.sh VRUN BUNDLE. Prints "N passed, M failed".
+vrun=$1 bundle=$2
+pass=0 fail=0
+check() { # check NAME EXPECTED ACTUAL
+  if [ "$2" = "$3" ]; then pass=$((pass + 1)); echo "ok   $1"; else fail=$((fail + 1)); echo "FAIL $1: expected [$2], got [$3]"; fi
+}
+cd "$bundle"
+cp config.json config-run.json
+
+# 1. run: the container sees its own cgroup as / (cgroup namespace) with the v2 limits in it
+out=$("$vrun" run --bundle "$bundle" v2-run | tr '\n' ' ')
+check "container view of its cgroup and limits" "0::/ 67108864 50 50000 100000 39 " "$out"
+
+# 2. create with a nested relative path: placed under the caller's cgroup (here the root)
+cp config-sleep.json config.json
+"$vrun" create --bundle "$bundle" v2-sleep
+check "cgroup created at outer/inner" "yes" "$([ -f /sys/fs/cgroup/outer/inner/cgroup.procs ] && echo yes)"
+check "memory.max" "67108864" "$(cat /sys/fs/cgroup/outer/inner/memory.max)"
+check "pids.max" "50" "$(cat /sys/fs/cgroup/outer/inner/pids.max)"
+check "cpu.max" "50000 100000" "$(cat /sys/fs/cgroup/outer/inner/cpu.max)"
+check "cpu.weight from shares 1024" "39" "$(cat /sys/fs/cgroup/outer/inner/cpu.weight)"
+pid=$("$vrun" state v2-sleep | grep '"pid"' | tr -dc 0-9)
+check "init is in the cgroup" "$pid" "$(cat /sys/fs/cgroup/outer/inner/cgroup.procs)"
+check "controllers enabled for the child" "yes" "$(grep -q memory /sys/fs/cgroup/outer/cgroup.subtree_control && echo yes)"
+"$vrun" start v2-sleep
+"$vrun" delete --force v2-sleep
+check "delete removes the cgroup and the parent it made" "gone" "$([ -e /sys/fs/cgroup/outer ] || echo gone)"
+
+# 3. the default placement vrun/<id>, removed with its shared parent
+cp config-run.json config.json
+"$vrun" run --bundle "$bundle" v2-default >/dev/null
+check "default placement removed" "gone" "$([ -e /sys/fs/cgroup/vrun ] || echo gone)"
+
+# 4. a memory limit the container exceeds: the kernel's OOM killer acts inside the cgroup
+sed 's/"limit": 67108864/"limit": 16777216/' config-sleep.json > config.json
+"$vrun" create --bundle "$bundle" v2-oom
+"$vrun" exec v2-oom sh -c 'dd if=/dev/zero of=/dev/shm/fill bs=1M count=64 2>/dev/null; echo dd-survived' > /tmp/oom.out 2>&1
+check "oom_kill counted in memory.events" "yes" "$(grep -q '^oom_kill [1-9]' /sys/fs/cgroup/outer/inner/memory.events && echo yes)"
+"$vrun" delete --force v2-oom
+check "no cgroup left" "" "$(ls -d /sys/fs/cgroup/outer /sys/fs/cgroup/vrun 2>/dev/null)"
+
+echo "cgroup-v2: $pass passed, $fail failed"
+[ "$fail" = 0 ]
