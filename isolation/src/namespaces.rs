@@ -9,6 +9,18 @@ use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType};
 
 use crate::error::{Context, Error, Result};
 
+/// Every namespace kind, user first: the order `exec` opens a running container's namespaces.
+pub const ALL: [LinuxNamespaceType; 8] = [
+    LinuxNamespaceType::User,
+    LinuxNamespaceType::Ipc,
+    LinuxNamespaceType::Uts,
+    LinuxNamespaceType::Network,
+    LinuxNamespaceType::Pid,
+    LinuxNamespaceType::Time,
+    LinuxNamespaceType::Cgroup,
+    LinuxNamespaceType::Mount,
+];
+
 /// The namespace kinds in the order runc and crun join them: user is handled apart (see
 /// [`Namespaces::enter_joined`]), mount goes last so the paths of the others still resolve.
 const JOIN_ORDER: [LinuxNamespaceType; 7] = [

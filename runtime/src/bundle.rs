@@ -213,6 +213,20 @@ impl Bundle {
     }
 }
 
+/// The `linux` and `process` objects every container needs (present once
+/// [`Bundle::validate`] passed).
+pub fn parts(spec: &Spec) -> Result<(&oci_spec::runtime::Linux, &oci_spec::runtime::Process)> {
+    let linux = spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| Error::Invalid("linux: missing".into()))?;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::Invalid("process: missing".into()))?;
+    Ok((linux, process))
+}
+
 /// Parses config.json text; on error the message names the file, the JSON path of the field
 /// and what is wrong with it.
 pub fn parse_config(text: &[u8], file: &Path) -> Result<Spec> {

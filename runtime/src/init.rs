@@ -3,25 +3,21 @@
 //! and execs the user's process. It never returns.
 
 use std::convert::Infallible;
-use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
-use vrun_isolation::capabilities::CapSets;
 use vrun_isolation::namespaces::Namespaces;
-use vrun_isolation::{attrs, rlimits, user};
+use vrun_isolation::{attrs, user};
 use vrun_rootfs::mounts::{CgroupSource, MountContext};
 use vrun_rootfs::resolve::{fd_path, Root};
 use vrun_rootfs::{devices, masked, mount_options, mounts, pivot};
 
 use crate::error::{Context, Error, Result};
+use crate::process::{self, Program};
 use crate::sync::{self, Channel};
 use crate::{console, hooks, sys};
-
-pub(crate) const DEFAULT_PATH: &str =
-    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// What init needs, prepared by the parent before the clone.
 pub(crate) struct InitContext<'a> {
@@ -68,14 +64,7 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
         .expect(sync::GO, "the parent to place the container")?;
     let state_json = String::from_utf8_lossy(&state_json).into_owned();
     let spec = ctx.spec;
-    let linux = spec
-        .linux()
-        .as_ref()
-        .ok_or_else(|| Error::Invalid("linux: missing".into()))?;
-    let process = spec
-        .process()
-        .as_ref()
-        .ok_or_else(|| Error::Invalid("process: missing".into()))?;
+    let (linux, process) = crate::bundle::parts(spec)?;
 
     if ctx.ns.is_new(LinuxNamespaceType::User) {
         user::become_ns_root()?;
@@ -178,42 +167,12 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
         pivot::set_root_propagation(p)?;
     }
 
-    nix::unistd::chdir(process.cwd())
-        .context(|| format!("process.cwd: chdir to {}", process.cwd().display()))?;
-    let env = process_env(process);
-    let args = process.args().as_deref().unwrap_or(&[]);
-    let exe = find_executable(&args[0], &env)?;
-    let argv = to_cstrings(args)?;
-    let envp = to_cstrings(&env)?;
-
+    let program = Program::resolve(process)?;
     if !ctx.no_new_keyring {
         attrs::join_new_session_keyring(ctx.id)?;
     }
-    if let Some(profile) = process
-        .apparmor_profile()
-        .as_deref()
-        .filter(|p| !p.is_empty())
-    {
-        if attrs::apparmor_enabled() {
-            attrs::set_apparmor_exec_profile(profile)?;
-        }
-    }
-    rlimits::apply(process.rlimits().as_deref().unwrap_or(&[]))?;
-    let caps = CapSets::from_spec(process.capabilities().as_ref());
-    caps.apply_bounding()?;
-    let u = process.user();
-    user::switch(&user::UserSpec {
-        uid: u.uid(),
-        gid: u.gid(),
-        additional_gids: u.additional_gids().clone().unwrap_or_default(),
-        set_groups: ctx.setgroups_allowed,
-    })?;
-    caps.apply_process_sets()?;
-    user::set_umask(u.umask().unwrap_or(0o022));
-    if process.no_new_privileges().unwrap_or(false) {
-        attrs::set_no_new_privs()?;
-    }
-    pass_preserved_fds(ctx.preserve_fds)?;
+    process::apply_attributes(process, ctx.setgroups_allowed, Some(0o022))?;
+    process::pass_preserved_fds(ctx.preserve_fds)?;
 
     nix::sys::prctl::set_pdeathsig(None).context(|| "clear PR_SET_PDEATHSIG".into())?;
     ctx.channel.send(sync::READY, b"")?;
@@ -221,68 +180,9 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
 
     wait_for_start(ctx.fifo)?;
     hooks::run("startContainer", &start_container_hooks, &state_json)?;
-    if vrun_seccomp::load(linux.seccomp().as_ref()) == vrun_seccomp::Status::NotEnforced {
-        // Reported by `create` in the parent (it knows the config too); nothing to do here.
-    }
-    sys::reset_signals();
-    Err(Error::Sys {
-        what: format!("exec {}", args[0]),
-        source: sys::execve(&exe, &argv, &envp),
-    })
-}
-
-/// process.env, plus HOME from the container's /etc/passwd when the config has none.
-pub(crate) fn process_env(process: &Process) -> Vec<String> {
-    let mut env = process.env().clone().unwrap_or_default();
-    if !env.iter().any(|e| e.starts_with("HOME=")) {
-        env.push(format!("HOME={}", user::home_of(process.user().uid())));
-    }
-    env
-}
-
-pub(crate) fn to_cstrings(list: &[String]) -> Result<Vec<CString>> {
-    list.iter()
-        .map(|s| {
-            CString::new(s.as_str())
-                .map_err(|_| Error::Invalid(format!("{s:?} contains a NUL byte")))
-        })
-        .collect()
-}
-
-/// The program to exec: a path as given, or the first match on the process's PATH (the
-/// default PATH when the config sets none), checked now so that `create` fails for a
-/// missing program rather than `start`.
-pub(crate) fn find_executable(name: &str, env: &[String]) -> Result<CString> {
-    use std::os::unix::fs::PermissionsExt;
-    let runnable = |p: &Path| {
-        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    };
-    if name.contains('/') {
-        return match std::fs::metadata(name) {
-            Ok(_) if runnable(Path::new(name)) => Ok(CString::new(name)
-                .map_err(|_| Error::Invalid("process.args[0] has a NUL byte".into()))?),
-            Ok(_) => Err(Error::Invalid(format!(
-                "exec: {name:?}: permission denied (not an executable file)"
-            ))),
-            Err(e) => Err(Error::Invalid(format!("exec: {name:?}: stat {name}: {e}"))),
-        };
-    }
-    let path = env
-        .iter()
-        .rev()
-        .find_map(|e| e.strip_prefix("PATH="))
-        .unwrap_or(DEFAULT_PATH);
-    for dir in path.split(':') {
-        let dir = if dir.is_empty() { "." } else { dir };
-        let candidate = Path::new(dir).join(name);
-        if runnable(&candidate) {
-            return CString::new(candidate.as_os_str().as_encoded_bytes())
-                .map_err(|_| Error::Invalid("PATH has a NUL byte".into()));
-        }
-    }
-    Err(Error::Invalid(format!(
-        "exec: {name:?}: executable file not found in $PATH"
-    )))
+    // A profile that cannot be enforced yet was reported by `create`, which has the config too.
+    let _ = vrun_seccomp::load(linux.seccomp().as_ref());
+    Err(program.exec())
 }
 
 /// The pty for `process.terminal`: opened from the container's own devpts, its master sent to
@@ -317,32 +217,7 @@ fn setup_console(root: &Root, socket: &OwnedFd, process: &Process) -> Result<()>
     .context(|| "bind-mount the pty on /dev/console".into())?;
     console::send_master(socket.as_fd(), master.as_fd())?;
     drop(master);
-    nix::unistd::setsid().context(|| "setsid".into())?;
-    for fd in 0..3 {
-        nix::unistd::dup2(peer.as_raw_fd(), fd)
-            .context(|| "make the pty the process's stdio".into())?;
-    }
-    sys::set_controlling_terminal(0).context(|| "make the pty the controlling terminal".into())
-}
-
-/// fds 3 .. 3+N stay open across exec (--preserve-fds); every other fd of vrun's is marked
-/// close-on-exec.
-fn pass_preserved_fds(n: u32) -> Result<()> {
-    for fd in 3..3 + n as i32 {
-        match nix::fcntl::fcntl(
-            fd,
-            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
-        ) {
-            Ok(_) | Err(nix::errno::Errno::EBADF) => {}
-            Err(e) => {
-                return Err(Error::Sys {
-                    what: format!("--preserve-fds: keep fd {fd} open"),
-                    source: e,
-                })
-            }
-        }
-    }
-    sys::cloexec_from(3 + n).context(|| "mark vrun's fds close-on-exec".into())
+    process::attach_pty(&peer)
 }
 
 /// Blocks until `start` writes to the exec fifo.

@@ -13,6 +13,7 @@ pub mod hooks;
 pub mod id;
 mod init;
 pub mod lifecycle;
+mod process;
 pub mod procfs;
 pub mod signals;
 pub mod spec_default;

@@ -123,30 +123,25 @@ impl ContainerDir {
                 })
             }
         }
-        let lock = File::open(&path).context(|| format!("open {}", path.display()))?;
-        let lock = Flock::lock(lock, FlockArg::LockExclusive).map_err(|(_, e)| Error::Sys {
-            what: format!("lock {}", path.display()),
-            source: e,
-        })?;
-        Ok(ContainerDir {
-            path,
-            id: id.into(),
-            _lock: lock,
-        })
+        Self::lock(path, id)
     }
 
     /// Opens and locks an existing container's directory.
     pub fn open(root: &Path, id: &str) -> Result<ContainerDir> {
         crate::id::validate(id)?;
-        let path = root.join(id);
-        let lock = File::open(&path).map_err(|e| match e.kind() {
+        Self::lock(root.join(id), id)
+    }
+
+    /// Takes the exclusive lock on a container's directory (waiting for whoever holds it).
+    fn lock(path: PathBuf, id: &str) -> Result<ContainerDir> {
+        let dir = File::open(&path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => Error::NotFound(id.into()),
             _ => Error::Io {
                 what: format!("open {}", path.display()),
                 source: e,
             },
         })?;
-        let lock = Flock::lock(lock, FlockArg::LockExclusive).map_err(|(_, e)| Error::Sys {
+        let lock = Flock::lock(dir, FlockArg::LockExclusive).map_err(|(_, e)| Error::Sys {
             what: format!("lock {}", path.display()),
             source: e,
         })?;

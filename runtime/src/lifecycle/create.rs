@@ -77,14 +77,7 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
     let bundle = Bundle::load(&opts.bundle)?;
     bundle.validate()?;
     let spec = &bundle.spec;
-    let linux = spec
-        .linux()
-        .as_ref()
-        .ok_or_else(|| Error::Invalid("linux: missing".into()))?;
-    let process = spec
-        .process()
-        .as_ref()
-        .ok_or_else(|| Error::Invalid("process: missing".into()))?;
+    let (linux, process) = crate::bundle::parts(spec)?;
     let terminal = process.terminal().unwrap_or(false);
     if terminal && matches!(console_mode, ConsoleMode::None) {
         return Err(Error::Invalid(

@@ -3,20 +3,19 @@
 //! the command-line flags, as runc does).
 
 use std::convert::Infallible;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::sys::signal::SigmaskHow;
 use nix::unistd::Pid;
 use oci_spec::runtime::{Capability, LinuxNamespaceType, Process};
-use vrun_isolation::capabilities::CapSets;
 use vrun_isolation::namespaces::{self, Namespaces};
-use vrun_isolation::{attrs, clone_process, rlimits, user, CloneResult};
+use vrun_isolation::{attrs, clone_process, CloneResult};
 
 use crate::error::{Context, Error, Result};
-use crate::init::{find_executable, process_env, to_cstrings};
 use crate::lifecycle::create::write_pid_file;
 use crate::lifecycle::run::{forwarded_signals, wait_foreground};
+use crate::process::{self, Program};
 use crate::state::{status, ContainerDir, Persisted, Status};
 use crate::sync::{self, Channel};
 use crate::{console, sys};
@@ -268,16 +267,7 @@ fn container_namespaces(state: &Persisted) -> Result<Vec<(LinuxNamespaceType, Ow
     let linux = state.config.linux().as_ref();
     let list = Namespaces::from_spec(linux.and_then(|l| l.namespaces().as_deref()).unwrap_or(&[]))?;
     let mut fds = Vec::new();
-    for typ in [
-        LinuxNamespaceType::User,
-        LinuxNamespaceType::Ipc,
-        LinuxNamespaceType::Uts,
-        LinuxNamespaceType::Network,
-        LinuxNamespaceType::Pid,
-        LinuxNamespaceType::Time,
-        LinuxNamespaceType::Cgroup,
-        LinuxNamespaceType::Mount,
-    ] {
+    for typ in namespaces::ALL {
         if list.has(typ) {
             let own = format!("/proc/self/ns/{}", namespaces::proc_name(typ));
             let theirs = format!("/proc/{}/ns/{}", state.pid, namespaces::proc_name(typ));
@@ -301,13 +291,7 @@ fn exec_child(
     attrs::set_not_dumpable()?;
     channel.expect(sync::GO, "the parent to place the process in the cgroup")?;
     Namespaces::default().enter(fds)?;
-    nix::unistd::chdir(process.cwd())
-        .context(|| format!("cwd: chdir to {}", process.cwd().display()))?;
-    let env = process_env(process);
-    let args = process.args().as_deref().unwrap_or(&[]);
-    let exe = find_executable(&args[0], &env)?;
-    let argv = to_cstrings(args)?;
-    let envp = to_cstrings(&env)?;
+    let program = Program::resolve(process)?;
     if process.terminal().unwrap_or(false) {
         let socket =
             console_socket.ok_or_else(|| Error::Invalid("terminal: no console socket".into()))?;
@@ -318,50 +302,9 @@ fn exec_child(
         let (master, peer) = console::open_pty(ptmx)?;
         console::send_master(socket.as_fd(), master.as_fd())?;
         drop(master);
-        nix::unistd::setsid().context(|| "setsid".into())?;
-        for fd in 0..3 {
-            nix::unistd::dup2(peer.as_raw_fd(), fd)
-                .context(|| "make the pty the process's stdio".into())?;
-        }
-        sys::set_controlling_terminal(0)
-            .context(|| "make the pty the controlling terminal".into())?;
+        process::attach_pty(&peer)?;
     }
-    if let Some(profile) = process
-        .apparmor_profile()
-        .as_deref()
-        .filter(|p| !p.is_empty())
-    {
-        if attrs::apparmor_enabled() {
-            attrs::set_apparmor_exec_profile(profile)?;
-        }
-    }
-    rlimits::apply(process.rlimits().as_deref().unwrap_or(&[]))?;
-    let caps = CapSets::from_spec(process.capabilities().as_ref());
-    caps.apply_bounding()?;
-    let u = process.user();
-    user::switch(&user::UserSpec {
-        uid: u.uid(),
-        gid: u.gid(),
-        additional_gids: u.additional_gids().clone().unwrap_or_default(),
-        set_groups: true,
-    })?;
-    caps.apply_process_sets()?;
-    if let Some(mask) = u.umask() {
-        user::set_umask(mask);
-    }
-    if process.no_new_privileges().unwrap_or(false) {
-        attrs::set_no_new_privs()?;
-    }
-    for fd in 3..3 + preserve_fds as i32 {
-        let _ = nix::fcntl::fcntl(
-            fd,
-            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
-        );
-    }
-    sys::cloexec_from(3 + preserve_fds).context(|| "mark vrun's fds close-on-exec".into())?;
-    sys::reset_signals();
-    Err(Error::Sys {
-        what: format!("exec {}", args[0]),
-        source: sys::execve(&exe, &argv, &envp),
-    })
+    process::apply_attributes(process, true, None)?;
+    process::pass_preserved_fds(preserve_fds)?;
+    Err(program.exec())
 }

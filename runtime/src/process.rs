@@ -1,0 +1,177 @@
+//! The last steps before a container's process runs, shared by init (`create`) and `exec`:
+//! the program and its environment, the terminal, the process attributes in the order the
+//! kernel needs them, the fds it keeps, and the exec itself.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+
+use oci_spec::runtime::Process;
+use vrun_isolation::capabilities::CapSets;
+use vrun_isolation::{attrs, rlimits, user};
+
+use crate::error::{Context, Error, Result};
+use crate::sys;
+
+pub(crate) const DEFAULT_PATH: &str =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// What to exec, resolved inside the container (after pivot_root, or after joining its mount
+/// namespace): checked before the process is reported ready, so that a missing program fails
+/// `create`/`exec` rather than `start`.
+pub(crate) struct Program {
+    name: String,
+    exe: CString,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+}
+
+impl Program {
+    /// chdir to process.cwd, then resolve args[0] and the environment.
+    pub(crate) fn resolve(process: &Process) -> Result<Program> {
+        nix::unistd::chdir(process.cwd())
+            .context(|| format!("process.cwd: chdir to {}", process.cwd().display()))?;
+        let env = process_env(process);
+        let args = process.args().as_deref().unwrap_or(&[]);
+        let name = args
+            .first()
+            .cloned()
+            .ok_or_else(|| Error::Invalid("process.args: must name the program to run".into()))?;
+        Ok(Program {
+            exe: find_executable(&name, &env)?,
+            argv: to_cstrings(args)?,
+            envp: to_cstrings(&env)?,
+            name,
+        })
+    }
+
+    /// Resets signal dispositions and the mask, then execve; returns only the error.
+    pub(crate) fn exec(self) -> Error {
+        sys::reset_signals();
+        Error::Sys {
+            what: format!("exec {}", self.name),
+            source: sys::execve(&self.exe, &self.argv, &self.envp),
+        }
+    }
+}
+
+/// process.env, plus HOME from the container's /etc/passwd when the config has none.
+fn process_env(process: &Process) -> Vec<String> {
+    let mut env = process.env().clone().unwrap_or_default();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", user::home_of(process.user().uid())));
+    }
+    env
+}
+
+fn to_cstrings(list: &[String]) -> Result<Vec<CString>> {
+    list.iter()
+        .map(|s| {
+            CString::new(s.as_str())
+                .map_err(|_| Error::Invalid(format!("{s:?} contains a NUL byte")))
+        })
+        .collect()
+}
+
+/// A path as given, or the first match on the process's PATH (the default PATH when the
+/// config sets none).
+fn find_executable(name: &str, env: &[String]) -> Result<CString> {
+    use std::os::unix::fs::PermissionsExt;
+    let runnable = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if name.contains('/') {
+        return match std::fs::metadata(name) {
+            Ok(_) if runnable(Path::new(name)) => CString::new(name)
+                .map_err(|_| Error::Invalid("process.args[0] has a NUL byte".into())),
+            Ok(_) => Err(Error::Invalid(format!(
+                "exec: {name:?}: permission denied (not an executable file)"
+            ))),
+            Err(e) => Err(Error::Invalid(format!("exec: {name:?}: stat {name}: {e}"))),
+        };
+    }
+    let path = env
+        .iter()
+        .rev()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
+    for dir in path.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let candidate = Path::new(dir).join(name);
+        if runnable(&candidate) {
+            return CString::new(candidate.as_os_str().as_encoded_bytes())
+                .map_err(|_| Error::Invalid("PATH has a NUL byte".into()));
+        }
+    }
+    Err(Error::Invalid(format!(
+        "exec: {name:?}: executable file not found in $PATH"
+    )))
+}
+
+/// Makes a pty peer the session's controlling terminal and the process's stdio.
+pub(crate) fn attach_pty(peer: &OwnedFd) -> Result<()> {
+    nix::unistd::setsid().context(|| "setsid".into())?;
+    for fd in 0..3 {
+        nix::unistd::dup2(peer.as_raw_fd(), fd)
+            .context(|| "make the pty the process's stdio".into())?;
+    }
+    sys::set_controlling_terminal(0).context(|| "make the pty the controlling terminal".into())
+}
+
+/// The attributes of `process`, in the order the kernel needs: the AppArmor profile and
+/// rlimits while still privileged, the bounding set (needs CAP_SETPCAP), the user switch with
+/// capabilities kept across it, the other capability sets, the umask (`default_umask` when
+/// the config has none; None keeps the inherited one), and no_new_privs last.
+pub(crate) fn apply_attributes(
+    process: &Process,
+    setgroups_allowed: bool,
+    default_umask: Option<u32>,
+) -> Result<()> {
+    if let Some(profile) = process
+        .apparmor_profile()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
+        if attrs::apparmor_enabled() {
+            attrs::set_apparmor_exec_profile(profile)?;
+        }
+    }
+    rlimits::apply(process.rlimits().as_deref().unwrap_or(&[]))?;
+    let caps = CapSets::from_spec(process.capabilities().as_ref());
+    caps.apply_bounding()?;
+    let u = process.user();
+    user::switch(&user::UserSpec {
+        uid: u.uid(),
+        gid: u.gid(),
+        additional_gids: u.additional_gids().clone().unwrap_or_default(),
+        set_groups: setgroups_allowed,
+    })?;
+    caps.apply_process_sets()?;
+    if let Some(mask) = u.umask().or(default_umask) {
+        user::set_umask(mask);
+    }
+    if process.no_new_privileges().unwrap_or(false) {
+        attrs::set_no_new_privs()?;
+    }
+    Ok(())
+}
+
+/// fds 3 .. 3+N stay open across exec (--preserve-fds); every other fd of vrun's is marked
+/// close-on-exec.
+pub(crate) fn pass_preserved_fds(n: u32) -> Result<()> {
+    for fd in 3..3 + n as i32 {
+        match nix::fcntl::fcntl(
+            fd,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+        ) {
+            Ok(_) | Err(nix::errno::Errno::EBADF) => {}
+            Err(e) => {
+                return Err(Error::Sys {
+                    what: format!("--preserve-fds: keep fd {fd} open"),
+                    source: e,
+                })
+            }
+        }
+    }
+    sys::cloexec_from(3 + n).context(|| "mark vrun's fds close-on-exec".into())
+}
