@@ -249,3 +249,21 @@ fn concurrent_creates_of_one_id_let_one_win() {
     assert_eq!(ok, 1);
     assert_eq!(env.state(&id)["status"], "created");
 }
+
+#[test]
+fn run_survives_a_delete_from_elsewhere() {
+    let env = TestEnv::new("rundel");
+    env.write_config(&env.default_config(&["sleep", "30"]));
+    let id = env.id("c");
+    let mut child = env
+        .cmd()
+        .args(["run", "--bundle"])
+        .arg(&env.bundle)
+        .arg(&id)
+        .spawn()
+        .unwrap();
+    env.wait_status(&id, "running");
+    assert!(env.vrun(&["delete", "--force", &id]).status.success());
+    // run reports the process's end (SIGKILL) and not an error about the vanished state
+    assert_eq!(child.wait().unwrap().code(), Some(137));
+}

@@ -45,9 +45,15 @@ pub fn run(opts: &RunOptions) -> Result<i32> {
     }
     let code = wait_foreground(created.pid, created.console.as_ref())?;
     if !opts.keep {
-        let dir = ContainerDir::open(root, id)?;
-        let state = dir.load()?;
-        crate::lifecycle::delete::destroy(dir, &state)?;
+        // Someone may have deleted it while it ran (`vrun delete --force`): nothing left to do.
+        match ContainerDir::open(root, id) {
+            Ok(dir) => {
+                let state = dir.load()?;
+                crate::lifecycle::delete::destroy(dir, &state)?;
+            }
+            Err(crate::Error::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
     }
     Ok(code)
 }
