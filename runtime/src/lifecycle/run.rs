@@ -46,11 +46,11 @@ pub fn run(opts: &RunOptions) -> Result<i32> {
     let code = wait_foreground(created.pid, created.console.as_ref())?;
     if !opts.keep {
         // Someone may have deleted it while it ran (`vrun delete --force`): nothing left to do.
-        match ContainerDir::open(root, id) {
-            Ok(dir) => {
-                let state = dir.load()?;
-                crate::lifecycle::delete::destroy(dir, &state)?;
-            }
+        // (The directory may also vanish while we wait for its lock.)
+        let found =
+            ContainerDir::open(root, id).and_then(|dir| dir.load().map(|state| (dir, state)));
+        match found {
+            Ok((dir, state)) => crate::lifecycle::delete::destroy(dir, &state)?,
             Err(crate::Error::NotFound(_)) => {}
             Err(e) => return Err(e),
         }
