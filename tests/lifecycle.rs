@@ -267,3 +267,72 @@ fn run_survives_a_delete_from_elsewhere() {
     // run reports the process's end (SIGKILL) and not an error about the vanished state
     assert_eq!(child.wait().unwrap().code(), Some(137));
 }
+
+#[test]
+fn exec_with_a_tty_in_the_foreground() {
+    let env = TestEnv::new("exectty");
+    let id = env.id("c");
+    env.create(&id, &env.default_config(&["sleep", "30"]));
+    assert!(env.vrun(&["start", &id]).status.success());
+    let out = env.vrun(&[
+        "exec",
+        "--tty",
+        &id,
+        "sh",
+        "-c",
+        "echo tty=$(readlink /proc/self/fd/0); exit 6",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(6),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "tty=/dev/pts/0\r\n");
+}
+
+#[test]
+fn a_create_killed_half_way_is_cleaned_by_delete_force() {
+    let env = TestEnv::new("killedcreate");
+    let hook_pid = env.dir.join("hook.pid");
+    let mut c = env.default_config(&["sleep", "30"]);
+    // create blocks in this hook long enough to be killed there, after the cgroup exists
+    c["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", format!("echo $$ > {}; exec sleep 30", hook_pid.display())]}]});
+    env.write_config(&c);
+    let id = env.id("c");
+    let mut create = env
+        .cmd()
+        .args(["create", "--bundle"])
+        .arg(&env.bundle)
+        .arg(&id)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..500 {
+        if hook_pid.exists() && std::fs::read_to_string(&hook_pid).is_ok_and(|s| s.ends_with('\n'))
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // meanwhile `state` shows the spec's "creating" status
+    assert_eq!(env.state(&id)["status"], "creating");
+    create.kill().unwrap();
+    create.wait().unwrap();
+    let hook: i32 = std::fs::read_to_string(&hook_pid)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    unsafe { libc::kill(hook, libc::SIGKILL) };
+    assert!(
+        !cgroup_dirs_named(&id).is_empty(),
+        "the cgroup should exist at this point"
+    );
+    assert!(env.vrun(&["delete", "--force", &id]).status.success());
+    assert!(
+        cgroup_dirs_named(&id).is_empty(),
+        "delete --force left the cgroup of a killed create"
+    );
+    assert!(!env.root.join(&id).exists());
+}

@@ -50,6 +50,7 @@ pub struct Persisted {
     pub owner: String,
     #[serde(default)]
     pub annotations: HashMap<String, String>,
+    /// The container's cgroup, recorded before init exists so that it is never lost.
     pub cgroup: Option<Cgroup>,
     /// The config the container was created with: hooks, namespaces, the process `exec`
     /// starts from.
@@ -213,6 +214,10 @@ pub fn load_state(dir: &Path, id: &str) -> Result<Persisted> {
 
 /// The status of a container, from its process, its fifo and its freezer.
 pub fn status(dir: &Path, state: &Persisted) -> Status {
+    // pid 0: create has not cloned init yet (or was killed before it could).
+    if state.pid == 0 {
+        return Status::Creating;
+    }
     if !crate::procfs::is_alive(state.pid, state.start_time) {
         return Status::Stopped;
     }

@@ -107,6 +107,23 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
     undo.dir = Some(dir);
     let cgroup = Cgroup::create(&hierarchy, &placement)?;
     undo.cgroup = Some(cgroup.clone());
+    // A first state (pid 0: "creating") as soon as there is something to clean up, so that a
+    // create killed half-way leaves a state `delete --force` can remove with its cgroup.
+    let mut state = Persisted {
+        id: opts.id.clone(),
+        pid: 0,
+        start_time: 0,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: crate::time::now_rfc3339(),
+        owner: String::new(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        cgroup: Some(cgroup.clone()),
+        config: spec.clone(),
+    };
+    if let Some(dir) = &undo.dir {
+        dir.save(&state)?;
+    }
     let created_devices: Vec<_> =
         vrun_rootfs::devices::from_spec(linux.devices().as_deref().unwrap_or(&[]))?
             .iter()
@@ -158,6 +175,11 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
         };
     undo.child = Some(pid);
     restore.undo()?;
+    tracing::debug!(
+        "container {}: init cloned as pid {pid} with {:?}",
+        opts.id,
+        ns.clone_flags()
+    );
     drop((init_end, fifo, console_socket, ns_fds));
 
     if ns.is_new(LinuxNamespaceType::User) {
@@ -171,18 +193,8 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
     cgroup.add_process(pid.as_raw())?;
     let (_, start_time) = procfs::stat(pid.as_raw())
         .ok_or_else(|| Error::Invalid("the container's init exited during create".into()))?;
-    let state = Persisted {
-        id: opts.id.clone(),
-        pid: pid.as_raw(),
-        start_time,
-        bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs.clone(),
-        created: crate::time::now_rfc3339(),
-        owner: String::new(),
-        annotations: spec.annotations().clone().unwrap_or_default(),
-        cgroup: Some(cgroup),
-        config: spec.clone(),
-    };
+    state.pid = pid.as_raw();
+    state.start_time = start_time;
     let creating = state.spec_state_json(Status::Creating);
     parent_end.send(sync::GO, creating.as_bytes())?;
     loop {
@@ -232,6 +244,11 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
     if let Some(pid_file) = &opts.pid_file {
         write_pid_file(pid_file, pid.as_raw())?;
     }
+    tracing::debug!(
+        "container {}: created, init pid {pid} waits on {}",
+        opts.id,
+        fifo_path.display()
+    );
     // Success: keep everything.
     undo.child = None;
     undo.cgroup = None;

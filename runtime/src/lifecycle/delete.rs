@@ -66,6 +66,7 @@ fn stop(state: &Persisted) -> Result<()> {
 
 /// Removes what a container left: cgroup, state directory; then runs poststop hooks.
 pub(crate) fn destroy(dir: ContainerDir, state: &Persisted) -> Result<()> {
+    tracing::debug!("container {}: removing its cgroup and state", state.id);
     if let Some(cg) = &state.cgroup {
         cg.destroy(Duration::from_secs(10))?;
     }

@@ -38,6 +38,7 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         source: e,
     })?;
     drop(f);
+    tracing::debug!("container {id}: released init (pid {})", state.pid);
     std::fs::remove_file(&fifo).map_err(|e| Error::Io {
         what: format!("remove {}", fifo.display()),
         source: e,
