@@ -41,7 +41,7 @@ pub(crate) struct InitContext<'a> {
 
 pub(crate) fn run(ctx: InitContext) -> ! {
     let mut reported_ready = false;
-    let err = match setup_and_exec(&ctx, &mut reported_ready) {
+    let err = match crate::sys::no_unwind(|| setup_and_exec(&ctx, &mut reported_ready)) {
         Ok(never) => match never {},
         Err(e) => e,
     };

@@ -130,3 +130,19 @@ pub fn reset_signals() {
     }
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
 }
+
+/// Runs the body of a forked child: a panic there becomes an error instead of unwinding into
+/// the parent's stack frames, whose guards (copied by the fork) would otherwise undo the
+/// parent's work from inside the child.
+pub fn no_unwind<T>(body: impl FnOnce() -> crate::Result<T>) -> crate::Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or_else(|panic| {
+        let msg = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(crate::Error::Invalid(format!(
+            "internal error in the container's process: {msg}"
+        )))
+    })
+}

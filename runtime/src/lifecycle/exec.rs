@@ -191,13 +191,15 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     {
         CloneResult::Child => {
             drop(parent_end);
-            let err = match exec_child(
-                &child_end,
-                &fds,
-                &process,
-                console_socket.as_ref(),
-                opts.preserve_fds,
-            ) {
+            let err = match sys::no_unwind(|| {
+                exec_child(
+                    &child_end,
+                    &fds,
+                    &process,
+                    console_socket.as_ref(),
+                    opts.preserve_fds,
+                )
+            }) {
                 Ok(never) => match never {},
                 Err(e) => e,
             };
