@@ -74,7 +74,8 @@ fn pids_limit_refuses_forks() {
     );
     // The same without the limit succeeds: it is the limit that refused.
     c["linux"]["resources"]["pids"] = json!({"limit": -1});
-    assert_eq!(env.run(&c).1, "status=0\n");
+    let (code, out, err) = env.run(&c);
+    assert_eq!(out, "status=0\n", "exit {code}, stderr: {err}");
 }
 
 #[test]
@@ -126,4 +127,41 @@ fn systemd_cgroup_fails_clearly() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("systemd cgroup driver is unavailable"));
     assert!(!env.root.join(&id).exists());
+}
+
+#[test]
+fn concurrent_runs_share_the_default_parent_safely() {
+    // Every container of the default placement lives under <caller>/vrun/ and the last one out
+    // removes it: creates and deletes racing on that parent must all succeed.
+    let env = TestEnv::new("cgrace");
+    env.write_config(&env.default_config(&["true"]));
+    let threads: Vec<_> = (0..6)
+        .map(|t| {
+            let root = env.root.clone();
+            let bundle = env.bundle.clone();
+            let name = env.name.clone();
+            std::thread::spawn(move || {
+                for i in 0..6 {
+                    let out = std::process::Command::new(VRUN)
+                        .arg("--root")
+                        .arg(&root)
+                        .args(["run", "--bundle"])
+                        .arg(&bundle)
+                        .arg(format!("{name}-{t}-{i}"))
+                        .stdin(std::process::Stdio::null())
+                        .output()
+                        .unwrap();
+                    assert!(
+                        out.status.success(),
+                        "run {t}-{i}: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert!(cgroup_dirs_named(&env.name).is_empty());
 }

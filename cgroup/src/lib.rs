@@ -44,38 +44,9 @@ impl Cgroup {
             created: Vec::new(),
         };
         for (name, dir) in h.container_dirs(placement)? {
-            let mut missing = Vec::new();
-            let mut p = dir.as_path();
-            while !p.exists() {
-                missing.push(p.to_path_buf());
-                p = match p.parent() {
-                    Some(parent) => parent,
-                    None => break,
-                };
-            }
-            for m in missing.iter().rev() {
-                match std::fs::create_dir(m) {
-                    Ok(()) => cg.created.insert(0, m.clone()),
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                    Err(e) => {
-                        let _ = cg.remove_dirs();
-                        return Err(Error::Io {
-                            what: format!("create cgroup {}", m.display()),
-                            source: e,
-                        });
-                    }
-                }
-                let prepared = match h.version() {
-                    Version::V1 if name.split(',').any(|c| c == "cpuset") => {
-                        resources::v1_inherit_cpuset(m)
-                    }
-                    Version::V2 => resources::v2_enable_controllers(m),
-                    _ => Ok(()),
-                };
-                if let Err(e) = prepared {
-                    let _ = cg.remove_dirs();
-                    return Err(e);
-                }
+            if let Err(e) = cg.make_dirs(h.version(), &name, &dir) {
+                let _ = cg.remove_dirs();
+                return Err(e);
             }
             // The shared `vrun/` parent of the default placement belongs to every container in
             // it: whoever is deleted last removes it (removal of a parent in use is skipped).
@@ -89,6 +60,48 @@ impl Cgroup {
             cg.dirs.push((name, dir));
         }
         Ok(cg)
+    }
+
+    /// mkdir -p of one hierarchy's directory, recording each level it makes. A parent can
+    /// vanish between the walk and the mkdir (another container's delete removing the shared
+    /// `vrun/` when it was empty): the walk is then retried.
+    fn make_dirs(&mut self, version: Version, name: &str, dir: &Path) -> Result<()> {
+        let mut attempts = 0;
+        'walk: loop {
+            let mut missing = Vec::new();
+            let mut p = dir;
+            while !p.exists() {
+                missing.push(p.to_path_buf());
+                match p.parent() {
+                    Some(parent) => p = parent,
+                    None => break,
+                }
+            }
+            for m in missing.iter().rev() {
+                match std::fs::create_dir(m) {
+                    Ok(()) => self.created.insert(0, m.clone()),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 10 => {
+                        attempts += 1;
+                        continue 'walk;
+                    }
+                    Err(e) => {
+                        return Err(Error::Io {
+                            what: format!("create cgroup {}", m.display()),
+                            source: e,
+                        })
+                    }
+                }
+                match version {
+                    Version::V1 if name.split(',').any(|c| c == "cpuset") => {
+                        resources::v1_inherit_cpuset(m)?
+                    }
+                    Version::V2 => resources::v2_enable_controllers(m)?,
+                    _ => {}
+                }
+            }
+            return Ok(());
+        }
     }
 
     /// Writes the limits of `linux.resources`, with the device rules every container gets

@@ -88,6 +88,8 @@ pub fn proxy(master: &OwnedFd, mut done: impl FnMut() -> bool) -> Result<()> {
     let mut buf = [0u8; 8192];
     let result = loop {
         if done() {
+            // The process has exited, but what it wrote may still sit in the pty.
+            drain(master, &mut buf);
             break Ok(());
         }
         let mut fds = vec![PollFd::new(master.as_fd(), PollFlags::POLLIN)];
@@ -135,6 +137,26 @@ pub fn proxy(master: &OwnedFd, mut done: impl FnMut() -> bool) -> Result<()> {
         let _ = termios::tcsetattr(stdin.as_fd(), termios::SetArg::TCSANOW, &t);
     }
     result
+}
+
+/// Copies whatever the master still holds to stdout, without waiting for more.
+fn drain(master: &OwnedFd, buf: &mut [u8]) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    loop {
+        let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::ZERO) {
+            Ok(n)
+                if n > 0
+                    && fds[0]
+                        .revents()
+                        .is_some_and(|r| r.contains(PollFlags::POLLIN)) => {}
+            _ => return,
+        }
+        match nix::unistd::read(master.as_raw_fd(), buf) {
+            Ok(n) if n > 0 => write_all(std::io::stdout().as_fd(), &buf[..n]),
+            _ => return,
+        }
+    }
 }
 
 fn write_all(fd: BorrowedFd, mut data: &[u8]) {
