@@ -214,3 +214,36 @@ fn time_namespace_offsets() {
         "uptime {uptime} does not carry the boottime offset"
     );
 }
+
+#[test]
+fn session_keyring_is_new_unless_no_new_keyring() {
+    let env = TestEnv::new("keyring");
+    let mut c = env.sh("grep -c \"_ses.$ID:\" /proc/keys || true");
+    c["linux"]["maskedPaths"] = json!([]);
+    let id = env.id("with");
+    c["process"]["env"] = json!(["PATH=/bin", format!("ID={id}")]);
+    env.write_config(&c);
+    let out = env
+        .cmd()
+        .args(["run", "--bundle"])
+        .arg(&env.bundle)
+        .arg(&id)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "1",
+        "no session keyring named after the container"
+    );
+    let id = env.id("without");
+    c["process"]["env"] = json!(["PATH=/bin", format!("ID={id}")]);
+    env.write_config(&c);
+    let out = env
+        .cmd()
+        .args(["run", "--no-new-keyring", "--bundle"])
+        .arg(&env.bundle)
+        .arg(&id)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
+}
