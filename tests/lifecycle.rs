@@ -189,6 +189,32 @@ fn exec_joins_the_container() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("\"no-such-program\": executable file not found in $PATH"));
+    // --cap adds to the effective set (CAP_NET_ADMIN is bit 12), not to the inheritable one
+    let out = env.vrun(&[
+        "exec",
+        "--cap",
+        "CAP_NET_ADMIN",
+        &id,
+        "grep",
+        "-E",
+        "^Cap(Eff|Inh)",
+        "/proc/self/status",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let field = |name: &str| {
+        u64::from_str_radix(
+            text.lines()
+                .find(|l| l.starts_with(name))
+                .unwrap()
+                .split_whitespace()
+                .nth(1)
+                .unwrap(),
+            16,
+        )
+        .unwrap()
+    };
+    assert_ne!(field("CapEff:") & (1 << 12), 0, "{text}");
+    assert_eq!(field("CapInh:") & (1 << 12), 0, "{text}");
     // --process FILE
     let process = json!({"args": ["sh", "-c", "echo from-process-file"], "cwd": "/", "user": {"uid": 0, "gid": 0}, "env": ["PATH=/bin"]});
     let pf = env.dir.join("process.json");

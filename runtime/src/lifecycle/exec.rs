@@ -98,30 +98,27 @@ pub fn build_process(opts: &ExecOptions, base: Option<&Process>) -> Result<Proce
         p.set_user(user);
     }
     if !opts.caps.is_empty() {
-        let mut caps = p.capabilities().clone().unwrap_or_default();
+        // Not `unwrap_or_default()`: oci-spec's default is a non-empty set of capabilities.
+        let empty = || serde_json::from_str("{}").map_err(|e| Error::Invalid(e.to_string()));
+        let mut caps = match p.capabilities().clone() {
+            Some(c) => c,
+            None => empty()?,
+        };
         for name in &opts.caps {
             let cap: Capability = name
                 .trim_start_matches("CAP_")
                 .parse()
                 .map_err(|_| Error::Invalid(format!("--cap {name:?}: unknown capability")))?;
-            for set in [
-                caps.bounding().clone(),
-                caps.effective().clone(),
-                caps.permitted().clone(),
-                caps.ambient().clone(),
-            ]
-            .iter_mut()
-            .enumerate()
-            {
-                let mut s = set.1.clone().unwrap_or_default();
+            // As runc since CVE-2022-29162: every set but the inheritable one.
+            let with = |set: &Option<oci_spec::runtime::Capabilities>| {
+                let mut s = set.clone().unwrap_or_default();
                 s.insert(cap);
-                match set.0 {
-                    0 => caps.set_bounding(Some(s)),
-                    1 => caps.set_effective(Some(s)),
-                    2 => caps.set_permitted(Some(s)),
-                    _ => caps.set_ambient(Some(s)),
-                };
-            }
+                Some(s)
+            };
+            caps.set_bounding(with(caps.bounding()));
+            caps.set_effective(with(caps.effective()));
+            caps.set_permitted(with(caps.permitted()));
+            caps.set_ambient(with(caps.ambient()));
         }
         p.set_capabilities(Some(caps));
     }
