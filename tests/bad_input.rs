@@ -19,17 +19,6 @@ fn assert_clean_failure(env: &TestEnv, out: &Output, id: &str, needle: &str) {
     assert!(env.leaked_mounts().is_empty());
 }
 
-fn create(env: &TestEnv, id: &str) -> Output {
-    let mut cmd = env.cmd();
-    cmd.args(["create", "--bundle"]).arg(&env.bundle).arg(id);
-    let (status, stdout, stderr) = env.detached(cmd);
-    Output {
-        status,
-        stdout: stdout.into_bytes(),
-        stderr: stderr.into_bytes(),
-    }
-}
-
 #[test]
 fn missing_bundle_and_config() {
     let env = TestEnv::new("nobundle");
@@ -56,7 +45,7 @@ fn malformed_json_names_file_and_position() {
     )
     .unwrap();
     let id = env.id("c");
-    let out = create(&env, &id);
+    let out = env.try_create(&id);
     assert_clean_failure(
         &env,
         &out,
@@ -75,7 +64,7 @@ fn wrong_field_type_names_the_field() {
     let id = env.id("c");
     assert_clean_failure(
         &env,
-        &create(&env, &id),
+        &env.try_create(&id),
         &id,
         "config.json: process.user.uid: invalid type: string \"root\"",
     );
@@ -84,7 +73,7 @@ fn wrong_field_type_names_the_field() {
     env.write_config(&c);
     assert_clean_failure(
         &env,
-        &create(&env, &id),
+        &env.try_create(&id),
         &id,
         "linux.namespaces[0].type: unknown variant `bogus`",
     );
@@ -97,14 +86,14 @@ fn missing_rootfs() {
     c["root"]["path"] = json!("does-not-exist");
     env.write_config(&c);
     let id = env.id("c");
-    assert_clean_failure(&env, &create(&env, &id), &id, "root.path: ");
+    assert_clean_failure(&env, &env.try_create(&id), &id, "root.path: ");
 }
 
 #[test]
 fn bad_ids() {
     let env = TestEnv::new("badid");
     for id in ["..", "a/b", "bad id"] {
-        let out = create(&env, id);
+        let out = env.try_create(id);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1));
         assert!(err.contains("invalid container id"), "{err}");
@@ -150,7 +139,7 @@ fn missing_program_fails_create() {
     let id = env.id("c");
     assert_clean_failure(
         &env,
-        &create(&env, &id),
+        &env.try_create(&id),
         &id,
         "exec: \"no-such-program\": executable file not found in $PATH",
     );
@@ -170,7 +159,7 @@ fn failures_inside_init_leave_nothing() {
     let id = env.id("c");
     assert_clean_failure(
         &env,
-        &create(&env, &id),
+        &env.try_create(&id),
         &id,
         "mounts[7] (/x): mount nosuchfs none: ENODEV",
     );
@@ -234,6 +223,6 @@ fn semantic_errors_name_the_field() {
         let mut c = env.default_config(&["true"]);
         change(&mut c);
         env.write_config(&c);
-        assert_clean_failure(&env, &create(&env, &id), &id, needle);
+        assert_clean_failure(&env, &env.try_create(&id), &id, needle);
     }
 }

@@ -198,13 +198,7 @@ fn terminal_without_console_socket_is_refused_on_create() {
     c["process"]["terminal"] = json!(true);
     env.write_config(&c);
     let id = env.id("c");
-    let out = env
-        .cmd()
-        .args(["create", "--bundle"])
-        .arg(&env.bundle)
-        .arg(&id)
-        .output()
-        .unwrap();
+    let out = env.try_create(&id);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--console-socket"));
     assert!(!env.root.join(&id).exists());

@@ -57,13 +57,7 @@ fn failing_create_runtime_hook_fails_create_and_leaves_nothing() {
     c["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", "exit 7"]}]});
     env.write_config(&c);
     let id = env.id("c");
-    let out = env
-        .cmd()
-        .args(["create", "--bundle"])
-        .arg(&env.bundle)
-        .arg(&id)
-        .output()
-        .unwrap();
+    let out = env.try_create(&id);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

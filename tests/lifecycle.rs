@@ -91,14 +91,7 @@ fn run_returns_the_exit_status_and_cleans_up() {
     // killed by a signal: 128 + signal
     env.write_config(&env.default_config(&["sleep", "30"]));
     let id = env.id("killed");
-    let mut child = env
-        .cmd()
-        .args(["run", "--bundle"])
-        .arg(&env.bundle)
-        .arg(&id)
-        .spawn()
-        .unwrap();
-    env.wait_status(&id, "running");
+    let mut child = env.spawn_running(&id);
     assert!(env.vrun(&["kill", &id, "KILL"]).status.success());
     assert_eq!(child.wait().unwrap().code(), Some(137));
     assert!(
@@ -281,14 +274,7 @@ fn run_survives_a_delete_from_elsewhere() {
     let env = TestEnv::new("rundel");
     env.write_config(&env.default_config(&["sleep", "30"]));
     let id = env.id("c");
-    let mut child = env
-        .cmd()
-        .args(["run", "--bundle"])
-        .arg(&env.bundle)
-        .arg(&id)
-        .spawn()
-        .unwrap();
-    env.wait_status(&id, "running");
+    let mut child = env.spawn_running(&id);
     assert!(env.vrun(&["delete", "--force", &id]).status.success());
     // run reports the process's end (SIGKILL) and not an error about the vanished state
     assert_eq!(child.wait().unwrap().code(), Some(137));

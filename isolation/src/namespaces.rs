@@ -21,17 +21,9 @@ pub const ALL: [LinuxNamespaceType; 8] = [
     LinuxNamespaceType::Mount,
 ];
 
-/// The namespace kinds in the order runc and crun join them: user is handled apart (see
-/// [`Namespaces::enter_joined`]), mount goes last so the paths of the others still resolve.
-const JOIN_ORDER: [LinuxNamespaceType; 7] = [
-    LinuxNamespaceType::Ipc,
-    LinuxNamespaceType::Uts,
-    LinuxNamespaceType::Network,
-    LinuxNamespaceType::Pid,
-    LinuxNamespaceType::Time,
-    LinuxNamespaceType::Cgroup,
-    LinuxNamespaceType::Mount,
-];
+/// The order runc and crun join namespaces: as [`ALL`], without user (handled apart, see
+/// [`Namespaces::enter`]); mount comes last so the paths of the others still resolve.
+const JOIN_ORDER: &[LinuxNamespaceType] = ALL.split_at(1).1;
 
 pub fn clone_flag(typ: LinuxNamespaceType) -> CloneFlags {
     match typ {
@@ -150,7 +142,7 @@ impl Namespaces {
     /// user namespace is joined last, since entering it first would drop the privileges the
     /// other setns calls need; the namespaces created afterwards then belong to it.
     pub fn enter(&self, fds: &[(LinuxNamespaceType, OwnedFd)]) -> Result<()> {
-        for typ in JOIN_ORDER {
+        for &typ in JOIN_ORDER {
             // pid and time are joined by the parent (they take effect for children only).
             if matches!(typ, LinuxNamespaceType::Pid | LinuxNamespaceType::Time) {
                 continue;

@@ -170,13 +170,40 @@ impl TestEnv {
         )
     }
 
+    /// `vrun create --bundle <bundle> ID` with the config already written; succeeding or not.
+    pub fn try_create(&self, id: &str) -> Output {
+        let mut cmd = self.cmd();
+        cmd.args(["create", "--bundle"]).arg(&self.bundle).arg(id);
+        let (status, stdout, stderr) = self.detached(cmd);
+        Output {
+            status,
+            stdout: stdout.into_bytes(),
+            stderr: stderr.into_bytes(),
+        }
+    }
+
     /// create + check success.
     pub fn create(&self, id: &str, config: &Value) {
         self.write_config(config);
-        let mut cmd = self.cmd();
-        cmd.args(["create", "--bundle"]).arg(&self.bundle).arg(id);
-        let (status, _, err) = self.detached(cmd);
-        assert!(status.success(), "vrun create {id}: {err}");
+        let out = self.try_create(id);
+        assert!(
+            out.status.success(),
+            "vrun create {id}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Spawns `vrun run` of the written config in the foreground and waits until it runs.
+    pub fn spawn_running(&self, id: &str) -> std::process::Child {
+        let child = self
+            .cmd()
+            .args(["run", "--bundle"])
+            .arg(&self.bundle)
+            .arg(id)
+            .spawn()
+            .unwrap();
+        self.wait_status(id, "running");
+        child
     }
 
     pub fn state(&self, id: &str) -> Value {
