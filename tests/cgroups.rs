@@ -165,3 +165,128 @@ fn concurrent_runs_share_the_default_parent_safely() {
     }
     assert!(cgroup_dirs_named(&env.name).is_empty());
 }
+
+fn counter(env: &TestEnv) -> u64 {
+    std::fs::read_to_string(env.bundle.join("rootfs/tmp/count"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn pause_freezes_and_resume_thaws() {
+    let env = TestEnv::new("pause");
+    let id = env.id("c");
+    env.create(
+        &id,
+        &env.sh("i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.05; done"),
+    );
+    // pausing a container that is not running is refused
+    let out = env.vrun(&["pause", &id]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("it is created, not running"));
+    assert!(env.vrun(&["start", &id]).status.success());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(counter(&env) > 0, "the counter never ran");
+
+    let out = env.vrun(&["pause", &id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(env.state(&id)["status"], "paused");
+    let list: serde_json::Value =
+        serde_json::from_slice(&env.vrun(&["list", "--format", "json"]).stdout).unwrap();
+    assert_eq!(list[0]["status"], "paused");
+    let frozen_at = counter(&env);
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    assert_eq!(counter(&env), frozen_at, "the counter moved while paused");
+    assert_eq!(
+        env.vrun(&["pause", &id]).status.code(),
+        Some(1),
+        "pausing twice must fail"
+    );
+
+    assert!(env.vrun(&["resume", &id]).status.success());
+    assert_eq!(env.state(&id)["status"], "running");
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    assert!(
+        counter(&env) > frozen_at,
+        "the counter did not move after resume"
+    );
+    assert_eq!(
+        env.vrun(&["resume", &id]).status.code(),
+        Some(1),
+        "resuming a running container must fail"
+    );
+
+    // a paused container is deleted with --force (thawed so that SIGKILL lands)
+    assert!(env.vrun(&["pause", &id]).status.success());
+    assert!(env.vrun(&["delete", "--force", &id]).status.success());
+    assert!(cgroup_dirs_named(&id).is_empty());
+}
+
+#[test]
+fn update_changes_limits_of_a_running_container() {
+    let env = TestEnv::new("update");
+    let id = env.id("c");
+    let mut c = env.default_config(&["sleep", "30"]);
+    c["linux"]["resources"]["memory"] = json!({"limit": 33554432});
+    c["linux"]["resources"]["pids"] = json!({"limit": 20});
+    env.create(&id, &c);
+    assert!(env.vrun(&["start", &id]).status.success());
+    let mem = own_cgroup("memory").join("vrun").join(&id);
+    let cpu = own_cgroup("cpu").join("vrun").join(&id);
+    let pids = own_cgroup("pids").join("vrun").join(&id);
+    let out = env.vrun(&[
+        "update",
+        "--memory",
+        "64m",
+        "--pids-limit",
+        "30",
+        "--cpu-quota",
+        "20000",
+        "--cpu-period",
+        "100000",
+        &id,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        read(mem.join("memory.limit_in_bytes")),
+        (64 << 20).to_string()
+    );
+    assert_eq!(read(pids.join("pids.max")), "30");
+    assert_eq!(read(cpu.join("cpu.cfs_quota_us")), "20000");
+    // --resources FILE, with a flag on top
+    let file = env.dir.join("resources.json");
+    std::fs::write(
+        &file,
+        r#"{"memory": {"limit": 50331648}, "pids": {"limit": 7}}"#,
+    )
+    .unwrap();
+    let out = env
+        .cmd()
+        .arg("update")
+        .arg("--resources")
+        .arg(&file)
+        .args(["--pids-limit", "9", &id])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(read(mem.join("memory.limit_in_bytes")), "50331648");
+    assert_eq!(read(pids.join("pids.max")), "9");
+    // a bad size changes nothing
+    let out = env.vrun(&["update", "--memory", "lots", &id]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--memory \"lots\""));
+    assert_eq!(read(mem.join("memory.limit_in_bytes")), "50331648");
+}

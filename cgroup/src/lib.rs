@@ -175,6 +175,69 @@ impl Cgroup {
         }
     }
 
+    /// Freezes (`pause`) or thaws (`resume`) every process of the cgroup and waits until the
+    /// kernel reports the new state: freezer.state on v1, cgroup.freeze/cgroup.events on v2.
+    pub fn set_frozen(&self, frozen: bool) -> Result<()> {
+        // (directory, file to write, value, file that reports the state, its line when done)
+        let (dir, file, value, report, want) = match self.version {
+            Version::V2 => {
+                let dir = self
+                    .dirs
+                    .first()
+                    .map(|(_, d)| d.as_path())
+                    .ok_or_else(|| Error::Invalid("no cgroup directory".into()))?;
+                let (value, want) = if frozen {
+                    ("1", "frozen 1")
+                } else {
+                    ("0", "frozen 0")
+                };
+                (dir, "cgroup.freeze", value, "cgroup.events", want)
+            }
+            Version::V1 => {
+                let dir = self.dir_of("freezer").ok_or_else(|| {
+                    Error::Invalid("this host has no freezer cgroup hierarchy".into())
+                })?;
+                let value = if frozen { "FROZEN" } else { "THAWED" };
+                (dir, "freezer.state", value, "freezer.state", value)
+            }
+        };
+        let done = || {
+            std::fs::read_to_string(dir.join(report))
+                .is_ok_and(|s| s.lines().any(|l| l.trim() == want))
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut pause = Duration::from_micros(100);
+        loop {
+            // v1 may stay in FREEZING while a task is busy in the kernel; writing again retries.
+            std::fs::write(dir.join(file), value).map_err(|e| Error::Io {
+                what: format!("write {value} to {}", dir.join(file).display()),
+                source: e,
+            })?;
+            if done() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Invalid(format!(
+                    "the cgroup {} did not become {value} within 10 s",
+                    dir.display()
+                )));
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(10));
+        }
+    }
+
+    /// `update`: new limits on a running container. Device rules are not touched (runc's
+    /// update does not change them either).
+    pub fn update(&self, r: &LinuxResources) -> Result<()> {
+        let mut r = r.clone();
+        r.set_devices(None);
+        match self.version {
+            Version::V1 => resources::apply_v1(self, &r),
+            Version::V2 => resources::apply_v2(self.dirs[0].1.as_path(), &r),
+        }
+    }
+
     /// Sends `signal` to every process of the cgroup.
     pub fn signal_all(&self, signal: nix::sys::signal::Signal) -> Result<()> {
         for pid in self.pids()? {

@@ -59,6 +59,12 @@ enum Command {
     Spec(commands::spec::Args),
     /// Print the features this runtime supports, as JSON.
     Features,
+    /// Freeze every process of a running container.
+    Pause(commands::pause::Args),
+    /// Thaw a paused container.
+    Resume(commands::resume::Args),
+    /// Change the resource limits of a container.
+    Update(commands::update::Args),
 }
 
 /// The global flags every command sees.
@@ -94,6 +100,9 @@ fn main() -> ExitCode {
         Command::List(a) => commands::list::run(&global, a),
         Command::Spec(a) => commands::spec::run(a),
         Command::Features => commands::features::run(),
+        Command::Pause(a) => commands::pause::run(&global, a),
+        Command::Resume(a) => commands::resume::run(&global, a),
+        Command::Update(a) => commands::update::run(&global, a),
     };
     match result {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),

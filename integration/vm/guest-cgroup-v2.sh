@@ -39,5 +39,22 @@ check "oom_kill counted in memory.events" "yes" "$(grep -q '^oom_kill [1-9]' /sy
 "$vrun" delete --force v2-oom
 check "no cgroup left" "" "$(ls -d /sys/fs/cgroup/outer /sys/fs/cgroup/vrun 2>/dev/null)"
 
+# 5. pause/resume (cgroup.freeze) and update on v2
+cp config-sleep.json config.json
+"$vrun" run -d --bundle "$bundle" v2-pause
+"$vrun" pause v2-pause
+check "cgroup.freeze after pause" "1" "$(cat /sys/fs/cgroup/outer/inner/cgroup.freeze)"
+check "cgroup.events reports frozen" "frozen 1" "$(grep frozen /sys/fs/cgroup/outer/inner/cgroup.events)"
+check "state says paused" '"status": "paused"' "$("$vrun" state v2-pause | grep -o '"status": "[a-z]*"')"
+"$vrun" resume v2-pause
+check "cgroup.events after resume" "frozen 0" "$(grep frozen /sys/fs/cgroup/outer/inner/cgroup.events)"
+"$vrun" update --memory 32m --pids-limit 5 --cpu-quota 10000 v2-pause
+check "update: memory.max" "33554432" "$(cat /sys/fs/cgroup/outer/inner/memory.max)"
+check "update: pids.max" "5" "$(cat /sys/fs/cgroup/outer/inner/pids.max)"
+check "update: cpu.max" "10000 100000" "$(cat /sys/fs/cgroup/outer/inner/cpu.max)"
+"$vrun" pause v2-pause
+"$vrun" delete --force v2-pause
+check "paused container deleted" "" "$(ls -d /sys/fs/cgroup/outer 2>/dev/null)"
+
 echo "cgroup-v2: $pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -55,6 +55,10 @@ fn stop(state: &Persisted) -> Result<()> {
         Ok(()) | Err(Error::Invalid(_)) => {}
         Err(e) => return Err(e),
     }
+    // Frozen tasks act on SIGKILL only once thawed.
+    if let Some(cg) = state.cgroup.as_ref().filter(|c| c.is_frozen()) {
+        cg.set_frozen(false)?;
+    }
     if !wait_exit(state, Duration::from_secs(10)) {
         return Err(Error::Invalid(format!(
             "container \"{}\" did not exit after SIGKILL",

@@ -4,12 +4,18 @@ pub mod create;
 pub mod delete;
 pub mod exec;
 pub mod kill;
+pub mod pause;
+pub mod resume;
 pub mod run;
 pub mod start;
+pub mod update;
 
 pub use create::{create, ConsoleMode, CreateOptions, Created};
 pub use delete::delete;
 pub use exec::{exec, ExecOptions};
 pub use kill::kill;
+pub use pause::pause;
+pub use resume::resume;
 pub use run::{run, RunOptions};
 pub use start::start;
+pub use update::{update, UpdateOptions};

@@ -1,0 +1,236 @@
+//! `update`: new resource limits for a created, running or paused container, from a
+//! `linux.resources` JSON (`--resources FILE` or `-` for stdin) and runc's flags on top.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{LinuxCpu, LinuxMemory, LinuxResources};
+
+use crate::error::{Context, Error, Result};
+use crate::lifecycle::pause::cgroup_of;
+use crate::state::{status, ContainerDir, Status};
+
+/// runc's update flags; each set one overrides the same field of `--resources`.
+#[derive(Debug, Clone, Default)]
+pub struct UpdateOptions {
+    pub resources: Option<PathBuf>,
+    pub memory: Option<String>,
+    pub memory_reservation: Option<String>,
+    pub memory_swap: Option<String>,
+    pub cpu_shares: Option<u64>,
+    pub cpu_quota: Option<i64>,
+    pub cpu_period: Option<u64>,
+    pub cpuset_cpus: Option<String>,
+    pub cpuset_mems: Option<String>,
+    pub pids_limit: Option<i64>,
+}
+
+pub fn update(root: &Path, id: &str, opts: &UpdateOptions) -> Result<()> {
+    let dir = ContainerDir::open(root, id)?;
+    let mut state = dir.load()?;
+    if status(&dir.path, &state) == Status::Stopped {
+        return Err(Error::Invalid(format!(
+            "cannot update container \"{id}\": it is stopped"
+        )));
+    }
+    let r = resources(opts)?;
+    cgroup_of(&state)?.update(&r)?;
+    // Keep the recorded config in step, as runc does, so `state` consumers see the new limits.
+    if let Some(linux) = state.config.linux_mut() {
+        let mut current = linux.resources().clone().unwrap_or_default();
+        merge(&mut current, &r);
+        linux.set_resources(Some(current));
+    }
+    dir.save(&state)
+}
+
+/// The resources to write: the JSON first, then each flag given.
+pub fn resources(opts: &UpdateOptions) -> Result<LinuxResources> {
+    let mut r: LinuxResources = match &opts.resources {
+        Some(p) => {
+            let text = if p.as_os_str() == "-" {
+                let mut s = Vec::new();
+                std::io::stdin()
+                    .read_to_end(&mut s)
+                    .context(|| "read resources from stdin".into())?;
+                s
+            } else {
+                std::fs::read(p).context(|| format!("read --resources {}", p.display()))?
+            };
+            let de = &mut serde_json::Deserializer::from_slice(&text);
+            serde_path_to_error::deserialize(de).map_err(|e| {
+                Error::Invalid(format!(
+                    "--resources {}: {}: {}",
+                    p.display(),
+                    e.path(),
+                    e.inner()
+                ))
+            })?
+        }
+        None => serde_json::from_str("{}").map_err(|e| Error::Invalid(e.to_string()))?,
+    };
+    let size = |flag: &str, v: &Option<String>| {
+        v.as_deref()
+            .map(|s| parse_size(s).map_err(|e| Error::Invalid(format!("--{flag} {s:?}: {e}"))))
+            .transpose()
+    };
+    let limit = size("memory", &opts.memory)?;
+    let reservation = size("memory-reservation", &opts.memory_reservation)?;
+    let swap = size("memory-swap", &opts.memory_swap)?;
+    if limit.is_some() || reservation.is_some() || swap.is_some() {
+        let mut m = (*r.memory()).unwrap_or_else(empty_memory);
+        if let Some(v) = limit {
+            m.set_limit(Some(v));
+        }
+        if let Some(v) = reservation {
+            m.set_reservation(Some(v));
+        }
+        if let Some(v) = swap {
+            m.set_swap(Some(v));
+        }
+        r.set_memory(Some(m));
+    }
+    if opts.cpu_shares.is_some()
+        || opts.cpu_quota.is_some()
+        || opts.cpu_period.is_some()
+        || opts.cpuset_cpus.is_some()
+        || opts.cpuset_mems.is_some()
+    {
+        let mut c = r.cpu().clone().unwrap_or_else(empty_cpu);
+        if let Some(v) = opts.cpu_shares {
+            c.set_shares(Some(v));
+        }
+        if let Some(v) = opts.cpu_quota {
+            c.set_quota(Some(v));
+        }
+        if let Some(v) = opts.cpu_period {
+            c.set_period(Some(v));
+        }
+        if let Some(v) = &opts.cpuset_cpus {
+            c.set_cpus(Some(v.clone()));
+        }
+        if let Some(v) = &opts.cpuset_mems {
+            c.set_mems(Some(v.clone()));
+        }
+        r.set_cpu(Some(c));
+    }
+    if let Some(v) = opts.pids_limit {
+        let mut p = (*r.pids()).unwrap_or_else(|| {
+            serde_json::from_str(r#"{"limit": -1}"#).expect("a literal LinuxPids")
+        });
+        p.set_limit(v);
+        r.set_pids(Some(p));
+    }
+    Ok(r)
+}
+
+fn empty_memory() -> LinuxMemory {
+    serde_json::from_str("{}").expect("a literal LinuxMemory")
+}
+
+fn empty_cpu() -> LinuxCpu {
+    serde_json::from_str("{}").expect("a literal LinuxCpu")
+}
+
+/// The fields set in `new` replace those of `current`.
+fn merge(current: &mut LinuxResources, new: &LinuxResources) {
+    if let Some(m) = new.memory() {
+        let mut c = (*current.memory()).unwrap_or_else(empty_memory);
+        if m.limit().is_some() {
+            c.set_limit(m.limit());
+        }
+        if m.reservation().is_some() {
+            c.set_reservation(m.reservation());
+        }
+        if m.swap().is_some() {
+            c.set_swap(m.swap());
+        }
+        current.set_memory(Some(c));
+    }
+    if let Some(n) = new.cpu() {
+        let mut c = current.cpu().clone().unwrap_or_else(empty_cpu);
+        if n.shares().is_some() {
+            c.set_shares(n.shares());
+        }
+        if n.quota().is_some() {
+            c.set_quota(n.quota());
+        }
+        if n.period().is_some() {
+            c.set_period(n.period());
+        }
+        if n.cpus().is_some() {
+            c.set_cpus(n.cpus().clone());
+        }
+        if n.mems().is_some() {
+            c.set_mems(n.mems().clone());
+        }
+        current.set_cpu(Some(c));
+    }
+    if let Some(p) = new.pids() {
+        current.set_pids(Some(*p));
+    }
+}
+
+/// "512", "512k", "64M", "1g" (powers of 1024, as runc's units.RAMInBytes); "-1" for no limit.
+pub fn parse_size(text: &str) -> std::result::Result<i64, String> {
+    let t = text.trim();
+    if t == "-1" {
+        return Ok(-1);
+    }
+    let lower = t.to_ascii_lowercase();
+    let body = lower.strip_suffix('b').unwrap_or(&lower);
+    let (digits, mult) = match body.char_indices().last() {
+        Some((i, 'k')) => (&body[..i], 1i64 << 10),
+        Some((i, 'm')) => (&body[..i], 1 << 20),
+        Some((i, 'g')) => (&body[..i], 1 << 30),
+        Some((i, 't')) => (&body[..i], 1 << 40),
+        _ => (body, 1),
+    };
+    let n: i64 = digits
+        .trim()
+        .parse()
+        .map_err(|_| "not a size (use e.g. 512m, 1g, or bytes)".to_string())?;
+    n.checked_mul(mult)
+        .filter(|v| *v >= 0)
+        .ok_or_else(|| "too large".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("512"), Ok(512));
+        assert_eq!(parse_size("64M"), Ok(64 << 20));
+        assert_eq!(parse_size("1g"), Ok(1 << 30));
+        assert_eq!(parse_size("2kb"), Ok(2048));
+        assert_eq!(parse_size("-1"), Ok(-1));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("-5").is_err());
+    }
+
+    #[test]
+    fn flags_override_the_json() {
+        let dir = std::env::temp_dir().join(format!("vrun-update-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("r.json");
+        std::fs::write(
+            &file,
+            r#"{"memory": {"limit": 1000, "reservation": 500}, "pids": {"limit": 10}}"#,
+        )
+        .unwrap();
+        let r = resources(&UpdateOptions {
+            resources: Some(file),
+            memory: Some("2k".into()),
+            cpu_quota: Some(5000),
+            ..Default::default()
+        })
+        .unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(r.memory().as_ref().unwrap().limit(), Some(2048));
+        assert_eq!(r.memory().as_ref().unwrap().reservation(), Some(500));
+        assert_eq!(r.cpu().as_ref().unwrap().quota(), Some(5000));
+        assert_eq!(r.pids().as_ref().unwrap().limit(), 10);
+    }
+}
