@@ -290,3 +290,96 @@ fn update_changes_limits_of_a_running_container() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--memory \"lots\""));
     assert_eq!(read(mem.join("memory.limit_in_bytes")), "50331648");
 }
+
+fn stats(env: &TestEnv, id: &str) -> serde_json::Value {
+    let out = env.vrun(&["events", "--stats", id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn events_stats_report_usage_that_moves() {
+    let env = TestEnv::new("stats");
+    let id = env.id("c");
+    let mut c = env.sh("while true; do :; done");
+    c["linux"]["resources"]["memory"] = json!({"limit": 33554432});
+    c["linux"]["resources"]["pids"] = json!({"limit": 40});
+    env.create(&id, &c);
+    assert!(env.vrun(&["start", &id]).status.success());
+    let first = stats(&env, &id);
+    assert_eq!(first["type"], "stats");
+    assert_eq!(first["id"], json!(id));
+    let d = &first["data"];
+    assert_eq!(d["memory"]["usage"]["limit"], 33554432);
+    assert!(d["memory"]["usage"]["usage"].as_u64().unwrap() > 0);
+    assert_eq!(d["pids"]["current"], 1);
+    assert_eq!(d["pids"]["limit"], 40);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let second = stats(&env, &id);
+    let total = |s: &serde_json::Value| s["data"]["cpu"]["usage"]["total"].as_u64().unwrap_or(0);
+    // a busy loop for 300 ms: at least 100 ms more cpu time
+    assert!(
+        total(&second) >= total(&first) + 100_000_000,
+        "{} -> {}",
+        total(&first),
+        total(&second)
+    );
+    let bad = env.vrun(&["events", "--interval", "soon", &id]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--interval \"soon\""));
+}
+
+#[test]
+fn events_stream_reports_an_oom_kill() {
+    let env = TestEnv::new("oom");
+    let id = env.id("c");
+    let mut c = env.default_config(&["sleep", "60"]);
+    c["linux"]["resources"]["memory"] = json!({"limit": 16777216});
+    env.create(&id, &c);
+    assert!(env.vrun(&["start", &id]).status.success());
+    let log = env.dir.join("events.log");
+    let mut stream = env
+        .cmd()
+        .args(["events", "--interval", "30s", &id])
+        .stdout(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    // tmpfs pages cannot be reclaimed without swap: filling /dev/shm past the limit OOM-kills dd
+    let _ = env.vrun(&[
+        "exec",
+        &id,
+        "dd",
+        "if=/dev/zero",
+        "of=/dev/shm/fill",
+        "bs=1M",
+        "count=48",
+    ]);
+    let mut seen = String::new();
+    for _ in 0..100 {
+        seen = std::fs::read_to_string(&log).unwrap_or_default();
+        if seen.contains("\"type\":\"oom\"") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = stream.kill();
+    let _ = stream.wait();
+    assert!(
+        seen.lines()
+            .next()
+            .unwrap_or_default()
+            .contains("\"type\":\"stats\""),
+        "{seen}"
+    );
+    let oom: serde_json::Value = serde_json::from_str(
+        seen.lines()
+            .find(|l| l.contains("\"type\":\"oom\""))
+            .unwrap_or_else(|| panic!("no oom event: {seen}")),
+    )
+    .unwrap();
+    assert_eq!(oom, json!({"type": "oom", "id": id}));
+}

@@ -13,6 +13,7 @@ mod error;
 pub mod hierarchy;
 pub mod placement;
 mod resources;
+mod stats;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -59,6 +59,8 @@ enum Command {
     Spec(commands::spec::Args),
     /// Print the features this runtime supports, as JSON.
     Features,
+    /// Stream a container's resource usage and OOM events as JSON lines (--stats: once).
+    Events(commands::events::Args),
     /// Freeze every process of a running container.
     Pause(commands::pause::Args),
     /// Thaw a paused container.
@@ -100,6 +102,7 @@ fn main() -> ExitCode {
         Command::List(a) => commands::list::run(&global, a),
         Command::Spec(a) => commands::spec::run(a),
         Command::Features => commands::features::run(),
+        Command::Events(a) => commands::events::run(&global, a),
         Command::Pause(a) => commands::pause::run(&global, a),
         Command::Resume(a) => commands::resume::run(&global, a),
         Command::Update(a) => commands::update::run(&global, a),

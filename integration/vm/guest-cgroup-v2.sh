@@ -34,8 +34,15 @@ check "default placement removed" "gone" "$([ -e /sys/fs/cgroup/vrun ] || echo g
 # 4. a memory limit the container exceeds: the kernel's OOM killer acts inside the cgroup
 sed 's/"limit": 67108864/"limit": 16777216/' config-sleep.json > config.json
 "$vrun" create --bundle "$bundle" v2-oom
+"$vrun" start v2-oom
+check "events --stats: memory limit from memory.max" "yes" "$("$vrun" events --stats v2-oom | grep -q '"usage":{[^}]*"limit":16777216' && echo yes)"
+"$vrun" events --interval 30s v2-oom > /tmp/events.out &
+events=$!
 "$vrun" exec v2-oom sh -c 'dd if=/dev/zero of=/dev/shm/fill bs=1M count=64 2>/dev/null; echo dd-survived' > /tmp/oom.out 2>&1
 check "oom_kill counted in memory.events" "yes" "$(grep -q '^oom_kill [1-9]' /sys/fs/cgroup/outer/inner/memory.events && echo yes)"
+sleep 1
+kill $events 2>/dev/null
+check "events stream reports the oom" "yes" "$(grep -q '"type":"oom"' /tmp/events.out && echo yes)"
 "$vrun" delete --force v2-oom
 check "no cgroup left" "" "$(ls -d /sys/fs/cgroup/outer /sys/fs/cgroup/vrun 2>/dev/null)"
 

@@ -2,6 +2,7 @@
 
 pub mod create;
 pub mod delete;
+pub mod events;
 pub mod exec;
 pub mod kill;
 pub mod pause;
@@ -12,6 +13,7 @@ pub mod update;
 
 pub use create::{create, ConsoleMode, CreateOptions, Created};
 pub use delete::delete;
+pub use events::{events, parse_duration};
 pub use exec::{exec, ExecOptions};
 pub use kill::kill;
 pub use pause::pause;
