@@ -218,6 +218,12 @@ fn semantic_errors_name_the_field() {
             Box::new(|c| c["hooks"] = json!({"poststart": [{"path": "relative/hook"}]})),
             "hooks.poststart[0].path: \"relative/hook\" is not absolute",
         ),
+        (
+            Box::new(|c| {
+                c["linux"]["resources"]["devices"] = json!([{"allow": true, "access": "rwx"}])
+            }),
+            "linux.resources.devices[0].access: 'x' is not one of r, w, m",
+        ),
     ];
     for (change, needle) in cases {
         let mut c = env.default_config(&["true"]);

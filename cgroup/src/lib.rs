@@ -9,11 +9,13 @@
 
 pub mod convert;
 pub mod devices;
+pub mod ebpf;
 mod error;
 pub mod hierarchy;
 pub mod placement;
 mod resources;
 mod stats;
+mod sys;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -110,11 +112,17 @@ impl Cgroup {
     pub fn apply(&self, r: &LinuxResources, created_devices: &[LinuxDeviceCgroup]) -> Result<()> {
         let mut r = r.clone();
         let rules = devices::with_defaults(r.devices().as_deref().unwrap_or(&[]), created_devices);
-        r.set_devices(Some(rules));
+        ebpf::validate(&rules)?;
+        r.set_devices(Some(rules.clone()));
         let r = &r;
         match self.version {
             Version::V1 => resources::apply_v1(self, r),
-            Version::V2 => resources::apply_v2(self.dirs[0].1.as_path(), r),
+            Version::V2 => {
+                let dir = self.dirs[0].1.as_path();
+                resources::apply_v2(dir, r)?;
+                // v2 has no devices files: the rules become an eBPF program on the cgroup.
+                ebpf::attach(dir, &rules)
+            }
         }
     }
 

@@ -22,6 +22,17 @@ json.dump(c, open(d + "/config.json", "w"), indent=2)
 c["process"]["args"] = ["sleep", "1000"]
 c["linux"]["cgroupsPath"] = "outer/inner"
 json.dump(c, open(d + "/config-sleep.json", "w"), indent=2)
+# the device filter: CAP_MKNOD lets the container make /dev/kmsg's node (c 1:11) (CAP_SYSLOG:
+# reading it needs that too under dmesg_restrict); the default rules deny opening it, an
+# allow-all rule lets it
+c["linux"].pop("cgroupsPath")
+c["root"]["readonly"] = False
+for s in ("bounding", "effective", "permitted"):
+    c["process"]["capabilities"][s] += ["CAP_MKNOD", "CAP_SYSLOG"]
+c["process"]["args"] = ["sh", "-c", "rm -f /tmp/kmsg; mknod /tmp/kmsg c 1 11; head -c 1 /tmp/kmsg 2>&1 >/dev/null && echo kmsg-opened; echo x > /dev/null && echo null-ok"]
+json.dump(c, open(d + "/config-dev.json", "w"), indent=2)
+c["linux"]["resources"]["devices"] = [{"allow": True, "access": "rwm"}]
+json.dump(c, open(d + "/config-dev-open.json", "w"), indent=2)
 PY
 cp "$(dirname "$0")/guest-cgroup-v2.sh" "$work/guest.sh"
 "$(dirname "$0")/run-in-vm.sh" --add "$VRUN" --add "$work" -- sh "$work/guest.sh" "$VRUN" "$work/bundle"

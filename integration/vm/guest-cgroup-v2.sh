@@ -63,5 +63,11 @@ check "update: cpu.max" "10000 100000" "$(cat /sys/fs/cgroup/outer/inner/cpu.max
 "$vrun" delete --force v2-pause
 check "paused container deleted" "" "$(ls -d /sys/fs/cgroup/outer 2>/dev/null)"
 
+# 6. the eBPF device filter
+cp config-dev.json config.json
+check "device filter denies c 1:11, allows /dev/null" "head: /tmp/kmsg: Operation not permitted null-ok" "$("$vrun" run --bundle "$bundle" v2-dev 2>&1 | tr '\n' ' ' | sed 's/ $//')"
+cp config-dev-open.json config.json
+check "an allow-all rule opens it" "kmsg-opened null-ok" "$("$vrun" run --bundle "$bundle" v2-dev-open 2>&1 | tr '\n' ' ' | sed 's/ $//')"
+
 echo "cgroup-v2: $pass passed, $fail failed"
 [ "$fail" = 0 ]
