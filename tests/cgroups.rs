@@ -383,3 +383,21 @@ fn events_stream_reports_an_oom_kill() {
     .unwrap();
     assert_eq!(oom, json!({"type": "oom", "id": id}));
 }
+
+#[test]
+fn unified_keys_are_refused_on_v1() {
+    let env = TestEnv::new("unified");
+    let mut c = env.default_config(&["true"]);
+    c["linux"]["resources"]["unified"] = json!({"memory.high": "1000000"});
+    env.write_config(&c);
+    let id = env.id("c");
+    let out = env.try_create(&id);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("linux.resources.unified.memory.high: cgroup v2 keys cannot be set"),
+        "{err}"
+    );
+    assert!(!env.root.join(&id).exists());
+    assert!(cgroup_dirs_named(&id).is_empty());
+}

@@ -76,6 +76,11 @@ pub(crate) fn v2_enable_controllers(dir: &Path) -> Result<()> {
 }
 
 pub(crate) fn apply_v1(cg: &Cgroup, r: &LinuxResources) -> Result<()> {
+    if let Some(key) = r.unified().as_ref().and_then(|u| u.keys().next()) {
+        return Err(Error::Invalid(format!(
+            "linux.resources.unified.{key}: cgroup v2 keys cannot be set on this host, whose cgroups are v1"
+        )));
+    }
     if let (Some(m), Some(dir)) = (r.memory(), cg.dir_of("memory")) {
         if let Some(v) = m.limit() {
             write(
