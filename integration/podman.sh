@@ -7,6 +7,8 @@ need podman podman python3 python3
 build_vrun
 
 work=$(mktemp -d /tmp/vrun-podman.XXXXXX)
+# podman's cgroupfs manager makes libpod_parent/conmon in every hierarchy and never removes it
+had_libpod_parent=$(ls -d /sys/fs/cgroup/*/libpod_parent /sys/fs/cgroup/libpod_parent 2>/dev/null || true)
 P=(podman --root "$work/storage" --runroot "$work/run" --storage-driver vfs --cgroup-manager cgroupfs
    --events-backend file --runtime "$VRUN")
 RUN=(--network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
@@ -15,6 +17,12 @@ cleanup() {
   "${P[@]}" rmi -af >/dev/null 2>&1 || true
   grep -F "$work" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
   rm -rf "$work"
+  if [ -z "$had_libpod_parent" ]; then
+    for d in /sys/fs/cgroup/*/libpod_parent /sys/fs/cgroup/libpod_parent; do
+      [ -d "$d" ] && { rmdir "$d/conmon" 2>/dev/null; rmdir "$d" 2>/dev/null; }
+    done
+  fi
+  true
 }
 trap cleanup EXIT
 fail() { echo "podman.sh: FAIL: $*" >&2; exit 1; }
