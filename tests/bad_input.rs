@@ -224,6 +224,14 @@ fn semantic_errors_name_the_field() {
             }),
             "linux.resources.devices[0].access: 'x' is not one of r, w, m",
         ),
+        (
+            Box::new(|c| c["linux"]["resources"]["blockIO"] = json!({"weight": 5})),
+            "linux.resources.blockIO.weight: 5 is outside 10..1000",
+        ),
+        (
+            Box::new(|c| c["linux"]["resources"]["cpu"] = json!({"cpus": "0-x"})),
+            "linux.resources.cpu.cpus: \"0-x\" is not a list of numbers and ranges",
+        ),
     ];
     for (change, needle) in cases {
         let mut c = env.default_config(&["true"]);

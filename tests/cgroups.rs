@@ -401,3 +401,55 @@ fn unified_keys_are_refused_on_v1() {
     assert!(!env.root.join(&id).exists());
     assert!(cgroup_dirs_named(&id).is_empty());
 }
+
+/// major:minor of a whole disk of this machine (throttles name disks, not partitions).
+fn a_disk() -> (i64, i64) {
+    let entry = std::fs::read_dir("/sys/block")
+        .unwrap()
+        .flatten()
+        .find(|e| !e.file_name().to_string_lossy().starts_with("loop"))
+        .unwrap();
+    let dev = std::fs::read_to_string(entry.path().join("dev")).unwrap();
+    let (maj, min) = dev.trim().split_once(':').unwrap();
+    (maj.parse().unwrap(), min.parse().unwrap())
+}
+
+#[test]
+fn block_io_weight_and_throttles() {
+    let env = TestEnv::new("blkio");
+    let (maj, min) = a_disk();
+    let mut c = env.default_config(&["sleep", "30"]);
+    c["linux"]["resources"]["blockIO"] = json!({
+        "weight": 500,
+        "throttleReadBpsDevice": [{"major": maj, "minor": min, "rate": 1048576}],
+        "throttleWriteBpsDevice": [{"major": maj, "minor": min, "rate": 2097152}],
+        "throttleReadIOPSDevice": [{"major": maj, "minor": min, "rate": 300}],
+        "throttleWriteIOPSDevice": [{"major": maj, "minor": min, "rate": 100}]
+    });
+    let id = env.id("c");
+    env.create(&id, &c);
+    let dir = own_cgroup("blkio").join("vrun").join(&id);
+    let dev = format!("{maj}:{min}");
+    assert_eq!(
+        read(dir.join("blkio.throttle.read_bps_device")),
+        format!("{dev} 1048576")
+    );
+    assert_eq!(
+        read(dir.join("blkio.throttle.write_bps_device")),
+        format!("{dev} 2097152")
+    );
+    assert_eq!(
+        read(dir.join("blkio.throttle.read_iops_device")),
+        format!("{dev} 300")
+    );
+    assert_eq!(
+        read(dir.join("blkio.throttle.write_iops_device")),
+        format!("{dev} 100")
+    );
+    let weight = ["blkio.weight", "blkio.bfq.weight"]
+        .iter()
+        .map(|f| dir.join(f))
+        .find(|p| p.exists())
+        .unwrap();
+    assert!(read(weight.clone()).ends_with("500"), "{}", read(weight));
+}

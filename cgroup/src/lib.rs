@@ -7,6 +7,7 @@
 //! create or a delete removes those and nothing else), and only the files a config names
 //! written, which keeps `create` fast. cgroups-rs walks and writes every controller.
 
+pub mod blkio;
 pub mod convert;
 pub mod devices;
 pub mod ebpf;
@@ -26,6 +27,7 @@ use serde::{Deserialize, Serialize};
 pub use error::{Error, Result};
 pub use hierarchy::{Hierarchy, Version};
 pub use placement::Placement;
+pub use resources::validate;
 
 /// A container's cgroup: one directory per hierarchy (one in all on v2). Serialised into the
 /// container's state so later commands find it again.

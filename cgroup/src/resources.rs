@@ -75,6 +75,46 @@ pub(crate) fn v2_enable_controllers(dir: &Path) -> Result<()> {
     )
 }
 
+/// Checks `linux.resources` before anything is written: a clear error naming the field.
+pub fn validate(r: &LinuxResources) -> Result<()> {
+    crate::ebpf::validate(r.devices().as_deref().unwrap_or(&[]))?;
+    if let Some(b) = r.block_io() {
+        crate::blkio::validate(b)?;
+    }
+    if let Some(c) = r.cpu() {
+        for (field, list) in [("cpus", c.cpus()), ("mems", c.mems())] {
+            if let Some(list) = list {
+                check_list(list).map_err(|e| {
+                    Error::Invalid(format!("linux.resources.cpu.{field}: {list:?} {e}"))
+                })?;
+            }
+        }
+    }
+    if let Some(v) = r.memory().and_then(|m| m.swappiness()) {
+        if v > 100 {
+            return Err(Error::Invalid(format!(
+                "linux.resources.memory.swappiness: {v} is above 100"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A cpuset list: "0-3,5,7-8".
+fn check_list(list: &str) -> std::result::Result<(), &'static str> {
+    if list.trim().is_empty() {
+        return Err("is empty");
+    }
+    for part in list.trim().split(',') {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        match (a.trim().parse::<u32>(), b.trim().parse::<u32>()) {
+            (Ok(a), Ok(b)) if a <= b => {}
+            _ => return Err("is not a list of numbers and ranges (e.g. 0-3,5)"),
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn apply_v1(cg: &Cgroup, r: &LinuxResources) -> Result<()> {
     if let Some(key) = r.unified().as_ref().and_then(|u| u.keys().next()) {
         return Err(Error::Invalid(format!(
@@ -107,11 +147,6 @@ pub(crate) fn apply_v1(cg: &Cgroup, r: &LinuxResources) -> Result<()> {
             )?;
         }
         if let Some(v) = m.swappiness() {
-            if v > 100 {
-                return Err(Error::Invalid(format!(
-                    "linux.resources.memory.swappiness: {v} is above 100"
-                )));
-            }
             write(
                 dir,
                 "memory.swappiness",
@@ -163,6 +198,14 @@ pub(crate) fn apply_v1(cg: &Cgroup, r: &LinuxResources) -> Result<()> {
                 write(dir, "cpuset.mems", v, "linux.resources.cpu.mems")?;
             }
         }
+    }
+    if let Some(b) = r.block_io() {
+        let dir = cg.dir_of("blkio").ok_or_else(|| {
+            Error::Invalid(
+                "linux.resources.blockIO: this host has no blkio cgroup hierarchy".into(),
+            )
+        })?;
+        crate::blkio::apply_v1(dir, b)?;
     }
     if let (Some(p), Some(dir)) = (r.pids(), cg.dir_of("pids")) {
         write(
@@ -268,6 +311,9 @@ pub(crate) fn apply_v2(dir: &Path, r: &LinuxResources) -> Result<()> {
             &max_or(p.limit()),
             "linux.resources.pids.limit",
         )?;
+    }
+    if let Some(b) = r.block_io() {
+        crate::blkio::apply_v2(dir, b)?;
     }
     if let Some(unified) = r.unified() {
         for (key, value) in unified {

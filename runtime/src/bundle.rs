@@ -153,12 +153,8 @@ impl Bundle {
                 )));
             }
         }
-        if let Some(rules) = linux
-            .resources()
-            .as_ref()
-            .and_then(|r| r.devices().as_ref())
-        {
-            vrun_cgroup::ebpf::validate(rules).map_err(|e| err(e.to_string()))?;
+        if let Some(r) = linux.resources() {
+            vrun_cgroup::validate(r).map_err(|e| err(e.to_string()))?;
         }
         if let Some(devs) = linux.devices() {
             vrun_rootfs::devices::from_spec(devs).map_err(|e| err(e.to_string()))?;

@@ -34,6 +34,7 @@ pub fn update(root: &Path, id: &str, opts: &UpdateOptions) -> Result<()> {
         )));
     }
     let r = resources(opts)?;
+    vrun_cgroup::validate(&r)?;
     cgroup_of(&state)?.update(&r)?;
     // Keep the recorded config in step, as runc does, so `state` consumers see the new limits.
     if let Some(linux) = state.config.linux_mut() {
