@@ -33,6 +33,11 @@ c["process"]["args"] = ["sh", "-c", "rm -f /tmp/kmsg; mknod /tmp/kmsg c 1 11; he
 json.dump(c, open(d + "/config-dev.json", "w"), indent=2)
 c["linux"]["resources"]["devices"] = [{"allow": True, "access": "rwm"}]
 json.dump(c, open(d + "/config-dev-open.json", "w"), indent=2)
+# io.max on the guest's first loop device (7:0)
+c["process"]["args"] = ["sleep", "1000"]
+c["linux"]["resources"]["blockIO"] = {"throttleReadBpsDevice": [{"major": 7, "minor": 0, "rate": 1048576}],
+                                      "throttleWriteIOPSDevice": [{"major": 7, "minor": 0, "rate": 100}]}
+json.dump(c, open(d + "/config-io.json", "w"), indent=2)
 PY
 cp "$(dirname "$0")/guest-cgroup-v2.sh" "$work/guest.sh"
 "$(dirname "$0")/run-in-vm.sh" --add "$VRUN" --add "$work" -- sh "$work/guest.sh" "$VRUN" "$work/bundle"

@@ -69,5 +69,14 @@ check "device filter denies c 1:11, allows /dev/null" "head: /tmp/kmsg: Operatio
 cp config-dev-open.json config.json
 check "an allow-all rule opens it" "kmsg-opened null-ok" "$("$vrun" run --bundle "$bundle" v2-dev-open 2>&1 | tr '\n' ' ' | sed 's/ $//')"
 
+# 7. io.max for a loop device (the virtual disk's bandwidth)
+dd if=/dev/zero of=/tmp/disk.img bs=1M count=8 2>/dev/null
+losetup /dev/loop0 /tmp/disk.img
+cp config-io.json config.json
+"$vrun" create --bundle "$bundle" v2-io
+check "io.max from the blockIO throttles" "7:0 rbps=1048576 wbps=max riops=max wiops=100" "$(grep '^7:0 ' /sys/fs/cgroup/vrun/v2-io/io.max)"
+"$vrun" delete --force v2-io
+losetup -d /dev/loop0
+
 echo "cgroup-v2: $pass passed, $fail failed"
 [ "$fail" = 0 ]
