@@ -453,3 +453,56 @@ fn block_io_weight_and_throttles() {
         .unwrap();
     assert!(read(weight.clone()).ends_with("500"), "{}", read(weight));
 }
+
+#[test]
+fn hugepages_and_network_classes_apply_or_fail_clearly() {
+    // v1 hierarchies this host may or may not have: applied where they exist, a clear error
+    // naming the field where they do not (never silently dropped).
+    let env = TestEnv::new("hugetlb");
+    let cases = [
+        (
+            "hugetlb",
+            json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}]}),
+            "hugetlb.2MB.limit_in_bytes",
+            "4194304",
+            "linux.resources.hugepageLimits[0]",
+        ),
+        (
+            "net_cls",
+            json!({"network": {"classID": 1048577}}),
+            "net_cls.classid",
+            "1048577",
+            "linux.resources.network.classID",
+        ),
+    ];
+    for (controller, resources, file, value, field) in cases {
+        let mut c = env.default_config(&["sleep", "30"]);
+        for (k, v) in resources.as_object().unwrap() {
+            c["linux"]["resources"][k] = v.clone();
+        }
+        env.write_config(&c);
+        let id = env.id(controller);
+        let out = env.try_create(&id);
+        if std::path::Path::new(&format!("/sys/fs/cgroup/{controller}")).is_dir() {
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(
+                read(own_cgroup(controller).join("vrun").join(&id).join(file)),
+                value
+            );
+        } else {
+            assert_eq!(out.status.code(), Some(1));
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                err.contains(&format!(
+                    "{field}: this host has no {controller} cgroup hierarchy"
+                )),
+                "{err}"
+            );
+            assert!(cgroup_dirs_named(&id).is_empty());
+        }
+    }
+}

@@ -199,6 +199,7 @@ pub(crate) fn apply_v1(cg: &Cgroup, r: &LinuxResources) -> Result<()> {
             }
         }
     }
+    apply_v1_others(cg, r)?;
     if let Some(b) = r.block_io() {
         let dir = cg.dir_of("blkio").ok_or_else(|| {
             Error::Invalid(
@@ -315,6 +316,7 @@ pub(crate) fn apply_v2(dir: &Path, r: &LinuxResources) -> Result<()> {
     if let Some(b) = r.block_io() {
         crate::blkio::apply_v2(dir, b)?;
     }
+    apply_v2_others(dir, r)?;
     if let Some(unified) = r.unified() {
         for (key, value) in unified {
             if key.contains('/') || key.starts_with('.') {
@@ -326,6 +328,93 @@ pub(crate) fn apply_v2(dir: &Path, r: &LinuxResources) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The directory of a v1 controller a config field needs, or a clear error.
+fn need<'a>(cg: &'a Cgroup, controller: &str, field: &str) -> Result<&'a Path> {
+    cg.dir_of(controller).ok_or_else(|| {
+        Error::Invalid(format!(
+            "{field}: this host has no {controller} cgroup hierarchy to apply it to"
+        ))
+    })
+}
+
+/// hugepageLimits, network and rdma on v1.
+fn apply_v1_others(cg: &Cgroup, r: &LinuxResources) -> Result<()> {
+    for (i, h) in r.hugepage_limits().iter().flatten().enumerate() {
+        let field = format!("linux.resources.hugepageLimits[{i}]");
+        let dir = need(cg, "hugetlb", &field)?;
+        write(
+            dir,
+            &format!("hugetlb.{}.limit_in_bytes", h.page_size()),
+            &h.limit().to_string(),
+            &field,
+        )?;
+    }
+    if let Some(n) = r.network() {
+        if let Some(id) = n.class_id() {
+            let dir = need(cg, "net_cls", "linux.resources.network.classID")?;
+            write(
+                dir,
+                "net_cls.classid",
+                &id.to_string(),
+                "linux.resources.network.classID",
+            )?;
+        }
+        for (i, p) in n.priorities().iter().flatten().enumerate() {
+            let field = format!("linux.resources.network.priorities[{i}]");
+            let dir = need(cg, "net_prio", &field)?;
+            write(
+                dir,
+                "net_prio.ifpriomap",
+                &format!("{} {}", p.name(), p.priority()),
+                &field,
+            )?;
+        }
+    }
+    for (device, limits) in r.rdma().iter().flatten() {
+        let field = format!("linux.resources.rdma.{device}");
+        let dir = need(cg, "rdma", &field)?;
+        write(dir, "rdma.max", &rdma_line(device, limits), &field)?;
+    }
+    Ok(())
+}
+
+/// hugepageLimits and rdma on v2; network classes have no v2 equivalent (eBPF does that job).
+fn apply_v2_others(dir: &Path, r: &LinuxResources) -> Result<()> {
+    for (i, h) in r.hugepage_limits().iter().flatten().enumerate() {
+        write(
+            dir,
+            &format!("hugetlb.{}.max", h.page_size()),
+            &h.limit().to_string(),
+            &format!("linux.resources.hugepageLimits[{i}]"),
+        )?;
+    }
+    if let Some(n) = r.network() {
+        if n.class_id().is_some() || n.priorities().as_ref().is_some_and(|p| !p.is_empty()) {
+            return Err(Error::Invalid(
+                "linux.resources.network: net_cls/net_prio do not exist on cgroup v2".into(),
+            ));
+        }
+    }
+    for (device, limits) in r.rdma().iter().flatten() {
+        write(
+            dir,
+            "rdma.max",
+            &rdma_line(device, limits),
+            &format!("linux.resources.rdma.{device}"),
+        )?;
+    }
+    Ok(())
+}
+
+fn rdma_line(device: &str, l: &oci_spec::runtime::LinuxRdma) -> String {
+    let v = |x: Option<u32>| x.map(|n| n.to_string()).unwrap_or_else(|| "max".into());
+    format!(
+        "{device} hca_handle={} hca_object={}",
+        v(l.hca_handles()),
+        v(l.hca_objects())
+    )
 }
 
 #[cfg(test)]

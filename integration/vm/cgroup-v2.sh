@@ -37,6 +37,7 @@ json.dump(c, open(d + "/config-dev-open.json", "w"), indent=2)
 c["process"]["args"] = ["sleep", "1000"]
 c["linux"]["resources"]["blockIO"] = {"throttleReadBpsDevice": [{"major": 7, "minor": 0, "rate": 1048576}],
                                       "throttleWriteIOPSDevice": [{"major": 7, "minor": 0, "rate": 100}]}
+c["linux"]["resources"]["hugepageLimits"] = [{"pageSize": "2MB", "limit": 4194304}]
 json.dump(c, open(d + "/config-io.json", "w"), indent=2)
 PY
 cp "$(dirname "$0")/guest-cgroup-v2.sh" "$work/guest.sh"
