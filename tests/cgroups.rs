@@ -506,3 +506,86 @@ fn hugepages_and_network_classes_apply_or_fail_clearly() {
         }
     }
 }
+
+#[test]
+fn cpu_burst_idle_and_kernel_memory() {
+    let env = TestEnv::new("cpuextra");
+    let mut c = env.default_config(&["sleep", "30"]);
+    c["linux"]["resources"]["cpu"] =
+        json!({"quota": 50000, "period": 100000, "burst": 20000, "idle": 1});
+    c["linux"]["resources"]["memory"] =
+        json!({"limit": 67108864, "kernelTCP": 16777216, "kernel": 33554432});
+    env.write_config(&c);
+    let id = env.id("c");
+    let out = env.try_create(&id);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cpu = own_cgroup("cpu").join("vrun").join(&id);
+    let mem = own_cgroup("memory").join("vrun").join(&id);
+    assert_eq!(read(cpu.join("cpu.cfs_burst_us")), "20000");
+    assert_eq!(read(cpu.join("cpu.idle")), "1");
+    assert_eq!(read(mem.join("memory.kmem.tcp.limit_in_bytes")), "16777216");
+    // kernel memory limits are gone from new kernels: applied, or a warning, never silence
+    let err = String::from_utf8_lossy(&out.stderr);
+    let applied = std::fs::read_to_string(mem.join("memory.kmem.limit_in_bytes"))
+        .is_ok_and(|s| s.trim() == "33554432");
+    assert!(
+        applied || err.contains("linux.resources.memory.kernel ignored"),
+        "{err}"
+    );
+}
+
+#[test]
+fn update_checks_memory_before_it_changes_it() {
+    let env = TestEnv::new("checkupd");
+    let id = env.id("c");
+    let mut c = env.default_config(&[
+        "sh",
+        "-c",
+        "dd if=/dev/zero of=/dev/shm/x bs=1M count=8 2>/dev/null; sleep 30",
+    ]);
+    c["linux"]["resources"]["memory"] = json!({"limit": 67108864});
+    env.create(&id, &c);
+    assert!(env.vrun(&["start", &id]).status.success());
+    let mem = own_cgroup("memory").join("vrun").join(&id);
+    for _ in 0..100 {
+        if read(mem.join("memory.usage_in_bytes"))
+            .parse::<u64>()
+            .unwrap()
+            > 8 << 20
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let file = env.dir.join("r.json");
+    std::fs::write(
+        &file,
+        r#"{"memory": {"limit": 4194304, "checkBeforeUpdate": true}}"#,
+    )
+    .unwrap();
+    let out = env
+        .cmd()
+        .arg("update")
+        .arg("--resources")
+        .arg(&file)
+        .arg(&id)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "linux.resources.memory.limit: 4194304 is below the container's current usage"
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        read(mem.join("memory.limit_in_bytes")),
+        "67108864",
+        "the limit changed"
+    );
+}

@@ -241,6 +241,7 @@ impl Cgroup {
     /// `update`: new limits on a running container. Device rules are not touched (runc's
     /// update does not change them either).
     pub fn update(&self, r: &LinuxResources) -> Result<()> {
+        resources::check_memory_before_update(self, r)?;
         let mut r = r.clone();
         r.set_devices(None);
         match self.version {

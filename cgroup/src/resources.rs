@@ -200,6 +200,7 @@ pub(crate) fn apply_v1(cg: &Cgroup, r: &LinuxResources) -> Result<()> {
         }
     }
     apply_v1_others(cg, r)?;
+    apply_v1_cpu_memory_extras(cg, r)?;
     if let Some(b) = r.block_io() {
         let dir = cg.dir_of("blkio").ok_or_else(|| {
             Error::Invalid(
@@ -317,6 +318,7 @@ pub(crate) fn apply_v2(dir: &Path, r: &LinuxResources) -> Result<()> {
         crate::blkio::apply_v2(dir, b)?;
     }
     apply_v2_others(dir, r)?;
+    apply_v2_cpu_memory_extras(dir, r)?;
     if let Some(unified) = r.unified() {
         for (key, value) in unified {
             if key.contains('/') || key.starts_with('.') {
@@ -415,6 +417,156 @@ fn rdma_line(device: &str, l: &oci_spec::runtime::LinuxRdma) -> String {
         v(l.hca_handles()),
         v(l.hca_objects())
     )
+}
+
+/// Writes a limit the kernel may have dropped (kernel memory on new kernels): a warning, not
+/// an error, when the file is gone, refuses the value, or takes it without keeping it (6.x
+/// accepts memory.kmem.limit_in_bytes and ignores it).
+fn write_or_warn(dir: &Path, file: &str, value: &str, field: &str) {
+    let path = dir.join(file);
+    match std::fs::write(&path, value) {
+        Err(e) => tracing::warn!("{field} ignored: this kernel does not take {file} ({e})"),
+        Ok(()) => {
+            let kept = std::fs::read_to_string(&path).is_ok_and(|s| s.trim() == value);
+            if !kept {
+                tracing::warn!("{field} ignored: this kernel accepts {file} but does not apply it");
+            }
+        }
+    }
+}
+
+/// cpu burst/idle/realtime and memory kernel/kernelTCP/useHierarchy on v1.
+fn apply_v1_cpu_memory_extras(cg: &Cgroup, r: &LinuxResources) -> Result<()> {
+    if let Some(c) = r.cpu() {
+        let dir = || need(cg, "cpu", "linux.resources.cpu");
+        if let Some(v) = c.burst() {
+            write(
+                dir()?,
+                "cpu.cfs_burst_us",
+                &v.to_string(),
+                "linux.resources.cpu.burst",
+            )?;
+        }
+        if let Some(v) = c.idle() {
+            write(
+                dir()?,
+                "cpu.idle",
+                &v.to_string(),
+                "linux.resources.cpu.idle",
+            )?;
+        }
+        // the period first: a runtime above the current period is refused
+        if let Some(v) = c.realtime_period() {
+            write(
+                dir()?,
+                "cpu.rt_period_us",
+                &v.to_string(),
+                "linux.resources.cpu.realtimePeriod",
+            )?;
+        }
+        if let Some(v) = c.realtime_runtime() {
+            write(
+                dir()?,
+                "cpu.rt_runtime_us",
+                &v.to_string(),
+                "linux.resources.cpu.realtimeRuntime",
+            )?;
+        }
+    }
+    if let (Some(m), Some(dir)) = (r.memory(), cg.dir_of("memory")) {
+        if let Some(v) = m.kernel() {
+            write_or_warn(
+                dir,
+                "memory.kmem.limit_in_bytes",
+                &v.to_string(),
+                "linux.resources.memory.kernel",
+            );
+        }
+        if let Some(v) = m.kernel_tcp() {
+            write_or_warn(
+                dir,
+                "memory.kmem.tcp.limit_in_bytes",
+                &v.to_string(),
+                "linux.resources.memory.kernelTCP",
+            );
+        }
+        if let Some(v) = m.use_hierarchy() {
+            write_or_warn(
+                dir,
+                "memory.use_hierarchy",
+                if v { "1" } else { "0" },
+                "linux.resources.memory.useHierarchy",
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The same on v2, where some have no equivalent any more.
+fn apply_v2_cpu_memory_extras(dir: &Path, r: &LinuxResources) -> Result<()> {
+    if let Some(c) = r.cpu() {
+        if let Some(v) = c.burst() {
+            write(
+                dir,
+                "cpu.max.burst",
+                &v.to_string(),
+                "linux.resources.cpu.burst",
+            )?;
+        }
+        if let Some(v) = c.idle() {
+            write(dir, "cpu.idle", &v.to_string(), "linux.resources.cpu.idle")?;
+        }
+        if c.realtime_runtime().is_some() || c.realtime_period().is_some() {
+            return Err(Error::Invalid(
+                "linux.resources.cpu.realtimeRuntime: cgroup v2 has no realtime group scheduling"
+                    .into(),
+            ));
+        }
+    }
+    if let Some(m) = r.memory() {
+        for (set, field) in [
+            (m.kernel().is_some(), "kernel"),
+            (m.kernel_tcp().is_some(), "kernelTCP"),
+            (m.swappiness().is_some(), "swappiness"),
+            (m.disable_oom_killer() == Some(true), "disableOOMKiller"),
+            (m.use_hierarchy() == Some(false), "useHierarchy"),
+        ] {
+            if set {
+                tracing::warn!(
+                    "linux.resources.memory.{field} ignored: cgroup v2 has no such setting"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// checkBeforeUpdate: a new memory limit below what the container already uses is refused
+/// before anything is written (instead of the kernel reclaiming or failing half-way).
+pub(crate) fn check_memory_before_update(cg: &Cgroup, r: &LinuxResources) -> Result<()> {
+    let Some(m) = r.memory() else { return Ok(()) };
+    let Some(limit) = m.limit().filter(|l| *l > 0) else {
+        return Ok(());
+    };
+    if m.check_before_update() != Some(true) {
+        return Ok(());
+    }
+    let usage = match cg.version {
+        crate::Version::V1 => cg
+            .dir_of("memory")
+            .and_then(|d| std::fs::read_to_string(d.join("memory.usage_in_bytes")).ok()),
+        crate::Version::V2 => cg
+            .dirs
+            .first()
+            .and_then(|(_, d)| std::fs::read_to_string(d.join("memory.current")).ok()),
+    };
+    let usage: i64 = usage.and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+    if limit < usage {
+        return Err(Error::Invalid(format!(
+            "linux.resources.memory.limit: {limit} is below the container's current usage {usage} (checkBeforeUpdate)"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -38,6 +38,7 @@ c["process"]["args"] = ["sleep", "1000"]
 c["linux"]["resources"]["blockIO"] = {"throttleReadBpsDevice": [{"major": 7, "minor": 0, "rate": 1048576}],
                                       "throttleWriteIOPSDevice": [{"major": 7, "minor": 0, "rate": 100}]}
 c["linux"]["resources"]["hugepageLimits"] = [{"pageSize": "2MB", "limit": 4194304}]
+c["linux"]["resources"]["cpu"].update({"burst": 20000, "idle": 1})
 json.dump(c, open(d + "/config-io.json", "w"), indent=2)
 PY
 cp "$(dirname "$0")/guest-cgroup-v2.sh" "$work/guest.sh"

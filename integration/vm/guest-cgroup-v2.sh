@@ -76,6 +76,8 @@ cp config-io.json config.json
 "$vrun" create --bundle "$bundle" v2-io
 check "io.max from the blockIO throttles" "7:0 rbps=1048576 wbps=max riops=max wiops=100" "$(grep '^7:0 ' /sys/fs/cgroup/vrun/v2-io/io.max)"
 check "hugetlb.2MB.max from hugepageLimits" "4194304" "$(cat /sys/fs/cgroup/vrun/v2-io/hugetlb.2MB.max)"
+check "cpu.max.burst" "20000" "$(cat /sys/fs/cgroup/vrun/v2-io/cpu.max.burst)"
+check "cpu.idle" "1" "$(cat /sys/fs/cgroup/vrun/v2-io/cpu.idle)"
 "$vrun" delete --force v2-io
 losetup -d /dev/loop0
 
