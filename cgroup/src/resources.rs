@@ -571,6 +571,24 @@ pub(crate) fn check_memory_before_update(cg: &Cgroup, r: &LinuxResources) -> Res
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn cpuset_lists() {
+        assert!(check_list("0-3,5,7-8").is_ok());
+        assert!(check_list("2").is_ok());
+        for bad in ["", "3-1", "0-x", "1,,2", "-1"] {
+            assert!(check_list(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn rdma_lines() {
+        let l: oci_spec::runtime::LinuxRdma = serde_json::from_str(r#"{"hcaHandles": 3}"#).unwrap();
+        assert_eq!(
+            rdma_line("mlx4_0", &l),
+            "mlx4_0 hca_handle=3 hca_object=max"
+        );
+    }
+
     use super::*;
     use oci_spec::runtime::LinuxDeviceCgroupBuilder;
 

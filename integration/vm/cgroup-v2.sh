@@ -40,6 +40,12 @@ c["linux"]["resources"]["blockIO"] = {"throttleReadBpsDevice": [{"major": 7, "mi
 c["linux"]["resources"]["hugepageLimits"] = [{"pageSize": "2MB", "limit": 4194304}]
 c["linux"]["resources"]["cpu"].update({"burst": 20000, "idle": 1})
 json.dump(c, open(d + "/config-io.json", "w"), indent=2)
+# throttling in cpu.stat, pids.max refusing a fork, a `unified` key
+c = json.load(open(d + "/config.json"))
+c["root"]["readonly"] = False
+c["process"]["args"] = ["sh", "-c", "(while :; do :; done) & sh -c 'for i in 1 2 3 4 5 6 7 8; do sleep 5 & done; wait' 2>/dev/null; echo status=$? > /tmp/pids-status; wait"]
+c["linux"]["resources"] = {"cpu": {"quota": 10000, "period": 100000}, "pids": {"limit": 4}, "unified": {"memory.high": "33554432"}}
+json.dump(c, open(d + "/config-misc.json", "w"), indent=2)
 PY
 cp "$(dirname "$0")/guest-cgroup-v2.sh" "$work/guest.sh"
 "$(dirname "$0")/run-in-vm.sh" --add "$VRUN" --add "$work" -- sh "$work/guest.sh" "$VRUN" "$work/bundle"

@@ -81,5 +81,16 @@ check "cpu.idle" "1" "$(cat /sys/fs/cgroup/vrun/v2-io/cpu.idle)"
 "$vrun" delete --force v2-io
 losetup -d /dev/loop0
 
+# 8. cpu.max throttling visible in cpu.stat, pids.max refusing a fork, a unified key
+cp config-misc.json config.json
+"$vrun" create --bundle "$bundle" v2-misc
+"$vrun" start v2-misc
+sleep 3
+check "cpu.stat shows throttling" "yes" "$(awk '$1=="nr_throttled" && $2>0 {print "yes"}' /sys/fs/cgroup/vrun/v2-misc/cpu.stat)"
+check "pids.max refused a fork" "status=2" "$(cat "$bundle/rootfs/tmp/pids-status" 2>/dev/null)"
+check "unified memory.high" "33554432" "$(cat /sys/fs/cgroup/vrun/v2-misc/memory.high)"
+"$vrun" delete --force v2-misc
+check "no cgroup left at the end" "" "$(ls -d /sys/fs/cgroup/vrun /sys/fs/cgroup/outer 2>/dev/null)"
+
 echo "cgroup-v2: $pass passed, $fail failed"
 [ "$fail" = 0 ]
