@@ -4,14 +4,16 @@
 
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType};
 
-fn rule(
+/// A device rule; a `major`/`minor` of None matches any.
+pub(crate) fn rule(
+    allow: bool,
     typ: LinuxDeviceType,
     major: Option<i64>,
     minor: Option<i64>,
     access: &str,
 ) -> LinuxDeviceCgroup {
     let mut b = LinuxDeviceCgroupBuilder::default()
-        .allow(true)
+        .allow(allow)
         .typ(typ)
         .access(access);
     if let Some(m) = major {
@@ -26,17 +28,17 @@ fn rule(
 pub fn default_allowed() -> Vec<LinuxDeviceCgroup> {
     use LinuxDeviceType::{B, C};
     vec![
-        rule(C, None, None, "m"),
-        rule(B, None, None, "m"),
-        rule(C, Some(1), Some(3), "rwm"),    // null
-        rule(C, Some(1), Some(8), "rwm"),    // random
-        rule(C, Some(1), Some(7), "rwm"),    // full
-        rule(C, Some(5), Some(0), "rwm"),    // tty
-        rule(C, Some(1), Some(5), "rwm"),    // zero
-        rule(C, Some(1), Some(9), "rwm"),    // urandom
-        rule(C, Some(136), None, "rwm"),     // pts/*
-        rule(C, Some(5), Some(2), "rwm"),    // ptmx
-        rule(C, Some(10), Some(200), "rwm"), // net/tun
+        rule(true, C, None, None, "m"),
+        rule(true, B, None, None, "m"),
+        rule(true, C, Some(1), Some(3), "rwm"),    // null
+        rule(true, C, Some(1), Some(8), "rwm"),    // random
+        rule(true, C, Some(1), Some(7), "rwm"),    // full
+        rule(true, C, Some(5), Some(0), "rwm"),    // tty
+        rule(true, C, Some(1), Some(5), "rwm"),    // zero
+        rule(true, C, Some(1), Some(9), "rwm"),    // urandom
+        rule(true, C, Some(136), None, "rwm"),     // pts/*
+        rule(true, C, Some(5), Some(2), "rwm"),    // ptmx
+        rule(true, C, Some(10), Some(200), "rwm"), // net/tun
     ]
 }
 
@@ -58,5 +60,5 @@ pub fn allow_node(kind: char, major: i64, minor: i64) -> LinuxDeviceCgroup {
         'p' => LinuxDeviceType::P,
         _ => LinuxDeviceType::C,
     };
-    rule(typ, Some(major), Some(minor), "rwm")
+    rule(true, typ, Some(major), Some(minor), "rwm")
 }
