@@ -284,6 +284,34 @@ fn update_changes_limits_of_a_running_container() {
     );
     assert_eq!(read(mem.join("memory.limit_in_bytes")), "50331648");
     assert_eq!(read(pids.join("pids.max")), "9");
+    // the rest of runc's flags
+    let out = env.vrun(&[
+        "update",
+        "--cpu-idle",
+        "1",
+        "--blkio-weight",
+        "300",
+        "--kernel-memory-tcp",
+        "8m",
+        &id,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(read(cpu.join("cpu.idle")), "1");
+    assert_eq!(
+        read(mem.join("memory.kmem.tcp.limit_in_bytes")),
+        (8 << 20).to_string()
+    );
+    let blkio = own_cgroup("blkio").join("vrun").join(&id);
+    let weight = ["blkio.weight", "blkio.bfq.weight"]
+        .iter()
+        .map(|f| blkio.join(f))
+        .find(|p| p.exists())
+        .unwrap();
+    assert!(read(weight.clone()).ends_with("300"), "{}", read(weight));
     // a bad size changes nothing
     let out = env.vrun(&["update", "--memory", "lots", &id]);
     assert_eq!(out.status.code(), Some(1));
@@ -588,4 +616,41 @@ fn update_checks_memory_before_it_changes_it() {
         "67108864",
         "the limit changed"
     );
+}
+
+#[test]
+fn delete_kills_what_init_left_in_the_cgroup() {
+    // Without a pid namespace, init's children outlive it; the container is stopped but its
+    // cgroup still holds them: delete kills them and removes the cgroup.
+    let env = TestEnv::new("leftover");
+    let mut c = env.sh("sleep 100 & echo $! > /tmp/child; exit 0");
+    c["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "uts"}, {"type": "ipc"}]);
+    let id = env.id("c");
+    env.create(&id, &c);
+    assert!(env.vrun(&["start", &id]).status.success());
+    env.wait_status(&id, "stopped");
+    let child_file = env.bundle.join("rootfs/tmp/child");
+    for _ in 0..100 {
+        if std::fs::read_to_string(&child_file).is_ok_and(|s| s.ends_with('\n')) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let child: i32 = std::fs::read_to_string(&child_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let pids: Vec<i64> =
+        serde_json::from_slice(&env.vrun(&["ps", "--format", "json", &id]).stdout).unwrap();
+    assert_eq!(
+        pids,
+        vec![child as i64],
+        "the orphan should still be in the cgroup"
+    );
+    assert!(env.vrun(&["delete", &id]).status.success());
+    assert!(cgroup_dirs_named(&id).is_empty());
+    let alive = std::fs::read_to_string(format!("/proc/{child}/stat"))
+        .is_ok_and(|s| !s[s.rfind(')').unwrap() + 2..].starts_with('Z'));
+    assert!(!alive, "the orphan survived delete");
 }

@@ -31,6 +31,24 @@ pub struct Args {
     /// Maximum number of processes (-1 for none).
     #[arg(long = "pids-limit", allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
+    /// Block I/O weight (10..1000).
+    #[arg(long = "blkio-weight")]
+    pub blkio_weight: Option<u16>,
+    /// Realtime period, in microseconds.
+    #[arg(long = "cpu-rt-period")]
+    pub cpu_rt_period: Option<u64>,
+    /// Realtime runtime, in microseconds.
+    #[arg(long = "cpu-rt-runtime", allow_hyphen_values = true)]
+    pub cpu_rt_runtime: Option<i64>,
+    /// 1: SCHED_IDLE for the cgroup.
+    #[arg(long = "cpu-idle")]
+    pub cpu_idle: Option<i64>,
+    /// Kernel memory limit (warned about where the kernel dropped it).
+    #[arg(long = "kernel-memory", allow_hyphen_values = true)]
+    pub kernel_memory: Option<String>,
+    /// Kernel TCP buffer memory limit.
+    #[arg(long = "kernel-memory-tcp", allow_hyphen_values = true)]
+    pub kernel_memory_tcp: Option<String>,
     pub id: String,
 }
 
@@ -46,6 +64,12 @@ pub fn run(g: &Global, a: Args) -> super::Result {
         cpuset_cpus: a.cpuset_cpus,
         cpuset_mems: a.cpuset_mems,
         pids_limit: a.pids_limit,
+        blkio_weight: a.blkio_weight,
+        cpu_rt_period: a.cpu_rt_period,
+        cpu_rt_runtime: a.cpu_rt_runtime,
+        cpu_idle: a.cpu_idle,
+        kernel_memory: a.kernel_memory,
+        kernel_memory_tcp: a.kernel_memory_tcp,
     };
     lifecycle::update(&g.root, &a.id, &opts)?;
     Ok(0)

@@ -23,6 +23,12 @@ pub struct UpdateOptions {
     pub cpuset_cpus: Option<String>,
     pub cpuset_mems: Option<String>,
     pub pids_limit: Option<i64>,
+    pub blkio_weight: Option<u16>,
+    pub cpu_rt_period: Option<u64>,
+    pub cpu_rt_runtime: Option<i64>,
+    pub cpu_idle: Option<i64>,
+    pub kernel_memory: Option<String>,
+    pub kernel_memory_tcp: Option<String>,
 }
 
 pub fn update(root: &Path, id: &str, opts: &UpdateOptions) -> Result<()> {
@@ -78,7 +84,14 @@ pub fn resources(opts: &UpdateOptions) -> Result<LinuxResources> {
     let limit = size("memory", &opts.memory)?;
     let reservation = size("memory-reservation", &opts.memory_reservation)?;
     let swap = size("memory-swap", &opts.memory_swap)?;
-    if limit.is_some() || reservation.is_some() || swap.is_some() {
+    let kernel = size("kernel-memory", &opts.kernel_memory)?;
+    let kernel_tcp = size("kernel-memory-tcp", &opts.kernel_memory_tcp)?;
+    if limit.is_some()
+        || reservation.is_some()
+        || swap.is_some()
+        || kernel.is_some()
+        || kernel_tcp.is_some()
+    {
         let mut m = (*r.memory()).unwrap_or_else(empty_memory);
         if let Some(v) = limit {
             m.set_limit(Some(v));
@@ -89,6 +102,12 @@ pub fn resources(opts: &UpdateOptions) -> Result<LinuxResources> {
         if let Some(v) = swap {
             m.set_swap(Some(v));
         }
+        if let Some(v) = kernel {
+            m.set_kernel(Some(v));
+        }
+        if let Some(v) = kernel_tcp {
+            m.set_kernel_tcp(Some(v));
+        }
         r.set_memory(Some(m));
     }
     if opts.cpu_shares.is_some()
@@ -96,6 +115,9 @@ pub fn resources(opts: &UpdateOptions) -> Result<LinuxResources> {
         || opts.cpu_period.is_some()
         || opts.cpuset_cpus.is_some()
         || opts.cpuset_mems.is_some()
+        || opts.cpu_rt_period.is_some()
+        || opts.cpu_rt_runtime.is_some()
+        || opts.cpu_idle.is_some()
     {
         let mut c = r.cpu().clone().unwrap_or_else(empty_cpu);
         if let Some(v) = opts.cpu_shares {
@@ -113,7 +135,24 @@ pub fn resources(opts: &UpdateOptions) -> Result<LinuxResources> {
         if let Some(v) = &opts.cpuset_mems {
             c.set_mems(Some(v.clone()));
         }
+        if let Some(v) = opts.cpu_rt_period {
+            c.set_realtime_period(Some(v));
+        }
+        if let Some(v) = opts.cpu_rt_runtime {
+            c.set_realtime_runtime(Some(v));
+        }
+        if let Some(v) = opts.cpu_idle {
+            c.set_idle(Some(v));
+        }
         r.set_cpu(Some(c));
+    }
+    if let Some(w) = opts.blkio_weight {
+        let mut b = r
+            .block_io()
+            .clone()
+            .unwrap_or_else(|| serde_json::from_str("{}").expect("a literal LinuxBlockIo"));
+        b.set_weight(Some(w));
+        r.set_block_io(Some(b));
     }
     if let Some(v) = opts.pids_limit {
         let mut p = (*r.pids()).unwrap_or_else(|| {
@@ -135,6 +174,9 @@ fn empty_cpu() -> LinuxCpu {
 
 /// The fields set in `new` replace those of `current`.
 fn merge(current: &mut LinuxResources, new: &LinuxResources) {
+    if new.block_io().is_some() {
+        current.set_block_io(new.block_io().clone());
+    }
     if let Some(m) = new.memory() {
         let mut c = (*current.memory()).unwrap_or_else(empty_memory);
         if m.limit().is_some() {
@@ -164,6 +206,15 @@ fn merge(current: &mut LinuxResources, new: &LinuxResources) {
         }
         if n.mems().is_some() {
             c.set_mems(n.mems().clone());
+        }
+        if n.idle().is_some() {
+            c.set_idle(n.idle());
+        }
+        if n.realtime_period().is_some() {
+            c.set_realtime_period(n.realtime_period());
+        }
+        if n.realtime_runtime().is_some() {
+            c.set_realtime_runtime(n.realtime_runtime());
         }
         current.set_cpu(Some(c));
     }
