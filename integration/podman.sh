@@ -9,6 +9,8 @@ build_vrun
 work=$(mktemp -d /tmp/vrun-podman.XXXXXX)
 # podman's cgroupfs manager makes libpod_parent/conmon in every hierarchy and never removes it
 had_libpod_parent=$(ls -d /sys/fs/cgroup/*/libpod_parent /sys/fs/cgroup/libpod_parent 2>/dev/null || true)
+# podman calls the runtime without --root: vrun's default state root appears
+had_run_vrun=$([ -d /run/vrun ] && echo yes || true)
 P=(podman --root "$work/storage" --runroot "$work/run" --storage-driver vfs --cgroup-manager cgroupfs
    --events-backend file --runtime "$VRUN")
 RUN=(--network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
@@ -22,6 +24,7 @@ cleanup() {
       [ -d "$d" ] && { rmdir "$d/conmon" 2>/dev/null; rmdir "$d" 2>/dev/null; }
     done
   fi
+  [ -n "$had_run_vrun" ] || rmdir /run/vrun 2>/dev/null
   true
 }
 trap cleanup EXIT
