@@ -3,21 +3,8 @@
 
 mod common;
 
-use std::process::Output;
-
 use common::*;
 use serde_json::json;
-
-fn assert_clean_failure(env: &TestEnv, out: &Output, id: &str, needle: &str) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
-    assert!(err.contains(needle), "{needle:?} not in {err:?}");
-    assert_eq!(err.lines().count(), 1, "more than one line: {err}");
-    assert!(!err.contains("panicked"));
-    assert!(!env.root.join(id).exists(), "state dir left for {id}");
-    assert!(cgroup_dirs_named(id).is_empty(), "cgroup left for {id}");
-    assert!(env.leaked_mounts().is_empty());
-}
 
 #[test]
 fn missing_bundle_and_config() {

@@ -420,14 +420,12 @@ fn unified_keys_are_refused_on_v1() {
     env.write_config(&c);
     let id = env.id("c");
     let out = env.try_create(&id);
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("linux.resources.unified.memory.high: cgroup v2 keys cannot be set"),
-        "{err}"
+    assert_clean_failure(
+        &env,
+        &out,
+        &id,
+        "linux.resources.unified.memory.high: cgroup v2 keys cannot be set",
     );
-    assert!(!env.root.join(&id).exists());
-    assert!(cgroup_dirs_named(&id).is_empty());
 }
 
 /// major:minor of a whole disk of this machine (throttles name disks, not partitions).
@@ -522,15 +520,8 @@ fn hugepages_and_network_classes_apply_or_fail_clearly() {
                 value
             );
         } else {
-            assert_eq!(out.status.code(), Some(1));
-            let err = String::from_utf8_lossy(&out.stderr);
-            assert!(
-                err.contains(&format!(
-                    "{field}: this host has no {controller} cgroup hierarchy"
-                )),
-                "{err}"
-            );
-            assert!(cgroup_dirs_named(&id).is_empty());
+            let needle = format!("{field}: this host has no {controller} cgroup hierarchy");
+            assert_clean_failure(&env, &out, &id, &needle);
         }
     }
 }

@@ -58,14 +58,12 @@ fn failing_create_runtime_hook_fails_create_and_leaves_nothing() {
     env.write_config(&c);
     let id = env.id("c");
     let out = env.try_create(&id);
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("createRuntime hook #0 (/bin/sh): failed: exit status: 7"),
-        "{err}"
+    assert_clean_failure(
+        &env,
+        &out,
+        &id,
+        "createRuntime hook #0 (/bin/sh): failed: exit status: 7",
     );
-    assert!(!env.root.join(&id).exists());
-    assert!(cgroup_dirs_named(&id).is_empty());
 }
 
 #[test]

@@ -243,6 +243,19 @@ impl TestEnv {
     }
 }
 
+/// A command that must fail cleanly: exit 1, one stderr line holding `needle`, no panic, and
+/// nothing left for `id` (state dir, cgroup, mount).
+pub fn assert_clean_failure(env: &TestEnv, out: &Output, id: &str, needle: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
+    assert!(err.contains(needle), "{needle:?} not in {err:?}");
+    assert_eq!(err.lines().count(), 1, "more than one line: {err}");
+    assert!(!err.contains("panicked"));
+    assert!(!env.root.join(id).exists(), "state dir left for {id}");
+    assert!(cgroup_dirs_named(id).is_empty(), "cgroup left for {id}");
+    assert!(env.leaked_mounts().is_empty());
+}
+
 /// cgroup directories whose name contains `needle`, anywhere under /sys/fs/cgroup.
 pub fn cgroup_dirs_named(needle: &str) -> Vec<PathBuf> {
     fn walk(dir: &Path, needle: &str, out: &mut Vec<PathBuf>, depth: usize) {
