@@ -109,7 +109,33 @@ fn features_and_version() {
         .as_array()
         .unwrap()
         .contains(&json!("time")));
-    assert_eq!(f["linux"]["seccomp"]["enabled"], json!(false));
+    let sc = &f["linux"]["seccomp"];
+    assert_eq!(sc["enabled"], json!(true));
+    for action in [
+        "SCMP_ACT_ERRNO",
+        "SCMP_ACT_NOTIFY",
+        "SCMP_ACT_KILL_PROCESS",
+        "SCMP_ACT_LOG",
+    ] {
+        assert!(
+            sc["actions"].as_array().unwrap().contains(&json!(action)),
+            "{sc}"
+        );
+    }
+    assert!(
+        sc["archs"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("SCMP_ARCH_X32")),
+        "{sc}"
+    );
+    assert!(
+        sc["supportedFlags"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("SECCOMP_FILTER_FLAG_LOG")),
+        "{sc}"
+    );
     let v = String::from_utf8_lossy(&env.vrun(&["--version"]).stdout).into_owned();
     assert!(v.starts_with("vrun ") && v.contains("spec: 1.2.0"), "{v}");
 }

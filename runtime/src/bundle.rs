@@ -12,6 +12,8 @@ use crate::error::{Error, Result};
 pub struct Bundle {
     pub dir: PathBuf,
     pub spec: Spec,
+    /// linux.seccomp, parsed by vrun-seccomp (oci-spec's types lack names the spec has).
+    pub seccomp: Option<vrun_seccomp::Profile>,
     /// root.path, made absolute against the bundle directory.
     pub rootfs: PathBuf,
 }
@@ -28,7 +30,7 @@ impl Bundle {
             what: format!("read {}", config.display()),
             source: e,
         })?;
-        let spec = parse_config(&text, &config)?;
+        let (spec, seccomp) = parse_config(&text, &config)?;
         let root = spec.root().as_ref().ok_or_else(|| {
             Error::Invalid(format!(
                 "{}: root: missing (root.path names the rootfs)",
@@ -40,7 +42,12 @@ impl Bundle {
         } else {
             dir.join(root.path())
         };
-        Ok(Bundle { dir, spec, rootfs })
+        Ok(Bundle {
+            dir,
+            spec,
+            seccomp,
+            rootfs,
+        })
     }
 
     pub fn config_path(&self) -> PathBuf {
@@ -176,6 +183,9 @@ impl Bundle {
             vrun_rootfs::mount_options::parse(m.options().as_deref().unwrap_or(&[]), &field)
                 .map_err(|e| err(e.to_string()))?;
         }
+        if let Some(profile) = &self.seccomp {
+            vrun_seccomp::validate(profile).map_err(err)?;
+        }
         if let Some(hooks) = self.spec.hooks() {
             #[allow(deprecated)]
             let all = [
@@ -230,19 +240,37 @@ pub fn parts(spec: &Spec) -> Result<(&oci_spec::runtime::Linux, &oci_spec::runti
     Ok((linux, process))
 }
 
-/// Parses config.json text; on error the message names the file, the JSON path of the field
-/// and what is wrong with it.
-pub fn parse_config(text: &[u8], file: &Path) -> Result<Spec> {
-    let de = &mut serde_json::Deserializer::from_slice(text);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if path == "." || path.is_empty() {
-            Error::Invalid(format!("{}: {inner}", file.display()))
-        } else {
-            Error::Invalid(format!("{}: {path}: {inner}", file.display()))
+/// Parses config.json text into the spec and its linux.seccomp profile (taken out of the
+/// spec); on error the message names the file, the JSON path of the field and what is wrong
+/// with it.
+pub fn parse_config(text: &[u8], file: &Path) -> Result<(Spec, Option<vrun_seccomp::Profile>)> {
+    let mut value: serde_json::Value = serde_json::from_slice(text)
+        .map_err(|e| Error::Invalid(format!("{}: {e}", file.display())))?;
+    let seccomp = value
+        .get_mut("linux")
+        .and_then(|l| l.as_object_mut())
+        .and_then(|l| l.remove("seccomp"))
+        .filter(|s| !s.is_null());
+    let spec = serde_path_to_error::deserialize(value).map_err(|e| named(file, "", e))?;
+    let profile = match seccomp {
+        Some(s) => {
+            Some(serde_path_to_error::deserialize(s).map_err(|e| named(file, "linux.seccomp", e))?)
         }
-    })
+        None => None,
+    };
+    Ok((spec, profile))
+}
+
+fn named(file: &Path, prefix: &str, e: serde_path_to_error::Error<serde_json::Error>) -> Error {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    let path = match (prefix, path.as_str()) {
+        ("", "." | "") => return Error::Invalid(format!("{}: {inner}", file.display())),
+        (p, "." | "") => p.to_string(),
+        ("", p) => p.to_string(),
+        (pre, p) => format!("{pre}.{p}"),
+    };
+    Error::Invalid(format!("{}: {path}: {inner}", file.display()))
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use vrun_rootfs::{devices, masked, mount_options, mounts, pivot};
 
 use crate::error::{Context, Error, Result};
 use crate::process::{self, Program};
+use crate::seccomp::Seccomp;
 use crate::sync::{self, Channel};
 use crate::{console, hooks, sys};
 
@@ -37,6 +38,9 @@ pub(crate) struct InitContext<'a> {
     pub preserve_fds: u32,
     /// False when the parent denied setgroups in the user namespace (unprivileged caller).
     pub setgroups_allowed: bool,
+    pub seccomp: Option<&'a vrun_seccomp::Profile>,
+    /// Connected to linux.seccomp.listenerPath when a rule notifies.
+    pub seccomp_listener: Option<&'a OwnedFd>,
 }
 
 pub(crate) fn run(ctx: InitContext) -> ! {
@@ -65,6 +69,13 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
     let state_json = String::from_utf8_lossy(&state_json).into_owned();
     let spec = ctx.spec;
     let (linux, process) = crate::bundle::parts(spec)?;
+    let seccomp = match ctx.seccomp {
+        Some(p) => Some(Seccomp::prepare(p, process, ctx.seccomp_listener)?),
+        None => None,
+    };
+    let host_pid = crate::seccomp::host_pid()?;
+    let container_state: serde_json::Value =
+        serde_json::from_str(&state_json).unwrap_or(serde_json::Value::Null);
 
     if ctx.ns.is_new(LinuxNamespaceType::User) {
         user::become_ns_root()?;
@@ -171,6 +182,9 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
     if !ctx.no_new_keyring {
         attrs::join_new_session_keyring(ctx.id)?;
     }
+    if let Some(s) = seccomp.as_ref().filter(|s| s.early) {
+        s.load(container_state.clone(), "creating", host_pid)?;
+    }
     process::apply_attributes(process, ctx.setgroups_allowed, Some(0o022))?;
     process::pass_preserved_fds(ctx.preserve_fds)?;
 
@@ -180,9 +194,13 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
 
     wait_for_start(ctx.fifo)?;
     hooks::run("startContainer", &start_container_hooks, &state_json)?;
-    // A profile that cannot be enforced yet was reported by `create`, which has the config too.
-    let _ = vrun_seccomp::load(linux.seccomp().as_ref());
-    Err(program.exec())
+    Err(
+        program.exec_after(|| match seccomp.as_ref().filter(|s| !s.early) {
+            // The last thing before execve, so that vrun's own setup is not filtered.
+            Some(s) => s.load(container_state, "created", host_pid),
+            None => Ok(()),
+        }),
+    )
 }
 
 /// The pty for `process.terminal`: opened from the container's own devpts, its master sent to

@@ -15,6 +15,7 @@ mod init;
 pub mod lifecycle;
 mod process;
 pub mod procfs;
+mod seccomp;
 pub mod signals;
 pub mod spec_default;
 pub mod state;

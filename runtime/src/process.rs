@@ -45,9 +45,13 @@ impl Program {
         })
     }
 
-    /// Resets signal dispositions and the mask, then execve; returns only the error.
-    pub(crate) fn exec(self) -> Error {
+    /// Resets signal dispositions and the mask, runs `last` (seccomp goes in there), then
+    /// execve; returns only the error.
+    pub(crate) fn exec_after(self, last: impl FnOnce() -> Result<()>) -> Error {
         sys::reset_signals();
+        if let Err(e) = last() {
+            return e;
+        }
         Error::Sys {
             what: format!("exec {}", self.name),
             source: sys::execve(&self.exe, &self.argv, &self.envp),

@@ -76,7 +76,7 @@ mod tests {
     fn default_spec_parses_and_validates_its_own_fields() {
         for rootless in [false, true] {
             let text = serde_json::to_vec(&default_spec(rootless, 1000, 1000)).unwrap();
-            let spec =
+            let (spec, _) =
                 crate::bundle::parse_config(&text, std::path::Path::new("config.json")).unwrap();
             assert_eq!(
                 spec.process().as_ref().unwrap().args().as_ref().unwrap(),

@@ -55,6 +55,9 @@ pub struct Persisted {
     /// The config the container was created with: hooks, namespaces, the process `exec`
     /// starts from.
     pub config: Spec,
+    /// linux.seccomp of that config, applied to `exec`'d processes too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp: Option<vrun_seccomp::Profile>,
 }
 
 /// The state object of runtime.md, with runc's extra fields.

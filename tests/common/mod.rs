@@ -301,3 +301,78 @@ impl Drop for TestEnv {
         }
     }
 }
+
+/// A seccomp notify agent for the tests: the receiving end of SCMP_ACT_NOTIFY.
+pub mod seccomp_agent {
+    use std::io::IoSliceMut;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::net::UnixStream;
+
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+
+    /// The payload (container process state) and the listener fd of one message.
+    pub fn recv_state_and_fd(conn: &UnixStream) -> (Vec<u8>, OwnedFd) {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let msg = recvmsg::<()>(
+            conn.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::empty(),
+        )
+        .unwrap();
+        let mut fd = None;
+        for c in msg.cmsgs().unwrap() {
+            if let ControlMessageOwned::ScmRights(fds) = c {
+                // SAFETY: SCM_RIGHTS gave this process a new fd that nothing else owns.
+                fd = Some(unsafe { OwnedFd::from_raw_fd(fds[0]) });
+            }
+        }
+        let n = msg.bytes;
+        buf.truncate(n);
+        (buf, fd.expect("no fd in the listener message"))
+    }
+
+    #[repr(C)]
+    #[derive(Default)]
+    struct Notif {
+        id: u64,
+        pid: u32,
+        flags: u32,
+        nr: i32,
+        arch: u32,
+        ip: u64,
+        args: [u64; 6],
+    }
+
+    #[repr(C)]
+    struct Resp {
+        id: u64,
+        val: i64,
+        error: i32,
+        flags: u32,
+    }
+
+    const NOTIF_RECV: libc::c_ulong = 0xc050_2100;
+    const NOTIF_SEND: libc::c_ulong = 0xc018_2101;
+
+    /// Waits for one notification and answers it: success when `errno` is 0. Returns the
+    /// syscall number.
+    pub fn answer(listener: &OwnedFd, errno: i32) -> i32 {
+        let mut n = Notif::default();
+        // SAFETY: NOTIF_RECV fills a struct seccomp_notif, which Notif mirrors.
+        let rc = unsafe { libc::ioctl(listener.as_raw_fd(), NOTIF_RECV, &mut n as *mut Notif) };
+        assert_eq!(rc, 0, "NOTIF_RECV: {}", std::io::Error::last_os_error());
+        let resp = Resp {
+            id: n.id,
+            val: 0,
+            error: -errno,
+            flags: 0,
+        };
+        // SAFETY: NOTIF_SEND reads a struct seccomp_notif_resp, which Resp mirrors.
+        let rc = unsafe { libc::ioctl(listener.as_raw_fd(), NOTIF_SEND, &resp as *const Resp) };
+        assert_eq!(rc, 0, "NOTIF_SEND: {}", std::io::Error::last_os_error());
+        n.nr
+    }
+}

@@ -84,9 +84,6 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
             "process.terminal is true but no --console-socket was given: the pty master would have nowhere to go (set terminal to false, or pass --console-socket)".into(),
         ));
     }
-    if linux.seccomp().is_some() {
-        tracing::warn!("linux.seccomp is set but vrun does not enforce seccomp profiles yet: the container runs without its filter");
-    }
     let ns = Namespaces::from_spec(linux.namespaces().as_deref().unwrap_or(&[]))?;
     let ns_fds = ns.open_joined()?;
     let cgroups_path = linux
@@ -120,6 +117,7 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
         annotations: spec.annotations().clone().unwrap_or_default(),
         cgroup: Some(cgroup.clone()),
         config: spec.clone(),
+        seccomp: bundle.seccomp.clone(),
     };
     if let Some(dir) = &undo.dir {
         dir.save(&state)?;
@@ -145,6 +143,7 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
         }
         _ => (None, None),
     };
+    let seccomp_listener = crate::seccomp::connect_listener(bundle.seccomp.as_ref())?;
     let (parent_end, init_end) = sync::pair()?;
     let cgroup_source = cgroup_source(&cgroup, ns.is_new(LinuxNamespaceType::Cgroup));
     let euid_root = nix::unistd::geteuid().is_root();
@@ -169,6 +168,8 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
                     no_new_keyring: opts.no_new_keyring,
                     preserve_fds: opts.preserve_fds,
                     setgroups_allowed: euid_root,
+                    seccomp: bundle.seccomp.as_ref(),
+                    seccomp_listener: seccomp_listener.as_ref(),
                 })
             }
             CloneResult::Parent(pid) => pid,
@@ -180,7 +181,7 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
         opts.id,
         ns.clone_flags()
     );
-    drop((init_end, fifo, console_socket, ns_fds));
+    drop((init_end, fifo, console_socket, ns_fds, seccomp_listener));
 
     if ns.is_new(LinuxNamespaceType::User) {
         idmap::write_maps(

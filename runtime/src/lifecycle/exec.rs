@@ -16,6 +16,7 @@ use crate::error::{Context, Error, Result};
 use crate::lifecycle::create::write_pid_file;
 use crate::lifecycle::run::{forwarded_signals, wait_foreground};
 use crate::process::{self, Program};
+use crate::seccomp::Seccomp;
 use crate::state::{status, ContainerDir, Persisted, Status};
 use crate::sync::{self, Channel};
 use crate::{console, sys};
@@ -167,6 +168,10 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
             }
             _ => (None, None),
         };
+    let seccomp_listener = crate::seccomp::connect_listener(state.seccomp.as_ref())?;
+    let container_state: serde_json::Value =
+        serde_json::from_str(&state.spec_state_json(Status::Running))
+            .unwrap_or(serde_json::Value::Null);
     let (parent_end, child_end) = sync::pair()?;
     let forwarded = forwarded_signals();
     if !opts.detach {
@@ -195,6 +200,11 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
                     &process,
                     console_socket.as_ref(),
                     opts.preserve_fds,
+                    ExecSeccomp {
+                        profile: state.seccomp.as_ref(),
+                        listener: seccomp_listener.as_ref(),
+                        container_state,
+                    },
                 )
             }) {
                 Ok(never) => match never {},
@@ -214,7 +224,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     ) {
         namespaces::join(LinuxNamespaceType::Time, fd)?;
     }
-    drop((child_end, console_socket, fds));
+    drop((child_end, console_socket, fds, seccomp_listener));
     let result = finish_parent(opts, &state, pid, &parent_end, console_receiver);
     if result.is_err() {
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
@@ -280,15 +290,28 @@ fn container_namespaces(state: &Persisted) -> Result<Vec<(LinuxNamespaceType, Ow
     Ok(fds)
 }
 
+/// The container's seccomp profile, which `exec`'d processes get too (as with runc).
+struct ExecSeccomp<'a> {
+    profile: Option<&'a vrun_seccomp::Profile>,
+    listener: Option<&'a OwnedFd>,
+    container_state: serde_json::Value,
+}
+
 fn exec_child(
     channel: &Channel,
     fds: &[(LinuxNamespaceType, OwnedFd)],
     process: &Process,
     console_socket: Option<&OwnedFd>,
     preserve_fds: u32,
+    sc: ExecSeccomp,
 ) -> Result<Infallible> {
     attrs::set_not_dumpable()?;
     channel.expect(sync::GO, "the parent to place the process in the cgroup")?;
+    let seccomp = match sc.profile {
+        Some(p) => Some(Seccomp::prepare(p, process, sc.listener)?),
+        None => None,
+    };
+    let host_pid = crate::seccomp::host_pid()?;
     Namespaces::default().enter(fds)?;
     let program = Program::resolve(process)?;
     if process.terminal().unwrap_or(false) {
@@ -303,7 +326,15 @@ fn exec_child(
         drop(master);
         process::attach_pty(&peer)?;
     }
+    if let Some(s) = seccomp.as_ref().filter(|s| s.early) {
+        s.load(sc.container_state.clone(), "running", host_pid)?;
+    }
     process::apply_attributes(process, true, None)?;
     process::pass_preserved_fds(preserve_fds)?;
-    Err(program.exec())
+    Err(
+        program.exec_after(|| match seccomp.as_ref().filter(|s| !s.early) {
+            Some(s) => s.load(sc.container_state, "running", host_pid),
+            None => Ok(()),
+        }),
+    )
 }

@@ -1,0 +1,99 @@
+//! linux.seccomp in the container's init and in `exec`'d processes: compiled before anything
+//! is set up, loaded as late as the kernel lets it be, and, for SCMP_ACT_NOTIFY, the listener
+//! fd handed to `listenerPath` over a socket the parent connected (with the host's
+//! credentials and filesystem, which the process no longer has by then).
+
+use std::os::fd::OwnedFd;
+
+use oci_spec::runtime::{Capability, Process};
+use serde_json::Value;
+use vrun_seccomp::{Filter, Profile};
+
+use crate::error::{Error, Result};
+use crate::state::OCI_VERSION;
+
+/// The parent side: the connection to the listener, when a rule notifies.
+pub(crate) fn connect_listener(profile: Option<&Profile>) -> Result<Option<OwnedFd>> {
+    let Some(profile) = profile else {
+        return Ok(None);
+    };
+    let filter =
+        vrun_seccomp::compile(profile, vrun_seccomp::arch::native()).map_err(Error::Invalid)?;
+    match (&profile.listener_path, filter.notify) {
+        (Some(path), true) => vrun_seccomp::notify::connect_listener(path)
+            .map(Some)
+            .map_err(Error::Invalid),
+        _ => Ok(None),
+    }
+}
+
+pub(crate) struct Seccomp<'a> {
+    profile: &'a Profile,
+    filter: Filter,
+    listener_socket: Option<&'a OwnedFd>,
+    /// Loaded before the process drops its privileges rather than just before exec.
+    pub early: bool,
+}
+
+impl<'a> Seccomp<'a> {
+    pub fn prepare(
+        profile: &'a Profile,
+        process: &Process,
+        listener_socket: Option<&'a OwnedFd>,
+    ) -> Result<Seccomp<'a>> {
+        let filter =
+            vrun_seccomp::compile(profile, vrun_seccomp::arch::native()).map_err(Error::Invalid)?;
+        if filter.notify && listener_socket.is_none() {
+            return Err(Error::Invalid(
+                "linux.seccomp: no connection to the listener".into(),
+            ));
+        }
+        Ok(Seccomp {
+            profile,
+            filter,
+            listener_socket,
+            early: needs_early_load(process),
+        })
+    }
+
+    /// Loads the filter; with a listener, sends it with the container process state
+    /// (`state` is the container's state, `status` what it is at this moment, `pid` the
+    /// process's pid as the host sees it).
+    pub fn load(&self, mut state: Value, status: &str, pid: i32) -> Result<()> {
+        let listener = vrun_seccomp::load(&self.filter).map_err(Error::Invalid)?;
+        if let (Some(listener), Some(socket)) = (listener, self.listener_socket) {
+            state["status"] = Value::String(status.to_owned());
+            let payload = vrun_seccomp::notify::process_state(
+                OCI_VERSION,
+                pid,
+                self.profile.listener_metadata.as_deref(),
+                state,
+            );
+            vrun_seccomp::notify::send_listener(socket, &listener, payload.to_string().as_bytes())
+                .map_err(Error::Invalid)?;
+        }
+        Ok(())
+    }
+}
+
+/// Without no_new_privs the kernel wants CAP_SYS_ADMIN (in the process's user namespace) to
+/// load a filter: when the process will not keep it, the filter goes in before the
+/// capabilities and ids change, as runc does; the syscalls of the last steps are then
+/// filtered too.
+fn needs_early_load(process: &Process) -> bool {
+    let keeps_sys_admin = process
+        .capabilities()
+        .as_ref()
+        .and_then(|c| c.effective().as_ref())
+        .is_some_and(|e| e.contains(&Capability::SysAdmin));
+    !process.no_new_privileges().unwrap_or(false) && !keeps_sys_admin
+}
+
+/// This process's pid in the host's pid namespace, read from a /proc of the host (before
+/// pivot_root or before joining the container's mount namespace).
+pub(crate) fn host_pid() -> Result<i32> {
+    std::fs::read_link("/proc/self")
+        .ok()
+        .and_then(|p| p.to_str().and_then(|s| s.parse().ok()))
+        .ok_or_else(|| Error::Invalid("read /proc/self for the host pid".into()))
+}

@@ -1,0 +1,53 @@
+//! SCMP_ACT_NOTIFY: the listener fd goes to `listenerPath` in one message, the container
+//! process state (runtime-spec config-linux.md, "seccomp") as its JSON payload and the fd
+//! as SCM_RIGHTS, as runc and crun send it.
+
+use std::io::IoSlice;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+
+use nix::sys::socket::{
+    connect, sendmsg, socket, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr,
+};
+use serde_json::{json, Value};
+
+/// Connects to the listener's socket. Called while the host's filesystem is still
+/// reachable (before pivot_root, or before joining the container's mount namespace).
+pub fn connect_listener(path: &Path) -> Result<OwnedFd, String> {
+    let what = || format!("linux.seccomp.listenerPath: connect to {}", path.display());
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(|e| format!("{}: socket: {e}", what()))?;
+    let addr = UnixAddr::new(path).map_err(|e| format!("{}: {e}", what()))?;
+    connect(fd.as_raw_fd(), &addr).map_err(|e| format!("{}: {e}", what()))?;
+    Ok(fd)
+}
+
+/// The container process state: `state` is the container's state (id, status, pid, bundle,
+/// annotations).
+pub fn process_state(oci_version: &str, pid: i32, metadata: Option<&str>, state: Value) -> Value {
+    let mut v = json!({
+        "ociVersion": oci_version,
+        "fds": ["seccompFd"],
+        "pid": pid,
+        "state": state,
+    });
+    if let Some(m) = metadata.filter(|m| !m.is_empty()) {
+        v["metadata"] = Value::String(m.to_owned());
+    }
+    v
+}
+
+/// Sends the payload and the listener fd over the connected socket.
+pub fn send_listener(socket: &OwnedFd, listener: &OwnedFd, payload: &[u8]) -> Result<(), String> {
+    let fds = [listener.as_raw_fd()];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    let iov = [IoSlice::new(payload)];
+    sendmsg::<()>(socket.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
+        .map(|_| ())
+        .map_err(|e| format!("linux.seccomp.listenerPath: send the seccomp listener fd: {e}"))
+}

@@ -1,0 +1,266 @@
+//! linux.seccomp enforced on real containers: the errno a rule returns, a KILL action
+//! killing, argument conditions matching and not, a notify listener answering a syscall,
+//! unknown names, bad profiles, the early load without no_new_privs, and `exec`.
+
+mod common;
+
+use std::os::unix::net::UnixListener;
+
+use common::*;
+use serde_json::{json, Value};
+
+fn with_profile(env: &TestEnv, script: &str, profile: Value) -> Value {
+    let mut c = env.sh(script);
+    c["linux"]["seccomp"] = profile;
+    c
+}
+
+#[test]
+fn errno_rule_returns_the_chosen_errno() {
+    let env = TestEnv::new("sc-errno");
+    let c = with_profile(
+        &env,
+        "mkdir /tmp/d 2>&1; echo rc=$?; grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status",
+        json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EXDEV}]
+        }),
+    );
+    let out = env.run_ok(&c);
+    assert!(out.to_lowercase().contains("cross-device link"), "{out}");
+    assert!(out.contains("rc=1"), "{out}");
+    assert!(out.contains("Seccomp:\t2"), "{out}");
+    assert!(!env.bundle.join("rootfs/tmp/d").exists());
+}
+
+#[test]
+fn kill_actions_kill_with_sigsys() {
+    let env = TestEnv::new("sc-kill");
+    // Each inner shell makes the denied call; the outer one reports how it ended (128 + 31).
+    let c = with_profile(
+        &env,
+        "mkdir /tmp/r; sh -c 'mkdir /tmp/a'; echo mkdir=$?; sh -c 'rmdir /tmp/r'; echo rmdir=$?; echo survived",
+        json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [
+                {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL_PROCESS",
+                 "args": [{"index": 0, "value": 0, "op": "SCMP_CMP_NE"}]},
+                {"names": ["rmdir", "unlinkat"], "action": "SCMP_ACT_KILL"}
+            ]
+        }),
+    );
+    let out = env.run_ok(&c);
+    assert!(out.contains("mkdir=159"), "{out}");
+    assert!(out.contains("rmdir=159"), "{out}");
+    assert!(out.contains("survived"), "{out}");
+}
+
+#[test]
+fn argument_conditions_match_and_do_not_match() {
+    let env = TestEnv::new("sc-args");
+    // kill(2)'s second argument is the signal: 0 -> EACCES, 28 (WINCH, masked) -> E2BIG,
+    // above 60 -> ENOSYS; CONT (18) matches nothing and is delivered.
+    let c = with_profile(
+        &env,
+        "kill -0 $$ 2>&1; echo zero=$?; kill -CONT $$; echo cont=$?; kill -WINCH $$ 2>&1; echo winch=$?; kill -64 $$ 2>&1; echo sixtyfour=$?",
+        json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [
+                {"names": ["kill"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EACCES,
+                 "args": [{"index": 1, "value": 0, "op": "SCMP_CMP_EQ"}]},
+                {"names": ["kill"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::E2BIG,
+                 "args": [{"index": 1, "value": 31, "valueTwo": 28, "op": "SCMP_CMP_MASKED_EQ"}]},
+                {"names": ["kill"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::ENOSYS,
+                 "args": [{"index": 1, "value": 60, "op": "SCMP_CMP_GT"}, {"index": 0, "value": 0, "op": "SCMP_CMP_NE"}]}
+            ]
+        }),
+    );
+    let out = env.run_ok(&c);
+    assert!(
+        out.contains("Permission denied") && out.contains("zero=1"),
+        "{out}"
+    );
+    assert!(out.contains("cont=0"), "{out}");
+    assert!(
+        out.contains("Argument list too long") && out.contains("winch=1"),
+        "{out}"
+    );
+    assert!(
+        out.contains("not implemented") && out.contains("sixtyfour=1"),
+        "{out}"
+    );
+}
+
+#[test]
+fn unknown_syscall_names_are_skipped() {
+    let env = TestEnv::new("sc-unknown");
+    let c = with_profile(
+        &env,
+        "mkdir /tmp/u 2>&1; echo rc=$?",
+        json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["no_such_syscall", "mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::ENOTSUP}]
+        }),
+    );
+    let out = env.run_ok(&c);
+    assert!(
+        out.contains("rc=1") && out.contains("not supported"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_bad_action_name_is_a_clear_error_naming_the_entry() {
+    let env = TestEnv::new("sc-badaction");
+    let c = with_profile(
+        &env,
+        "true",
+        json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [
+                {"names": ["read"], "action": "SCMP_ACT_ALLOW"},
+                {"names": ["getcwd"], "action": "SCMP_ACT_EXPLODE"}
+            ]
+        }),
+    );
+    env.write_config(&c);
+    let id = env.id("c");
+    let out = env.try_create(&id);
+    assert_clean_failure(
+        &env,
+        &out,
+        &id,
+        "config.json: linux.seccomp.syscalls[1].action: unknown variant `SCMP_ACT_EXPLODE`",
+    );
+}
+
+#[test]
+fn an_unsupported_architecture_and_a_misplaced_errno_are_refused() {
+    let env = TestEnv::new("sc-badarch");
+    let id = env.id("c");
+    env.write_config(&with_profile(
+        &env,
+        "true",
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_S390X"]}),
+    ));
+    let out = env.try_create(&id);
+    assert_clean_failure(
+        &env,
+        &out,
+        &id,
+        "linux.seccomp.architectures[1]: SCMP_ARCH_S390X is not supported",
+    );
+    env.write_config(&with_profile(
+        &env,
+        "true",
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_LOG", "errnoRet": 5}]}),
+    ));
+    let out = env.try_create(&id);
+    assert_clean_failure(
+        &env,
+        &out,
+        &id,
+        "linux.seccomp.syscalls[0].errnoRet: SCMP_ACT_LOG does not take an errno",
+    );
+}
+
+#[test]
+fn loads_without_no_new_privileges_for_an_unprivileged_user() {
+    let env = TestEnv::new("sc-nnp");
+    let mut c = with_profile(
+        &env,
+        "mkdir /tmp/d 2>&1; echo rc=$?; grep -E '^(Seccomp|NoNewPrivs|CapEff):' /proc/self/status; id -u",
+        json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EXDEV}]
+        }),
+    );
+    c["process"]["noNewPrivileges"] = json!(false);
+    c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    c["process"]["capabilities"] = json!({});
+    let out = env.run_ok(&c);
+    assert!(out.to_lowercase().contains("cross-device link"), "{out}");
+    assert!(
+        out.contains("Seccomp:\t2") && out.contains("NoNewPrivs:\t0"),
+        "{out}"
+    );
+    assert!(
+        out.contains("CapEff:\t0000000000000000") && out.contains("1000"),
+        "{out}"
+    );
+}
+
+#[test]
+fn exec_gets_the_containers_filter() {
+    let env = TestEnv::new("sc-exec");
+    let c = with_profile(
+        &env,
+        "sleep 30",
+        json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::ENOTSUP}]
+        }),
+    );
+    env.write_config(&c);
+    let id = env.id("c");
+    let mut child = env.spawn_running(&id);
+    let out = env.vrun(&["exec", &id, "sh", "-c", "mkdir /tmp/e 2>&1; echo rc=$?"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("not supported") && text.contains("rc=1"),
+        "{text}"
+    );
+    assert!(env.vrun(&["kill", &id, "KILL"]).status.success());
+    let _ = child.wait();
+}
+
+#[test]
+fn notify_listener_receives_the_fd_and_answers_the_syscall() {
+    let env = TestEnv::new("sc-notify");
+    let sock = env.dir.join("agent.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let id = env.id("c");
+    let c = with_profile(
+        &env,
+        "mkdir /tmp/n && echo made; test -d /tmp/n && echo exists || echo absent; mkdir /tmp/m 2>&1; echo second=$?",
+        json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": sock,
+            "listenerMetadata": "agent-meta",
+            "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+        }),
+    );
+    // The agent: takes the fd, says "done" to the first mkdir without making anything and
+    // fails the second with EXDEV.
+    let agent = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        let (payload, fd) = seccomp_agent::recv_state_and_fd(&conn);
+        let first = seccomp_agent::answer(&fd, 0);
+        let second = seccomp_agent::answer(&fd, libc::EXDEV);
+        (payload, first, second)
+    });
+    env.write_config(&c);
+    let out = env.vrun(&["run", "--bundle", env.bundle.to_str().unwrap(), &id]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (payload, first_nr, second_nr) = agent.join().unwrap();
+    assert!(text.contains("made") && text.contains("absent"), "{text}");
+    assert!(
+        text.to_lowercase().contains("cross-device link") && text.contains("second=1"),
+        "{text}"
+    );
+    let state: Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(state["fds"], json!(["seccompFd"]), "{state}");
+    assert_eq!(state["metadata"], json!("agent-meta"), "{state}");
+    assert_eq!(state["state"]["id"], json!(id), "{state}");
+    assert!(state["pid"].as_i64().unwrap() > 1, "{state}");
+    assert_eq!(state["pid"], state["state"]["pid"], "{state}");
+    assert!(state["ociVersion"].is_string());
+    for nr in [first_nr, second_nr] {
+        assert!(
+            nr == libc::SYS_mkdir as i32 || nr == libc::SYS_mkdirat as i32,
+            "{nr}"
+        );
+    }
+}
