@@ -86,6 +86,16 @@ fn main() -> ExitCode {
         eprintln!("vrun: {e}");
         return ExitCode::from(1);
     }
+    // CVE-2019-5736: these commands put a vrun process into the container.
+    if matches!(
+        cli.command,
+        Command::Create(_) | Command::Run(_) | Command::Exec(_)
+    ) {
+        if let Err(e) = vrun_runtime::selfclone::ensure_sealed_exe() {
+            logging::error(&e.to_string());
+            return ExitCode::from(1);
+        }
+    }
     let global = Global {
         root: cli.root,
         systemd_cgroup: cli.systemd_cgroup,

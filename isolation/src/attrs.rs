@@ -6,6 +6,7 @@ use std::ffi::CString;
 
 use crate::error::{Context, Error, Result};
 use crate::sys;
+use vrun_rootfs::procfs;
 
 pub fn set_hostname(name: &str) -> Result<()> {
     nix::unistd::sethostname(name).context(|| format!("sethostname {name:?} (hostname)"))
@@ -53,15 +54,15 @@ pub fn apply_sysctls(sysctl: &HashMap<String, String>) -> Result<()> {
                 "linux.sysctl: {key:?} is not a sysctl name"
             )));
         }
-        let path = format!("/proc/sys/{}", key.replace('.', "/"));
-        std::fs::write(&path, value)
+        let path = format!("sys/{}", key.replace('.', "/"));
+        procfs::write(&path, value.as_bytes())
             .context(|| format!("set sysctl {key}={value} (linux.sysctl)"))?;
     }
     Ok(())
 }
 
 pub fn set_oom_score_adj(value: i32) -> Result<()> {
-    std::fs::write("/proc/self/oom_score_adj", value.to_string())
+    procfs::write("self/oom_score_adj", value.to_string().as_bytes())
         .context(|| format!("set oom_score_adj to {value} (process.oomScoreAdj)"))
 }
 
@@ -98,8 +99,8 @@ pub fn apparmor_enabled() -> bool {
 /// The AppArmor profile to switch to at exec.
 pub fn set_apparmor_exec_profile(profile: &str) -> Result<()> {
     let text = format!("exec {profile}");
-    std::fs::write("/proc/thread-self/attr/apparmor/exec", &text)
-        .or_else(|_| std::fs::write("/proc/self/attr/exec", &text))
+    procfs::write("thread-self/attr/apparmor/exec", text.as_bytes())
+        .or_else(|_| procfs::write("thread-self/attr/exec", text.as_bytes()))
         .context(|| format!("set the AppArmor profile {profile} (process.apparmorProfile)"))
 }
 

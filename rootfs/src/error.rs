@@ -38,6 +38,16 @@ impl<T> Context<T> for std::result::Result<T, io::Error> {
 }
 
 impl Error {
+    /// The error with the config field it concerns in front, unless it already names it.
+    pub fn within(self, field: &str) -> Error {
+        let msg = self.to_string();
+        if msg.starts_with(field) {
+            self
+        } else {
+            Error::Invalid(format!("{field}: {msg}"))
+        }
+    }
+
     /// The errno behind a failed syscall, to pick a fallback (e.g. EPERM in a user namespace).
     pub fn errno(&self) -> Option<nix::errno::Errno> {
         match self {

@@ -12,6 +12,7 @@ pub mod masked;
 pub mod mount_options;
 pub mod mounts;
 pub mod pivot;
+pub mod procfs;
 pub mod resolve;
 mod sys;
 

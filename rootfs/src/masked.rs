@@ -12,7 +12,16 @@ use crate::resolve::{fd_path, relative, Root};
 /// Hides each path: a directory under an empty read-only tmpfs, anything else under
 /// /dev/null. A path that does not exist needs no hiding.
 pub fn mask(root: &Root, paths: &[String]) -> Result<()> {
+    // The host's /dev/null (this runs before pivot_root), checked to be the null device: a
+    // masked path must be hidden by nothing, never by a file someone else chose
+    // (CVE-2025-31133).
     let null = std::fs::File::open("/dev/null").context(|| "open /dev/null".into())?;
+    let st = nix::sys::stat::fstat(null.as_raw_fd()).context(|| "stat /dev/null".into())?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != nix::sys::stat::makedev(1, 3) {
+        return Err(crate::Error::Invalid(
+            "linux.maskedPaths: /dev/null is not the null device (1:3)".into(),
+        ));
+    }
     for p in paths {
         let rel = relative(std::path::Path::new(p))?;
         let target = match root.open_path(&rel) {

@@ -86,7 +86,7 @@ fn make_parent_mount_private(rootfs: &Path) -> Result<()> {
 pub fn mount_all(ctx: &MountContext, mounts: &[Mount]) -> Result<()> {
     for (i, m) in mounts.iter().enumerate() {
         let field = format!("mounts[{i}] ({})", m.destination().display());
-        mount_one(ctx, m, &field)?;
+        mount_one(ctx, m, &field).map_err(|e| e.within(&field))?;
     }
     Ok(())
 }

@@ -171,6 +171,40 @@ impl Root {
         self.open_path(&rel).context(shown)
     }
 
+    /// A new, empty regular file at `path`, replacing whatever the image had there (a
+    /// symlink, a device, a file), so that a mount on it cannot be redirected anywhere
+    /// (CVE-2025-52565: /dev/console). Returns an O_PATH fd of it.
+    pub fn replace_with_file(&self, path: &Path, mode: u32) -> Result<OwnedFd> {
+        let shown = || format!("create {} in the rootfs", path.display());
+        let (dir, name) = self.parent_of(path)?;
+        match nix::unistd::unlinkat(
+            Some(dir.as_raw_fd()),
+            name.as_str(),
+            nix::unistd::UnlinkatFlags::NoRemoveDir,
+        ) {
+            Ok(()) | Err(Errno::ENOENT) => {}
+            Err(e) => return Err(e).context(shown),
+        }
+        let rel = relative(path)?;
+        drop(
+            self.open_with(
+                &rel,
+                libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW,
+                mode,
+            )
+            .context(shown)?,
+        );
+        let fd = self.open_path(&rel).context(shown)?;
+        let st = nix::sys::stat::fstat(fd.as_raw_fd()).context(shown)?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return Err(Error::Invalid(format!(
+                "{} changed under vrun while it was made",
+                path.display()
+            )));
+        }
+        Ok(fd)
+    }
+
     /// The parent directory (O_PATH) and the last component of a container path.
     pub fn parent_of(&self, path: &Path) -> Result<(OwnedFd, String)> {
         let rel = relative(path)?;

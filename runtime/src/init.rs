@@ -63,6 +63,8 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
         .context(|| "prctl(PR_SET_PDEATHSIG)".into())?;
     attrs::set_not_dumpable()?;
+    // Before anything of the container's can stand in for /proc.
+    vrun_rootfs::procfs::pin()?;
     let state_json = ctx
         .channel
         .expect(sync::GO, "the parent to place the container")?;
@@ -224,7 +226,7 @@ fn setup_console(root: &Root, socket: &OwnedFd, process: &Process) -> Result<()>
         console::set_window_size(master.as_fd(), &ws)
             .context(|| "process.consoleSize: set the window size".into())?;
     }
-    let target = root.create_file(Path::new("/dev/console"), 0o600)?;
+    let target = root.replace_with_file(Path::new("/dev/console"), 0o600)?;
     mount(
         Some(fd_path(peer.as_fd()).as_str()),
         fd_path(target.as_fd()).as_str(),

@@ -16,6 +16,7 @@ pub mod lifecycle;
 mod process;
 pub mod procfs;
 mod seccomp;
+pub mod selfclone;
 pub mod signals;
 pub mod spec_default;
 pub mod state;

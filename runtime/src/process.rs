@@ -31,6 +31,17 @@ impl Program {
     pub(crate) fn resolve(process: &Process) -> Result<Program> {
         nix::unistd::chdir(process.cwd())
             .context(|| format!("process.cwd: chdir to {}", process.cwd().display()))?;
+        // CVE-2024-21626: a cwd reached through an fd magic link (/proc/self/fd/N) can lie
+        // outside the container's root; the kernel then reports it unreachable.
+        match std::env::current_dir() {
+            Ok(p) if p.is_absolute() && !p.starts_with("(unreachable)") => {}
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "process.cwd: {} is outside the container's root filesystem",
+                    process.cwd().display()
+                )))
+            }
+        }
         let env = process_env(process);
         let args = process.args().as_deref().unwrap_or(&[]);
         let name = args

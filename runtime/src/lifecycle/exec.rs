@@ -306,6 +306,8 @@ fn exec_child(
     sc: ExecSeccomp,
 ) -> Result<Infallible> {
     attrs::set_not_dumpable()?;
+    // Before joining the container's mount namespace, whose /proc the container controls.
+    vrun_rootfs::procfs::pin()?;
     channel.expect(sync::GO, "the parent to place the process in the cgroup")?;
     let seccomp = match sc.profile {
         Some(p) => Some(Seccomp::prepare(p, process, sc.listener)?),
