@@ -19,5 +19,7 @@ log "containerd with vrun"
 bash integration/containerd.sh
 log "cgroup v2 in a microVM"
 bash integration/vm/cgroup-v2.sh
+log "fuzzing config.json and state.json parsing"
+bash integration/fuzz.sh
 log "benchmark: vrun, runc, crun"
 N=${BENCH_N:-20} bash integration/bench/lifecycle.sh

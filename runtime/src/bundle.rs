@@ -226,6 +226,20 @@ impl Bundle {
     }
 }
 
+/// config.json bytes through everything `create` does before it makes anything: parse, then
+/// validate (with "/" standing in for the rootfs, so that validation goes past it). For the
+/// fuzz target (fuzz/) and its regression inputs: an error is fine, a panic is the bug.
+pub fn check_config_bytes(data: &[u8]) -> Result<()> {
+    let (spec, seccomp) = parse_config(data, Path::new("/fuzz/config.json"))?;
+    Bundle {
+        dir: PathBuf::from("/fuzz"),
+        spec,
+        seccomp,
+        rootfs: PathBuf::from("/"),
+    }
+    .validate()
+}
+
 /// The `linux` and `process` objects every container needs (present once
 /// [`Bundle::validate`] passed).
 pub fn parts(spec: &Spec) -> Result<(&oci_spec::runtime::Linux, &oci_spec::runtime::Process)> {

@@ -41,6 +41,8 @@ pub(crate) struct InitContext<'a> {
     pub seccomp: Option<&'a vrun_seccomp::Profile>,
     /// Connected to linux.seccomp.listenerPath when a rule notifies.
     pub seccomp_listener: Option<&'a OwnedFd>,
+    /// create's copy of the state directory's lock (see ContainerDir::lock_fd).
+    pub state_lock: Option<std::os::fd::RawFd>,
 }
 
 pub(crate) fn run(ctx: InitContext) -> ! {
@@ -59,6 +61,9 @@ pub(crate) fn run(ctx: InitContext) -> ! {
 }
 
 fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infallible> {
+    if let Some(fd) = ctx.state_lock {
+        let _ = nix::unistd::close(fd);
+    }
     // Die with the parent while create is under way; cleared before "ready".
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
         .context(|| "prctl(PR_SET_PDEATHSIG)".into())?;

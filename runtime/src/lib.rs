@@ -8,6 +8,7 @@
 pub mod bundle;
 pub mod console;
 mod error;
+pub mod fault;
 pub mod features;
 pub mod hooks;
 pub mod id;

@@ -156,6 +156,13 @@ impl ContainerDir {
         })
     }
 
+    /// The fd holding the lock: init, a clone of `create`, closes its copy first thing, or
+    /// a `create` killed before it unlocked would leave init holding the lock (and a
+    /// directory fd of the host).
+    pub fn lock_fd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&*self._lock)
+    }
+
     pub fn fifo(&self) -> PathBuf {
         self.path.join(FIFO)
     }
@@ -213,6 +220,13 @@ pub fn load_state(dir: &Path, id: &str) -> Result<Persisted> {
         },
     })?;
     serde_json::from_slice(&text).map_err(|e| Error::Invalid(format!("{}: {e}", file.display())))
+}
+
+/// state.json bytes through parsing and back to the state `vrun state` prints. For the fuzz
+/// target (fuzz/) and its regression inputs: an error is fine, a panic is the bug.
+pub fn check_state_bytes(data: &[u8]) -> Option<String> {
+    let state: Persisted = serde_json::from_slice(data).ok()?;
+    Some(state.spec_state_json(Status::Running))
 }
 
 /// The status of a container, from its process, its fifo and its freezer.

@@ -15,6 +15,7 @@ use vrun_rootfs::mounts::CgroupSource;
 
 use crate::bundle::Bundle;
 use crate::error::{Context, Error, Result};
+use crate::fault::stop_point;
 use crate::init::{self, InitContext};
 use crate::state::{ContainerDir, Persisted, Status};
 use crate::sync;
@@ -102,6 +103,7 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
     };
     let fifo_path = dir.fifo();
     undo.dir = Some(dir);
+    stop_point("state-dir");
     let cgroup = Cgroup::create(&hierarchy, &placement)?;
     undo.cgroup = Some(cgroup.clone());
     // A first state (pid 0: "creating") as soon as there is something to clean up, so that a
@@ -122,6 +124,7 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
     if let Some(dir) = &undo.dir {
         dir.save(&state)?;
     }
+    stop_point("cgroup");
     let created_devices: Vec<_> =
         vrun_rootfs::devices::from_spec(linux.devices().as_deref().unwrap_or(&[]))?
             .iter()
@@ -170,12 +173,14 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
                     setgroups_allowed: euid_root,
                     seccomp: bundle.seccomp.as_ref(),
                     seccomp_listener: seccomp_listener.as_ref(),
+                    state_lock: undo.dir.as_ref().map(|d| d.lock_fd()),
                 })
             }
             CloneResult::Parent(pid) => pid,
         };
     undo.child = Some(pid);
     restore.undo()?;
+    stop_point("cloned");
     tracing::debug!(
         "container {}: init cloned as pid {pid} with {:?}",
         opts.id,
@@ -192,6 +197,7 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
         )?;
     }
     cgroup.add_process(pid.as_raw())?;
+    stop_point("placed");
     let (_, start_time) = procfs::stat(pid.as_raw())
         .ok_or_else(|| Error::Invalid("the container's init exited during create".into()))?;
     state.pid = pid.as_raw();
@@ -233,6 +239,7 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
             }
         }
     }
+    stop_point("ready");
     let console = match console_receiver {
         Some(r) => Some(console::recv_master(std::os::fd::AsFd::as_fd(&r))?),
         None => None,
@@ -242,6 +249,7 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
         .as_ref()
         .ok_or_else(|| Error::Invalid("state directory lost".into()))?;
     dir.save(&state)?;
+    stop_point("saved");
     if let Some(pid_file) = &opts.pid_file {
         write_pid_file(pid_file, pid.as_raw())?;
     }

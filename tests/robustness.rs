@@ -1,0 +1,84 @@
+//! vrun killed at every step of create, and many lifecycles in a row: nothing may be left.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn proc_state(pid: u32) -> Option<char> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    text[text.rfind(')')? + 2..].chars().next()
+}
+
+fn cgroup_pids(id: &str) -> Vec<i32> {
+    cgroup_dirs_named(id)
+        .iter()
+        .flat_map(|d| {
+            std::fs::read_to_string(d.join("cgroup.procs"))
+                .unwrap_or_default()
+                .lines()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+/// `create` stopped at each named step (VRUN_TEST_STOP_AT) and SIGKILLed there; then
+/// `delete --force` must leave no cgroup, mount, state directory or process.
+#[test]
+fn create_killed_at_every_step_is_cleaned_by_delete_force() {
+    let env = TestEnv::new("fault");
+    env.write_config(&env.sh("sleep 30"));
+    for step in vrun_steps() {
+        let id = env.id(step);
+        let mut cmd = env.cmd();
+        cmd.env("VRUN_TEST_STOP_AT", step)
+            .args(["create", "--bundle"])
+            .arg(&env.bundle)
+            .arg(&id)
+            .stdout(std::fs::File::create(env.dir.join("fault.out")).unwrap())
+            .stderr(std::fs::File::create(env.dir.join("fault.err")).unwrap());
+        let mut child = cmd.spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while proc_state(child.id()) != Some('T') {
+            assert!(
+                Instant::now() < deadline,
+                "create never reached step {step}: {}",
+                std::fs::read_to_string(env.dir.join("fault.err")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        child.kill().unwrap();
+        let _ = child.wait();
+        let pids = cgroup_pids(&id);
+        let out = env.vrun(&["delete", "--force", &id]);
+        assert!(
+            out.status.success() || !env.root.join(&id).exists(),
+            "step {step}: delete --force: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!env.root.join(&id).exists(), "step {step}: state dir left");
+        assert!(
+            cgroup_dirs_named(&id).is_empty(),
+            "step {step}: cgroup left"
+        );
+        assert!(env.leaked_mounts().is_empty(), "step {step}: mounts left");
+        for pid in pids {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while proc_state(pid as u32).is_some_and(|s| s != 'Z') {
+                assert!(
+                    Instant::now() < deadline,
+                    "step {step}: process {pid} survived"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+fn vrun_steps() -> [&'static str; 6] {
+    // The steps create knows (runtime/src/fault.rs).
+    ["state-dir", "cgroup", "cloned", "placed", "ready", "saved"]
+}
