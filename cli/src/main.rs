@@ -91,7 +91,7 @@ fn main() -> ExitCode {
         cli.command,
         Command::Create(_) | Command::Run(_) | Command::Exec(_)
     ) {
-        if let Err(e) = vrun_runtime::selfclone::ensure_sealed_exe() {
+        if let Err(e) = vrun_runtime::selfclone::ensure_protected_exe() {
             logging::error(&e.to_string());
             return ExitCode::from(1);
         }

@@ -2,8 +2,16 @@
 //! `exec`'d process before its own) shows the vrun binary at /proc/<pid>/exe; a container
 //! with CAP_SYS_PTRACE can open it there and, once vrun has exited, write through that fd
 //! to the host's binary. As runc and crun do, the commands that put a process into a
-//! container (create, run, exec) first re-execute themselves from a sealed memfd copy: what
-//! the container can reach is then an anonymous file no one can write.
+//! container (create, run, exec) first re-execute themselves from a binary no one can write:
+//!
+//! - as runc 1.2 does, from a read-only overlayfs that is mounted nowhere (fsopen/fsmount
+//!   over the binary's directory and an empty one; an overlay without an upper layer cannot
+//!   be written, and a detached mount cannot be remounted by the container). No copy: this
+//!   costs a fraction of a millisecond;
+//! - where that is not possible (no overlayfs, no CAP_SYS_ADMIN), from a sealed memfd copy
+//!   (about 5 ms for vrun's 5 MB).
+//!
+//! A binary already on a read-only mount (what the first way gives) is not cloned again.
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -19,21 +27,82 @@ const SEALS: SealFlag = SealFlag::F_SEAL_SEAL
     .union(SealFlag::F_SEAL_GROW)
     .union(SealFlag::F_SEAL_WRITE);
 
-/// Returns when this process already runs from a sealed copy; otherwise makes one and
-/// re-executes from it with the same arguments and environment (never returning then).
-pub fn ensure_sealed_exe() -> Result<()> {
+/// Returns when this process already runs from a binary no one can write (a read-only
+/// mount or a sealed memfd); otherwise makes such a view of itself and re-executes from it
+/// with the same arguments and environment (never returning then).
+pub fn ensure_protected_exe() -> Result<()> {
     let exe = std::fs::File::open("/proc/self/exe").context(|| "open /proc/self/exe".into())?;
-    if fcntl(exe.as_raw_fd(), FcntlArg::F_GET_SEALS)
-        .is_ok_and(|s| SealFlag::from_bits_truncate(s).contains(SEALS))
+    let read_only = nix::sys::statvfs::fstatvfs(&exe)
+        .is_ok_and(|s| s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY));
+    if read_only
+        || fcntl(exe.as_raw_fd(), FcntlArg::F_GET_SEALS)
+            .is_ok_and(|s| SealFlag::from_bits_truncate(s).contains(SEALS))
     {
         return Ok(());
     }
+    let copy = match overlay_view() {
+        Some(file) => file,
+        None => sealed_copy(&exe)?,
+    };
+    let args = cstrings(std::env::args_os().map(|a| a.as_bytes().to_vec()))?;
+    let env = cstrings(std::env::vars_os().map(|(k, v)| {
+        let mut kv = k.as_bytes().to_vec();
+        kv.push(b'=');
+        kv.extend_from_slice(v.as_bytes());
+        kv
+    }))?;
+    let Err(err) = nix::unistd::fexecve(copy.as_raw_fd(), &args, &env);
+    Err(Error::Sys {
+        what: "re-execute vrun from its protected copy".into(),
+        source: err,
+    })
+}
+
+/// vrun's binary opened through a detached read-only overlay of its directory, or None.
+fn overlay_view() -> Option<OwnedFd> {
+    let exe = std::fs::read_link("/proc/self/exe").ok()?;
+    let (dir, name) = (exe.parent()?, exe.file_name()?);
+    // The second layer: overlayfs without an upper layer wants two lower ones, and they may
+    // not overlap. The empty directory can go once the mount holds it.
+    let empty = make_empty_dir()?;
+    let lower = CString::new(format!(
+        "{}:{}",
+        layer_path(dir.as_os_str().as_bytes())?,
+        layer_path(empty.as_os_str().as_bytes())?
+    ))
+    .ok();
+    let mount = lower.and_then(|l| crate::sys::detached_readonly_overlay(&l).ok());
+    let _ = std::fs::remove_dir(&empty);
+    let name = CString::new(name.as_bytes()).ok()?;
+    crate::sys::open_readonly_in(&mount?, &name).ok()
+}
+
+/// A directory as an overlayfs layer, or None for a path overlayfs would split or unescape
+/// (':', ',', '\\'): the memfd copy is used then.
+fn layer_path(path: &[u8]) -> Option<String> {
+    let s = std::str::from_utf8(path).ok()?;
+    (!s.contains([':', '\\', ','])).then(|| s.to_string())
+}
+
+fn make_empty_dir() -> Option<std::path::PathBuf> {
+    let base = std::env::temp_dir();
+    for i in 0..8 {
+        let p = base.join(format!(".vrun-exe-{}-{i}", std::process::id()));
+        if std::fs::create_dir(&p).is_ok() {
+            return Some(p);
+        }
+    }
+    None
+}
+
+/// A sealed memfd copy of the binary.
+fn sealed_copy(exe: &std::fs::File) -> Result<OwnedFd> {
     let copy = memfd_create(
         c"vrun",
         MemFdCreateFlag::MFD_CLOEXEC | MemFdCreateFlag::MFD_ALLOW_SEALING,
     )
     .context(|| "memfd_create for the sealed copy of vrun".into())?;
-    copy_all(&exe, &copy)?;
+    copy_all(exe, &copy)?;
     fcntl(copy.as_raw_fd(), FcntlArg::F_ADD_SEALS(SEALS))
         .context(|| "seal the copy of vrun".into())?;
     let args = cstrings(std::env::args_os().map(|a| a.as_bytes().to_vec()))?;
