@@ -57,6 +57,33 @@ fn kill_actions_kill_with_sigsys() {
 }
 
 #[test]
+fn trap_trace_and_log_actions() {
+    let env = TestEnv::new("sc-trap");
+    // TRAP: SIGSYS (128 + 31). TRACE without a tracer: the kernel answers ENOSYS. LOG: the
+    // call goes through (and is logged by the audit subsystem).
+    let c = with_profile(
+        &env,
+        "sh -c 'ln -s a /tmp/l'; echo trap=$?; touch /tmp/a; mv /tmp/a /tmp/b 2>&1; echo trace=$?; chmod 700 /tmp/a; echo log=$?",
+        json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [
+                {"names": ["symlink", "symlinkat"], "action": "SCMP_ACT_TRAP"},
+                {"names": ["rename", "renameat", "renameat2"], "action": "SCMP_ACT_TRACE"},
+                {"names": ["chmod", "fchmodat", "fchmodat2"], "action": "SCMP_ACT_LOG"}
+            ]
+        }),
+    );
+    let out = env.run_ok(&c);
+    assert!(out.contains("trap=159"), "{out}");
+    assert!(
+        out.contains("not implemented") && out.contains("trace=1"),
+        "{out}"
+    );
+    assert!(out.contains("log=0"), "{out}");
+    assert!(env.bundle.join("rootfs/tmp/a").exists());
+}
+
+#[test]
 fn argument_conditions_match_and_do_not_match() {
     let env = TestEnv::new("sc-args");
     // kill(2)'s second argument is the signal: 0 -> EACCES, 28 (WINCH, masked) -> E2BIG,

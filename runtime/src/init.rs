@@ -80,9 +80,6 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
         Some(p) => Some(Seccomp::prepare(p, process, ctx.seccomp_listener)?),
         None => None,
     };
-    let host_pid = crate::seccomp::host_pid()?;
-    let container_state: serde_json::Value =
-        serde_json::from_str(&state_json).unwrap_or(serde_json::Value::Null);
 
     if ctx.ns.is_new(LinuxNamespaceType::User) {
         user::become_ns_root()?;
@@ -190,7 +187,7 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
         attrs::join_new_session_keyring(ctx.id)?;
     }
     if let Some(s) = seccomp.as_ref().filter(|s| s.early) {
-        s.load(container_state.clone(), "creating", host_pid)?;
+        s.load(&state_json, "creating")?;
     }
     process::apply_attributes(process, ctx.setgroups_allowed, Some(0o022))?;
     process::pass_preserved_fds(ctx.preserve_fds)?;
@@ -204,7 +201,7 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
     Err(
         program.exec_after(|| match seccomp.as_ref().filter(|s| !s.early) {
             // The last thing before execve, so that vrun's own setup is not filtered.
-            Some(s) => s.load(container_state, "created", host_pid),
+            Some(s) => s.load(&state_json, "created"),
             None => Ok(()),
         }),
     )

@@ -31,6 +31,8 @@ pub(crate) struct Seccomp<'a> {
     profile: &'a Profile,
     filter: Filter,
     listener_socket: Option<&'a OwnedFd>,
+    /// The process's pid as the host sees it, for the listener's message.
+    host_pid: i32,
     /// Loaded before the process drops its privileges rather than just before exec.
     pub early: bool,
 }
@@ -48,24 +50,27 @@ impl<'a> Seccomp<'a> {
                 "linux.seccomp: no connection to the listener".into(),
             ));
         }
+        // Read now: later the process may see only the container's /proc.
+        let host_pid = if filter.notify { host_pid()? } else { 0 };
         Ok(Seccomp {
             profile,
             filter,
             listener_socket,
+            host_pid,
             early: needs_early_load(process),
         })
     }
 
     /// Loads the filter; with a listener, sends it with the container process state
-    /// (`state` is the container's state, `status` what it is at this moment, `pid` the
-    /// process's pid as the host sees it).
-    pub fn load(&self, mut state: Value, status: &str, pid: i32) -> Result<()> {
+    /// (`state` is the container's state, `status` what it is at this moment).
+    pub fn load(&self, state_json: &str, status: &str) -> Result<()> {
         let listener = vrun_seccomp::load(&self.filter).map_err(Error::Invalid)?;
         if let (Some(listener), Some(socket)) = (listener, self.listener_socket) {
+            let mut state: Value = serde_json::from_str(state_json).unwrap_or(Value::Null);
             state["status"] = Value::String(status.to_owned());
             let payload = vrun_seccomp::notify::process_state(
                 OCI_VERSION,
-                pid,
+                self.host_pid,
                 self.profile.listener_metadata.as_deref(),
                 state,
             );
@@ -91,7 +96,7 @@ fn needs_early_load(process: &Process) -> bool {
 
 /// This process's pid in the host's pid namespace, read from a /proc of the host (before
 /// pivot_root or before joining the container's mount namespace).
-pub(crate) fn host_pid() -> Result<i32> {
+fn host_pid() -> Result<i32> {
     std::fs::read_link("/proc/self")
         .ok()
         .and_then(|p| p.to_str().and_then(|s| s.parse().ok()))

@@ -169,9 +169,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
             _ => (None, None),
         };
     let seccomp_listener = crate::seccomp::connect_listener(state.seccomp.as_ref())?;
-    let container_state: serde_json::Value =
-        serde_json::from_str(&state.spec_state_json(Status::Running))
-            .unwrap_or(serde_json::Value::Null);
+    let container_state = state.spec_state_json(Status::Running);
     let (parent_end, child_end) = sync::pair()?;
     let forwarded = forwarded_signals();
     if !opts.detach {
@@ -294,7 +292,8 @@ fn container_namespaces(state: &Persisted) -> Result<Vec<(LinuxNamespaceType, Ow
 struct ExecSeccomp<'a> {
     profile: Option<&'a vrun_seccomp::Profile>,
     listener: Option<&'a OwnedFd>,
-    container_state: serde_json::Value,
+    /// The container's state JSON, for a seccomp listener.
+    container_state: String,
 }
 
 fn exec_child(
@@ -313,7 +312,6 @@ fn exec_child(
         Some(p) => Some(Seccomp::prepare(p, process, sc.listener)?),
         None => None,
     };
-    let host_pid = crate::seccomp::host_pid()?;
     Namespaces::default().enter(fds)?;
     let program = Program::resolve(process)?;
     if process.terminal().unwrap_or(false) {
@@ -329,13 +327,13 @@ fn exec_child(
         process::attach_pty(&peer)?;
     }
     if let Some(s) = seccomp.as_ref().filter(|s| s.early) {
-        s.load(sc.container_state.clone(), "running", host_pid)?;
+        s.load(&sc.container_state, "running")?;
     }
     process::apply_attributes(process, true, None)?;
     process::pass_preserved_fds(preserve_fds)?;
     Err(
         program.exec_after(|| match seccomp.as_ref().filter(|s| !s.early) {
-            Some(s) => s.load(sc.container_state, "running", host_pid),
+            Some(s) => s.load(&sc.container_state, "running"),
             None => Ok(()),
         }),
     )
