@@ -44,8 +44,20 @@ fn wait_for(path: &Path, secs: u64) -> bool {
 /// stays as it was.
 #[test]
 fn the_runtime_binary_cannot_be_overwritten_through_proc_exe() {
+    attack_proc_exe("bin", None);
+}
+
+/// The same through the fallback: a directory overlayfs cannot take as a layer (':' in its
+/// name) makes vrun use a sealed memfd copy.
+#[test]
+fn the_runtime_binary_is_protected_by_the_memfd_fallback_too() {
+    attack_proc_exe("bin:fallback", Some("memfd:"));
+}
+
+fn attack_proc_exe(dir: &str, link_must_contain: Option<&str>) {
     let env = TestEnv::new("cve-5736");
-    let copy = env.dir.join("vrun-copy");
+    let copy = env.dir.join(dir).join("vrun-copy");
+    std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
     std::fs::copy(env!("CARGO_BIN_EXE_vrun"), &copy).unwrap();
     let before = std::fs::read(&copy).unwrap();
     let vrun = |args: &[&str]| {
@@ -89,6 +101,9 @@ fn the_runtime_binary_cannot_be_overwritten_through_proc_exe() {
         copy.to_str().unwrap(),
         "/proc/1/exe of init is the binary itself"
     );
+    if let Some(want) = link_must_contain {
+        assert!(link.contains(want), "/proc/1/exe of init was {link}");
+    }
     let _ = vrun(&["delete", "--force", &id]).status();
 }
 

@@ -151,13 +151,9 @@ fn a_bad_action_name_is_a_clear_error_naming_the_entry() {
             ]
         }),
     );
-    env.write_config(&c);
-    let id = env.id("c");
-    let out = env.try_create(&id);
-    assert_clean_failure(
+    assert_create_fails(
         &env,
-        &out,
-        &id,
+        &c,
         "config.json: linux.seccomp.syscalls[1].action: unknown variant `SCMP_ACT_EXPLODE`",
     );
 }
@@ -165,29 +161,16 @@ fn a_bad_action_name_is_a_clear_error_naming_the_entry() {
 #[test]
 fn an_unsupported_architecture_and_a_misplaced_errno_are_refused() {
     let env = TestEnv::new("sc-badarch");
-    let id = env.id("c");
-    env.write_config(&with_profile(
+    let arch = json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_S390X"]});
+    assert_create_fails(
         &env,
-        "true",
-        json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_S390X"]}),
-    ));
-    let out = env.try_create(&id);
-    assert_clean_failure(
-        &env,
-        &out,
-        &id,
+        &with_profile(&env, "true", arch),
         "linux.seccomp.architectures[1]: SCMP_ARCH_S390X is not supported",
     );
-    env.write_config(&with_profile(
+    let errno = json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_LOG", "errnoRet": 5}]});
+    assert_create_fails(
         &env,
-        "true",
-        json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_LOG", "errnoRet": 5}]}),
-    ));
-    let out = env.try_create(&id);
-    assert_clean_failure(
-        &env,
-        &out,
-        &id,
+        &with_profile(&env, "true", errno),
         "linux.seccomp.syscalls[0].errnoRet: SCMP_ACT_LOG does not take an errno",
     );
 }

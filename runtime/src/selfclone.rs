@@ -105,18 +105,7 @@ fn sealed_copy(exe: &std::fs::File) -> Result<OwnedFd> {
     copy_all(exe, &copy)?;
     fcntl(copy.as_raw_fd(), FcntlArg::F_ADD_SEALS(SEALS))
         .context(|| "seal the copy of vrun".into())?;
-    let args = cstrings(std::env::args_os().map(|a| a.as_bytes().to_vec()))?;
-    let env = cstrings(std::env::vars_os().map(|(k, v)| {
-        let mut kv = k.as_bytes().to_vec();
-        kv.push(b'=');
-        kv.extend_from_slice(v.as_bytes());
-        kv
-    }))?;
-    let Err(err) = nix::unistd::fexecve(copy.as_raw_fd(), &args, &env);
-    Err(Error::Sys {
-        what: "re-execute vrun from its sealed copy".into(),
-        source: err,
-    })
+    Ok(copy)
 }
 
 fn copy_all(from: &std::fs::File, to: &OwnedFd) -> Result<()> {

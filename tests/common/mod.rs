@@ -256,6 +256,14 @@ pub fn assert_clean_failure(env: &TestEnv, out: &Output, id: &str, needle: &str)
     assert!(env.leaked_mounts().is_empty());
 }
 
+/// Writes `config`, runs `create` and checks that it fails cleanly with `needle`.
+pub fn assert_create_fails(env: &TestEnv, config: &Value, needle: &str) {
+    env.write_config(config);
+    let id = env.id("bad");
+    let out = env.try_create(&id);
+    assert_clean_failure(env, &out, &id, needle);
+}
+
 /// cgroup directories whose name contains `needle`, anywhere under /sys/fs/cgroup.
 pub fn cgroup_dirs_named(needle: &str) -> Vec<PathBuf> {
     fn walk(dir: &Path, needle: &str, out: &mut Vec<PathBuf>, depth: usize) {
