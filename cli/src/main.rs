@@ -67,6 +67,9 @@ enum Command {
     Resume(commands::resume::Args),
     /// Change the resource limits of a container.
     Update(commands::update::Args),
+    /// The containers' virtual disks (--overlay).
+    #[command(subcommand)]
+    Disk(commands::disk::Command),
 }
 
 /// The global flags every command sees.
@@ -116,6 +119,7 @@ fn main() -> ExitCode {
         Command::Pause(a) => commands::pause::run(&global, a),
         Command::Resume(a) => commands::resume::run(&global, a),
         Command::Update(a) => commands::update::run(&global, a),
+        Command::Disk(c) => commands::disk::run(&global, c),
     };
     match result {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),

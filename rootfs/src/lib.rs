@@ -7,6 +7,7 @@
 //! have touched yet) is the procfs used for /proc/self/fd paths.
 
 pub mod devices;
+pub mod disk;
 mod error;
 pub mod masked;
 pub mod mount_options;
@@ -14,6 +15,6 @@ pub mod mounts;
 pub mod pivot;
 pub mod procfs;
 pub mod resolve;
-mod sys;
+pub mod sys;
 
 pub use error::{Error, Result};

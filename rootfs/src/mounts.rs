@@ -33,11 +33,15 @@ pub struct MountContext<'a> {
 }
 
 /// Makes the mount tree private to the container (rslave unless `propagation` says
-/// otherwise), makes sure the rootfs's parent mount is not shared (pivot_root refuses that)
-/// and bind-mounts the rootfs onto itself so that it is a mount point. Returns the rootfs.
-pub fn prepare_root(rootfs: &Path, propagation: MsFlags) -> Result<Root> {
+/// otherwise): nothing mounted after this reaches the host.
+pub fn isolate(propagation: MsFlags) -> Result<()> {
     mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
-        .context(|| "set the propagation of / (linux.rootfsPropagation)".into())?;
+        .context(|| "set the propagation of / (linux.rootfsPropagation)".into())
+}
+
+/// Makes sure the rootfs's parent mount is not shared (pivot_root refuses that) and
+/// bind-mounts the rootfs onto itself so that it is a mount point. Returns the rootfs.
+pub fn bind_root(rootfs: &Path) -> Result<Root> {
     make_parent_mount_private(rootfs)?;
     mount(
         Some(rootfs),

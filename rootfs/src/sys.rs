@@ -105,3 +105,168 @@ pub fn mount_setattr(fd: BorrowedFd, recursive: bool, set: u64, clear: u64) -> R
     };
     Errno::result(ret).map(drop)
 }
+
+const FSOPEN_CLOEXEC: libc::c_uint = 1;
+const FSCONFIG_SET_STRING: libc::c_uint = 1;
+const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+const FSMOUNT_CLOEXEC: libc::c_uint = 1;
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+pub const MOUNT_ATTR_RDONLY: libc::c_uint = 0x1;
+pub const MOUNT_ATTR_NOSUID: libc::c_uint = 0x2;
+pub const MOUNT_ATTR_NODEV: libc::c_uint = 0x4;
+
+fn new_fd(ret: libc::c_long) -> Result<OwnedFd, Errno> {
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel returned a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as i32) })
+}
+
+/// A filesystem context of the new mount API (fsopen): configured key by key, so that no
+/// option string has to fit in a page.
+pub struct FsContext(OwnedFd);
+
+impl FsContext {
+    pub fn open(fstype: &str) -> Result<FsContext, Errno> {
+        let name = CString::new(fstype).map_err(|_| Errno::EINVAL)?;
+        // SAFETY: the name is NUL-terminated and outlives the call.
+        new_fd(unsafe { libc::syscall(libc::SYS_fsopen, name.as_ptr(), FSOPEN_CLOEXEC) })
+            .map(FsContext)
+    }
+
+    fn config(
+        &self,
+        cmd: libc::c_uint,
+        key: Option<&str>,
+        value: Option<&str>,
+    ) -> Result<(), Errno> {
+        let key = key
+            .map(CString::new)
+            .transpose()
+            .map_err(|_| Errno::EINVAL)?;
+        let value = value
+            .map(CString::new)
+            .transpose()
+            .map_err(|_| Errno::EINVAL)?;
+        // SAFETY: key and value are NUL-terminated (or null) and outlive the call.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_fsconfig,
+                self.0.as_raw_fd(),
+                cmd,
+                key.as_ref().map_or(std::ptr::null(), |k| k.as_ptr()),
+                value.as_ref().map_or(std::ptr::null(), |v| v.as_ptr()),
+                0,
+            )
+        };
+        Errno::result(ret).map(drop)
+    }
+
+    /// fsconfig(FSCONFIG_SET_STRING, key, value).
+    pub fn set(&self, key: &str, value: &str) -> Result<(), Errno> {
+        self.config(FSCONFIG_SET_STRING, Some(key), Some(value))
+    }
+
+    /// Creates the superblock and returns a detached mount of it with `attrs`
+    /// (MOUNT_ATTR_*).
+    pub fn mount(self, attrs: libc::c_uint) -> Result<OwnedFd, Errno> {
+        self.config(FSCONFIG_CMD_CREATE, None, None)?;
+        // SAFETY: the context is configured and open.
+        new_fd(unsafe {
+            libc::syscall(
+                libc::SYS_fsmount,
+                self.0.as_raw_fd(),
+                FSMOUNT_CLOEXEC,
+                attrs,
+            )
+        })
+    }
+}
+
+/// Attaches a detached mount (from [`FsContext::mount`]) at `target`.
+pub fn move_mount_to(mount: &OwnedFd, target: &std::path::Path) -> Result<(), Errno> {
+    use std::os::unix::ffi::OsStrExt;
+    let target = CString::new(target.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: both paths are NUL-terminated and outlive the call; mount is open.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            mount.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            target.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+const LOOP_CTL_GET_FREE: libc::c_ulong = 0x4C82;
+const LOOP_CONFIGURE: libc::c_ulong = 0x4C0A;
+pub const LO_FLAGS_AUTOCLEAR: u32 = 4;
+
+#[repr(C)]
+struct LoopInfo64 {
+    lo_device: u64,
+    lo_inode: u64,
+    lo_rdevice: u64,
+    lo_offset: u64,
+    lo_sizelimit: u64,
+    lo_number: u32,
+    lo_encrypt_type: u32,
+    lo_encrypt_key_size: u32,
+    lo_flags: u32,
+    lo_file_name: [u8; 64],
+    lo_crypt_name: [u8; 64],
+    lo_encrypt_key: [u8; 32],
+    lo_init: [u64; 2],
+}
+
+#[repr(C)]
+struct LoopConfig {
+    fd: u32,
+    block_size: u32,
+    info: LoopInfo64,
+    reserved: [u64; 8],
+}
+
+/// LOOP_CTL_GET_FREE on /dev/loop-control: the number of a free loop device.
+pub fn loop_get_free(control: &OwnedFd) -> Result<u32, Errno> {
+    // SAFETY: this ioctl takes no argument.
+    let ret = unsafe { libc::ioctl(control.as_raw_fd(), LOOP_CTL_GET_FREE as _) };
+    Errno::result(ret).map(|n| n as u32)
+}
+
+/// LOOP_CONFIGURE: backs the loop device `dev` with `backing`, with `flags` (LO_FLAGS_*).
+pub fn loop_configure(dev: &OwnedFd, backing: &OwnedFd, flags: u32) -> Result<(), Errno> {
+    let config = LoopConfig {
+        fd: backing.as_raw_fd() as u32,
+        block_size: 0,
+        info: LoopInfo64 {
+            lo_device: 0,
+            lo_inode: 0,
+            lo_rdevice: 0,
+            lo_offset: 0,
+            lo_sizelimit: 0,
+            lo_number: 0,
+            lo_encrypt_type: 0,
+            lo_encrypt_key_size: 0,
+            lo_flags: flags,
+            lo_file_name: [0; 64],
+            lo_crypt_name: [0; 64],
+            lo_encrypt_key: [0; 32],
+            lo_init: [0; 2],
+        },
+        reserved: [0; 8],
+    };
+    // SAFETY: the kernel reads one struct loop_config, which LoopConfig mirrors.
+    let ret = unsafe {
+        libc::ioctl(
+            dev.as_raw_fd(),
+            LOOP_CONFIGURE as _,
+            &config as *const LoopConfig,
+        )
+    };
+    Errno::result(ret).map(drop)
+}

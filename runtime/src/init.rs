@@ -43,6 +43,8 @@ pub(crate) struct InitContext<'a> {
     pub seccomp_listener: Option<&'a OwnedFd>,
     /// create's copy of the state directory's lock (see ContainerDir::lock_fd).
     pub state_lock: Option<std::os::fd::RawFd>,
+    /// The virtual disk to mount as the root, when the container has one.
+    pub disk: Option<&'a crate::disk::DiskState>,
 }
 
 pub(crate) fn run(ctx: InitContext) -> ! {
@@ -70,6 +72,17 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
     attrs::set_not_dumpable()?;
     // Before anything of the container's can stand in for /proc.
     vrun_rootfs::procfs::pin()?;
+    let root_propagation = crate::bundle::parts(ctx.spec)?
+        .0
+        .rootfs_propagation()
+        .as_deref()
+        .and_then(mount_options::propagation_flag);
+    let propagation = root_propagation.unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+    if let Some(d) = ctx.disk.filter(|d| d.loop_device.is_some()) {
+        // Still in the caller's cgroup, whose device rules allow the loop device.
+        mounts::isolate(propagation)?;
+        crate::disk::mount_image(d)?;
+    }
     let state_json = ctx
         .channel
         .expect(sync::GO, "the parent to place the container")?;
@@ -103,14 +116,14 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
         attrs::set_oom_score_adj(adj)?;
     }
 
-    let root_propagation = linux
-        .rootfs_propagation()
-        .as_deref()
-        .and_then(mount_options::propagation_flag);
-    let root = mounts::prepare_root(
-        ctx.rootfs,
-        root_propagation.unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC),
-    )?;
+    mounts::isolate(propagation)?;
+    // The disk is mounted here, in the container's mount namespace, once it no longer
+    // propagates to the host's: the merged tree becomes the root everything else works on.
+    let rootfs = match ctx.disk {
+        Some(d) => crate::disk::mount(d)?,
+        None => ctx.rootfs.to_path_buf(),
+    };
+    let root = mounts::bind_root(&rootfs)?;
     let spec_mounts = spec.mounts().as_deref().unwrap_or(&[]);
     mounts::mount_all(
         &MountContext {

@@ -7,6 +7,7 @@
 
 pub mod bundle;
 pub mod console;
+pub mod disk;
 mod error;
 pub mod fault;
 pub mod features;

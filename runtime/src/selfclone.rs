@@ -65,13 +65,18 @@ fn overlay_view() -> Option<OwnedFd> {
     // The second layer: overlayfs without an upper layer wants two lower ones, and they may
     // not overlap. The empty directory can go once the mount holds it.
     let empty = make_empty_dir()?;
-    let lower = CString::new(format!(
+    let lower = format!(
         "{}:{}",
         layer_path(dir.as_os_str().as_bytes())?,
         layer_path(empty.as_os_str().as_bytes())?
-    ))
-    .ok();
-    let mount = lower.and_then(|l| crate::sys::detached_readonly_overlay(&l).ok());
+    );
+    let mount = vrun_rootfs::sys::FsContext::open("overlay")
+        .and_then(|fs| {
+            fs.set("lowerdir", &lower)?;
+            use vrun_rootfs::sys::{MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
+            fs.mount(MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)
+        })
+        .ok();
     let _ = std::fs::remove_dir(&empty);
     let name = CString::new(name.as_bytes()).ok()?;
     crate::sys::open_readonly_in(&mount?, &name).ok()

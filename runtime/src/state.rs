@@ -58,6 +58,9 @@ pub struct Persisted {
     /// linux.seccomp of that config, applied to `exec`'d processes too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seccomp: Option<vrun_seccomp::Profile>,
+    /// The virtual disk (`--overlay` and friends), when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk: Option<crate::disk::DiskState>,
 }
 
 /// The state object of runtime.md, with runc's extra fields.

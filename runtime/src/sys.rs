@@ -147,61 +147,12 @@ pub fn no_unwind<T>(body: impl FnOnce() -> crate::Result<T>) -> crate::Result<T>
     })
 }
 
-const FSOPEN_CLOEXEC: libc::c_uint = 1;
-const FSCONFIG_SET_STRING: libc::c_uint = 1;
-const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
-const FSMOUNT_CLOEXEC: libc::c_uint = 1;
-const MOUNT_ATTR_RDONLY: libc::c_uint = 0x1;
-const MOUNT_ATTR_NOSUID: libc::c_uint = 0x2;
-const MOUNT_ATTR_NODEV: libc::c_uint = 0x4;
-
 fn new_fd(ret: libc::c_long) -> Result<OwnedFd, Errno> {
     if ret < 0 {
         return Err(Errno::last());
     }
     // SAFETY: the kernel returned a new fd that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(ret as i32) })
-}
-
-/// A read-only overlayfs over `lowerdirs` (colon-separated), mounted nowhere: fsopen,
-/// fsconfig, fsmount. Returns the detached mount's root.
-pub fn detached_readonly_overlay(lowerdirs: &std::ffi::CStr) -> Result<OwnedFd, Errno> {
-    // SAFETY: the name is a NUL-terminated literal.
-    let fs =
-        new_fd(unsafe { libc::syscall(libc::SYS_fsopen, c"overlay".as_ptr(), FSOPEN_CLOEXEC) })?;
-    let set = |key: &std::ffi::CStr, value: Option<&std::ffi::CStr>, cmd: libc::c_uint| {
-        // SAFETY: key and value are NUL-terminated and outlive the call; fs is open.
-        let ret = unsafe {
-            libc::syscall(
-                libc::SYS_fsconfig,
-                fs.as_raw_fd(),
-                cmd,
-                if cmd == FSCONFIG_CMD_CREATE {
-                    std::ptr::null()
-                } else {
-                    key.as_ptr()
-                },
-                value.map_or(std::ptr::null(), |v| v.as_ptr()),
-                0,
-            )
-        };
-        if ret < 0 {
-            Err(Errno::last())
-        } else {
-            Ok(())
-        }
-    };
-    set(c"lowerdir", Some(lowerdirs), FSCONFIG_SET_STRING)?;
-    set(c"", None, FSCONFIG_CMD_CREATE)?;
-    // SAFETY: fs is a configured filesystem context.
-    new_fd(unsafe {
-        libc::syscall(
-            libc::SYS_fsmount,
-            fs.as_raw_fd(),
-            FSMOUNT_CLOEXEC,
-            MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
-        )
-    })
 }
 
 /// openat(dir, name, O_RDONLY|O_CLOEXEC).

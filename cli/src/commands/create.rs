@@ -25,6 +25,29 @@ pub struct Args {
     /// Pass N extra fds (3 .. 3+N-1) to the process.
     #[arg(long = "preserve-fds", default_value_t = 0, value_name = "N")]
     pub preserve_fds: u32,
+    /// Virtual disk: the root is an overlay with root.path as its lowest, never-modified
+    /// layer and a writable upper layer of the container's own.
+    #[arg(long)]
+    pub overlay: bool,
+    /// Another read-only layer above root.path (repeatable, lowest first; implies --overlay).
+    #[arg(long = "layer", value_name = "DIR")]
+    pub layers: Vec<PathBuf>,
+    /// Keep the upper layer in DIR, which outlives the container (implies --overlay).
+    #[arg(long = "upper-dir", value_name = "DIR")]
+    pub upper_dir: Option<PathBuf>,
+    /// The upper layer lives on a disk of exactly SIZE (e.g. 64M): an ext4 image on a loop
+    /// device (implies --overlay).
+    #[arg(long = "disk-size", value_name = "SIZE")]
+    pub disk_size: Option<String>,
+    /// With --disk-size: a size-limited tmpfs instead of an image (fast, volatile).
+    #[arg(long = "disk-tmpfs")]
+    pub disk_tmpfs: bool,
+    /// io limits on the disk: rbps=N,wbps=N,riops=N,wiops=N (needs --disk-size).
+    #[arg(long = "disk-io", value_name = "LIMITS")]
+    pub disk_io: Option<String>,
+    /// Keep the disk when the container is deleted (implies --overlay).
+    #[arg(long = "keep-disk")]
+    pub keep_disk: bool,
     /// The container id.
     pub id: String,
 }
@@ -43,6 +66,15 @@ impl Args {
             no_new_keyring: self.no_new_keyring,
             preserve_fds: self.preserve_fds,
             systemd_cgroup: g.systemd_cgroup,
+            disk: vrun_runtime::disk::DiskOptions {
+                overlay: self.overlay,
+                layers: self.layers.clone(),
+                upper_dir: self.upper_dir.clone(),
+                size: self.disk_size.clone(),
+                tmpfs: self.disk_tmpfs,
+                io: self.disk_io.clone(),
+                keep: self.keep_disk,
+            },
         }
     }
 }

@@ -48,7 +48,7 @@ pub fn run(g: &Global, a: Args) -> super::Result {
 }
 
 /// Left-aligned columns, each at least 12 wide with 3 spaces of padding (runc's tabwriter).
-fn columns(rows: &[Vec<String>]) -> String {
+pub(crate) fn columns(rows: &[Vec<String>]) -> String {
     let n = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..n)
         .map(|i| {

@@ -2,6 +2,7 @@
 
 pub mod create;
 pub mod delete;
+pub mod disk;
 pub mod events;
 pub mod exec;
 pub mod features;

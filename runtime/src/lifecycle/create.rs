@@ -31,6 +31,7 @@ pub struct CreateOptions {
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
     pub systemd_cgroup: bool,
+    pub disk: crate::disk::DiskOptions,
 }
 
 /// Where a `process.terminal` pty goes.
@@ -56,6 +57,7 @@ struct Undo {
     dir: Option<ContainerDir>,
     cgroup: Option<Cgroup>,
     child: Option<Pid>,
+    disk: Option<crate::disk::DiskState>,
 }
 
 impl Drop for Undo {
@@ -66,6 +68,9 @@ impl Drop for Undo {
         }
         if let Some(cg) = self.cgroup.take() {
             let _ = cg.destroy(Duration::from_secs(5));
+        }
+        if let Some(d) = self.disk.take() {
+            crate::disk::remove(&d);
         }
         if let Some(dir) = self.dir.take() {
             let _ = dir.remove();
@@ -86,6 +91,13 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
         ));
     }
     let ns = Namespaces::from_spec(linux.namespaces().as_deref().unwrap_or(&[]))?;
+    let disk_plan = crate::disk::plan(
+        &opts.disk,
+        &spec.annotations().clone().unwrap_or_default(),
+        &bundle.rootfs,
+        &opts.root,
+        ns.is_new(LinuxNamespaceType::User),
+    )?;
     let ns_fds = ns.open_joined()?;
     let cgroups_path = linux
         .cgroups_path()
@@ -100,12 +112,21 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
         dir: None,
         cgroup: None,
         child: None,
+        disk: None,
     };
     let fifo_path = dir.fifo();
     undo.dir = Some(dir);
     stop_point("state-dir");
     let cgroup = Cgroup::create(&hierarchy, &placement)?;
     undo.cgroup = Some(cgroup.clone());
+    let (disk, loop_device) = match (&disk_plan, &undo.dir) {
+        (Some(plan), Some(dir)) => {
+            let (d, l) = crate::disk::make(plan, &opts.root, &dir.path, &opts.id)?;
+            undo.disk = Some(d.clone());
+            (Some(d), l)
+        }
+        _ => (None, None),
+    };
     // A first state (pid 0: "creating") as soon as there is something to clean up, so that a
     // create killed half-way leaves a state `delete --force` can remove with its cgroup.
     let mut state = Persisted {
@@ -120,6 +141,7 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
         cgroup: Some(cgroup.clone()),
         config: spec.clone(),
         seccomp: bundle.seccomp.clone(),
+        disk: disk.clone(),
     };
     if let Some(dir) = &undo.dir {
         dir.save(&state)?;
@@ -130,10 +152,11 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
             .iter()
             .map(|d| vrun_cgroup::devices::allow_node(d.kind, d.major as i64, d.minor as i64))
             .collect();
-    cgroup.apply(
-        &linux.resources().clone().unwrap_or_default(),
-        &created_devices,
-    )?;
+    let mut resources = linux.resources().clone().unwrap_or_default();
+    if let Some(d) = &disk {
+        crate::disk::add_throttles(&mut resources, d)?;
+    }
+    cgroup.apply(&resources, &created_devices)?;
     nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o622))
         .context(|| format!("create {}", fifo_path.display()))?;
     let fifo = open_fifo(&fifo_path)?;
@@ -174,6 +197,7 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
                     seccomp: bundle.seccomp.as_ref(),
                     seccomp_listener: seccomp_listener.as_ref(),
                     state_lock: undo.dir.as_ref().map(|d| d.lock_fd()),
+                    disk: disk.as_ref(),
                 })
             }
             CloneResult::Parent(pid) => pid,
@@ -262,6 +286,9 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
     undo.child = None;
     undo.cgroup = None;
     undo.dir = None;
+    undo.disk = None;
+    // init has mounted the disk: its mount holds the loop device from now on.
+    drop(loop_device);
     Ok(Created {
         pid,
         state,

@@ -75,6 +75,9 @@ pub(crate) fn destroy(dir: ContainerDir, state: &Persisted) -> Result<()> {
         cg.destroy(Duration::from_secs(10))?;
     }
     dir.remove()?;
+    if let Some(d) = &state.disk {
+        crate::disk::remove(d);
+    }
     if let Some(h) = state.config.hooks() {
         let stopped = state.spec_state_json(Status::Stopped);
         for warning in hooks::run_all("poststop", h.poststop().as_deref().unwrap_or(&[]), &stopped)
