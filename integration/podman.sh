@@ -53,6 +53,15 @@ case "$out" in
 *) fail "no seccomp filter in the container: $out" ;;
 esac
 
+log "podman with vrun's virtual disk, through annotations"
+# podman passes --annotation into config.json: a 32 MiB disk under the container's root.
+out=$("${P[@]}" run --rm "${RUN[@]}" --annotation run.vrun.rootfs.size=32M localhost/vrun-busybox \
+    sh -c 'df -k / | tail -1 | awk "{print \$2}"; dd if=/dev/zero of=/fill bs=1M count=40 2>&1 | grep -c "No space left"')
+size=$(echo "$out" | head -1)
+[ "$size" -gt 16000 ] && [ "$size" -lt 33000 ] || fail "root is not the 32M disk: $out"
+[ "$(echo "$out" | tail -1)" = 1 ] || fail "40M fit on a 32M disk: $out"
+echo "annotation disk: / is ${size}K, 40M refused"
+
 log "podman run -d, exec, stop, rm"
 "${P[@]}" run -d --name vrun-podman-d "${RUN[@]}" localhost/vrun-busybox sleep 1000 >/dev/null
 state=$("${P[@]}" inspect -f '{{.State.Status}}' vrun-podman-d)
@@ -65,4 +74,4 @@ state=$("${P[@]}" inspect -f '{{.State.Status}}' vrun-podman-d)
 [ "$state" = exited ] || fail "stopped container is '$state'"
 "${P[@]}" rm vrun-podman-d >/dev/null
 echo "run -d / exec / stop / rm: ok"
-echo "podman.sh: 5 passed, 0 failed"
+echo "podman.sh: 6 passed, 0 failed"

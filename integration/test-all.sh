@@ -5,7 +5,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"
 cd "$top"
-need /bin/busybox busybox-static runc runc crun crun podman podman containerd containerd python3 python3 unshare util-linux
+need /bin/busybox busybox-static runc runc crun crun podman podman containerd containerd python3 python3 unshare util-linux mkfs.ext4 e2fsprogs losetup mount
 
 log "cargo fmt --check"
 cargo fmt --all -- --check

@@ -256,6 +256,31 @@ fn an_upper_dir_outlives_the_container_and_is_reused() {
 }
 
 #[test]
+fn a_kept_disk_outlives_its_container_and_is_listed() {
+    let env = TestEnv::new("disk-keep");
+    let id = env.id("c");
+    run_ok_with(
+        &env,
+        &id,
+        &["--keep-disk"],
+        &env.sh("echo mine > /root/kept"),
+    );
+    assert!(
+        !env.root.join(&id).exists(),
+        "the container's state is gone"
+    );
+    let rows: Value =
+        serde_json::from_slice(&env.vrun(&["disk", "list", "--format", "json"]).stdout).unwrap();
+    assert_eq!(rows[0]["id"], json!(id), "{rows}");
+    assert_eq!(rows[0]["status"], json!("kept"), "{rows}");
+    let upper = PathBuf::from(rows[0]["upper"].as_str().unwrap());
+    assert_eq!(
+        std::fs::read_to_string(upper.join("root/kept")).unwrap(),
+        "mine\n"
+    );
+}
+
+#[test]
 fn disk_list_and_annotations() {
     let env = TestEnv::new("disk-list");
     let layer = env.dir.join("layer");

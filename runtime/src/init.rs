@@ -82,6 +82,7 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
         // Still in the caller's cgroup, whose device rules allow the loop device.
         mounts::isolate(propagation)?;
         crate::disk::mount_image(d)?;
+        ctx.channel.send(sync::DISK_MOUNTED, b"")?;
     }
     let state_json = ctx
         .channel

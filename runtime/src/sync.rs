@@ -14,6 +14,9 @@ pub const HOOKS: &[u8] = b"hooks";
 pub const HOOKS_DONE: &[u8] = b"hooks-done";
 pub const READY: &[u8] = b"ready";
 pub const ERROR: &[u8] = b"error";
+/// init has mounted the disk image (it must do so before it joins the container's cgroup,
+/// whose device rules do not allow the loop device).
+pub const DISK_MOUNTED: &[u8] = b"disk-mounted";
 
 pub struct Channel(OwnedFd);
 

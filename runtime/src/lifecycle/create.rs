@@ -220,6 +220,9 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
             !euid_root,
         )?;
     }
+    if disk.as_ref().is_some_and(|d| d.loop_device.is_some()) {
+        parent_end.expect(sync::DISK_MOUNTED, "init to mount the disk image")?;
+    }
     cgroup.add_process(pid.as_raw())?;
     stop_point("placed");
     let (_, start_time) = procfs::stat(pid.as_raw())
