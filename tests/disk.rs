@@ -142,6 +142,19 @@ fn two_containers_share_one_image_and_see_only_their_own_writes() {
 }
 
 #[test]
+fn the_rest_of_the_config_works_on_top_of_the_disk() {
+    let env = TestEnv::new("disk-ro");
+    let mut c = env.sh(
+        "touch /x 2>&1; stat -c %t:%T /proc/keys; grep -c ' / / .* - overlay ' /proc/self/mountinfo",
+    );
+    c["root"]["readonly"] = json!(true);
+    let out = run_ok_with(&env, &env.id("c"), &["--overlay"], &c);
+    assert!(out.contains("Read-only file system"), "{out}");
+    assert!(out.contains("1:3\n"), "masked path: {out}");
+    assert!(out.ends_with("1\n"), "root is not the overlay: {out}");
+}
+
+#[test]
 fn a_sized_disk_takes_50m_and_refuses_20m_more() {
     let env = TestEnv::new("disk-size");
     let c = env.sh(
@@ -210,8 +223,10 @@ fn forty_layers_mount_in_order() {
     let env = TestEnv::new("disk-layers");
     let mut flags: Vec<String> = Vec::new();
     for i in 0..40 {
+        // Long names: together well over a page, which one mount option string could not hold.
         let l = env.dir.join(format!(
-            "layers/a-fairly-long-directory-name-for-layer-number-{i:02}"
+            "layers/{}-layer-number-{i:02}",
+            "a-deliberately-long-directory-name".repeat(4)
         ));
         std::fs::create_dir_all(l.join("etc")).unwrap();
         std::fs::write(l.join(format!("etc/layer{i:02}")), format!("{i}\n")).unwrap();
