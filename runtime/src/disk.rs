@@ -227,10 +227,18 @@ pub fn plan(
                 ));
             }
             let d = std::path::absolute(d).unwrap_or_else(|_| d.clone());
-            std::fs::create_dir_all(&d)
+            // Made by `make`, once everything is checked: here its nearest existing ancestor
+            // tells the filesystem it will be on.
+            let existing = d.ancestors().find(|a| a.exists()).unwrap_or(Path::new("/"));
+            if !existing.is_dir() {
+                return Err(Error::Invalid(format!(
+                    "--upper-dir {}: {} is not a directory",
+                    d.display(),
+                    existing.display()
+                )));
+            }
+            disk::check_upper_filesystem(existing)
                 .map_err(|e| Error::Invalid(format!("--upper-dir {}: {e}", d.display())))?;
-            disk::check_upper_filesystem(&d)
-                .map_err(|e| Error::Invalid(format!("--upper-dir: {e}")))?;
             for (state, status) in crate::state::list(state_root)? {
                 let live = !matches!(status, crate::state::Status::Stopped);
                 if live
