@@ -4,6 +4,7 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -376,18 +377,7 @@ fn bad_disk_input_fails_cleanly() {
     ];
     for (flags, needle) in cases {
         let id = env.id("bad");
-        let mut cmd = env.cmd();
-        cmd.arg("create")
-            .args(&flags)
-            .arg("--bundle")
-            .arg(&env.bundle)
-            .arg(&id);
-        let (status, stdout, stderr) = env.detached(cmd);
-        let out = std::process::Output {
-            status,
-            stdout: stdout.into_bytes(),
-            stderr: stderr.into_bytes(),
-        };
+        let out = env.try_create_with(&id, &flags);
         assert_clean_failure(&env, &out, &id, needle);
     }
     // An annotation names itself.
@@ -428,44 +418,20 @@ fn bad_disk_input_fails_cleanly() {
     let guard = Unmount(merged.clone());
     env.write_config(&env.sh("true"));
     let id = env.id("ovl");
-    let mut cmd = env.cmd();
-    cmd.args(["create", "--upper-dir"])
-        .arg(merged.join("up"))
-        .arg("--bundle")
-        .arg(&env.bundle)
-        .arg(&id);
-    let (status, stdout, stderr) = env.detached(cmd);
+    let out = env.try_create_with(
+        &id,
+        &[OsString::from("--upper-dir"), merged.join("up").into()],
+    );
     drop(guard);
-    let out = std::process::Output {
-        status,
-        stdout: stdout.into_bytes(),
-        stderr: stderr.into_bytes(),
-    };
     assert_clean_failure(&env, &out, &id, "cannot hold an overlay upper layer");
 
     let upper = env.dir.join("busy-upper");
+    let upper_flag = [OsString::from("--upper-dir"), upper.into()];
     env.write_config(&env.sh("sleep 30"));
     let busy = env.id("busy");
-    let mut cmd = env.cmd();
-    cmd.args(["create", "--upper-dir"])
-        .arg(&upper)
-        .arg("--bundle")
-        .arg(&env.bundle)
-        .arg(&busy);
-    assert!(env.detached(cmd).0.success());
+    assert!(env.try_create_with(&busy, &upper_flag).status.success());
     let id = env.id("second");
-    let mut cmd = env.cmd();
-    cmd.args(["create", "--upper-dir"])
-        .arg(&upper)
-        .arg("--bundle")
-        .arg(&env.bundle)
-        .arg(&id);
-    let (status, stdout, stderr) = env.detached(cmd);
-    let out = std::process::Output {
-        status,
-        stdout: stdout.into_bytes(),
-        stderr: stderr.into_bytes(),
-    };
+    let out = env.try_create_with(&id, &upper_flag);
     assert_clean_failure(&env, &out, &id, "is using it");
     assert!(env.vrun(&["delete", "--force", &busy]).status.success());
     assert_no_loop_device(&env);

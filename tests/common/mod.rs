@@ -172,8 +172,17 @@ impl TestEnv {
 
     /// `vrun create --bundle <bundle> ID` with the config already written; succeeding or not.
     pub fn try_create(&self, id: &str) -> Output {
+        self.try_create_with::<&str>(id, &[])
+    }
+
+    /// `create` with extra flags (before --bundle), stdio to files.
+    pub fn try_create_with<S: AsRef<std::ffi::OsStr>>(&self, id: &str, flags: &[S]) -> Output {
         let mut cmd = self.cmd();
-        cmd.args(["create", "--bundle"]).arg(&self.bundle).arg(id);
+        cmd.arg("create")
+            .args(flags)
+            .arg("--bundle")
+            .arg(&self.bundle)
+            .arg(id);
         let (status, stdout, stderr) = self.detached(cmd);
         Output {
             status,
