@@ -344,6 +344,7 @@ pub struct DiskRow {
     /// The container's status, or "kept" for a kept disk whose container is gone.
     pub status: String,
     pub layers: Vec<PathBuf>,
+    /// The upper directory, or the image holding it.
     pub upper: PathBuf,
     /// "dir", "tmpfs" or "image" (with the loop device while attached).
     pub kind: String,
@@ -357,7 +358,8 @@ pub fn list(root: &Path) -> Result<Vec<DiskRow>> {
         id: id.to_string(),
         status,
         layers: d.layers.clone(),
-        upper: d.upper.clone(),
+        // The image (its upper directory is inside it), or the directory itself.
+        upper: d.image.clone().unwrap_or_else(|| d.upper.clone()),
         kind: match (&d.image, d.tmpfs) {
             (Some(_), _) => "image".into(),
             (None, true) => "tmpfs".into(),
