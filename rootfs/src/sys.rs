@@ -270,3 +270,15 @@ pub fn loop_configure(dev: &OwnedFd, backing: &OwnedFd, flags: u32) -> Result<()
     };
     Errno::result(ret).map(drop)
 }
+
+/// openat(dir, name, O_RDONLY|O_CLOEXEC).
+pub fn open_readonly_in(dir: &OwnedFd, name: &std::ffi::CStr) -> Result<OwnedFd, Errno> {
+    // SAFETY: name is NUL-terminated and outlives the call; dir is open.
+    new_fd(unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    } as libc::c_long)
+}

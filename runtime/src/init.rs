@@ -38,9 +38,7 @@ pub(crate) struct InitContext<'a> {
     pub preserve_fds: u32,
     /// False when the parent denied setgroups in the user namespace (unprivileged caller).
     pub setgroups_allowed: bool,
-    pub seccomp: Option<&'a vrun_seccomp::Profile>,
-    /// Connected to linux.seccomp.listenerPath when a rule notifies.
-    pub seccomp_listener: Option<&'a OwnedFd>,
+    pub seccomp: Option<&'a crate::seccomp::SeccompSetup<'a>>,
     /// create's copy of the state directory's lock (see ContainerDir::lock_fd).
     pub state_lock: Option<std::os::fd::RawFd>,
     /// The virtual disk to mount as the root, when the container has one.
@@ -72,8 +70,9 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
     attrs::set_not_dumpable()?;
     // Before anything of the container's can stand in for /proc.
     vrun_rootfs::procfs::pin()?;
-    let root_propagation = crate::bundle::parts(ctx.spec)?
-        .0
+    let spec = ctx.spec;
+    let (linux, process) = crate::bundle::parts(spec)?;
+    let root_propagation = linux
         .rootfs_propagation()
         .as_deref()
         .and_then(mount_options::propagation_flag);
@@ -88,10 +87,8 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
         .channel
         .expect(sync::GO, "the parent to place the container")?;
     let state_json = String::from_utf8_lossy(&state_json).into_owned();
-    let spec = ctx.spec;
-    let (linux, process) = crate::bundle::parts(spec)?;
     let seccomp = match ctx.seccomp {
-        Some(p) => Some(Seccomp::prepare(p, process, ctx.seccomp_listener)?),
+        Some(s) => Some(Seccomp::prepare(s, process)?),
         None => None,
     };
 

@@ -12,25 +12,38 @@ use vrun_seccomp::{Filter, Profile};
 use crate::error::{Error, Result};
 use crate::state::OCI_VERSION;
 
-/// The parent side: the connection to the listener, when a rule notifies.
-pub(crate) fn connect_listener(profile: Option<&Profile>) -> Result<Option<OwnedFd>> {
-    let Some(profile) = profile else {
-        return Ok(None);
-    };
-    let filter =
-        vrun_seccomp::compile(profile, vrun_seccomp::arch::native()).map_err(Error::Invalid)?;
-    match (&profile.listener_path, filter.notify) {
-        (Some(path), true) => vrun_seccomp::notify::connect_listener(path)
-            .map(Some)
-            .map_err(Error::Invalid),
-        _ => Ok(None),
+/// The parent's part, done once before the clone: the profile compiled, and the connection
+/// to the listener when a rule notifies.
+pub(crate) struct SeccompSetup<'a> {
+    profile: &'a Profile,
+    filter: Filter,
+    listener_socket: Option<OwnedFd>,
+}
+
+impl<'a> SeccompSetup<'a> {
+    pub fn new(profile: Option<&'a Profile>) -> Result<Option<SeccompSetup<'a>>> {
+        let Some(profile) = profile else {
+            return Ok(None);
+        };
+        let filter =
+            vrun_seccomp::compile(profile, vrun_seccomp::arch::native()).map_err(Error::Invalid)?;
+        let listener_socket = match (&profile.listener_path, filter.notify) {
+            (Some(path), true) => {
+                Some(vrun_seccomp::notify::connect_listener(path).map_err(Error::Invalid)?)
+            }
+            _ => None,
+        };
+        Ok(Some(SeccompSetup {
+            profile,
+            filter,
+            listener_socket,
+        }))
     }
 }
 
+/// The child's part: where and how to load, and what to tell the listener.
 pub(crate) struct Seccomp<'a> {
-    profile: &'a Profile,
-    filter: Filter,
-    listener_socket: Option<&'a OwnedFd>,
+    setup: &'a SeccompSetup<'a>,
     /// The process's pid as the host sees it, for the listener's message.
     host_pid: i32,
     /// Loaded before the process drops its privileges rather than just before exec.
@@ -38,24 +51,11 @@ pub(crate) struct Seccomp<'a> {
 }
 
 impl<'a> Seccomp<'a> {
-    pub fn prepare(
-        profile: &'a Profile,
-        process: &Process,
-        listener_socket: Option<&'a OwnedFd>,
-    ) -> Result<Seccomp<'a>> {
-        let filter =
-            vrun_seccomp::compile(profile, vrun_seccomp::arch::native()).map_err(Error::Invalid)?;
-        if filter.notify && listener_socket.is_none() {
-            return Err(Error::Invalid(
-                "linux.seccomp: no connection to the listener".into(),
-            ));
-        }
+    pub fn prepare(setup: &'a SeccompSetup<'a>, process: &Process) -> Result<Seccomp<'a>> {
         // Read now: later the process may see only the container's /proc.
-        let host_pid = if filter.notify { host_pid()? } else { 0 };
+        let host_pid = if setup.filter.notify { host_pid()? } else { 0 };
         Ok(Seccomp {
-            profile,
-            filter,
-            listener_socket,
+            setup,
             host_pid,
             early: needs_early_load(process),
         })
@@ -64,14 +64,14 @@ impl<'a> Seccomp<'a> {
     /// Loads the filter; with a listener, sends it with the container process state
     /// (`state` is the container's state, `status` what it is at this moment).
     pub fn load(&self, state_json: &str, status: &str) -> Result<()> {
-        let listener = vrun_seccomp::load(&self.filter).map_err(Error::Invalid)?;
-        if let (Some(listener), Some(socket)) = (listener, self.listener_socket) {
+        let listener = vrun_seccomp::load(&self.setup.filter).map_err(Error::Invalid)?;
+        if let (Some(listener), Some(socket)) = (listener, &self.setup.listener_socket) {
             let mut state: Value = serde_json::from_str(state_json).unwrap_or(Value::Null);
             state["status"] = Value::String(status.to_owned());
             let payload = vrun_seccomp::notify::process_state(
                 OCI_VERSION,
                 self.host_pid,
-                self.profile.listener_metadata.as_deref(),
+                self.setup.profile.listener_metadata.as_deref(),
                 state,
             );
             vrun_seccomp::notify::send_listener(socket, &listener, payload.to_string().as_bytes())

@@ -79,7 +79,7 @@ fn overlay_view() -> Option<OwnedFd> {
         .ok();
     let _ = std::fs::remove_dir(&empty);
     let name = CString::new(name.as_bytes()).ok()?;
-    crate::sys::open_readonly_in(&mount?, &name).ok()
+    vrun_rootfs::sys::open_readonly_in(&mount?, &name).ok()
 }
 
 /// A directory as an overlayfs layer, or None for a path overlayfs would split or unescape

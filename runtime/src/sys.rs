@@ -146,23 +146,3 @@ pub fn no_unwind<T>(body: impl FnOnce() -> crate::Result<T>) -> crate::Result<T>
         )))
     })
 }
-
-fn new_fd(ret: libc::c_long) -> Result<OwnedFd, Errno> {
-    if ret < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: the kernel returned a new fd that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(ret as i32) })
-}
-
-/// openat(dir, name, O_RDONLY|O_CLOEXEC).
-pub fn open_readonly_in(dir: &OwnedFd, name: &std::ffi::CStr) -> Result<OwnedFd, Errno> {
-    // SAFETY: name is NUL-terminated and outlives the call; dir is open.
-    new_fd(unsafe {
-        libc::openat(
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            libc::O_RDONLY | libc::O_CLOEXEC,
-        )
-    } as libc::c_long)
-}

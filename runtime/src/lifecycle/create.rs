@@ -169,7 +169,7 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
         }
         _ => (None, None),
     };
-    let seccomp_listener = crate::seccomp::connect_listener(bundle.seccomp.as_ref())?;
+    let seccomp = crate::seccomp::SeccompSetup::new(bundle.seccomp.as_ref())?;
     let (parent_end, init_end) = sync::pair()?;
     let cgroup_source = cgroup_source(&cgroup, ns.is_new(LinuxNamespaceType::Cgroup));
     let euid_root = nix::unistd::geteuid().is_root();
@@ -194,8 +194,7 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
                     no_new_keyring: opts.no_new_keyring,
                     preserve_fds: opts.preserve_fds,
                     setgroups_allowed: euid_root,
-                    seccomp: bundle.seccomp.as_ref(),
-                    seccomp_listener: seccomp_listener.as_ref(),
+                    seccomp: seccomp.as_ref(),
                     state_lock: undo.dir.as_ref().map(|d| d.lock_fd()),
                     disk: disk.as_ref(),
                 })
@@ -210,7 +209,7 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
         opts.id,
         ns.clone_flags()
     );
-    drop((init_end, fifo, console_socket, ns_fds, seccomp_listener));
+    drop((init_end, fifo, console_socket, ns_fds, seccomp));
 
     if ns.is_new(LinuxNamespaceType::User) {
         idmap::write_maps(

@@ -168,7 +168,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
             }
             _ => (None, None),
         };
-    let seccomp_listener = crate::seccomp::connect_listener(state.seccomp.as_ref())?;
+    let seccomp = crate::seccomp::SeccompSetup::new(state.seccomp.as_ref())?;
     let container_state = state.spec_state_json(Status::Running);
     let (parent_end, child_end) = sync::pair()?;
     let forwarded = forwarded_signals();
@@ -199,8 +199,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
                     console_socket.as_ref(),
                     opts.preserve_fds,
                     ExecSeccomp {
-                        profile: state.seccomp.as_ref(),
-                        listener: seccomp_listener.as_ref(),
+                        setup: seccomp.as_ref(),
                         container_state,
                     },
                 )
@@ -222,7 +221,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     ) {
         namespaces::join(LinuxNamespaceType::Time, fd)?;
     }
-    drop((child_end, console_socket, fds, seccomp_listener));
+    drop((child_end, console_socket, fds, seccomp));
     let result = finish_parent(opts, &state, pid, &parent_end, console_receiver);
     if result.is_err() {
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
@@ -290,8 +289,7 @@ fn container_namespaces(state: &Persisted) -> Result<Vec<(LinuxNamespaceType, Ow
 
 /// The container's seccomp profile, which `exec`'d processes get too (as with runc).
 struct ExecSeccomp<'a> {
-    profile: Option<&'a vrun_seccomp::Profile>,
-    listener: Option<&'a OwnedFd>,
+    setup: Option<&'a crate::seccomp::SeccompSetup<'a>>,
     /// The container's state JSON, for a seccomp listener.
     container_state: String,
 }
@@ -308,8 +306,8 @@ fn exec_child(
     // Before joining the container's mount namespace, whose /proc the container controls.
     vrun_rootfs::procfs::pin()?;
     channel.expect(sync::GO, "the parent to place the process in the cgroup")?;
-    let seccomp = match sc.profile {
-        Some(p) => Some(Seccomp::prepare(p, process, sc.listener)?),
+    let seccomp = match sc.setup {
+        Some(s) => Some(Seccomp::prepare(s, process)?),
         None => None,
     };
     Namespaces::default().enter(fds)?;
