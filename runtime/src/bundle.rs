@@ -231,13 +231,24 @@ impl Bundle {
 /// fuzz target (fuzz/) and its regression inputs: an error is fine, a panic is the bug.
 pub fn check_config_bytes(data: &[u8]) -> Result<()> {
     let (spec, seccomp) = parse_config(data, Path::new("/fuzz/config.json"))?;
+    let annotations = spec.annotations().clone().unwrap_or_default();
     Bundle {
         dir: PathBuf::from("/fuzz"),
         spec,
         seccomp,
         rootfs: PathBuf::from("/"),
     }
-    .validate()
+    .validate()?;
+    // The virtual disk's annotations (sizes, io limits, layers), as create reads them.
+    crate::disk::plan(
+        &crate::disk::DiskOptions::default(),
+        &annotations,
+        Path::new("/"),
+        Path::new("/nonexistent-vrun-root"),
+        false,
+    )
+    .map(drop)
+    .map_err(|e| Error::Invalid(format!("/fuzz/config.json: annotations: {e}")))
 }
 
 /// The `linux` and `process` objects every container needs (present once
