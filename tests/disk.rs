@@ -380,6 +380,26 @@ fn bad_disk_input_fails_cleanly() {
         let out = env.try_create_with(&id, &flags);
         assert_clean_failure(&env, &out, &id, needle);
     }
+    // A create that fails after the disk was made (the program does not exist) removes the
+    // kept disk and the upper directory it made.
+    let mut missing = env.sh("true");
+    missing["process"]["args"] = json!(["/no/such/program"]);
+    env.write_config(&missing);
+    let upper = env.dir.join("fresh-upper");
+    for flags in [
+        vec![OsString::from("--keep-disk")],
+        vec!["--upper-dir".into(), upper.clone().into()],
+    ] {
+        let id = env.id("late");
+        let out = env.try_create_with(&id, &flags);
+        assert_clean_failure(&env, &out, &id, "/no/such/program");
+    }
+    assert!(
+        !env.root.join("@kept-disks").join(env.id("late")).exists(),
+        "kept disk left"
+    );
+    assert!(!upper.exists(), "upper directory left");
+    env.write_config(&c);
     // An annotation names itself.
     let mut c = env.sh("true");
     c["annotations"] = json!({"run.vrun.rootfs.size": "huge"});

@@ -267,13 +267,18 @@ pub fn plan(
     }))
 }
 
+/// What [`make`] made.
+pub struct Made {
+    pub state: DiskState,
+    /// Held until init has mounted the image.
+    pub loop_device: Option<LoopDevice>,
+    /// The disk's directory did not exist before: a failed create removes it, also when it
+    /// is one delete would keep (--upper-dir, --keep-disk).
+    pub new_dir: bool,
+}
+
 /// Makes the disk's directories (and image and loop device) for container `id`.
-pub fn make(
-    plan: &DiskPlan,
-    state_root: &Path,
-    state_dir: &Path,
-    id: &str,
-) -> Result<(DiskState, Option<LoopDevice>)> {
+pub fn make(plan: &DiskPlan, state_root: &Path, state_dir: &Path, id: &str) -> Result<Made> {
     let io = |what: String| {
         move |e: std::io::Error| Error::Io {
             what: what.clone(),
@@ -285,6 +290,7 @@ pub fn make(
         (None, true) => state_root.join(KEPT_DISKS).join(id),
         (None, false) => state_dir.join("disk"),
     };
+    let new_dir = !dir.exists();
     std::fs::create_dir_all(&dir).map_err(io(format!("create {}", dir.display())))?;
     if plan.upper_dir.is_none() {
         disk::check_upper_filesystem(&dir).map_err(|e| Error::Invalid(e.to_string()))?;
@@ -332,7 +338,11 @@ pub fn make(
             state.dir.join(DISK_RECORD).display()
         )))?;
     }
-    Ok((state, loop_dev))
+    Ok(Made {
+        state,
+        loop_device: loop_dev,
+        new_dir,
+    })
 }
 
 const DISK_RECORD: &str = "disk.json";
@@ -429,6 +439,22 @@ pub fn remove(state: &DiskState) {
         return;
     }
     let _ = std::fs::remove_dir_all(&state.dir);
+}
+
+/// What a failed `create` removes: as [`remove`], and the disk's directory whatever its
+/// kind when this create made it.
+pub fn remove_after_failed_create(state: &DiskState, new_dir: bool) {
+    if new_dir {
+        let _ = std::fs::remove_dir_all(&state.dir);
+        if state.keep {
+            // <root>/@kept-disks itself, when this was its only disk.
+            if let Some(parent) = state.dir.parent() {
+                let _ = std::fs::remove_dir(parent);
+            }
+        }
+    } else {
+        remove(state);
+    }
 }
 
 /// The throttle lines the disk adds to the container's blockIO.

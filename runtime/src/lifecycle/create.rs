@@ -57,7 +57,8 @@ struct Undo {
     dir: Option<ContainerDir>,
     cgroup: Option<Cgroup>,
     child: Option<Pid>,
-    disk: Option<crate::disk::DiskState>,
+    /// The disk, and whether this create made its directory.
+    disk: Option<(crate::disk::DiskState, bool)>,
 }
 
 impl Drop for Undo {
@@ -69,8 +70,8 @@ impl Drop for Undo {
         if let Some(cg) = self.cgroup.take() {
             let _ = cg.destroy(Duration::from_secs(5));
         }
-        if let Some(d) = self.disk.take() {
-            crate::disk::remove(&d);
+        if let Some((d, new_dir)) = self.disk.take() {
+            crate::disk::remove_after_failed_create(&d, new_dir);
         }
         if let Some(dir) = self.dir.take() {
             let _ = dir.remove();
@@ -121,9 +122,9 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
     undo.cgroup = Some(cgroup.clone());
     let (disk, loop_device) = match (&disk_plan, &undo.dir) {
         (Some(plan), Some(dir)) => {
-            let (d, l) = crate::disk::make(plan, &opts.root, &dir.path, &opts.id)?;
-            undo.disk = Some(d.clone());
-            (Some(d), l)
+            let made = crate::disk::make(plan, &opts.root, &dir.path, &opts.id)?;
+            undo.disk = Some((made.state.clone(), made.new_dir));
+            (Some(made.state), made.loop_device)
         }
         _ => (None, None),
     };
