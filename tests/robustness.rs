@@ -31,7 +31,7 @@ fn cgroup_pids(id: &str) -> Vec<i32> {
 fn create_killed_at_every_step_is_cleaned_by_delete_force() {
     let env = TestEnv::new("fault");
     env.write_config(&env.sh("sleep 30"));
-    for step in vrun_steps() {
+    for step in vrun_runtime::fault::CREATE_STEPS {
         let id = env.id(step);
         let mut cmd = env.cmd();
         cmd.env("VRUN_TEST_STOP_AT", step)
@@ -76,9 +76,4 @@ fn create_killed_at_every_step_is_cleaned_by_delete_force() {
             }
         }
     }
-}
-
-fn vrun_steps() -> [&'static str; 6] {
-    // The steps create knows (runtime/src/fault.rs).
-    ["state-dir", "cgroup", "cloned", "placed", "ready", "saved"]
 }

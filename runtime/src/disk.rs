@@ -104,6 +104,15 @@ fn parse_io(text: &str, what: &str) -> Result<IoLimits> {
     Ok(io)
 }
 
+/// How an error names a setting: the flag when it was given, else the annotation.
+fn source(from_flag: bool, flag: &str, annotation: &str) -> String {
+    if from_flag {
+        flag.to_string()
+    } else {
+        format!("annotation {annotation}")
+    }
+}
+
 /// The disk the flags and the config's annotations ask for (flags win), or None. Checks
 /// everything that can be checked before anything is made: layers, size, the upper
 /// directory's filesystem and whether a live container uses it.
@@ -177,11 +186,7 @@ pub fn plan(
     let size = match &size_text {
         None => None,
         Some(t) => {
-            let what = if opts.size.is_some() {
-                "--disk-size".to_string()
-            } else {
-                format!("annotation {ANNOTATION_SIZE}")
-            };
+            let what = source(opts.size.is_some(), "--disk-size", ANNOTATION_SIZE);
             let v = parse_size(t).map_err(|e| Error::Invalid(format!("{what}: {t:?}: {e}")))?;
             if v < disk::MIN_IMAGE_SIZE as i64 {
                 return Err(Error::Invalid(format!(
@@ -200,11 +205,7 @@ pub fn plan(
     let io = match &io_text {
         None => None,
         Some(t) => {
-            let what = if opts.io.is_some() {
-                "--disk-io".to_string()
-            } else {
-                format!("annotation {ANNOTATION_IO}")
-            };
+            let what = source(opts.io.is_some(), "--disk-io", ANNOTATION_IO);
             if size.is_none() || opts.tmpfs {
                 return Err(Error::Invalid(format!(
                     "{what}: io limits need a disk device of the container's own (--disk-size without --disk-tmpfs)"
