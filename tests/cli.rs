@@ -260,17 +260,7 @@ fn preserve_fds_passes_extra_fds() {
     cmd.args(["run", "--preserve-fds", "1", "--bundle"])
         .arg(&env.bundle)
         .arg(&id);
-    let wfd = w.as_raw_fd();
-    // SAFETY (test): dup2 in the child between fork and exec only.
-    unsafe {
-        use std::os::unix::process::CommandExt;
-        cmd.pre_exec(move || {
-            if libc::dup2(wfd, 3) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    pass_as_fd3(&mut cmd, w.as_raw_fd());
     let out = cmd.output().unwrap();
     drop(w);
     assert!(

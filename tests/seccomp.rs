@@ -275,3 +275,145 @@ fn notify_listener_receives_the_fd_and_answers_the_syscall() {
         );
     }
 }
+
+/// An allow-list with only what busybox's shell and its applets need here (from strace of
+/// `sh -c` running echo, grep, cat, id and sleep), plus capset: the one call vrun itself makes
+/// after a filter loaded early (to drop the CAP_SYS_ADMIN the load needed). No close_range,
+/// no prctl, no setresuid/setgroups: a runtime that does its fd hygiene or identity change
+/// under the filter fails with this profile.
+fn shell_only_profile() -> Value {
+    let names = [
+        "read",
+        "write",
+        "close",
+        "mmap",
+        "mprotect",
+        "munmap",
+        "brk",
+        "rt_sigaction",
+        "rt_sigreturn",
+        "rt_sigprocmask",
+        "dup2",
+        "fcntl",
+        "ioctl",
+        "getpid",
+        "getppid",
+        "getuid",
+        "geteuid",
+        "getgid",
+        "getegid",
+        "getgroups",
+        "sendfile",
+        "clone",
+        "fork",
+        "vfork",
+        "execve",
+        "wait4",
+        "uname",
+        "readlink",
+        "arch_prctl",
+        "set_tid_address",
+        "set_robust_list",
+        "rseq",
+        "prlimit64",
+        "getrandom",
+        "openat",
+        "open",
+        "newfstatat",
+        "fstat",
+        "stat",
+        "lseek",
+        "getcwd",
+        "pipe2",
+        "nanosleep",
+        "clock_nanosleep",
+        "exit",
+        "exit_group",
+        "capset",
+    ];
+    json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [{"names": &names[..], "action": "SCMP_ACT_ALLOW"}]
+    })
+}
+
+/// What the shell prints under that profile: it runs, the filter is on, and a call outside
+/// the list (mkdir) is refused with the default errno.
+const UNDER_SHELL_PROFILE: &str =
+    "echo started; mkdir /tmp/m 2>&1; echo mkdir=$?; grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status";
+
+fn assert_shell_profile_output(out: &str, nnp: bool) {
+    assert!(out.contains("started"), "{out}");
+    assert!(
+        out.contains("Operation not permitted") && out.contains("mkdir=1"),
+        "{out}"
+    );
+    assert!(out.contains("Seccomp:\t2"), "{out}");
+    let want = format!("NoNewPrivs:\t{}", u8::from(nnp));
+    assert!(out.contains(&want), "{want} not in {out}");
+}
+
+#[test]
+fn a_shell_only_allow_list_runs_with_and_without_no_new_privileges() {
+    let env = TestEnv::new("sc-minimal");
+    for nnp in [false, true] {
+        for uid in [0, 1000] {
+            let mut c = with_profile(&env, UNDER_SHELL_PROFILE, shell_only_profile());
+            c["process"]["noNewPrivileges"] = json!(nnp);
+            c["process"]["user"] = json!({"uid": uid, "gid": uid});
+            let (code, out, err) = env.run(&c);
+            assert_eq!(code, 0, "nnp={nnp} uid={uid}: {out}\n{err}");
+            assert_shell_profile_output(&out, nnp);
+        }
+    }
+    // With --preserve-fds, the kept fd is still handed over (its flag cleared before the
+    // filter, like the close-on-exec marking of the others).
+    let mut c = with_profile(&env, "cat <&3; echo done", shell_only_profile());
+    c["process"]["noNewPrivileges"] = json!(false);
+    env.write_config(&c);
+    let id = env.id("fds");
+    let marker = env.dir.join("kept-fd");
+    std::fs::write(&marker, "kept-fd-content\n").unwrap();
+    let file = std::fs::File::open(&marker).unwrap();
+    let mut cmd = env.cmd();
+    cmd.args(["run", "--preserve-fds", "1", "--bundle"])
+        .arg(&env.bundle)
+        .arg(&id);
+    pass_as_fd3(&mut cmd, std::os::fd::AsRawFd::as_raw_fd(&file));
+    let out = cmd.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(text, "kept-fd-content\ndone\n");
+}
+
+#[test]
+fn exec_under_a_shell_only_allow_list() {
+    let env = TestEnv::new("sc-minimal-exec");
+    let mut c = with_profile(&env, "sleep 30", shell_only_profile());
+    c["process"]["noNewPrivileges"] = json!(false);
+    env.write_config(&c);
+    let id = env.id("c");
+    let mut child = env.spawn_running(&id);
+    for (flags, nnp) in [(&[][..], false), (&["--no-new-privs"][..], true)] {
+        for user in ["0:0", "1000:1000"] {
+            let mut args = vec!["exec", "--user", user];
+            args.extend_from_slice(flags);
+            args.extend_from_slice(&[&id, "sh", "-c", UNDER_SHELL_PROFILE]);
+            let out = env.vrun(&args);
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success(),
+                "exec {args:?}: {text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_shell_profile_output(&text, nnp);
+        }
+    }
+    assert!(env.vrun(&["kill", &id, "KILL"]).status.success());
+    let _ = child.wait();
+}

@@ -74,19 +74,19 @@ impl CapSets {
     /// Sets effective, permitted and inheritable (exactly as given: nothing more in the
     /// inheritable set than the config asks, see CVE-2022-29162), then raises the ambient
     /// ones. Runs after the user switch, with keep-caps set across it.
-    pub fn apply_process_sets(&self) -> Result<()> {
-        // Permitted must hold everything effective will; set it first while effective still
-        // holds the old privileges.
-        caps::set(None, CapSet::Inheritable, &self.inheritable)
-            .map_err(|e| cap_error("inheritable", e))?;
-        let permitted_and_effective: CapsHashSet =
-            self.permitted.union(&self.effective).copied().collect();
-        caps::set(None, CapSet::Effective, &permitted_and_effective)
-            .map_err(|e| cap_error("effective", e))?;
-        caps::set(None, CapSet::Permitted, &self.permitted)
-            .map_err(|e| cap_error("permitted", e))?;
-        caps::set(None, CapSet::Effective, &self.effective)
-            .map_err(|e| cap_error("effective", e))?;
+    ///
+    /// `keep` stays in effective and permitted on top of the configured sets until
+    /// [`CapSets::set_final`]: loading a seccomp filter without no_new_privs needs
+    /// CAP_SYS_ADMIN, and keeping it lets the filter go in after the user switch, so that
+    /// the filter sees a single capset(2) of vrun's rather than the whole identity change.
+    pub fn apply_process_sets(&self, keep: Option<Cap>) -> Result<()> {
+        let extra = keep.map_or(0, |c| c.bitmask());
+        crate::sys::capset(
+            mask(&self.effective) | extra,
+            mask(&self.permitted) | extra,
+            mask(&self.inheritable),
+        )
+        .map_err(|e| sets_error(e, self))?;
         caps::clear(None, CapSet::Ambient).map_err(|e| cap_error("ambient", e))?;
         for cap in &self.ambient {
             // An ambient cap must be permitted and inheritable; runc skips those that are not.
@@ -96,6 +96,35 @@ impl CapSets {
         }
         Ok(())
     }
+
+    /// Drops what [`CapSets::apply_process_sets`] kept: the configured effective, permitted
+    /// and inheritable sets in one capset(2) (ambient ones stay: they are within them).
+    pub fn set_final(&self) -> Result<()> {
+        crate::sys::capset(
+            mask(&self.effective),
+            mask(&self.permitted),
+            mask(&self.inheritable),
+        )
+        .map_err(|e| sets_error(e, self))
+    }
+}
+
+fn mask(set: &CapsHashSet) -> u64 {
+    set.iter().fold(0, |m, c| m | c.bitmask())
+}
+
+/// capset's EPERM has three causes a config can give: say which applies.
+fn sets_error(e: nix::errno::Errno, sets: &CapSets) -> Error {
+    let why = if !sets.effective.is_subset(&sets.permitted) {
+        ": process.capabilities.effective holds capabilities that permitted does not"
+    } else if !sets.inheritable.is_subset(&sets.bounding) {
+        ": process.capabilities.inheritable holds capabilities outside the bounding set"
+    } else {
+        ""
+    };
+    Error::Invalid(format!(
+        "set the effective, permitted and inheritable capabilities (process.capabilities): {e}{why}"
+    ))
 }
 
 fn cap_error(set: &str, e: caps::errors::CapsError) -> Error {

@@ -67,3 +67,35 @@ pub(crate) fn setgroups(gids: &[libc::gid_t]) -> Result<(), Errno> {
     let ret = unsafe { libc::setgroups(gids.len(), gids.as_ptr()) };
     Errno::result(ret).map(drop)
 }
+
+/// capset(2) of the calling thread's effective, permitted and inheritable sets in one call
+/// (64-bit masks, _LINUX_CAPABILITY_VERSION_3), without reading them first: after a seccomp
+/// filter went in early, this is the only syscall the final capability change makes.
+pub(crate) fn capset(effective: u64, permitted: u64, inheritable: u64) -> Result<(), Errno> {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: libc::c_int,
+    }
+    #[repr(C)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const VERSION_3: u32 = 0x2008_0522;
+    let header = Header {
+        version: VERSION_3,
+        pid: 0,
+    };
+    let half = |mask: u64, high: bool| (if high { mask >> 32 } else { mask }) as u32;
+    let data = [false, true].map(|high| Data {
+        effective: half(effective, high),
+        permitted: half(permitted, high),
+        inheritable: half(inheritable, high),
+    });
+    // SAFETY: the header and the two data structs (version 3 takes two) are live, laid out as
+    // the kernel's __user_cap_header_struct and __user_cap_data_struct, and only read.
+    let ret = unsafe { libc::syscall(libc::SYS_capset, &header as *const Header, data.as_ptr()) };
+    Errno::result(ret).map(drop)
+}

@@ -197,13 +197,23 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
     if !ctx.no_new_keyring {
         attrs::join_new_session_keyring(ctx.id)?;
     }
-    if let Some(s) = seccomp.as_ref().filter(|s| s.early) {
-        s.load(&state_json, "creating")?;
-    }
-    process::apply_attributes(process, ctx.setgroups_allowed, Some(0o022))?;
     process::pass_preserved_fds(ctx.preserve_fds)?;
-
+    // The user switch would clear it anyway; cleared now, before any seccomp filter.
     nix::sys::prctl::set_pdeathsig(None).context(|| "clear PR_SET_PDEATHSIG".into())?;
+    // From here on a filter loaded early (see process::apply_attributes) sees every syscall:
+    // only capset, the write and read of the handshake, the signal reset and execve follow.
+    let state = state_json.as_str();
+    let early_load = seccomp
+        .as_ref()
+        .filter(|s| s.early)
+        .map(|s| move || s.load(state, "creating"));
+    process::apply_attributes(
+        process,
+        ctx.setgroups_allowed,
+        Some(0o022),
+        early_load.as_ref().map(|f| f as &dyn Fn() -> Result<()>),
+    )?;
+
     ctx.channel.send(sync::READY, b"")?;
     *reported_ready = true;
 

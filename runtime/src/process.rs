@@ -137,10 +137,17 @@ pub(crate) fn attach_pty(peer: &OwnedFd) -> Result<()> {
 /// rlimits while still privileged, the bounding set (needs CAP_SETPCAP), the user switch with
 /// capabilities kept across it, the other capability sets, the umask (`default_umask` when
 /// the config has none; None keeps the inherited one), and no_new_privs last.
+///
+/// `early_filter` loads a seccomp filter that cannot wait until just before exec (no
+/// no_new_privs, and CAP_SYS_ADMIN not kept: see `seccomp::needs_early_load`). It runs after
+/// everything above but with CAP_SYS_ADMIN still held, so that the filter, whatever it
+/// allows, sees only one capset(2) of vrun's here (runc makes its whole identity change
+/// under the filter; fd hygiene must already be done: see [`pass_preserved_fds`]).
 pub(crate) fn apply_attributes(
     process: &Process,
     setgroups_allowed: bool,
     default_umask: Option<u32>,
+    early_filter: Option<&dyn Fn() -> Result<()>>,
 ) -> Result<()> {
     if let Some(profile) = process
         .apparmor_profile()
@@ -161,9 +168,16 @@ pub(crate) fn apply_attributes(
         additional_gids: u.additional_gids().clone().unwrap_or_default(),
         set_groups: setgroups_allowed,
     })?;
-    caps.apply_process_sets()?;
     if let Some(mask) = u.umask().or(default_umask) {
         user::set_umask(mask);
+    }
+    match early_filter {
+        Some(load) => {
+            caps.apply_process_sets(Some(caps::Capability::CAP_SYS_ADMIN))?;
+            load()?;
+            caps.set_final()?;
+        }
+        None => caps.apply_process_sets(None)?,
     }
     if process.no_new_privileges().unwrap_or(false) {
         attrs::set_no_new_privs()?;
@@ -172,7 +186,8 @@ pub(crate) fn apply_attributes(
 }
 
 /// fds 3 .. 3+N stay open across exec (--preserve-fds); every other fd of vrun's is marked
-/// close-on-exec.
+/// close-on-exec. Done before any seccomp filter: close_range(2) is newer than many
+/// allow-lists (runtime-tools' default, older Docker and Kubernetes profiles).
 pub(crate) fn pass_preserved_fds(n: u32) -> Result<()> {
     for fd in 3..3 + n as i32 {
         match nix::fcntl::fcntl(

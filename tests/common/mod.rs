@@ -319,6 +319,26 @@ impl Drop for TestEnv {
     }
 }
 
+/// Makes `fd` the child's fd 3: the one `--preserve-fds 1` hands to the container.
+pub fn pass_as_fd3(cmd: &mut Command, fd: std::os::fd::RawFd) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: dup2 is async-signal-safe; the closure runs in the forked child before exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            // dup2 onto itself would keep the close-on-exec flag: clear it instead.
+            let rc = if fd == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(fd, 3)
+            };
+            if rc < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 /// A seccomp notify agent for the tests: the receiving end of SCMP_ACT_NOTIFY.
 pub mod seccomp_agent {
     use std::io::IoSliceMut;

@@ -324,11 +324,17 @@ fn exec_child(
         drop(master);
         process::attach_pty(&peer)?;
     }
-    if let Some(s) = seccomp.as_ref().filter(|s| s.early) {
-        s.load(&sc.container_state, "running")?;
-    }
-    process::apply_attributes(process, true, None)?;
     process::pass_preserved_fds(preserve_fds)?;
+    let early_load = seccomp
+        .as_ref()
+        .filter(|s| s.early)
+        .map(|s| || s.load(&sc.container_state, "running"));
+    process::apply_attributes(
+        process,
+        true,
+        None,
+        early_load.as_ref().map(|f| f as &dyn Fn() -> Result<()>),
+    )?;
     Err(
         program.exec_after(|| match seccomp.as_ref().filter(|s| !s.early) {
             Some(s) => s.load(&sc.container_state, "running"),
