@@ -645,3 +645,39 @@ fn delete_kills_what_init_left_in_the_cgroup() {
         .is_ok_and(|s| !s[s.rfind(')').unwrap() + 2..].starts_with('Z'));
     assert!(!alive, "the orphan survived delete");
 }
+
+#[test]
+fn fifo_device_rules_are_accepted_and_left_out_with_a_warning() {
+    let env = TestEnv::new("cgfifo");
+    // As runtime-tools' generator writes them: the node in linux.devices and a "p" rule for
+    // it among linux.resources.devices, after a deny-all.
+    let mut c = env.sh("test -p /dev/myfifo && echo fifo-made");
+    c["linux"]["devices"] = json!([{"path": "/dev/myfifo", "type": "p", "major": 0, "minor": 0}]);
+    c["linux"]["resources"]["devices"] = json!([
+        {"allow": false, "access": "rwm"},
+        {"allow": true, "type": "p", "major": 0, "minor": 0, "access": "rwm"}
+    ]);
+    let (code, out, err) = env.run(&c);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("fifo-made"), "{out}");
+    assert!(
+        err.contains("linux.resources.devices[1]") && err.contains("fifo"),
+        "no warning naming the rule: {err}"
+    );
+    // What the cgroup enforces: runc's default character devices only, nothing turned into
+    // an allow-all by the fifo rule.
+    c["process"]["args"] = json!(["sleep", "30"]);
+    let id = env.id("c");
+    env.create(&id, &c);
+    let list = read(
+        own_cgroup("devices")
+            .join("vrun")
+            .join(&id)
+            .join("devices.list"),
+    );
+    assert!(
+        !list.lines().any(|l| l.starts_with("a ")),
+        "allow-all in the device cgroup: {list}"
+    );
+    assert!(list.lines().any(|l| l == "c 1:3 rwm"), "{list}");
+}

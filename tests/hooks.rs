@@ -6,15 +6,18 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 
-/// A hook that appends "<phase> <status> <pid> $HOOK_ENV arg=$1" and its namespace of uts to
-/// a log file.
-fn hook(env: &TestEnv, phase: &str) -> Value {
-    let log = env.dir.join("hooks.log");
+/// A hook that appends "<phase> <status> <pid> $HOOK_ENV arg=$1" to `log` (a path as the hook
+/// sees it).
+fn hook_logging_to(log: &str, phase: &str) -> Value {
     json!({
         "path": "/bin/sh",
-        "args": ["sh", "-c", format!("read -r state; status=$(echo \"$state\" | grep -o '\"status\":\"[a-z]*\"'); echo \"{phase} $status $HOOK_ENV arg=$0\" >> {}", log.display()), "hook-arg"],
+        "args": ["sh", "-c", format!("read -r state; status=$(echo \"$state\" | grep -o '\"status\":\"[a-z]*\"'); pid=$(echo \"$state\" | grep -o '\"pid\":[0-9]*'); echo \"{phase} $status $pid $HOOK_ENV arg=$0\" >> {log}"), "hook-arg"],
         "env": ["HOOK_ENV=set"]
     })
+}
+
+fn hook(env: &TestEnv, phase: &str) -> Value {
+    hook_logging_to(env.dir.join("hooks.log").to_str().unwrap(), phase)
 }
 
 #[test]
@@ -25,28 +28,33 @@ fn every_phase_runs_in_order_with_the_state() {
         "prestart": [hook(&env, "prestart")],
         "createRuntime": [hook(&env, "createRuntime")],
         "createContainer": [hook(&env, "createContainer")],
-        "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "echo startContainer > /tmp/start-hook-ran"]}],
+        // startContainer runs inside the container: its /tmp is the rootfs's
+        "startContainer": [hook_logging_to("/tmp/start-hook.log", "startContainer")],
         "poststart": [hook(&env, "poststart")],
         "poststop": [hook(&env, "poststop")]
     });
     let id = env.id("c");
     env.create(&id, &c);
+    let pid = env.state(&id)["pid"].as_i64().unwrap();
     assert!(env.vrun(&["start", &id]).status.success());
     env.wait_status(&id, "running");
     assert!(env.vrun(&["delete", "--force", &id]).status.success());
     let log = std::fs::read_to_string(env.dir.join("hooks.log")).unwrap();
+    // Hooks of the create operation run once the environment exists: runtime-spec 1.2's
+    // `created` (as crun), with the container's pid; poststop after it is gone (pid 0).
     assert_eq!(
         log,
-        "prestart \"status\":\"creating\" set arg=hook-arg\n\
-         createRuntime \"status\":\"creating\" set arg=hook-arg\n\
-         createContainer \"status\":\"creating\" set arg=hook-arg\n\
-         poststart \"status\":\"running\" set arg=hook-arg\n\
-         poststop \"status\":\"stopped\" set arg=hook-arg\n"
+        format!(
+            "prestart \"status\":\"created\" \"pid\":{pid} set arg=hook-arg\n\
+             createRuntime \"status\":\"created\" \"pid\":{pid} set arg=hook-arg\n\
+             createContainer \"status\":\"created\" \"pid\":{pid} set arg=hook-arg\n\
+             poststart \"status\":\"running\" \"pid\":{pid} set arg=hook-arg\n\
+             poststop \"status\":\"stopped\" \"pid\":0 set arg=hook-arg\n"
+        )
     );
-    // startContainer runs inside the container (its /tmp is the rootfs's)
     assert_eq!(
-        std::fs::read_to_string(env.bundle.join("rootfs/tmp/start-hook-ran")).unwrap(),
-        "startContainer\n"
+        std::fs::read_to_string(env.bundle.join("rootfs/tmp/start-hook.log")).unwrap(),
+        format!("startContainer \"status\":\"created\" \"pid\":{pid} set arg=hook-arg\n")
     );
 }
 

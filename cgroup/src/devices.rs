@@ -43,22 +43,37 @@ pub fn default_allowed() -> Vec<LinuxDeviceCgroup> {
 }
 
 /// The config's rules, then the defaults, then one allow rule per created device.
+///
+/// Rules of type "p" (fifo) are left out, with a warning: the device controller only sees
+/// character and block devices (a fifo is never checked against it), and neither
+/// devices.allow nor the eBPF program has a fifo type. Config generators emit them
+/// (runtime-tools' generator, which podman uses); runc and crun skip them the same way.
 pub fn with_defaults(
     config: &[LinuxDeviceCgroup],
     created: &[LinuxDeviceCgroup],
 ) -> Vec<LinuxDeviceCgroup> {
-    let mut all = config.to_vec();
+    let mut all = Vec::with_capacity(config.len() + created.len() + 11);
+    for (i, r) in config.iter().enumerate() {
+        if r.typ() == Some(LinuxDeviceType::P) {
+            tracing::warn!(
+                "linux.resources.devices[{i}]: a rule of type \"p\" (fifo) has no effect: the device cgroup only controls character and block devices"
+            );
+        } else {
+            all.push(r.clone());
+        }
+    }
     all.extend(default_allowed());
     all.extend(created.iter().cloned());
     all
 }
 
-/// An allow rule for a device node the container gets.
-pub fn allow_node(kind: char, major: i64, minor: i64) -> LinuxDeviceCgroup {
+/// An allow rule for a device node the container gets; none for a fifo, which the device
+/// cgroup does not control.
+pub fn allow_node(kind: char, major: i64, minor: i64) -> Option<LinuxDeviceCgroup> {
     let typ = match kind {
         'b' => LinuxDeviceType::B,
-        'p' => LinuxDeviceType::P,
+        'p' => return None,
         _ => LinuxDeviceType::C,
     };
-    rule(true, typ, Some(major), Some(minor), "rwm")
+    Some(rule(true, typ, Some(major), Some(minor), "rwm"))
 }

@@ -77,11 +77,6 @@ pub fn validate(rules: &[LinuxDeviceCgroup]) -> Result<()> {
                 "linux.resources.devices[{i}].access: {c:?} is not one of r, w, m"
             )));
         }
-        if r.typ() == Some(LinuxDeviceType::P) {
-            return Err(Error::Invalid(format!(
-                "linux.resources.devices[{i}].type: \"p\" (fifo) cannot be a device cgroup rule"
-            )));
-        }
     }
     Ok(())
 }

@@ -151,7 +151,9 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
     let created_devices: Vec<_> =
         vrun_rootfs::devices::from_spec(linux.devices().as_deref().unwrap_or(&[]))?
             .iter()
-            .map(|d| vrun_cgroup::devices::allow_node(d.kind, d.major as i64, d.minor as i64))
+            .filter_map(|d| {
+                vrun_cgroup::devices::allow_node(d.kind, d.major as i64, d.minor as i64)
+            })
             .collect();
     let mut resources = linux.resources().clone().unwrap_or_default();
     if let Some(d) = &disk {
@@ -229,8 +231,11 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
         .ok_or_else(|| Error::Invalid("the container's init exited during create".into()))?;
     state.pid = pid.as_raw();
     state.start_time = start_time;
-    let creating = state.spec_state_json(Status::Creating);
-    parent_end.send(sync::GO, creating.as_bytes())?;
+    // The state the create-time hooks get. runtime-spec 1.2's lifecycle runs them after the
+    // environment is created (steps 3 to 5, "after step 2"), which its state section calls
+    // `created`; crun passes the same (runc passes `creating`).
+    let hook_state = state.spec_state_json(Status::Created);
+    parent_end.send(sync::GO, hook_state.as_bytes())?;
     loop {
         match parent_end.recv()? {
             Some((tag, _)) if tag == sync::HOOKS => {
@@ -239,12 +244,12 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
                     hooks::run(
                         "prestart",
                         h.prestart().as_deref().unwrap_or(&[]),
-                        &creating,
+                        &hook_state,
                     )?;
                     hooks::run(
                         "createRuntime",
                         h.create_runtime().as_deref().unwrap_or(&[]),
-                        &creating,
+                        &hook_state,
                     )?;
                 }
                 parent_end.send(sync::HOOKS_DONE, b"")?;
