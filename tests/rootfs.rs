@@ -126,11 +126,40 @@ fn no_pivot_moves_the_root() {
 }
 
 #[test]
-fn rootfs_propagation_is_applied() {
+fn rootfs_propagation_is_applied_for_every_mode() {
     let env = TestEnv::new("prop");
-    let mut c = env.sh("grep ' / / ' /proc/self/mountinfo | grep -c 'master:\\|shared:' || true");
-    c["linux"]["rootfsPropagation"] = json!("private");
-    assert_eq!(env.run_ok(&c).trim(), "0");
+    // The optional fields of the root's line in mountinfo (between the mount options and
+    // the "-"), and of the /proc mounted under it.
+    let c = env.sh("awk '$5 == \"/\" || $5 == \"/proc\" { f = \"\"; for (i = 7; $i != \"-\"; i++) f = f $i; print $5 \"=\" f }' /proc/self/mountinfo");
+    for (mode, root, proc) in [
+        ("shared", "shared", ""),
+        ("rshared", "shared", "shared"),
+        ("slave", "", ""),
+        ("rslave", "", ""),
+        ("private", "", ""),
+        ("rprivate", "", ""),
+        ("unbindable", "unbindable", ""),
+        ("runbindable", "unbindable", "unbindable"),
+    ] {
+        let mut c = c.clone();
+        c["linux"]["rootfsPropagation"] = json!(mode);
+        let (code, out, err) = env.run(&c);
+        assert_eq!(code, 0, "{mode}: {err}");
+        let field = |mnt: &str| {
+            out.lines()
+                .find_map(|l| l.strip_prefix(&format!("{mnt}=")))
+                .unwrap_or_else(|| panic!("{mode}: no {mnt} in {out}"))
+                .to_string()
+        };
+        // shared:N with N the peer group: only the kind matters here.
+        let kind = |f: String| {
+            f.trim_end_matches(|c: char| c.is_ascii_digit())
+                .trim_end_matches(':')
+                .to_string()
+        };
+        assert_eq!(kind(field("/")), root, "{mode}: {out}");
+        assert_eq!(kind(field("/proc")), proc, "{mode}: {out}");
+    }
 }
 
 #[test]

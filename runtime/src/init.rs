@@ -76,7 +76,12 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
         .rootfs_propagation()
         .as_deref()
         .and_then(mount_options::propagation_flag);
-    let propagation = root_propagation.unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+    // While the rootfs is set up nothing may propagate to the host, and the mounts must
+    // stay bindable (the rootfs is bind-mounted onto itself): an unbindable
+    // rootfsPropagation is applied to the new root only, after pivot_root.
+    let propagation = root_propagation
+        .filter(|p| !p.contains(MsFlags::MS_UNBINDABLE))
+        .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
     if let Some(d) = ctx.disk.filter(|d| d.loop_device.is_some()) {
         // Still in the caller's cgroup, whose device rules allow the loop device.
         mounts::isolate(propagation)?;
