@@ -157,6 +157,45 @@ fn capabilities_all_five_sets() {
 }
 
 #[test]
+fn unknown_capability_names_warn_and_the_rest_applies() {
+    let env = TestEnv::new("capunknown");
+    let mut c = env.sh("grep -E '^Cap(Bnd|Eff)' /proc/self/status; sleep 30");
+    c["process"]["capabilities"] = json!({
+        "bounding": ["CAP_KILL", "CAP_TEST"], "effective": ["CAP_KILL", "CAP_BOGUS"],
+        "permitted": ["CAP_KILL"]
+    });
+    env.write_config(&c);
+    let id = env.id("c");
+    let out = env.try_create(&id);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    // (logrus text: the message is a quoted string, its quotes escaped)
+    for warned in [
+        r#"process.capabilities.bounding: \"CAP_TEST\""#,
+        r#"process.capabilities.effective: \"CAP_BOGUS\""#,
+    ] {
+        assert!(
+            err.contains(warned) && err.contains("level=warning"),
+            "no warning {warned:?}: {err}"
+        );
+    }
+    // exec: in --process and in --cap too
+    let process = env.dir.join("process.json");
+    let mut p = c["process"].clone();
+    p["args"] = json!(["grep", "CapBnd", "/proc/self/status"]);
+    std::fs::write(&process, p.to_string()).unwrap();
+    assert!(env.vrun(&["start", &id]).status.success());
+    let out = env.vrun(&["exec", "--process", process.to_str().unwrap(), &id]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains(r#"capabilities.bounding: \"CAP_TEST\""#), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "CapBnd:\t0000000000000020\n");
+    let out = env.vrun(&["exec", "--cap", "CAP_TEST", &id, "true"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && err.contains(r#"--cap \"CAP_TEST\""#), "{err}");
+}
+
+#[test]
 fn no_new_privileges_off_and_oom_score_adj() {
     let env = TestEnv::new("nnp");
     let mut c = env.sh("grep NoNewPrivs /proc/self/status; cat /proc/self/oom_score_adj");

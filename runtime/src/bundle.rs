@@ -271,6 +271,11 @@ pub fn parts(spec: &Spec) -> Result<(&oci_spec::runtime::Linux, &oci_spec::runti
 pub fn parse_config(text: &[u8], file: &Path) -> Result<(Spec, Option<vrun_seccomp::Profile>)> {
     let mut value: serde_json::Value = serde_json::from_slice(text)
         .map_err(|e| Error::Invalid(format!("{}: {e}", file.display())))?;
+    if let Some(process) = value.get_mut("process") {
+        for warning in drop_unknown_capabilities(process, "process.capabilities") {
+            tracing::warn!("{}: {warning}", file.display());
+        }
+    }
     let seccomp = value
         .get_mut("linux")
         .and_then(|l| l.as_object_mut())
@@ -284,6 +289,38 @@ pub fn parse_config(text: &[u8], file: &Path) -> Result<(Spec, Option<vrun_secco
         None => None,
     };
     Ok((spec, profile))
+}
+
+/// Takes the capability names vrun does not know out of a `process` object, returning a
+/// warning for each: runtime-spec 1.2 says a capability that cannot be granted is logged and
+/// SHOULD NOT fail the container (runc and crun warn and go on). Names must still be
+/// strings; anything else stays for the parser to refuse with its JSON path.
+pub(crate) fn drop_unknown_capabilities(process: &mut serde_json::Value, field: &str) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let Some(caps) = process
+        .get_mut("capabilities")
+        .and_then(|c| c.as_object_mut())
+    else {
+        return warnings;
+    };
+    for (set, names) in caps.iter_mut() {
+        let Some(list) = names.as_array_mut() else {
+            continue;
+        };
+        list.retain(|name| {
+            let Some(text) = name.as_str() else {
+                return true;
+            };
+            let known = serde_json::from_value::<oci_spec::runtime::Capability>(name.clone()).is_ok();
+            if !known {
+                warnings.push(format!(
+                    "{field}.{set}: {text:?} is not a capability vrun knows: ignored"
+                ));
+            }
+            known
+        });
+    }
+    warnings
 }
 
 fn named(file: &Path, prefix: &str, e: serde_path_to_error::Error<serde_json::Error>) -> Error {

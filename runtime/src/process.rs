@@ -133,6 +133,16 @@ pub(crate) fn attach_pty(peer: &OwnedFd) -> Result<()> {
     sys::set_controlling_terminal(0).context(|| "make the pty the controlling terminal".into())
 }
 
+/// Logs the capabilities of `process` that this kernel (or the caller's bounding set) cannot
+/// grant; the process starts without them, as with runc and crun (runtime-spec 1.2: warn,
+/// do not fail). Called in the parent, where the log goes.
+pub(crate) fn warn_unavailable_capabilities(process: &Process) {
+    let caps = CapSets::from_spec(process.capabilities().as_ref());
+    for name in &caps.unknown {
+        tracing::warn!("process.capabilities: {name} cannot be granted here (this kernel or the caller's bounding set lacks it): ignored");
+    }
+}
+
 /// The attributes of `process`, in the order the kernel needs: the AppArmor profile and
 /// rlimits while still privileged, the bounding set (needs CAP_SETPCAP), the user switch with
 /// capabilities kept across it, the other capability sets, the umask (`default_umask` when

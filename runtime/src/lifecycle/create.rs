@@ -85,6 +85,7 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
     bundle.validate()?;
     let spec = &bundle.spec;
     let (linux, process) = crate::bundle::parts(spec)?;
+    crate::process::warn_unavailable_capabilities(process);
     let terminal = process.terminal().unwrap_or(false);
     if terminal && matches!(console_mode, ConsoleMode::None) {
         return Err(Error::Invalid(

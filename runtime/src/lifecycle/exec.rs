@@ -46,8 +46,12 @@ pub struct ExecOptions {
 pub fn build_process(opts: &ExecOptions, base: Option<&Process>) -> Result<Process> {
     if let Some(file) = &opts.process_file {
         let text = std::fs::read(file).context(|| format!("read --process {}", file.display()))?;
-        let de = &mut serde_json::Deserializer::from_slice(&text);
-        let p: Process = serde_path_to_error::deserialize(de).map_err(|e| {
+        let mut value: serde_json::Value = serde_json::from_slice(&text)
+            .map_err(|e| Error::Invalid(format!("{}: {e}", file.display())))?;
+        for warning in crate::bundle::drop_unknown_capabilities(&mut value, "capabilities") {
+            tracing::warn!("{}: {warning}", file.display());
+        }
+        let p: Process = serde_path_to_error::deserialize(value).map_err(|e| {
             Error::Invalid(format!("{}: {}: {}", file.display(), e.path(), e.inner()))
         })?;
         if p.args().as_ref().is_none_or(|a| a.is_empty()) {
@@ -106,10 +110,11 @@ pub fn build_process(opts: &ExecOptions, base: Option<&Process>) -> Result<Proce
             None => empty()?,
         };
         for name in &opts.caps {
-            let cap: Capability = name
-                .trim_start_matches("CAP_")
-                .parse()
-                .map_err(|_| Error::Invalid(format!("--cap {name:?}: unknown capability")))?;
+            // As runc: a name it does not know is a warning, not an error.
+            let Ok(cap) = name.trim_start_matches("CAP_").parse::<Capability>() else {
+                tracing::warn!("--cap {name:?} is not a capability vrun knows: ignored");
+                continue;
+            };
             // As runc since CVE-2022-29162: every set but the inheritable one.
             let with = |set: &Option<oci_spec::runtime::Capabilities>| {
                 let mut s = set.clone().unwrap_or_default();
@@ -143,6 +148,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         }
     }
     let process = build_process(opts, state.config.process().as_ref())?;
+    crate::process::warn_unavailable_capabilities(&process);
     if process.terminal().unwrap_or(false) && opts.detach && opts.console_socket.is_none() {
         return Err(Error::Invalid(
             "--tty with --detach needs --console-socket".into(),
