@@ -227,3 +227,23 @@ fn semantic_errors_name_the_field() {
         assert_clean_failure(&env, &env.try_create(&id), &id, needle);
     }
 }
+
+#[test]
+fn an_apparmor_profile_without_apparmor_is_refused() {
+    let env = TestEnv::new("apparmor");
+    let mut c = env.sh("cat /proc/self/attr/current");
+    c["process"]["apparmorProfile"] = json!("unconfined");
+    let apparmor = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.starts_with('Y'));
+    if apparmor {
+        // The profile is applied at exec.
+        assert_eq!(env.run_ok(&c).trim(), "unconfined");
+    } else {
+        // Never a container silently left unconfined.
+        assert_create_fails(
+            &env,
+            &c,
+            "process.apparmorProfile: AppArmor is not enabled on this host, so the profile \"unconfined\" cannot be applied",
+        );
+    }
+}

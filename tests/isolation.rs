@@ -188,11 +188,20 @@ fn unknown_capability_names_warn_and_the_rest_applies() {
     let out = env.vrun(&["exec", "--process", process.to_str().unwrap(), &id]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
-    assert!(err.contains(r#"capabilities.bounding: \"CAP_TEST\""#), "{err}");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "CapBnd:\t0000000000000020\n");
+    assert!(
+        err.contains(r#"capabilities.bounding: \"CAP_TEST\""#),
+        "{err}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "CapBnd:\t0000000000000020\n"
+    );
     let out = env.vrun(&["exec", "--cap", "CAP_TEST", &id, "true"]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && err.contains(r#"--cap \"CAP_TEST\""#), "{err}");
+    assert!(
+        out.status.success() && err.contains(r#"--cap \"CAP_TEST\""#),
+        "{err}"
+    );
 }
 
 #[test]

@@ -97,6 +97,8 @@ impl Bundle {
         }
         vrun_isolation::rlimits::validate(process.rlimits().as_deref().unwrap_or(&[]))
             .map_err(|e| err(e.to_string()))?;
+        crate::process::check_apparmor(process, "process.apparmorProfile")
+            .map_err(|e| err(e.to_string()))?;
         let linux = self
             .spec
             .linux()
@@ -295,7 +297,10 @@ pub fn parse_config(text: &[u8], file: &Path) -> Result<(Spec, Option<vrun_secco
 /// warning for each: runtime-spec 1.2 says a capability that cannot be granted is logged and
 /// SHOULD NOT fail the container (runc and crun warn and go on). Names must still be
 /// strings; anything else stays for the parser to refuse with its JSON path.
-pub(crate) fn drop_unknown_capabilities(process: &mut serde_json::Value, field: &str) -> Vec<String> {
+pub(crate) fn drop_unknown_capabilities(
+    process: &mut serde_json::Value,
+    field: &str,
+) -> Vec<String> {
     let mut warnings = Vec::new();
     let Some(caps) = process
         .get_mut("capabilities")
@@ -311,7 +316,8 @@ pub(crate) fn drop_unknown_capabilities(process: &mut serde_json::Value, field: 
             let Some(text) = name.as_str() else {
                 return true;
             };
-            let known = serde_json::from_value::<oci_spec::runtime::Capability>(name.clone()).is_ok();
+            let known =
+                serde_json::from_value::<oci_spec::runtime::Capability>(name.clone()).is_ok();
             if !known {
                 warnings.push(format!(
                     "{field}.{set}: {text:?} is not a capability vrun knows: ignored"

@@ -133,6 +133,25 @@ pub(crate) fn attach_pty(peer: &OwnedFd) -> Result<()> {
     sys::set_controlling_terminal(0).context(|| "make the pty the controlling terminal".into())
 }
 
+fn apparmor_profile(process: &Process) -> Option<&str> {
+    process
+        .apparmor_profile()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+}
+
+/// process.apparmorProfile needs AppArmor on the host: a profile that cannot be applied is
+/// an error before anything is made (runc and crun fail too), never a process silently left
+/// unconfined.
+pub(crate) fn check_apparmor(process: &Process, field: &str) -> Result<()> {
+    match apparmor_profile(process) {
+        Some(profile) if !attrs::apparmor_enabled() => Err(Error::Invalid(format!(
+            "{field}: AppArmor is not enabled on this host, so the profile {profile:?} cannot be applied"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Logs the capabilities of `process` that this kernel (or the caller's bounding set) cannot
 /// grant; the process starts without them, as with runc and crun (runtime-spec 1.2: warn,
 /// do not fail). Called in the parent, where the log goes.
@@ -159,14 +178,8 @@ pub(crate) fn apply_attributes(
     default_umask: Option<u32>,
     early_filter: Option<&dyn Fn() -> Result<()>>,
 ) -> Result<()> {
-    if let Some(profile) = process
-        .apparmor_profile()
-        .as_deref()
-        .filter(|p| !p.is_empty())
-    {
-        if attrs::apparmor_enabled() {
-            attrs::set_apparmor_exec_profile(profile)?;
-        }
+    if let Some(profile) = apparmor_profile(process) {
+        attrs::set_apparmor_exec_profile(profile)?;
     }
     rlimits::apply(process.rlimits().as_deref().unwrap_or(&[]))?;
     let caps = CapSets::from_spec(process.capabilities().as_ref());
