@@ -163,6 +163,31 @@ fn rootfs_propagation_is_applied_for_every_mode() {
 }
 
 #[test]
+fn relative_mount_destinations_are_relative_to_the_root() {
+    let env = TestEnv::new("reldest");
+    let mut c = env.sh("grep ' /mnt/rel ' /proc/self/mountinfo | cut -d' ' -f5,9");
+    c["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "mnt/rel", "type": "tmpfs", "source": "tmpfs"}));
+    let n = c["mounts"].as_array().unwrap().len() - 1;
+    let (code, out, err) = env.run(&c);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "/mnt/rel tmpfs\n");
+    assert!(
+        err.contains("level=warning")
+            && err.contains(&format!("mounts[{n}].destination"))
+            && err.contains("taken as /mnt/rel"),
+        "{err}"
+    );
+    // nothing was mounted on the host's /mnt
+    assert!(!std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some("/mnt/rel")));
+}
+
+#[test]
 fn cgroup_mount_shows_the_containers_own_cgroup() {
     let env = TestEnv::new("cgmount");
     let mut c = env.sh("cat /sys/fs/cgroup/memory/memory.limit_in_bytes; touch /sys/fs/cgroup/memory/x 2>/dev/null && echo rw || echo ro");

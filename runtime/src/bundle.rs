@@ -176,12 +176,10 @@ impl Bundle {
             }
         }
         for (i, m) in self.spec.mounts().iter().flatten().enumerate() {
-            let field = format!("mounts[{i}] ({})", m.destination().display());
-            if !m.destination().is_absolute() {
-                return Err(err(format!(
-                    "{field}: destination must be an absolute path"
-                )));
+            if m.destination().as_os_str().is_empty() {
+                return Err(err(format!("mounts[{i}].destination: must not be empty")));
             }
+            let field = format!("mounts[{i}] ({})", m.destination().display());
             vrun_rootfs::mount_options::parse(m.options().as_deref().unwrap_or(&[]), &field)
                 .map_err(|e| err(e.to_string()))?;
         }
@@ -283,7 +281,8 @@ pub fn parse_config(text: &[u8], file: &Path) -> Result<(Spec, Option<vrun_secco
         .and_then(|l| l.as_object_mut())
         .and_then(|l| l.remove("seccomp"))
         .filter(|s| !s.is_null());
-    let spec = serde_path_to_error::deserialize(value).map_err(|e| named(file, "", e))?;
+    let mut spec: Spec = serde_path_to_error::deserialize(value).map_err(|e| named(file, "", e))?;
+    root_relative_mount_destinations(&mut spec, file);
     let profile = match seccomp {
         Some(s) => {
             Some(serde_path_to_error::deserialize(s).map_err(|e| named(file, "linux.seccomp", e))?)
@@ -291,6 +290,34 @@ pub fn parse_config(text: &[u8], file: &Path) -> Result<(Spec, Option<vrun_secco
         None => None,
     };
     Ok((spec, profile))
+}
+
+/// runtime-spec 1.2: a relative mount destination is relative to "/" (deprecated, so it is
+/// warned about, as runc does).
+fn root_relative_mount_destinations(spec: &mut Spec, file: &Path) {
+    let Some(mounts) = spec.mounts().as_ref() else {
+        return;
+    };
+    let relative = |m: &oci_spec::runtime::Mount| {
+        !m.destination().is_absolute() && !m.destination().as_os_str().is_empty()
+    };
+    if !mounts.iter().any(relative) {
+        return;
+    }
+    let mut mounts = mounts.clone();
+    for (i, m) in mounts.iter_mut().enumerate() {
+        if relative(m) {
+            let dest = Path::new("/").join(m.destination());
+            tracing::warn!(
+                "{}: mounts[{i}].destination: {:?} is relative: taken as {} (relative destinations are deprecated)",
+                file.display(),
+                m.destination(),
+                dest.display()
+            );
+            m.set_destination(dest);
+        }
+    }
+    spec.set_mounts(Some(mounts));
 }
 
 /// Takes the capability names vrun does not know out of a `process` object, returning a
