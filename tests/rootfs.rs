@@ -188,6 +188,44 @@ fn relative_mount_destinations_are_relative_to_the_root() {
 }
 
 #[test]
+fn recursive_atime_options_change_the_atime_mode() {
+    let env = TestEnv::new("ratime");
+    let src = env.dir.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    // The per-mount options of the bind (field 6 of mountinfo).
+    let c = env.sh("awk '$5 == \"/data\" { print $6 }' /proc/self/mountinfo");
+    let atime = |opts: &str| {
+        let o: Vec<&str> = opts.trim().split(',').collect();
+        if o.contains(&"noatime") {
+            "noatime"
+        } else if o.contains(&"relatime") {
+            "relatime"
+        } else {
+            "strictatime"
+        }
+    };
+    // Each from a first mode the option must change (the remount of a bind applies
+    // `noatime`/`strictatime`, then the recursive option), so a no-op fails.
+    for (opts, want) in [
+        (["rbind", "strictatime", "rnoatime"], "noatime"),
+        (["rbind", "noatime", "rstrictatime"], "strictatime"),
+        (["rbind", "noatime", "rnorelatime"], "strictatime"),
+        (["rbind", "noatime", "rrelatime"], "relatime"),
+        (["rbind", "noatime", "ratime"], "relatime"),
+        (["rbind", "strictatime", "rnostrictatime"], "relatime"),
+    ] {
+        let mut c = c.clone();
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/data", "type": "bind", "source": src, "options": opts}));
+        let (code, out, err) = env.run(&c);
+        assert_eq!(code, 0, "{opts:?}: {err}");
+        assert_eq!(atime(&out), want, "{opts:?}: {out}");
+    }
+}
+
+#[test]
 fn cgroup_mount_shows_the_containers_own_cgroup() {
     let env = TestEnv::new("cgmount");
     let mut c = env.sh("cat /sys/fs/cgroup/memory/memory.limit_in_bytes; touch /sys/fs/cgroup/memory/x 2>/dev/null && echo rw || echo ro");

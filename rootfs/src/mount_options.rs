@@ -13,6 +13,9 @@ pub const MOUNT_ATTR_NOATIME: u64 = 0x10;
 pub const MOUNT_ATTR_STRICTATIME: u64 = 0x20;
 pub const MOUNT_ATTR_NODIRATIME: u64 = 0x80;
 pub const MOUNT_ATTR_RELATIME: u64 = 0x0;
+/// The atime field: the three modes above are values of it, not bits, so a change of mode
+/// clears the whole field and sets the mode (mount_setattr(2)).
+pub const MOUNT_ATTR__ATIME: u64 = 0x70;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct MountOptions {
@@ -93,9 +96,15 @@ pub fn parse(options: &[String], field: &str) -> Result<MountOptions> {
                     .push(propagation_flag(opt).unwrap_or(MsFlags::MS_PRIVATE));
                 continue;
             }
+            "rnoatime" | "ratime" | "rrelatime" | "rnorelatime" | "rstrictatime"
+            | "rnostrictatime" => {
+                // One mode for the whole tree; the last option wins, as with the flags.
+                o.rec_set = (o.rec_set & !MOUNT_ATTR__ATIME) | recursive_atime(opt);
+                o.rec_clear |= MOUNT_ATTR__ATIME;
+                continue;
+            }
             "rro" | "rrw" | "rnosuid" | "rsuid" | "rnodev" | "rdev" | "rnoexec" | "rexec"
-            | "rnoatime" | "ratime" | "rnodiratime" | "rdiratime" | "rrelatime" | "rnorelatime"
-            | "rstrictatime" | "rnostrictatime" => {
+            | "rnodiratime" | "rdiratime" => {
                 let (attr, clear) = recursive_attr(opt);
                 if clear {
                     o.rec_clear |= attr;
@@ -149,14 +158,20 @@ fn recursive_attr(opt: &str) -> (u64, bool) {
         "rdev" => (MOUNT_ATTR_NODEV, true),
         "rnoexec" => (MOUNT_ATTR_NOEXEC, false),
         "rexec" => (MOUNT_ATTR_NOEXEC, true),
-        "rnoatime" => (MOUNT_ATTR_NOATIME, false),
-        "ratime" => (MOUNT_ATTR_NOATIME, true),
         "rnodiratime" => (MOUNT_ATTR_NODIRATIME, false),
-        "rdiratime" => (MOUNT_ATTR_NODIRATIME, true),
-        "rstrictatime" => (MOUNT_ATTR_STRICTATIME, false),
-        "rnostrictatime" => (MOUNT_ATTR_STRICTATIME, true),
-        "rrelatime" => (MOUNT_ATTR_RELATIME, false),
-        _ => (MOUNT_ATTR_RELATIME, true),
+        _ => (MOUNT_ATTR_NODIRATIME, true),
+    }
+}
+
+/// The atime mode of a recursive atime option. Turning one mode off means the one mount(8)
+/// then gives: without noatime or strictatime, the kernel's default relatime; without
+/// relatime, atime updated on every access (strictatime).
+fn recursive_atime(opt: &str) -> u64 {
+    match opt {
+        "rnoatime" => MOUNT_ATTR_NOATIME,
+        "rstrictatime" | "rnorelatime" => MOUNT_ATTR_STRICTATIME,
+        // ratime, rnostrictatime, rrelatime
+        _ => MOUNT_ATTR_RELATIME,
     }
 }
 
@@ -196,6 +211,25 @@ mod tests {
         let o = opts(&["rbind", "rro", "rnosuid", "rexec"]);
         assert_eq!(o.rec_set, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID);
         assert_eq!(o.rec_clear, MOUNT_ATTR_NOEXEC);
+    }
+
+    #[test]
+    fn recursive_atime_options_set_one_mode_of_the_atime_field() {
+        for (opt, mode) in [
+            ("rnoatime", MOUNT_ATTR_NOATIME),
+            ("ratime", MOUNT_ATTR_RELATIME),
+            ("rstrictatime", MOUNT_ATTR_STRICTATIME),
+            ("rnostrictatime", MOUNT_ATTR_RELATIME),
+            ("rrelatime", MOUNT_ATTR_RELATIME),
+            ("rnorelatime", MOUNT_ATTR_STRICTATIME),
+        ] {
+            let o = opts(&["rbind", "rnodiratime", opt]);
+            assert_eq!(o.rec_set, MOUNT_ATTR_NODIRATIME | mode, "{opt}");
+            assert_eq!(o.rec_clear, MOUNT_ATTR__ATIME, "{opt}");
+        }
+        // the last one wins
+        let o = opts(&["rnoatime", "rstrictatime"]);
+        assert_eq!(o.rec_set, MOUNT_ATTR_STRICTATIME);
     }
 
     #[test]
