@@ -247,3 +247,23 @@ fn an_apparmor_profile_without_apparmor_is_refused() {
         );
     }
 }
+
+#[test]
+fn selinux_labels_warn_without_selinux_and_fail_with_it() {
+    let env = TestEnv::new("selinux");
+    let mut c = env.sh("echo ran");
+    c["linux"]["mountLabel"] = json!("system_u:object_r:container_file_t:s0:c1,c2");
+    c["process"]["selinuxLabel"] = json!("system_u:system_r:container_t:s0:c1,c2");
+    if std::path::Path::new("/sys/fs/selinux/enforce").exists() {
+        assert_create_fails(&env, &c, "vrun does not apply SELinux labels");
+    } else {
+        let (code, out, err) = env.run(&c);
+        assert_eq!((code, out.as_str()), (0, "ran\n"), "{err}");
+        for field in ["process.selinuxLabel", "linux.mountLabel"] {
+            assert!(
+                err.contains(&format!("{field}: ")) && err.contains("SELinux is not enabled"),
+                "no warning for {field}: {err}"
+            );
+        }
+    }
+}

@@ -109,6 +109,13 @@ fn features_and_version() {
         .as_array()
         .unwrap()
         .contains(&json!("time")));
+    // vrun applies rdma limits (where the host has the controller)
+    assert_eq!(f["linux"]["cgroup"]["rdma"], json!(true));
+    // the virtual disk's annotations choose the root filesystem
+    assert_eq!(
+        f["potentiallyUnsafeConfigAnnotations"],
+        json!(["run.vrun."])
+    );
     let sc = &f["linux"]["seccomp"];
     assert_eq!(sc["enabled"], json!(true));
     for action in [

@@ -11,6 +11,8 @@ use vrun_rootfs::disk::{self, LoopDevice};
 use crate::error::{Error, Result};
 use crate::lifecycle::update::parse_size;
 
+/// Every annotation vrun reads starts with this.
+pub const ANNOTATION_PREFIX: &str = "run.vrun.";
 pub const ANNOTATION_OVERLAY: &str = "run.vrun.rootfs.overlay";
 pub const ANNOTATION_LAYERS: &str = "run.vrun.rootfs.layers";
 pub const ANNOTATION_SIZE: &str = "run.vrun.rootfs.size";
@@ -511,5 +513,17 @@ mod tests {
             .contains("unknown key"));
         assert!(parse_io("wbps=0", "--disk-io").is_err());
         assert!(parse_io("wbps", "--disk-io").is_err());
+    }
+
+    #[test]
+    fn every_annotation_is_under_the_prefix_features_reports() {
+        for a in [
+            ANNOTATION_OVERLAY,
+            ANNOTATION_LAYERS,
+            ANNOTATION_SIZE,
+            ANNOTATION_IO,
+        ] {
+            assert!(a.starts_with(ANNOTATION_PREFIX), "{a}");
+        }
     }
 }

@@ -21,7 +21,7 @@ pub fn features() -> Value {
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": caps::all().iter().map(|c| c.to_string()).collect::<Vec<_>>(),
-            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
+            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": true},
             "seccomp": vrun_seccomp::features(),
             "apparmor": {"enabled": true},
             "selinux": {"enabled": false},
@@ -30,6 +30,10 @@ pub fn features() -> Value {
         },
         "annotations": {
             "io.github.vrun.version": env!("CARGO_PKG_VERSION")
-        }
+        },
+        // Annotations that change what vrun does (the virtual disk's: they choose the
+        // container's root filesystem), for callers that pass through annotations from
+        // users (features.md: a value ending in "." is a prefix).
+        "potentiallyUnsafeConfigAnnotations": [crate::disk::ANNOTATION_PREFIX]
     })
 }

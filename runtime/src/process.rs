@@ -152,6 +152,26 @@ pub(crate) fn check_apparmor(process: &Process, field: &str) -> Result<()> {
     }
 }
 
+/// SELinux labels (process.selinuxLabel, linux.mountLabel): vrun does not set them. On a
+/// host without SELinux they could do nothing anyway, and are warned about and ignored (as
+/// crun does); where SELinux is on, running unlabelled would be a silent downgrade, so it is
+/// an error.
+pub(crate) fn check_selinux(labels: &[(&str, Option<&str>)]) -> Result<()> {
+    let enabled = std::path::Path::new("/sys/fs/selinux/enforce").exists();
+    for (field, label) in labels {
+        let Some(label) = label.filter(|l| !l.is_empty()) else {
+            continue;
+        };
+        if enabled {
+            return Err(Error::Invalid(format!(
+                "{field}: vrun does not apply SELinux labels, and SELinux is enabled on this host (label {label:?})"
+            )));
+        }
+        tracing::warn!("{field}: {label:?} ignored: SELinux is not enabled on this host");
+    }
+    Ok(())
+}
+
 /// Logs the capabilities of `process` that this kernel (or the caller's bounding set) cannot
 /// grant; the process starts without them, as with runc and crun (runtime-spec 1.2: warn,
 /// do not fail). Called in the parent, where the log goes.

@@ -86,6 +86,10 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
     let spec = &bundle.spec;
     let (linux, process) = crate::bundle::parts(spec)?;
     crate::process::warn_unavailable_capabilities(process);
+    crate::process::check_selinux(&[
+        ("process.selinuxLabel", process.selinux_label().as_deref()),
+        ("linux.mountLabel", linux.mount_label().as_deref()),
+    ])?;
     let terminal = process.terminal().unwrap_or(false);
     if terminal && matches!(console_mode, ConsoleMode::None) {
         return Err(Error::Invalid(

@@ -150,6 +150,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     let process = build_process(opts, state.config.process().as_ref())?;
     crate::process::warn_unavailable_capabilities(&process);
     crate::process::check_apparmor(&process, "apparmorProfile")?;
+    crate::process::check_selinux(&[("selinuxLabel", process.selinux_label().as_deref())])?;
     if process.terminal().unwrap_or(false) && opts.detach && opts.console_socket.is_none() {
         return Err(Error::Invalid(
             "--tty with --detach needs --console-socket".into(),
