@@ -681,3 +681,63 @@ fn fifo_device_rules_are_accepted_and_left_out_with_a_warning() {
     );
     assert!(list.lines().any(|l| l == "c 1:3 rwm"), "{list}");
 }
+
+#[test]
+fn absent_and_zero_fields_never_break_the_container() {
+    let env = TestEnv::new("cgzero");
+    // No limit given for pids, zeros for the cpu fields runc reads as "unset": the
+    // container forks as usual and its files keep their defaults.
+    let mut c = env.default_config(&[
+        "sh",
+        "-c",
+        "sh -c 'sleep 0 & wait' && echo forked; sleep 30",
+    ]);
+    c["linux"]["resources"] = json!({
+        "pids": {},
+        "cpu": {"shares": 0, "quota": 0, "period": 0, "cpus": "", "realtimeRuntime": 0},
+        "memory": {"limit": 0, "reservation": 0}
+    });
+    let id = env.id("c");
+    env.create(&id, &c);
+    let pids = own_cgroup("pids").join("vrun").join(&id);
+    let cpu = own_cgroup("cpu").join("vrun").join(&id);
+    assert_eq!(read(pids.join("pids.max")), "max");
+    assert_eq!(read(cpu.join("cpu.shares")), "1024");
+    assert_eq!(read(cpu.join("cpu.cfs_quota_us")), "-1");
+    let mut run = c.clone();
+    run["process"]["args"] = json!(["sh", "-c", "sh -c 'sleep 0 & wait' && echo forked"]);
+    assert_eq!(env.run_ok(&run), "forked\n");
+    // pids.limit 0 is a real 0 (runc 1.4's reading): nothing can fork
+    let mut zero = run.clone();
+    zero["linux"]["resources"] = json!({"pids": {"limit": 0}});
+    let (_, out, _) = env.run(&zero);
+    assert_eq!(out, "", "forked under pids.max 0");
+    // update as Docker sends it: zeros for what it does not change
+    assert!(env.vrun(&["start", &id]).status.success());
+    let file = env.dir.join("docker-update.json");
+    std::fs::write(
+        &file,
+        r#"{"cpu": {"shares": 0, "quota": 0, "period": 0, "cpus": "", "mems": ""},
+            "memory": {"limit": 134217728, "swap": 268435456, "reservation": 0},
+            "blockIO": {"weight": 0}, "pids": {"limit": 60}}"#,
+    )
+    .unwrap();
+    let out = env
+        .cmd()
+        .arg("update")
+        .arg("--resources")
+        .arg(&file)
+        .arg(&id)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mem = own_cgroup("memory").join("vrun").join(&id);
+    assert_eq!(read(mem.join("memory.limit_in_bytes")), "134217728");
+    assert_eq!(read(mem.join("memory.memsw.limit_in_bytes")), "268435456");
+    assert_eq!(read(pids.join("pids.max")), "60");
+    assert_eq!(read(cpu.join("cpu.cfs_period_us")), "100000");
+}

@@ -7,6 +7,7 @@ use std::path::Path;
 use oci_spec::runtime::{LinuxBlockIo, LinuxThrottleDevice};
 
 use crate::error::{Error, Result};
+use crate::plan::Plan;
 
 const FIELD: &str = "linux.resources.blockIO";
 
@@ -64,17 +65,6 @@ const V1_THROTTLE: [&str; 4] = [
 ];
 const V2_KEYS: [&str; 4] = ["rbps", "wbps", "riops", "wiops"];
 
-fn write(dir: &Path, file: &str, value: &str, field: &str) -> Result<()> {
-    let path = dir.join(file);
-    std::fs::write(&path, value).map_err(|e| Error::Io {
-        what: format!(
-            "set {FIELD}.{field} (write {value:?} to {})",
-            path.display()
-        ),
-        source: e,
-    })
-}
-
 /// The first of `files` this kernel has (the weight files depend on the I/O scheduler).
 fn first_existing<'a>(dir: &Path, files: &[&'a str], field: &str) -> Result<&'a str> {
     files
@@ -89,14 +79,23 @@ fn first_existing<'a>(dir: &Path, files: &[&'a str], field: &str) -> Result<&'a 
         })
 }
 
-pub(crate) fn apply_v1(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
+/// Whether the blockIO object sets anything (a zero weight sets nothing).
+pub(crate) fn has_settings(b: &LinuxBlockIo) -> bool {
+    b.weight().is_some_and(|w| w != 0)
+        || b.leaf_weight().is_some_and(|w| w != 0)
+        || b.weight_device().as_ref().is_some_and(|d| !d.is_empty())
+        || throttles(b).iter().any(|(_, l)| !l.is_empty())
+}
+
+pub(crate) fn plan_v1(dir: &Path, b: &LinuxBlockIo, plan: &mut Plan) -> Result<()> {
+    let field = |f: &str| format!("{FIELD}.{f}");
     if let Some(w) = b.weight().filter(|w| *w != 0) {
         let file = first_existing(dir, &["blkio.weight", "blkio.bfq.weight"], "weight")?;
-        write(dir, file, &w.to_string(), "weight")?;
+        plan.add(dir, file, w, field("weight"));
     }
     if let Some(w) = b.leaf_weight().filter(|w| *w != 0) {
         let file = first_existing(dir, &["blkio.leaf_weight"], "leafWeight")?;
-        write(dir, file, &w.to_string(), "leafWeight")?;
+        plan.add(dir, file, w, field("leafWeight"));
     }
     for (i, d) in b.weight_device().iter().flatten().enumerate() {
         if let Some(w) = d.weight() {
@@ -105,12 +104,12 @@ pub(crate) fn apply_v1(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
                 &["blkio.weight_device", "blkio.bfq.weight_device"],
                 "weightDevice",
             )?;
-            write(
+            plan.add(
                 dir,
                 file,
-                &format!("{}:{} {w}", d.major(), d.minor()),
-                &format!("weightDevice[{i}]"),
-            )?;
+                format!("{}:{} {w}", d.major(), d.minor()),
+                field(&format!("weightDevice[{i}]")),
+            );
         }
         if let Some(w) = d.leaf_weight() {
             let file = first_existing(
@@ -118,22 +117,22 @@ pub(crate) fn apply_v1(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
                 &["blkio.leaf_weight_device"],
                 "weightDevice.leafWeight",
             )?;
-            write(
+            plan.add(
                 dir,
                 file,
-                &format!("{}:{} {w}", d.major(), d.minor()),
-                &format!("weightDevice[{i}].leafWeight"),
-            )?;
+                format!("{}:{} {w}", d.major(), d.minor()),
+                field(&format!("weightDevice[{i}].leafWeight")),
+            );
         }
     }
     for ((name, list), file) in throttles(b).into_iter().zip(V1_THROTTLE) {
         for (i, d) in list.iter().enumerate() {
-            write(
+            plan.add(
                 dir,
                 file,
-                &format!("{}:{} {}", d.major(), d.minor(), d.rate()),
-                &format!("{name}[{i}]"),
-            )?;
+                format!("{}:{} {}", d.major(), d.minor(), d.rate()),
+                field(&format!("{name}[{i}]")),
+            );
         }
     }
     Ok(())
@@ -161,7 +160,7 @@ pub fn io_max_lines(b: &LinuxBlockIo) -> Vec<String> {
         .collect()
 }
 
-pub(crate) fn apply_v2(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
+pub(crate) fn plan_v2(dir: &Path, b: &LinuxBlockIo, plan: &mut Plan) -> Result<()> {
     if b.leaf_weight().is_some_and(|w| w != 0)
         || b.weight_device()
             .iter()
@@ -175,14 +174,14 @@ pub(crate) fn apply_v2(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
     let bfq = dir.join("io.bfq.weight").exists();
     if let Some(w) = b.weight().filter(|w| *w != 0) {
         if bfq {
-            write(dir, "io.bfq.weight", &w.to_string(), "weight")?;
+            plan.add(dir, "io.bfq.weight", w, format!("{FIELD}.weight"));
         } else {
-            write(
+            plan.add(
                 dir,
                 first_existing(dir, &["io.weight"], "weight")?,
-                &format!("default {}", weight_to_v2(w)),
-                "weight",
-            )?;
+                format!("default {}", weight_to_v2(w)),
+                format!("{FIELD}.weight"),
+            );
         }
     }
     for (i, d) in b.weight_device().iter().flatten().enumerate() {
@@ -192,16 +191,16 @@ pub(crate) fn apply_v2(dir: &Path, b: &LinuxBlockIo) -> Result<()> {
             } else {
                 ("io.weight", weight_to_v2(w))
             };
-            write(
+            plan.add(
                 dir,
                 file,
-                &format!("{}:{} {value}", d.major(), d.minor()),
-                &format!("weightDevice[{i}]"),
-            )?;
+                format!("{}:{} {value}", d.major(), d.minor()),
+                format!("{FIELD}.weightDevice[{i}]"),
+            );
         }
     }
     for line in io_max_lines(b) {
-        write(dir, "io.max", &line, "throttle")?;
+        plan.add(dir, "io.max", line, format!("{FIELD} throttles"));
     }
     Ok(())
 }

@@ -8,16 +8,6 @@ pub fn shares_to_weight(shares: u64) -> u64 {
     1 + ((shares.clamp(2, 262144) - 2) * 9999) / 262142
 }
 
-/// memory.swap (memory+swap in v1) to memory.swap.max (swap alone in v2).
-pub fn swap_v2(limit: Option<i64>, swap: i64) -> Option<String> {
-    match (limit, swap) {
-        (_, -1) => Some("max".into()),
-        (Some(l), s) if l > 0 && s >= l => Some((s - l).to_string()),
-        (None, s) | (Some(-1), s) if s >= 0 => Some(s.to_string()),
-        _ => None,
-    }
-}
-
 /// A limit where -1 means unlimited ("max" on v2).
 pub fn max_or(v: i64) -> String {
     if v < 0 {
@@ -40,9 +30,8 @@ mod tests {
     }
 
     #[test]
-    fn swap_is_converted() {
-        assert_eq!(swap_v2(Some(100), 300).as_deref(), Some("200"));
-        assert_eq!(swap_v2(Some(100), -1).as_deref(), Some("max"));
+    fn minus_one_is_max() {
         assert_eq!(max_or(-1), "max");
+        assert_eq!(max_or(0), "0");
     }
 }

@@ -14,6 +14,7 @@ pub mod ebpf;
 mod error;
 pub mod hierarchy;
 pub mod placement;
+mod plan;
 mod resources;
 mod stats;
 mod sys;
@@ -110,18 +111,33 @@ impl Cgroup {
     }
 
     /// Writes the limits of `linux.resources`, with the device rules every container gets
-    /// (see [`devices::with_defaults`]) after the config's own.
+    /// (see [`devices::with_defaults`]) after the config's own. Everything is checked before
+    /// the first write.
     pub fn apply(&self, r: &LinuxResources, created_devices: &[LinuxDeviceCgroup]) -> Result<()> {
-        let mut r = r.clone();
-        let rules = devices::with_defaults(r.devices().as_deref().unwrap_or(&[]), created_devices);
+        let config_rules = r.devices().as_deref().unwrap_or(&[]);
+        let rules = devices::with_defaults(config_rules, created_devices);
         ebpf::validate(&rules)?;
-        r.set_devices(Some(rules.clone()));
-        let r = &r;
         match self.version {
-            Version::V1 => resources::apply_v1(self, r),
+            Version::V1 => {
+                let mut plan = plan::plan_v1(self, r)?;
+                match self.dir_of("devices") {
+                    Some(dir) => plan
+                        .writes
+                        .extend(plan::device_writes_v1(dir, &rules).writes),
+                    // Nothing to enforce the config's rules with: refuse rather than run
+                    // the container with every device open.
+                    None if !config_rules.is_empty() => {
+                        return Err(Error::Invalid(
+                            "linux.resources.devices: this host has no devices cgroup hierarchy to apply them to".into(),
+                        ))
+                    }
+                    None => {}
+                }
+                plan.execute()
+            }
             Version::V2 => {
                 let dir = self.dirs[0].1.as_path();
-                resources::apply_v2(dir, r)?;
+                plan::plan_v2(dir, r)?.execute()?;
                 // v2 has no devices files: the rules become an eBPF program on the cgroup.
                 ebpf::attach(dir, &rules)
             }
@@ -242,12 +258,11 @@ impl Cgroup {
     /// update does not change them either).
     pub fn update(&self, r: &LinuxResources) -> Result<()> {
         resources::check_memory_before_update(self, r)?;
-        let mut r = r.clone();
-        r.set_devices(None);
-        match self.version {
-            Version::V1 => resources::apply_v1(self, &r),
-            Version::V2 => resources::apply_v2(self.dirs[0].1.as_path(), &r),
-        }
+        let plan = match self.version {
+            Version::V1 => plan::plan_v1(self, r)?,
+            Version::V2 => plan::plan_v2(self.dirs[0].1.as_path(), r)?,
+        };
+        plan.execute()
     }
 
     /// Sends `signal` to every process of the cgroup.

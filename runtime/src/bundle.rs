@@ -276,6 +276,9 @@ pub fn parse_config(text: &[u8], file: &Path) -> Result<(Spec, Option<vrun_secco
             tracing::warn!("{}: {warning}", file.display());
         }
     }
+    if let Some(r) = value.get_mut("linux").and_then(|l| l.get_mut("resources")) {
+        drop_pids_without_limit(r);
+    }
     let seccomp = value
         .get_mut("linux")
         .and_then(|l| l.as_object_mut())
@@ -290,6 +293,19 @@ pub fn parse_config(text: &[u8], file: &Path) -> Result<(Spec, Option<vrun_secco
         None => None,
     };
     Ok((spec, profile))
+}
+
+/// `"pids": {}` (or a null limit) sets nothing: oci-spec would read it as a limit of 0, which
+/// leaves the container unable to fork. Only a limit that is there is applied.
+pub(crate) fn drop_pids_without_limit(resources: &mut serde_json::Value) {
+    let no_limit = resources
+        .get("pids")
+        .is_some_and(|p| p.is_null() || p.get("limit").is_none_or(|l| l.is_null()));
+    if no_limit {
+        if let Some(r) = resources.as_object_mut() {
+            r.remove("pids");
+        }
+    }
 }
 
 /// runtime-spec 1.2: a relative mount destination is relative to "/" (deprecated, so it is

@@ -64,8 +64,10 @@ pub fn resources(opts: &UpdateOptions) -> Result<LinuxResources> {
             } else {
                 std::fs::read(p).context(|| format!("read --resources {}", p.display()))?
             };
-            let de = &mut serde_json::Deserializer::from_slice(&text);
-            serde_path_to_error::deserialize(de).map_err(|e| {
+            let mut value: serde_json::Value = serde_json::from_slice(&text)
+                .map_err(|e| Error::Invalid(format!("--resources {}: {e}", p.display())))?;
+            crate::bundle::drop_pids_without_limit(&mut value);
+            serde_path_to_error::deserialize(value).map_err(|e| {
                 Error::Invalid(format!(
                     "--resources {}: {}: {}",
                     p.display(),
