@@ -94,7 +94,7 @@ fn bad_ids() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("container id is empty"));
-    assert!(!env.root.exists() || std::fs::read_dir(&env.root).unwrap().next().is_none());
+    assert_no_state_left(&env, "an empty id");
 }
 
 #[test]

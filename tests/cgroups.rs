@@ -741,3 +741,80 @@ fn absent_and_zero_fields_never_break_the_container() {
     assert_eq!(read(pids.join("pids.max")), "60");
     assert_eq!(read(cpu.join("cpu.cfs_period_us")), "100000");
 }
+
+/// `vrun run` of ID in the background, its stdout and stderr to files in the test's dir.
+fn spawn_run(env: &TestEnv, id: &str) -> std::process::Child {
+    let out = std::fs::File::create(env.dir.join(format!("{id}.out"))).unwrap();
+    let err = std::fs::File::create(env.dir.join(format!("{id}.err"))).unwrap();
+    env.cmd()
+        .args(["run", "--bundle"])
+        .arg(&env.bundle)
+        .arg(id)
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .unwrap()
+}
+
+/// Nothing of the containers sharing `cgroup` is left: no state, no marker of a cgroup
+/// vrun made, no cgroup directory.
+fn assert_shared_cgroup_gone(env: &TestEnv, cgroup: &str) {
+    assert_no_state_left(env, "shared cgroup");
+    assert!(cgroup_dirs_named(cgroup).is_empty(), "cgroup left");
+}
+
+#[test]
+fn a_hundred_concurrent_runs_share_one_cgroups_path() {
+    let env = TestEnv::new("cgshared");
+    let shared = format!("{}-shared", env.name);
+    let mut c = env.sh("echo ok");
+    c["linux"]["cgroupsPath"] = json!(shared);
+    env.write_config(&c);
+    // Every container joins what exists, makes what is missing, and removes the cgroup only
+    // when it is the last one in it: none may break another.
+    let ids: Vec<String> = (0..100).map(|i| env.id(&format!("r{i}"))).collect();
+    let children: Vec<_> = ids.iter().map(|id| spawn_run(&env, id)).collect();
+    for (id, mut child) in ids.iter().zip(children) {
+        let status = child.wait().unwrap();
+        let err = std::fs::read_to_string(env.dir.join(format!("{id}.err"))).unwrap();
+        assert!(status.success(), "{id}: {status}: {err}");
+        assert_eq!(
+            std::fs::read_to_string(env.dir.join(format!("{id}.out"))).unwrap(),
+            "ok\n"
+        );
+    }
+    assert_shared_cgroup_gone(&env, &shared);
+
+    // Again, with every fifth container force-deleted while the others start, run and exit.
+    c["process"]["args"] = json!(["sh", "-c", "sleep 0.3; echo ok"]);
+    env.write_config(&c);
+    let ids: Vec<String> = (0..100).map(|i| env.id(&format!("d{i}"))).collect();
+    let children: Vec<_> = ids.iter().map(|id| spawn_run(&env, id)).collect();
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    let deleters: Vec<_> = ids
+        .iter()
+        .step_by(5)
+        .map(|id| {
+            env.cmd()
+                .args(["delete", "--force", id])
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut d in deleters {
+        d.wait().unwrap();
+    }
+    for (i, (id, mut child)) in ids.iter().zip(children).enumerate() {
+        let status = child.wait().unwrap();
+        if i % 5 != 0 {
+            let err = std::fs::read_to_string(env.dir.join(format!("{id}.err"))).unwrap();
+            assert!(status.success(), "{id}: {status}: {err}");
+            assert_eq!(
+                std::fs::read_to_string(env.dir.join(format!("{id}.out"))).unwrap(),
+                "ok\n"
+            );
+        }
+    }
+    assert_shared_cgroup_gone(&env, &shared);
+}

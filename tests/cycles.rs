@@ -48,8 +48,5 @@ fn two_hundred_lifecycles_leave_nothing() {
     assert_eq!(fd_count(), fds, "fds of the caller");
     assert_eq!(mount_count(), mounts, "mount table");
     assert!(cgroup_dirs_named(&env.name).is_empty(), "cgroups left");
-    assert!(
-        std::fs::read_dir(&env.root).unwrap().next().is_none(),
-        "state left"
-    );
+    assert_no_state_left(&env, "after 200 cycles");
 }

@@ -136,10 +136,7 @@ fn two_containers_share_one_image_and_see_only_their_own_writes() {
         &env.sh("cat /etc/shared; ls /tmp"),
     );
     assert_eq!(out, "from the image\n");
-    assert!(
-        std::fs::read_dir(&env.root).unwrap().next().is_none(),
-        "state or disk left"
-    );
+    assert_no_state_left(&env, "state or disk left");
 }
 
 #[test]
@@ -170,10 +167,7 @@ fn a_sized_disk_takes_50m_and_refuses_20m_more() {
         "{out}"
     );
     assert_no_loop_device(&env);
-    assert!(
-        std::fs::read_dir(&env.root).unwrap().next().is_none(),
-        "state or image left"
-    );
+    assert_no_state_left(&env, "state or image left");
     // A tmpfs disk of the same size refuses the same way.
     let out = run_ok_with(&env, &env.id("t"), &["--disk-size", "64M", "--disk-tmpfs"], &env.sh(
         "dd if=/dev/zero of=/big bs=1M count=70 2>&1 | grep -o 'No space left on device' | head -1",

@@ -94,10 +94,7 @@ fn run_returns_the_exit_status_and_cleans_up() {
     let mut child = env.spawn_running(&id);
     assert!(env.vrun(&["kill", &id, "KILL"]).status.success());
     assert_eq!(child.wait().unwrap().code(), Some(137));
-    assert!(
-        std::fs::read_dir(&env.root).unwrap().next().is_none(),
-        "run left state behind"
-    );
+    assert_no_state_left(&env, "run left state behind");
     assert!(
         cgroup_dirs_named(&env.id("run")).is_empty(),
         "run left a cgroup behind"

@@ -138,7 +138,12 @@ pub fn program(rules: &[LinuxDeviceCgroup]) -> Vec<Insn> {
     p
 }
 
-/// Loads the program for `rules` and attaches it to the cgroup directory `dir`.
+/// Loads the program for `rules` and attaches it to the cgroup directory `dir`, in place of
+/// the device programs already there: those of a container sharing the cgroup (one
+/// `cgroupsPath` for many), or of this one before an `update`. The new one is attached
+/// before the old ones are detached, so the processes already in the cgroup never meet a
+/// moment without their rules, and a shared cgroup keeps one program, not one a container
+/// (the kernel allows 64).
 pub fn attach(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
     validate(rules)?;
     let code: Vec<u8> = program(rules)
@@ -154,10 +159,18 @@ pub fn attach(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
         what: format!("open {}", dir.display()),
         source: e,
     })?;
+    let before = sys::bpf_attached_device_programs(cg.as_raw_fd()).unwrap_or_default();
     sys::bpf_attach_device_program(cg.as_raw_fd(), prog.as_raw_fd()).map_err(|e| Error::Sys {
         what: format!("attach the eBPF device filter to {}", dir.display()),
         source: e,
-    })
+    })?;
+    for id in before {
+        // A program detached meanwhile by another container is fine.
+        if let Ok(old) = sys::bpf_program_by_id(id) {
+            let _ = sys::bpf_detach_device_program(cg.as_raw_fd(), old.as_raw_fd());
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

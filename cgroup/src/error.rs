@@ -14,3 +14,17 @@ pub enum Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// What another container sharing the cgroup can cause for a moment: its directory
+    /// removed (ENOENT, or ENODEV while the removal completes), or made again and not yet
+    /// given its cpuset (ENOSPC when a task joins).
+    pub fn is_shared_race(&self) -> bool {
+        let errno = match self {
+            Error::Io { source, .. } => source.raw_os_error(),
+            Error::Sys { source, .. } => Some(*source as i32),
+            Error::Invalid(_) => None,
+        };
+        matches!(errno, Some(libc::ENOENT | libc::ENODEV | libc::ENOSPC))
+    }
+}

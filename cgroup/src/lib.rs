@@ -10,11 +10,13 @@
 pub mod blkio;
 pub mod convert;
 pub mod devices;
+mod devices_v1;
 pub mod ebpf;
 mod error;
 pub mod hierarchy;
 pub mod placement;
 mod plan;
+mod registry;
 mod resources;
 mod stats;
 mod sys;
@@ -28,6 +30,7 @@ use serde::{Deserialize, Serialize};
 pub use error::{Error, Result};
 pub use hierarchy::{Hierarchy, Version};
 pub use placement::Placement;
+pub use registry::Registry;
 pub use resources::validate;
 
 /// A container's cgroup: one directory per hierarchy (one in all on v2). Serialised into the
@@ -37,41 +40,58 @@ pub struct Cgroup {
     pub version: Version,
     /// (hierarchy name, e.g. "memory" or "cpu,cpuacct" or "" on v2; the container's directory)
     pub dirs: Vec<(String, PathBuf)>,
-    /// Directories this container created, deepest first: removed on destroy.
+    /// The directories this container may remove once they are empty, deepest first: those
+    /// it made, and those on its path that another vrun container made (see [`Registry`]).
     pub created: Vec<PathBuf>,
 }
 
 impl Cgroup {
-    /// Creates (or reuses) the directories for `placement`, recording which are new.
-    pub fn create(h: &Hierarchy, placement: &Placement) -> Result<Cgroup> {
+    /// Creates (or joins) the directories for `placement`, recording which it may remove.
+    pub fn create(h: &Hierarchy, placement: &Placement, registry: &Registry) -> Result<Cgroup> {
         let mut cg = Cgroup {
             version: h.version(),
             dirs: Vec::new(),
             created: Vec::new(),
         };
+        let lock = registry.lock()?;
         for (name, dir) in h.container_dirs(placement)? {
-            if let Err(e) = cg.make_dirs(h.version(), &name, &dir) {
-                let _ = cg.remove_dirs();
+            if let Err(e) = cg.make_dirs(h.version(), &name, &dir, registry) {
+                let _ = cg.remove_locked(registry);
                 return Err(e);
             }
-            // The shared `vrun/` parent of the default placement belongs to every container in
-            // it: whoever is deleted last removes it (removal of a parent in use is skipped).
+            // The shared `vrun/` parent of the default placement belongs to every container
+            // in it, of any state root: whoever is deleted last removes it.
             if placement.is_default() {
                 if let Some(parent) = dir.parent() {
-                    if !cg.created.iter().any(|c| c == parent) {
-                        cg.created.push(parent.to_path_buf());
-                    }
+                    cg.claim(parent);
                 }
             }
             cg.dirs.push((name, dir));
         }
+        drop(lock);
         Ok(cg)
     }
 
-    /// mkdir -p of one hierarchy's directory, recording each level it makes. A parent can
-    /// vanish between the walk and the mkdir (another container's delete removing the shared
-    /// `vrun/` when it was empty): the walk is then retried.
-    fn make_dirs(&mut self, version: Version, name: &str, dir: &Path) -> Result<()> {
+    fn claim(&mut self, dir: &Path) {
+        if !self.created.iter().any(|c| c == dir) {
+            self.created.push(dir.to_path_buf());
+            // deepest first, whatever the hierarchy
+            self.created
+                .sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+        }
+    }
+
+    /// mkdir -p of one hierarchy's directory under the registry's lock: each level it makes
+    /// is marked and claimed, and each existing level another vrun container made is claimed.
+    /// A parent can still vanish between the walk and the mkdir (a container of another
+    /// state root removing it when it was empty): the walk is then retried.
+    fn make_dirs(
+        &mut self,
+        version: Version,
+        name: &str,
+        dir: &Path,
+        registry: &Registry,
+    ) -> Result<()> {
         let mut attempts = 0;
         'walk: loop {
             let mut missing = Vec::new();
@@ -83,9 +103,20 @@ impl Cgroup {
                     None => break,
                 }
             }
+            // existing levels vrun made: this container may remove them too
+            let mut existing = Some(p);
+            while let Some(e) = existing {
+                if registry.is_marked(e) {
+                    self.claim(e);
+                }
+                existing = e.parent();
+            }
             for m in missing.iter().rev() {
                 match std::fs::create_dir(m) {
-                    Ok(()) => self.created.insert(0, m.clone()),
+                    Ok(()) => {
+                        registry.mark(m)?;
+                        self.claim(m);
+                    }
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 10 => {
                         attempts += 1;
@@ -110,6 +141,24 @@ impl Cgroup {
         }
     }
 
+    /// Makes again the directories that vanished since [`Cgroup::create`] (a container
+    /// sharing them saw them empty, before this one had a process in them, and removed
+    /// them). Returns whether any was missing; the limits must then be applied again.
+    pub fn recreate(&mut self, registry: &Registry) -> Result<bool> {
+        let _lock = registry.lock()?;
+        let mut missing = false;
+        for (name, dir) in self.dirs.clone() {
+            if !dir.exists() {
+                missing = true;
+                self.make_dirs(self.version, &name, &dir, registry)?;
+            } else if self.version == Version::V1 && name.split(',').any(|c| c == "cpuset") {
+                // made again by a container of another state root, its cpuset still empty
+                resources::v1_inherit_cpuset(&dir)?;
+            }
+        }
+        Ok(missing)
+    }
+
     /// Writes the limits of `linux.resources`, with the device rules every container gets
     /// (see [`devices::with_defaults`]) after the config's own. Everything is checked before
     /// the first write.
@@ -121,9 +170,7 @@ impl Cgroup {
             Version::V1 => {
                 let mut plan = plan::plan_v1(self, r)?;
                 match self.dir_of("devices") {
-                    Some(dir) => plan
-                        .writes
-                        .extend(plan::device_writes_v1(dir, &rules).writes),
+                    Some(dir) => plan.writes.extend(devices_v1::writes(dir, &rules).writes),
                     // Nothing to enforce the config's rules with: refuse rather than run
                     // the container with every device open.
                     None if !config_rules.is_empty() => {
@@ -281,15 +328,17 @@ impl Cgroup {
         Ok(())
     }
 
-    /// Kills whatever is left in the cgroup (SIGKILL, waiting up to `timeout` for it to
-    /// empty), then removes the directories this container created.
-    pub fn destroy(&self, timeout: Duration) -> Result<()> {
+    /// Kills every process of the cgroup (SIGKILL), waiting up to `timeout` for it to
+    /// empty. For a container without a pid namespace of its own (whose processes cannot be
+    /// told apart from others in its cgroup, as with runc); with one, init's death has ended
+    /// all of them.
+    pub fn kill_all(&self, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
         let mut pause = Duration::from_micros(200);
         loop {
             let pids = self.pids().unwrap_or_default();
             if pids.is_empty() {
-                break;
+                return Ok(());
             }
             if Instant::now() > deadline {
                 return Err(Error::Invalid(format!(
@@ -300,22 +349,40 @@ impl Cgroup {
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_millis(20));
         }
-        self.remove_dirs()
     }
 
-    /// rmdir of the created directories, deepest first. A directory that is gone is fine; a
-    /// parent still used by another container (EBUSY/ENOTEMPTY) is left in place.
-    fn remove_dirs(&self) -> Result<()> {
+    /// Removes the directories this container may remove, if nothing uses them any more:
+    /// a directory that still holds processes (another container sharing it) is left, with
+    /// its parents, for the last container out.
+    pub fn remove(&self, registry: &Registry) -> Result<()> {
+        let _lock = registry.lock()?;
+        self.remove_locked(registry)
+    }
+
+    fn remove_locked(&self, registry: &Registry) -> Result<()> {
+        let mut in_use = false;
+        for (_, dir) in &self.dirs {
+            let mut pids = Vec::new();
+            collect_pids(dir, &mut pids)?;
+            in_use |= !pids.is_empty();
+        }
+        if in_use {
+            return Ok(());
+        }
         let leaves: Vec<&PathBuf> = self.dirs.iter().map(|(_, d)| d).collect();
         for dir in &self.created {
-            remove_tree(dir, leaves.contains(&dir))?;
+            if remove_tree(dir, leaves.contains(&dir))? {
+                registry.unmark(dir);
+            }
         }
         Ok(())
     }
 }
 
-/// Removes a cgroup directory and the child cgroups a container made inside it (deepest first).
-fn remove_tree(dir: &Path, is_leaf: bool) -> Result<()> {
+/// Removes a cgroup directory and, for a container's own directory, the empty child cgroups
+/// made inside it (deepest first). Returns whether it is gone; a directory still in use
+/// (EBUSY, ENOTEMPTY) is left.
+fn remove_tree(dir: &Path, is_leaf: bool) -> Result<bool> {
     if is_leaf {
         if let Ok(entries) = std::fs::read_dir(dir) {
             for e in entries.flatten() {
@@ -325,21 +392,19 @@ fn remove_tree(dir: &Path, is_leaf: bool) -> Result<()> {
             }
         }
     }
-    // rmdir can fail with EBUSY for a moment while the last task exits.
+    // A container's own directory, checked free of processes, can fail with EBUSY for a
+    // moment after its last task exited; a parent that is busy has other children.
     let mut tries = 0;
     loop {
         match std::fs::remove_dir(dir) {
-            Ok(()) => return Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e)
-                if !is_leaf
-                    && matches!(e.raw_os_error(), Some(libc::EBUSY) | Some(libc::ENOTEMPTY)) =>
-            {
-                return Ok(())
-            }
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 100 => {
+            Ok(()) => return Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && is_leaf && tries < 50 => {
                 tries += 1;
                 std::thread::sleep(Duration::from_millis(2));
+            }
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY) | Some(libc::ENOTEMPTY)) => {
+                return Ok(false)
             }
             Err(e) => {
                 return Err(Error::Io {

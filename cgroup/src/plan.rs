@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{LinuxCpu, LinuxDeviceCgroup, LinuxMemory, LinuxResources};
+use oci_spec::runtime::{LinuxCpu, LinuxMemory, LinuxResources};
 
 use crate::convert::{max_or, shares_to_weight};
 use crate::error::{Error, Result};
@@ -144,7 +144,7 @@ fn first_set(fields: &[(&str, bool)]) -> Option<String> {
 }
 
 /// The plan for a v1 (or hybrid) host. Device rules are not part of it (see
-/// [`device_writes_v1`]).
+/// `devices_v1.rs`).
 pub(crate) fn plan_v1(cg: &Cgroup, r: &LinuxResources) -> Result<Plan> {
     let mut plan = Plan::default();
     if let Some(key) = r.unified().as_ref().and_then(|u| u.keys().next()) {
@@ -365,25 +365,6 @@ fn cpu_v1(cg: &Cgroup, c: &LinuxCpu, plan: &mut Plan) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// devices.allow / devices.deny lines for the rules (config's, then the defaults).
-pub(crate) fn device_writes_v1(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Plan {
-    let mut plan = Plan::default();
-    for (i, d) in rules.iter().enumerate() {
-        let file = if d.allow() {
-            "devices.allow"
-        } else {
-            "devices.deny"
-        };
-        plan.add(
-            dir,
-            file,
-            crate::resources::device_rule(d),
-            format!("{F}.devices[{i}]"),
-        );
-    }
-    plan
 }
 
 /// The plan for a cgroup v2 directory.

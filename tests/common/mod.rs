@@ -252,6 +252,32 @@ impl TestEnv {
     }
 }
 
+/// The state root holds no container: nothing but the cgroup registry (`@cgroups`), with
+/// its lock and no marker of a cgroup directory left.
+pub fn assert_no_state_left(env: &TestEnv, what: &str) {
+    let names = |dir: &Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    let left = names(&env.root);
+    assert!(
+        left.is_empty() || left == ["@cgroups"],
+        "{what}: state left: {left:?}"
+    );
+    let registry = names(&env.root.join("@cgroups"));
+    assert!(
+        registry.is_empty() || registry == ["lock"],
+        "{what}: cgroup markers left: {registry:?}"
+    );
+}
+
 /// A command that must fail cleanly: exit 1, one stderr line holding `needle`, no panic, and
 /// nothing left for `id` (state dir, cgroup, mount).
 pub fn assert_clean_failure(env: &TestEnv, out: &Output, id: &str, needle: &str) {

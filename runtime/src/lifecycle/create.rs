@@ -8,7 +8,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::LinuxNamespaceType;
-use vrun_cgroup::{Cgroup, Hierarchy, Placement, Version};
+use vrun_cgroup::{Cgroup, Hierarchy, Placement, Registry, Version};
 use vrun_isolation::namespaces::{self, Namespaces};
 use vrun_isolation::{clone_process, idmap, CloneResult};
 use vrun_rootfs::mounts::CgroupSource;
@@ -56,6 +56,9 @@ pub struct Created {
 struct Undo {
     dir: Option<ContainerDir>,
     cgroup: Option<Cgroup>,
+    registry: Registry,
+    /// Whether init has a pid namespace of its own (its death then ends all its processes).
+    own_pid_ns: bool,
     child: Option<Pid>,
     /// The disk, and whether this create made its directory.
     disk: Option<(crate::disk::DiskState, bool)>,
@@ -68,7 +71,10 @@ impl Drop for Undo {
             let _ = waitpid(pid, None);
         }
         if let Some(cg) = self.cgroup.take() {
-            let _ = cg.destroy(Duration::from_secs(5));
+            if !self.own_pid_ns {
+                let _ = cg.kill_all(Duration::from_secs(5));
+            }
+            let _ = cg.remove(&self.registry);
         }
         if let Some((d, new_dir)) = self.disk.take() {
             crate::disk::remove_after_failed_create(&d, new_dir);
@@ -114,16 +120,19 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
     hierarchy.container_dirs(&placement)?;
 
     let dir = ContainerDir::create(&opts.root, &opts.id)?;
+    let registry = Registry::under(&opts.root);
     let mut undo = Undo {
         dir: None,
         cgroup: None,
+        registry: registry.clone(),
+        own_pid_ns: ns.is_new(LinuxNamespaceType::Pid),
         child: None,
         disk: None,
     };
     let fifo_path = dir.fifo();
     undo.dir = Some(dir);
     stop_point("state-dir");
-    let cgroup = Cgroup::create(&hierarchy, &placement)?;
+    let mut cgroup = Cgroup::create(&hierarchy, &placement, &registry)?;
     undo.cgroup = Some(cgroup.clone());
     let (disk, loop_device) = match (&disk_plan, &undo.dir) {
         (Some(plan), Some(dir)) => {
@@ -164,7 +173,13 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
     if let Some(d) = &disk {
         crate::disk::add_throttles(&mut resources, d)?;
     }
-    cgroup.apply(&resources, &created_devices)?;
+    let limits = Limits {
+        resources: &resources,
+        devices: &created_devices,
+        registry: &registry,
+    };
+    limits.apply(&mut cgroup)?;
+    undo.cgroup = Some(cgroup.clone());
     nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o622))
         .context(|| format!("create {}", fifo_path.display()))?;
     let fifo = open_fifo(&fifo_path)?;
@@ -230,7 +245,9 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
     if disk.as_ref().is_some_and(|d| d.loop_device.is_some()) {
         parent_end.expect(sync::DISK_MOUNTED, "init to mount the disk image")?;
     }
-    cgroup.add_process(pid.as_raw())?;
+    limits.place(&mut cgroup, pid.as_raw())?;
+    undo.cgroup = Some(cgroup.clone());
+    state.cgroup = Some(cgroup.clone());
     stop_point("placed");
     let (_, start_time) = procfs::stat(pid.as_raw())
         .ok_or_else(|| Error::Invalid("the container's init exited during create".into()))?;
@@ -307,6 +324,54 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
         state,
         console,
     })
+}
+
+/// The container's limits, and how to make its cgroup again when a container sharing it
+/// removed it in between: that one saw the directory empty (this one had no process in it
+/// yet), which is its right. The directory is made again, the limits applied again, and the
+/// step retried.
+struct Limits<'a> {
+    resources: &'a oci_spec::runtime::LinuxResources,
+    devices: &'a [oci_spec::runtime::LinuxDeviceCgroup],
+    registry: &'a Registry,
+}
+
+impl Limits<'_> {
+    const ATTEMPTS: u32 = 20;
+
+    fn apply(&self, cg: &mut Cgroup) -> Result<()> {
+        self.retry(cg, true, None)
+    }
+
+    /// Moves init into the cgroup: from then on the directory is in use and stays.
+    fn place(&self, cg: &mut Cgroup, pid: i32) -> Result<()> {
+        self.retry(cg, false, Some(pid))
+    }
+
+    /// Each attempt runs under the registry's lock, so that no container of this state root
+    /// makes or removes the directories meanwhile; one of another root still can, and the
+    /// attempt is then made again.
+    fn retry(&self, cg: &mut Cgroup, mut apply: bool, pid: Option<i32>) -> Result<()> {
+        let mut attempt = 0;
+        loop {
+            let result = {
+                let _lock = self.registry.lock()?;
+                let applied = match apply {
+                    true => cg.apply(self.resources, self.devices),
+                    false => Ok(()),
+                };
+                applied.and_then(|()| pid.map_or(Ok(()), |p| cg.add_process(p)))
+            };
+            match result {
+                Err(e) if attempt < Self::ATTEMPTS && e.is_shared_race() => {
+                    tracing::debug!("the shared cgroup changed under this create ({e}): again");
+                    attempt += 1;
+                    apply |= cg.recreate(self.registry)?;
+                }
+                other => return Ok(other?),
+            }
+        }
+    }
 }
 
 /// The exec fifo, opened read-write: init's read then blocks until `start` writes, and an

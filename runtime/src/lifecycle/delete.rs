@@ -5,6 +5,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
+use oci_spec::runtime::LinuxNamespaceType;
+use vrun_cgroup::Registry;
 
 use crate::error::{Error, Result};
 use crate::hooks;
@@ -43,13 +45,31 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
             )))
         }
     }
-    destroy(dir, &state)
+    destroy(root, dir, &state)
+}
+
+/// Whether the container's processes are exactly those of its own pid namespace: init's
+/// death then ends them all (the kernel reaps the whole namespace before init is reported
+/// gone), and nothing else in a cgroup it may share with other containers is touched.
+fn has_own_pid_ns(state: &Persisted) -> bool {
+    state
+        .config
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|list| {
+            list.iter()
+                .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none())
+        })
 }
 
 fn stop(state: &Persisted) -> Result<()> {
-    if let Some(cg) = &state.cgroup {
-        // Killing the whole cgroup also reaches processes outside init's pid namespace.
-        cg.signal_all(Signal::SIGKILL)?;
+    // Without a pid namespace of its own (or before init's pid is known) the container's
+    // processes are whatever is in its cgroup, as runc treats them.
+    if !has_own_pid_ns(state) || state.pid == 0 {
+        if let Some(cg) = &state.cgroup {
+            cg.signal_all(Signal::SIGKILL)?;
+        }
     }
     match signal_init(state, Signal::SIGKILL) {
         Ok(()) | Err(Error::Invalid(_)) => {}
@@ -69,10 +89,13 @@ fn stop(state: &Persisted) -> Result<()> {
 }
 
 /// Removes what a container left: cgroup, state directory; then runs poststop hooks.
-pub(crate) fn destroy(dir: ContainerDir, state: &Persisted) -> Result<()> {
+pub(crate) fn destroy(root: &Path, dir: ContainerDir, state: &Persisted) -> Result<()> {
     tracing::debug!("container {}: removing its cgroup and state", state.id);
     if let Some(cg) = &state.cgroup {
-        cg.destroy(Duration::from_secs(10))?;
+        if !has_own_pid_ns(state) || state.pid == 0 {
+            cg.kill_all(Duration::from_secs(10))?;
+        }
+        cg.remove(&Registry::under(root))?;
     }
     dir.remove()?;
     if let Some(d) = &state.disk {

@@ -50,7 +50,7 @@ pub fn run(opts: &RunOptions) -> Result<i32> {
         let found =
             ContainerDir::open(root, id).and_then(|dir| dir.load().map(|state| (dir, state)));
         match found {
-            Ok((dir, state)) => crate::lifecycle::delete::destroy(dir, &state)?,
+            Ok((dir, state)) => crate::lifecycle::delete::destroy(root, dir, &state)?,
             Err(crate::Error::NotFound(_)) => {}
             Err(e) => return Err(e),
         }
