@@ -41,6 +41,76 @@ fn every_namespace_is_new() {
 }
 
 #[test]
+fn without_a_mount_namespace_mounts_are_the_callers_until_delete() {
+    let env = TestEnv::new("nomntns");
+    // As runtime-tools' linux_ns_itype: only some namespaces (here pid and uts), the
+    // default mounts. runc and crun mount into the caller's namespace and leave the mounts.
+    let mut c = env.sh("readlink /proc/self/ns/mnt; ls /proc/1/ns >/dev/null && echo proc-mounted; test -c /dev/null && echo dev-made; sleep 30");
+    c["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "uts"}]);
+    c["linux"].as_object_mut().unwrap().remove("maskedPaths");
+    c["linux"].as_object_mut().unwrap().remove("readonlyPaths");
+    env.write_config(&c);
+    let id = env.id("c");
+    let mut child = env.spawn_running(&id);
+    // The container's mount namespace is the caller's, its mounts are under its rootfs.
+    let rootfs = env.bundle.join("rootfs");
+    let mounted = || {
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4).map(String::from))
+            .filter(|m| m.starts_with(rootfs.to_str().unwrap()))
+            .collect::<Vec<_>>()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !mounted().iter().any(|m| m.ends_with("/rootfs/proc")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no /proc mount under the rootfs: {:?}",
+            mounted()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // exec: in the same namespaces, and chrooted into the container's root like init
+    let out = env.vrun(&["exec", &id, "sh", "-c", "readlink /proc/self/ns/mnt; ls /"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(text.lines().next(), Some(host_ns("mnt").as_str()), "{text}");
+    assert!(
+        text.lines().any(|l| l == "bin") && !text.lines().any(|l| l == "work"),
+        "{text}"
+    );
+    assert!(env.vrun(&["kill", &id, "KILL"]).status.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(137));
+    // run deleted it: nothing of it is left in the caller's mount table
+    assert!(mounted().is_empty(), "mounts left: {:?}", mounted());
+    let mut once = c.clone();
+    once["process"]["args"] = json!(["sh", "-c", "readlink /proc/self/ns/mnt; ls /proc/1/ns >/dev/null && echo proc-mounted; test -c /dev/null && echo dev-made"]);
+    let (code, out, err) = env.run(&once);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, format!("{}\nproc-mounted\ndev-made\n", host_ns("mnt")));
+    assert!(mounted().is_empty(), "mounts left: {:?}", mounted());
+    // what cannot be done without one is refused, naming the field
+    let mut masked = c.clone();
+    masked["linux"]["maskedPaths"] = json!(["/proc/kcore"]);
+    assert_create_fails(
+        &env,
+        &masked,
+        "linux.maskedPaths: masking or making paths read-only needs a mount namespace",
+    );
+    let mut userns = c.clone();
+    userns["linux"]["namespaces"] = json!([{"type": "user"}]);
+    userns["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    userns["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    assert_create_fails(&env, &userns, "needs a mount namespace of its own too");
+}
+
+#[test]
 fn hostname_and_domainname() {
     let env = TestEnv::new("uts");
     let mut c = env.sh("hostname; cat /proc/sys/kernel/domainname");

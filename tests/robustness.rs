@@ -31,6 +31,23 @@ fn cgroup_pids(id: &str) -> Vec<i32> {
 fn create_killed_at_every_step_is_cleaned_by_delete_force() {
     let env = TestEnv::new("fault");
     env.write_config(&env.sh("sleep 30"));
+    kill_create_at_every_step(&env);
+}
+
+/// The same for a container without a mount namespace, whose mounts are the caller's: the
+/// bind of its rootfs is recorded before init exists, so delete --force finds it.
+#[test]
+fn create_without_a_mount_namespace_killed_at_every_step_leaves_no_mount() {
+    let env = TestEnv::new("fault-nomnt");
+    let mut c = env.sh("sleep 30");
+    c["linux"]["namespaces"] = serde_json::json!([{"type": "pid"}, {"type": "uts"}]);
+    c["linux"].as_object_mut().unwrap().remove("maskedPaths");
+    c["linux"].as_object_mut().unwrap().remove("readonlyPaths");
+    env.write_config(&c);
+    kill_create_at_every_step(&env);
+}
+
+fn kill_create_at_every_step(env: &TestEnv) {
     for step in vrun_runtime::fault::CREATE_STEPS {
         let id = env.id(step);
         let mut cmd = env.cmd();

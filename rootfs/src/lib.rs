@@ -9,6 +9,7 @@
 pub mod devices;
 pub mod disk;
 mod error;
+pub mod host_root;
 pub mod masked;
 pub mod mount_options;
 pub mod mounts;

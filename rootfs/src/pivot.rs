@@ -56,6 +56,15 @@ pub fn move_root(root: &Root) -> Result<()> {
     chdir("/").context(|| "chdir to /".into())
 }
 
+/// For a container without a mount namespace of its own: chroot into the rootfs (pivot_root
+/// would switch the root of the caller's namespace). As with runc, such a container is not
+/// held in its filesystem view against a process keeping CAP_SYS_CHROOT.
+pub fn chroot_into(root: &Root) -> Result<()> {
+    fchdir(std::os::fd::AsRawFd::as_raw_fd(&root.fd())).context(|| "chdir to the rootfs".into())?;
+    chroot(".").context(|| "chroot into the rootfs".into())?;
+    chdir("/").context(|| "chdir to /".into())
+}
+
 /// `linux.rootfsPropagation`, applied to the new / once inside it.
 pub fn set_root_propagation(flags: MsFlags) -> Result<()> {
     mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)

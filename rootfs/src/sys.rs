@@ -282,3 +282,31 @@ pub fn open_readonly_in(dir: &OwnedFd, name: &std::ffi::CStr) -> Result<OwnedFd,
         )
     } as libc::c_long)
 }
+
+/// The mount id of the mount `fd` is on (statx STATX_MNT_ID), and whether `fd` is the root
+/// of that mount (STATX_ATTR_MOUNT_ROOT).
+pub fn mount_id(fd: BorrowedFd) -> Result<(u64, bool), Errno> {
+    const STATX_MNT_ID: u32 = 0x1000;
+    const STATX_ATTR_MOUNT_ROOT: u64 = 0x2000;
+    // SAFETY: statx is plain data; an all-zero value is valid.
+    let mut st: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: the empty path with AT_EMPTY_PATH names `fd` itself; `st` outlives the call.
+    let ret = unsafe {
+        libc::statx(
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            STATX_MNT_ID,
+            &mut st,
+        )
+    };
+    Errno::result(ret)?;
+    if st.stx_mask & STATX_MNT_ID == 0 {
+        return Err(Errno::ENOSYS);
+    }
+    Ok((
+        st.stx_mnt_id,
+        st.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT != 0
+            && st.stx_attributes & STATX_ATTR_MOUNT_ROOT != 0,
+    ))
+}

@@ -107,9 +107,18 @@ impl Bundle {
         let ns = Namespaces::from_spec(linux.namespaces().as_deref().unwrap_or(&[]))
             .map_err(|e| err(e.to_string()))?;
         if !ns.has(LinuxNamespaceType::Mount) {
-            return Err(err(
-                "linux.namespaces: vrun needs a mount namespace to set up the rootfs".into(),
-            ));
+            // Its mounts are then the caller's (see vrun_rootfs::host_root).
+            if ns.is_new(LinuxNamespaceType::User) {
+                return Err(err("linux.namespaces: a container with a user namespace of its own needs a mount namespace of its own too (it could not mount anything in the caller's)".into()));
+            }
+            for (field, list) in [
+                ("maskedPaths", linux.masked_paths()),
+                ("readonlyPaths", linux.readonly_paths()),
+            ] {
+                if list.as_ref().is_some_and(|l| !l.is_empty()) {
+                    return Err(err(format!("linux.{field}: masking or making paths read-only needs a mount namespace of the container's own (linux.namespaces), as with runc")));
+                }
+            }
         }
         let has_maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
             || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());

@@ -82,6 +82,10 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
     let propagation = root_propagation
         .filter(|p| !p.contains(MsFlags::MS_UNBINDABLE))
         .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+    // Without a mount namespace of its own the container's mounts are made in the caller's,
+    // under the private bind of the rootfs that create made (vrun_rootfs::host_root), and no
+    // other mount's propagation may change.
+    let own_mount_ns = ctx.ns.has(LinuxNamespaceType::Mount);
     if let Some(d) = ctx.disk.filter(|d| d.loop_device.is_some()) {
         // Still in the caller's cgroup, whose device rules allow the loop device.
         mounts::isolate(propagation)?;
@@ -119,14 +123,18 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
         attrs::set_oom_score_adj(adj)?;
     }
 
-    mounts::isolate(propagation)?;
-    // The disk is mounted here, in the container's mount namespace, once it no longer
-    // propagates to the host's: the merged tree becomes the root everything else works on.
-    let rootfs = match ctx.disk {
-        Some(d) => crate::disk::mount(d)?,
-        None => ctx.rootfs.to_path_buf(),
+    let root = if own_mount_ns {
+        mounts::isolate(propagation)?;
+        // The disk is mounted here, in the container's mount namespace, once it no longer
+        // propagates to the host's: the merged tree becomes the root everything else works on.
+        let rootfs = match ctx.disk {
+            Some(d) => crate::disk::mount(d)?,
+            None => ctx.rootfs.to_path_buf(),
+        };
+        mounts::bind_root(&rootfs)?
+    } else {
+        vrun_rootfs::resolve::Root::open(ctx.rootfs)?
     };
-    let root = mounts::bind_root(&rootfs)?;
     let spec_mounts = spec.mounts().as_deref().unwrap_or(&[]);
     mounts::mount_all(
         &MountContext {
@@ -188,7 +196,9 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
     {
         pivot::make_root_readonly(&root)?;
     }
-    if ctx.no_pivot {
+    if !own_mount_ns {
+        pivot::chroot_into(&root)?;
+    } else if ctx.no_pivot {
         pivot::move_root(&root)?;
     } else {
         pivot::pivot(&root)?;

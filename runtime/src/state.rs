@@ -61,6 +61,10 @@ pub struct Persisted {
     /// The virtual disk (`--overlay` and friends), when it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disk: Option<crate::disk::DiskState>,
+    /// Without a mount namespace of its own: the mount id of the rootfs's bind onto itself
+    /// in the caller's namespace, which delete detaches (see vrun_rootfs::host_root).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_root_mount: Option<u64>,
 }
 
 /// The state object of runtime.md, with runc's extra fields.

@@ -62,6 +62,8 @@ struct Undo {
     child: Option<Pid>,
     /// The disk, and whether this create made its directory.
     disk: Option<(crate::disk::DiskState, bool)>,
+    /// Without a mount namespace: the rootfs and the id of its bind in the caller's.
+    host_root_mount: Option<(PathBuf, u64)>,
 }
 
 impl Drop for Undo {
@@ -75,6 +77,9 @@ impl Drop for Undo {
                 let _ = cg.kill_all(Duration::from_secs(5));
             }
             let _ = cg.remove(&self.registry);
+        }
+        if let Some((rootfs, id)) = self.host_root_mount.take() {
+            let _ = vrun_rootfs::host_root::detach(&rootfs, id);
         }
         if let Some((d, new_dir)) = self.disk.take() {
             crate::disk::remove_after_failed_create(&d, new_dir);
@@ -110,6 +115,9 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
         &opts.root,
         ns.is_new(LinuxNamespaceType::User),
     )?;
+    if disk_plan.is_some() && !ns.has(LinuxNamespaceType::Mount) {
+        return Err(Error::Invalid("the virtual disk (--overlay and its flags, or run.vrun.* annotations) needs a mount namespace of the container's own (linux.namespaces): its mounts are never the host's".into()));
+    }
     let ns_fds = ns.open_joined()?;
     let cgroups_path = linux
         .cgroups_path()
@@ -128,6 +136,7 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
         own_pid_ns: ns.is_new(LinuxNamespaceType::Pid),
         child: None,
         disk: None,
+        host_root_mount: None,
     };
     let fifo_path = dir.fifo();
     undo.dir = Some(dir);
@@ -157,9 +166,19 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
         config: spec.clone(),
         seccomp: bundle.seccomp.clone(),
         disk: disk.clone(),
+        host_root_mount: None,
     };
     if let Some(dir) = &undo.dir {
         dir.save(&state)?;
+    }
+    if !ns.has(LinuxNamespaceType::Mount) {
+        // Made (and recorded) before init exists, so nothing can lose it.
+        let id = vrun_rootfs::host_root::bind(&bundle.rootfs)?;
+        undo.host_root_mount = Some((bundle.rootfs.clone(), id));
+        state.host_root_mount = Some(id);
+        if let Some(dir) = &undo.dir {
+            dir.save(&state)?;
+        }
     }
     stop_point("cgroup");
     let created_devices: Vec<_> =
@@ -317,6 +336,7 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
     undo.cgroup = None;
     undo.dir = None;
     undo.disk = None;
+    undo.host_root_mount = None;
     // init has mounted the disk: its mount holds the loop device from now on.
     drop(loop_device);
     Ok(Created {

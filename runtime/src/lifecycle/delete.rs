@@ -97,6 +97,9 @@ pub(crate) fn destroy(root: &Path, dir: ContainerDir, state: &Persisted) -> Resu
         }
         cg.remove(&Registry::under(root))?;
     }
+    if let Some(id) = state.host_root_mount {
+        vrun_rootfs::host_root::detach(&state.rootfs, id)?;
+    }
     dir.remove()?;
     if let Some(d) = &state.disk {
         crate::disk::remove(d);

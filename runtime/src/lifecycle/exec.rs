@@ -157,6 +157,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         ));
     }
     let fds = container_namespaces(&state)?;
+    let root = shared_mount_ns_root(&state)?;
     // The lock is not needed while the process runs.
     drop(dir);
 
@@ -203,6 +204,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
                 exec_child(
                     &child_end,
                     &fds,
+                    root.as_ref(),
                     &process,
                     console_socket.as_ref(),
                     opts.preserve_fds,
@@ -229,7 +231,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     ) {
         namespaces::join(LinuxNamespaceType::Time, fd)?;
     }
-    drop((child_end, console_socket, fds, seccomp));
+    drop((child_end, console_socket, fds, seccomp, root));
     let result = finish_parent(opts, &state, pid, &parent_end, console_receiver);
     if result.is_err() {
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
@@ -295,6 +297,29 @@ fn container_namespaces(state: &Persisted) -> Result<Vec<(LinuxNamespaceType, Ow
     Ok(fds)
 }
 
+/// For a container without a mount namespace of its own, its root (init's, a directory of
+/// the caller's namespace): joining its namespaces leaves the mount namespace as it is, so
+/// the process is put into that root with chroot, as init was.
+fn shared_mount_ns_root(state: &Persisted) -> Result<Option<OwnedFd>> {
+    let own = state
+        .config
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|l| l.iter().any(|n| n.typ() == LinuxNamespaceType::Mount));
+    if own {
+        return Ok(None);
+    }
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = format!("/proc/{}/root", state.pid);
+    let fd = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+        .open(&path)
+        .context(|| format!("open the container's root ({path})"))?;
+    Ok(Some(fd.into()))
+}
+
 /// The container's seccomp profile, which `exec`'d processes get too (as with runc).
 struct ExecSeccomp<'a> {
     setup: Option<&'a crate::seccomp::SeccompSetup<'a>>,
@@ -305,6 +330,7 @@ struct ExecSeccomp<'a> {
 fn exec_child(
     channel: &Channel,
     fds: &[(LinuxNamespaceType, OwnedFd)],
+    root: Option<&OwnedFd>,
     process: &Process,
     console_socket: Option<&OwnedFd>,
     preserve_fds: u32,
@@ -319,6 +345,11 @@ fn exec_child(
         None => None,
     };
     Namespaces::default().enter(fds)?;
+    if let Some(root) = root {
+        nix::unistd::fchdir(std::os::fd::AsRawFd::as_raw_fd(root))
+            .context(|| "chdir to the container's root".into())?;
+        nix::unistd::chroot(".").context(|| "chroot into the container's root".into())?;
+    }
     let program = Program::resolve(process)?;
     if process.terminal().unwrap_or(false) {
         let socket =
