@@ -275,6 +275,80 @@ fn unknown_capability_names_warn_and_the_rest_applies() {
 }
 
 #[test]
+fn capabilities_the_caller_cannot_grant_are_warned_about_not_fatal() {
+    let env = TestEnv::new("capall");
+    // Every capability in every set, as runtime-tools' privileged config asks: what the
+    // caller's bounding set lacks (CAP_SYS_RESOURCE on this machine) cannot be granted.
+    let all: Vec<String> = (0..=40).filter_map(caps_name).map(String::from).collect();
+    let mut c = env.sh("grep -E '^Cap(Bnd|Eff)' /proc/self/status");
+    c["process"]["capabilities"] = json!({
+        "bounding": all, "effective": all, "permitted": all, "inheritable": all, "ambient": all
+    });
+    let (code, out, err) = env.run(&c);
+    assert_eq!(code, 0, "{err}");
+    let own = std::fs::read_to_string("/proc/self/status").unwrap();
+    let own_bnd = status_field(&own, "CapBnd:");
+    assert_eq!(status_field(&out, "CapBnd:"), own_bnd, "{out}");
+    assert_eq!(status_field(&out, "CapEff:"), own_bnd, "{out}");
+    let bnd = u64::from_str_radix(&own_bnd, 16).unwrap();
+    if bnd & (1 << 24) == 0 {
+        assert!(
+            err.contains("CAP_SYS_RESOURCE cannot be granted here")
+                && err.contains("level=warning"),
+            "{err}"
+        );
+    }
+}
+
+/// runtime-spec names of capabilities 0..=40.
+fn caps_name(i: u32) -> Option<&'static str> {
+    const NAMES: [&str; 41] = [
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_DAC_READ_SEARCH",
+        "CAP_FOWNER",
+        "CAP_FSETID",
+        "CAP_KILL",
+        "CAP_SETGID",
+        "CAP_SETUID",
+        "CAP_SETPCAP",
+        "CAP_LINUX_IMMUTABLE",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_NET_BROADCAST",
+        "CAP_NET_ADMIN",
+        "CAP_NET_RAW",
+        "CAP_IPC_LOCK",
+        "CAP_IPC_OWNER",
+        "CAP_SYS_MODULE",
+        "CAP_SYS_RAWIO",
+        "CAP_SYS_CHROOT",
+        "CAP_SYS_PTRACE",
+        "CAP_SYS_PACCT",
+        "CAP_SYS_ADMIN",
+        "CAP_SYS_BOOT",
+        "CAP_SYS_NICE",
+        "CAP_SYS_RESOURCE",
+        "CAP_SYS_TIME",
+        "CAP_SYS_TTY_CONFIG",
+        "CAP_MKNOD",
+        "CAP_LEASE",
+        "CAP_AUDIT_WRITE",
+        "CAP_AUDIT_CONTROL",
+        "CAP_SETFCAP",
+        "CAP_MAC_OVERRIDE",
+        "CAP_MAC_ADMIN",
+        "CAP_SYSLOG",
+        "CAP_WAKE_ALARM",
+        "CAP_BLOCK_SUSPEND",
+        "CAP_AUDIT_READ",
+        "CAP_PERFMON",
+        "CAP_BPF",
+        "CAP_CHECKPOINT_RESTORE",
+    ];
+    NAMES.get(i as usize).copied()
+}
+
+#[test]
 fn no_new_privileges_off_and_oom_score_adj() {
     let env = TestEnv::new("nnp");
     let mut c = env.sh("grep NoNewPrivs /proc/self/status; cat /proc/self/oom_score_adj");

@@ -8,8 +8,9 @@ use oci_spec::runtime::{Capabilities, LinuxCapabilities};
 
 use crate::error::{Error, Result};
 
-/// The capability sets in the form the kernel calls take, with caps the running kernel does
-/// not know dropped (runc and crun warn and go on, so configs made for newer kernels run).
+/// The capability sets in the form the kernel calls take, without the caps this process cannot
+/// grant: ones the kernel does not know (configs made for newer kernels) or its bounding set
+/// lacks. They are listed in `unknown`, to be warned about.
 #[derive(Debug, Clone, Default)]
 pub struct CapSets {
     pub bounding: CapsHashSet,
@@ -45,7 +46,11 @@ fn convert(
 
 impl CapSets {
     pub fn from_spec(spec: Option<&LinuxCapabilities>) -> Self {
-        let known = caps::runtime::thread_all_supported();
+        // What this process can pass on at all: its bounding set (on a machine whose root
+        // lacks some capability, such as CAP_SYS_RESOURCE here, a privileged config would
+        // otherwise fail; runtime-spec 1.2 says warn and go on).
+        let known = caps::read(None, CapSet::Bounding)
+            .unwrap_or_else(|_| caps::runtime::thread_all_supported());
         let mut unknown = Vec::new();
         let Some(spec) = spec else {
             return CapSets::default();
