@@ -6,15 +6,19 @@
 #  2. in the cgroup v2 microVM: every program with vrun, crun and runc in one boot: vrun fails
 #     nothing crun or runc passes there.
 # The suite is not part of this repository (built from runtime-tools with Go, see below); it
-# is looked for in $VRUN_CONFORMANCE, ../shared/conformance and /work/shared/conformance.
+# is looked for in $VRUN_CONFORMANCE (only there, when set), or ../shared/conformance and
+# /work/shared/conformance.
 # Without it the script says how to get it and skips. CONFORMANCE_VM=0 skips the VM part;
 # CONFORMANCE_PROGRAMS="default mounts" runs only those programs.
 set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"
 
 suite=""
-for d in "${VRUN_CONFORMANCE:-}" "$top/../shared/conformance" /work/shared/conformance; do
-  if [ -n "$d" ] && [ -x "$d/run.sh" ] && [ -d "$d/bin/validation" ]; then
+# VRUN_CONFORMANCE, when set, is the only place looked at.
+candidates=("$top/../shared/conformance" /work/shared/conformance)
+[ -z "${VRUN_CONFORMANCE:-}" ] || candidates=("$VRUN_CONFORMANCE")
+for d in "${candidates[@]}"; do
+  if [ -x "$d/run.sh" ] && [ -d "$d/bin/validation" ]; then
     suite=$(cd "$d" && pwd)
     break
   fi
@@ -36,8 +40,11 @@ build_vrun
 work=$(mktemp -d /tmp/vrun-conformance.XXXXXX)
 state=$work/state
 cleanup() {
+  local d
   for d in "$state"/*; do
-    [ -d "$d" ] && "$VRUN" --root "$state" delete --force "$(basename "$d")" >/dev/null 2>&1
+    if [ -f "$d/state.json" ]; then
+      "$VRUN" --root "$state" delete --force "$(basename "$d")" >/dev/null 2>&1 || true
+    fi
   done
   rm -rf "$work"
 }

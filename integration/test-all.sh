@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as root: formatting and lints, the unit and real-container tests, the
-# podman and containerd runs, the cgroup v2 checks in a microVM, and a short benchmark against runc and crun. Installs what it
-# needs from Debian.
+# podman and containerd runs, the cgroup v2 checks in a microVM, the OCI conformance suite (host
+# and microVM), fuzzing, and a short benchmark against runc and crun. Installs what it needs
+# from Debian.
 set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"
 cd "$top"
@@ -19,6 +20,8 @@ log "containerd with vrun"
 bash integration/containerd.sh
 log "cgroup v2 in a microVM"
 bash integration/vm/cgroup-v2.sh
+log "the OCI conformance suite, on this host and in the microVM, beside runc and crun"
+bash integration/conformance.sh
 log "fuzzing config.json and state.json parsing"
 bash integration/fuzz.sh
 log "benchmark: vrun, runc, crun"

@@ -46,6 +46,12 @@ c["root"]["readonly"] = False
 c["process"]["args"] = ["sh", "-c", "(while :; do :; done) & sh -c 'for i in 1 2 3 4 5 6 7 8; do sleep 5 & done; wait' 2>/dev/null; echo status=$? > /tmp/pids-status; wait"]
 c["linux"]["resources"] = {"cpu": {"quota": 10000, "period": 100000}, "pids": {"limit": 4}, "unified": {"memory.high": "33554432"}}
 json.dump(c, open(d + "/config-misc.json", "w"), indent=2)
+# many containers sharing one cgroupsPath: each opens /dev/null while others join and leave
+c = json.load(open(d + "/config.json"))
+c["process"]["args"] = ["sh", "-c", "echo x > /dev/null && echo null-ok; sleep 0.5; echo x > /dev/null && echo null-ok"]
+c["linux"]["cgroupsPath"] = "shared-cg"
+c["linux"]["resources"] = {"pids": {}, "cpu": {"shares": 0, "quota": 0, "period": 0}}
+json.dump(c, open(d + "/config-shared.json", "w"), indent=2)
 PY
 cp "$(dirname "$0")/guest-cgroup-v2.sh" "$work/guest.sh"
 "$(dirname "$0")/run-in-vm.sh" --add "$VRUN" --add "$work" -- sh "$work/guest.sh" "$VRUN" "$work/bundle"

@@ -59,6 +59,12 @@ check "cgroup.events after resume" "frozen 0" "$(grep frozen /sys/fs/cgroup/oute
 check "update: memory.max" "33554432" "$(cat /sys/fs/cgroup/outer/inner/memory.max)"
 check "update: pids.max" "5" "$(cat /sys/fs/cgroup/outer/inner/pids.max)"
 check "update: cpu.max" "10000 100000" "$(cat /sys/fs/cgroup/outer/inner/cpu.max)"
+"$vrun" update --cpu-period 200000 v2-pause
+check "update: a period alone keeps the quota" "10000 200000" "$(cat /sys/fs/cgroup/outer/inner/cpu.max)"
+echo '{"cpu": {"shares": 0, "quota": 0, "period": 0}, "memory": {"limit": 50331648, "swap": 67108864}, "pids": {"limit": 60}}' > /tmp/docker-update.json
+"$vrun" update -r /tmp/docker-update.json v2-pause
+check "update with Docker's zeros: memory.max, swap, pids, cpu.max kept" "50331648 16777216 60 10000 200000" \
+  "$(cat /sys/fs/cgroup/outer/inner/memory.max /sys/fs/cgroup/outer/inner/memory.swap.max /sys/fs/cgroup/outer/inner/pids.max /sys/fs/cgroup/outer/inner/cpu.max 2>&1 | tr '\n' ' ' | sed 's/ $//')"
 "$vrun" pause v2-pause
 "$vrun" delete --force v2-pause
 check "paused container deleted" "" "$(ls -d /sys/fs/cgroup/outer 2>/dev/null)"
@@ -91,6 +97,22 @@ check "pids.max refused a fork" "status=2" "$(cat "$bundle/rootfs/tmp/pids-statu
 check "unified memory.high" "33554432" "$(cat /sys/fs/cgroup/vrun/v2-misc/memory.high)"
 "$vrun" delete --force v2-misc
 check "no cgroup left at the end" "" "$(ls -d /sys/fs/cgroup/vrun /sys/fs/cgroup/outer 2>/dev/null)"
+
+# 9. twenty containers sharing one cgroupsPath, started together: none loses /dev/null while
+# the others join (each device program replaces the last), zeros and "pids": {} set nothing,
+# and the last one out removes the cgroup
+cp config-shared.json config.json
+i=0
+while [ $i -lt 20 ]; do
+  ("$vrun" run --bundle "$bundle" "v2-shared-$i" > "/tmp/shared-$i.out" 2>&1; echo "rc=$?" >> "/tmp/shared-$i.out") &
+  i=$((i + 1))
+done
+n=0
+while [ ! -e /sys/fs/cgroup/shared-cg/cpu.max ] && [ $n -lt 200 ]; do sleep 0.05; n=$((n + 1)); done
+check "a sharer's pids.max and cpu.max untouched" "max max 100000" "$(cat /sys/fs/cgroup/shared-cg/pids.max /sys/fs/cgroup/shared-cg/cpu.max 2>&1 | tr '\n' ' ' | sed 's/ $//')"
+wait
+check "20 runs sharing a cgroup all succeed" "20" "$(cat /tmp/shared-*.out | tr '\n' ' ' | grep -o 'null-ok null-ok rc=0' | wc -l)"
+check "the shared cgroup is removed by the last one" "" "$(ls -d /sys/fs/cgroup/shared-cg 2>/dev/null)"
 
 echo "cgroup-v2: $pass passed, $fail failed"
 [ "$fail" = 0 ]
