@@ -818,3 +818,56 @@ fn a_hundred_concurrent_runs_share_one_cgroups_path() {
     }
     assert_shared_cgroup_gone(&env, &shared);
 }
+
+#[test]
+fn a_field_whose_v1_controller_is_missing_is_an_error_before_anything_is_made() {
+    let env = TestEnv::new("cgmissing");
+    // vrun in a mount namespace of its own where the pids and devices hierarchies are not
+    // mounted: to it, this host lacks those controllers.
+    let create = |config: &serde_json::Value, id: &str| {
+        env.write_config(config);
+        let script = format!(
+            "umount /sys/fs/cgroup/pids && umount /sys/fs/cgroup/devices && exec {VRUN} --root {} create --bundle {} {id}",
+            env.root.display(),
+            env.bundle.display()
+        );
+        let mut cmd = std::process::Command::new("unshare");
+        cmd.args(["-m", "--propagation", "private", "sh", "-c", &script])
+            .stdin(std::process::Stdio::null());
+        // (to files: a created container's init keeps stdout and stderr open)
+        let (status, stdout, stderr) = env.detached(cmd);
+        std::process::Output {
+            status,
+            stdout: stdout.into_bytes(),
+            stderr: stderr.into_bytes(),
+        }
+    };
+    let mut c = env.default_config(&["sleep", "30"]);
+    c["linux"]["resources"] = json!({"pids": {"limit": 10}});
+    let id = env.id("pids");
+    let out = create(&c, &id);
+    assert_clean_failure(
+        &env,
+        &out,
+        &id,
+        "linux.resources.pids.limit: this host has no pids cgroup hierarchy to apply it to",
+    );
+    c["linux"]["resources"] = json!({"devices": [{"allow": false, "access": "rwm"}]});
+    let id = env.id("dev");
+    let out = create(&c, &id);
+    assert_clean_failure(
+        &env,
+        &out,
+        &id,
+        "linux.resources.devices: this host has no devices cgroup hierarchy to apply them to",
+    );
+    // without such fields the container is made
+    c["linux"]["resources"] = json!({"memory": {"limit": 33554432}});
+    let id = env.id("ok");
+    let out = create(&c, &id);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
