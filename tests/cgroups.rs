@@ -30,6 +30,20 @@ fn read(p: PathBuf) -> String {
         .to_string()
 }
 
+/// `vrun update --resources FILE [FLAGS...] ID`, FILE holding `json`.
+fn update_resources(env: &TestEnv, id: &str, json: &str, flags: &[&str]) -> std::process::Output {
+    let file = env.dir.join("resources.json");
+    std::fs::write(&file, json).unwrap();
+    env.cmd()
+        .arg("update")
+        .arg("--resources")
+        .arg(&file)
+        .args(flags)
+        .arg(id)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn limits_are_written_and_the_cgroup_removed_on_delete() {
     let env = TestEnv::new("cglimits");
@@ -263,20 +277,12 @@ fn update_changes_limits_of_a_running_container() {
     assert_eq!(read(pids.join("pids.max")), "30");
     assert_eq!(read(cpu.join("cpu.cfs_quota_us")), "20000");
     // --resources FILE, with a flag on top
-    let file = env.dir.join("resources.json");
-    std::fs::write(
-        &file,
+    let out = update_resources(
+        &env,
+        &id,
         r#"{"memory": {"limit": 50331648}, "pids": {"limit": 7}}"#,
-    )
-    .unwrap();
-    let out = env
-        .cmd()
-        .arg("update")
-        .arg("--resources")
-        .arg(&file)
-        .args(["--pids-limit", "9", &id])
-        .output()
-        .unwrap();
+        &["--pids-limit", "9"],
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -580,20 +586,12 @@ fn update_checks_memory_before_it_changes_it() {
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let file = env.dir.join("r.json");
-    std::fs::write(
-        &file,
+    let out = update_resources(
+        &env,
+        &id,
         r#"{"memory": {"limit": 4194304, "checkBeforeUpdate": true}}"#,
-    )
-    .unwrap();
-    let out = env
-        .cmd()
-        .arg("update")
-        .arg("--resources")
-        .arg(&file)
-        .arg(&id)
-        .output()
-        .unwrap();
+        &[],
+    );
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -714,22 +712,14 @@ fn absent_and_zero_fields_never_break_the_container() {
     assert_eq!(out, "", "forked under pids.max 0");
     // update as Docker sends it: zeros for what it does not change
     assert!(env.vrun(&["start", &id]).status.success());
-    let file = env.dir.join("docker-update.json");
-    std::fs::write(
-        &file,
+    let out = update_resources(
+        &env,
+        &id,
         r#"{"cpu": {"shares": 0, "quota": 0, "period": 0, "cpus": "", "mems": ""},
             "memory": {"limit": 134217728, "swap": 268435456, "reservation": 0},
             "blockIO": {"weight": 0}, "pids": {"limit": 60}}"#,
-    )
-    .unwrap();
-    let out = env
-        .cmd()
-        .arg("update")
-        .arg("--resources")
-        .arg(&file)
-        .arg(&id)
-        .output()
-        .unwrap();
+        &[],
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -756,6 +746,14 @@ fn spawn_run(env: &TestEnv, id: &str) -> std::process::Child {
         .unwrap()
 }
 
+/// A run of `spawn_run` succeeded and printed "ok".
+fn assert_ran_ok(env: &TestEnv, id: &str, status: std::process::ExitStatus) {
+    let err = std::fs::read_to_string(env.dir.join(format!("{id}.err"))).unwrap();
+    assert!(status.success(), "{id}: {status}: {err}");
+    let out = std::fs::read_to_string(env.dir.join(format!("{id}.out"))).unwrap();
+    assert_eq!(out, "ok\n", "{id}");
+}
+
 /// Nothing of the containers sharing `cgroup` is left: no state, no marker of a cgroup
 /// vrun made, no cgroup directory.
 fn assert_shared_cgroup_gone(env: &TestEnv, cgroup: &str) {
@@ -775,13 +773,7 @@ fn a_hundred_concurrent_runs_share_one_cgroups_path() {
     let ids: Vec<String> = (0..100).map(|i| env.id(&format!("r{i}"))).collect();
     let children: Vec<_> = ids.iter().map(|id| spawn_run(&env, id)).collect();
     for (id, mut child) in ids.iter().zip(children) {
-        let status = child.wait().unwrap();
-        let err = std::fs::read_to_string(env.dir.join(format!("{id}.err"))).unwrap();
-        assert!(status.success(), "{id}: {status}: {err}");
-        assert_eq!(
-            std::fs::read_to_string(env.dir.join(format!("{id}.out"))).unwrap(),
-            "ok\n"
-        );
+        assert_ran_ok(&env, id, child.wait().unwrap());
     }
     assert_shared_cgroup_gone(&env, &shared);
 
@@ -808,12 +800,7 @@ fn a_hundred_concurrent_runs_share_one_cgroups_path() {
     for (i, (id, mut child)) in ids.iter().zip(children).enumerate() {
         let status = child.wait().unwrap();
         if i % 5 != 0 {
-            let err = std::fs::read_to_string(env.dir.join(format!("{id}.err"))).unwrap();
-            assert!(status.success(), "{id}: {status}: {err}");
-            assert_eq!(
-                std::fs::read_to_string(env.dir.join(format!("{id}.out"))).unwrap(),
-                "ok\n"
-            );
+            assert_ran_ok(&env, id, status);
         }
     }
     assert_shared_cgroup_gone(&env, &shared);

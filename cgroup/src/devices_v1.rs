@@ -108,6 +108,12 @@ fn exception(d: &LinuxDeviceCgroup) -> Exception {
     }
 }
 
+/// A rule as devices.allow/deny take it: "c 1:3 rw", "a *:* rwm".
+pub fn rule_line(d: &LinuxDeviceCgroup) -> String {
+    let e = exception(d);
+    e.line(e.access)
+}
+
 /// devices.list as a state; None for an allow-by-default list, whose exceptions the kernel
 /// does not show.
 fn parse_list(text: &str) -> Option<State> {
@@ -149,7 +155,7 @@ fn plan(dir: &Path, rules: &[LinuxDeviceCgroup], current: &str) -> Plan {
             } else {
                 "devices.deny"
             };
-            plan.add(dir, file, crate::resources::device_rule(d), field(i));
+            plan.add(dir, file, rule_line(d), field(i));
         }
         plan
     };
@@ -288,6 +294,14 @@ mod tests {
             exception(&rule(false, LinuxDeviceType::C, Some(1), Some(3), "rm")),
         );
         assert!(s.exceptions.is_empty());
+    }
+
+    #[test]
+    fn rule_lines() {
+        let all = rule(false, LinuxDeviceType::A, None, None, "rwm");
+        assert_eq!(rule_line(&all), "a *:* rwm");
+        let null = rule(true, LinuxDeviceType::C, Some(1), Some(3), "wr");
+        assert_eq!(rule_line(&null), "c 1:3 rw");
     }
 
     #[test]

@@ -63,6 +63,16 @@ impl Plan {
         });
     }
 
+    /// pids.max, the same file on v1 and v2: 0 is 0, a negative limit is max.
+    fn add_pids(&mut self, dir: &Path, p: &oci_spec::runtime::LinuxPids) {
+        self.add(
+            dir,
+            "pids.max",
+            max_or(p.limit()),
+            format!("{F}.pids.limit"),
+        );
+    }
+
     fn add_optional(&mut self, dir: &Path, file: &str, value: impl ToString, field: &str) {
         self.add_kind(dir, file, value, field, Kind::Optional);
     }
@@ -159,13 +169,7 @@ pub(crate) fn plan_v1(cg: &Cgroup, r: &LinuxResources) -> Result<Plan> {
         cpu_v1(cg, c, &mut plan)?;
     }
     if let Some(p) = r.pids() {
-        let dir = need(cg, "pids", &format!("{F}.pids.limit"))?;
-        plan.add(
-            dir,
-            "pids.max",
-            max_or(p.limit()),
-            format!("{F}.pids.limit"),
-        );
+        plan.add_pids(need(cg, "pids", &format!("{F}.pids.limit"))?, p);
     }
     if let Some(b) = r.block_io() {
         if crate::blkio::has_settings(b) {
@@ -377,12 +381,7 @@ pub(crate) fn plan_v2(dir: &Path, r: &LinuxResources) -> Result<Plan> {
         cpu_v2(dir, c, &mut plan)?;
     }
     if let Some(p) = r.pids() {
-        plan.add(
-            dir,
-            "pids.max",
-            max_or(p.limit()),
-            format!("{F}.pids.limit"),
-        );
+        plan.add_pids(dir, p);
     }
     if let Some(b) = r.block_io() {
         crate::blkio::plan_v2(dir, b, &mut plan)?;

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
+use oci_spec::runtime::LinuxResources;
 
 use crate::error::{Error, Result};
 use crate::Cgroup;
@@ -117,27 +117,6 @@ fn check_list(list: &str) -> std::result::Result<(), &'static str> {
     Ok(())
 }
 
-/// A device cgroup rule as devices.allow/deny take it: "c 1:3 rwm", "a *:* rwm".
-pub fn device_rule(d: &LinuxDeviceCgroup) -> String {
-    let kind = match d.typ().unwrap_or(LinuxDeviceType::A) {
-        LinuxDeviceType::A => 'a',
-        LinuxDeviceType::B => 'b',
-        LinuxDeviceType::C | LinuxDeviceType::U => 'c',
-        LinuxDeviceType::P => 'p',
-    };
-    let num = |n: Option<i64>| {
-        n.filter(|v| *v >= 0)
-            .map(|v| v.to_string())
-            .unwrap_or_else(|| "*".into())
-    };
-    let access = d
-        .access()
-        .clone()
-        .filter(|a| !a.is_empty())
-        .unwrap_or_else(|| "rwm".into());
-    format!("{kind} {}:{} {access}", num(d.major()), num(d.minor()))
-}
-
 /// checkBeforeUpdate: a new memory limit below what the container already uses is refused
 /// before anything is written (instead of the kernel reclaiming or failing half-way).
 pub(crate) fn check_memory_before_update(cg: &Cgroup, r: &LinuxResources) -> Result<()> {
@@ -168,6 +147,8 @@ pub(crate) fn check_memory_before_update(cg: &Cgroup, r: &LinuxResources) -> Res
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn cpuset_lists() {
         assert!(check_list("0-3,5,7-8").is_ok());
@@ -175,27 +156,5 @@ mod tests {
         for bad in ["3-1", "0-x", "1,,2", "-1"] {
             assert!(check_list(bad).is_err(), "{bad:?}");
         }
-    }
-
-    use super::*;
-    use oci_spec::runtime::LinuxDeviceCgroupBuilder;
-
-    #[test]
-    fn device_rules() {
-        let all = LinuxDeviceCgroupBuilder::default()
-            .allow(false)
-            .access("rwm")
-            .build()
-            .unwrap();
-        assert_eq!(device_rule(&all), "a *:* rwm");
-        let null = LinuxDeviceCgroupBuilder::default()
-            .allow(true)
-            .typ(LinuxDeviceType::C)
-            .major(1)
-            .minor(3)
-            .access("rw")
-            .build()
-            .unwrap();
-        assert_eq!(device_rule(&null), "c 1:3 rw");
     }
 }
