@@ -66,7 +66,13 @@ impl Hierarchy {
                         root: root.into(),
                     })
                 }
-                "cgroup" => {
+                // Only the hierarchies at their standard place: the same controllers are
+                // also mounted elsewhere at times (a container without a mount namespace of
+                // its own has them under its rootfs, read-only), and those are views, not
+                // where to make cgroups.
+                "cgroup"
+                    if Path::new(mount_point).parent() == Some(Path::new("/sys/fs/cgroup")) =>
+                {
                     let controllers: Vec<String> = opts
                         .split(',')
                         .filter(|o| {
@@ -237,6 +243,22 @@ mod tests {
                 String::new(),
                 PathBuf::from("/sys/fs/cgroup/user.slice/me/rel/x")
             )]
+        );
+    }
+
+    #[test]
+    fn cgroup_mounts_elsewhere_are_not_hierarchies() {
+        let info = format!(
+            "{HYBRID}\n90 41 0:29 /c1 /tmp/b/rootfs/sys/fs/cgroup/cpu ro,relatime - cgroup cgroup rw,cpu"
+        );
+        let h = Hierarchy::from_text(&info, OWN).unwrap();
+        let dirs = h
+            .container_dirs(&Placement::parse(None, "c1", false).unwrap())
+            .unwrap();
+        assert_eq!(dirs.len(), 3);
+        assert!(
+            dirs.iter().all(|(_, d)| d.starts_with("/sys/fs/cgroup/")),
+            "{dirs:?}"
         );
     }
 

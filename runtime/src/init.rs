@@ -216,7 +216,8 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
     // The user switch would clear it anyway; cleared now, before any seccomp filter.
     nix::sys::prctl::set_pdeathsig(None).context(|| "clear PR_SET_PDEATHSIG".into())?;
     // From here on a filter loaded early (see process::apply_attributes) sees every syscall:
-    // only capset, the write and read of the handshake, the signal reset and execve follow.
+    // only capset, the write and read of the handshake, the startContainer hooks (if any),
+    // the signal reset and execve follow.
     let state = state_json.as_str();
     let early_load = seccomp
         .as_ref()

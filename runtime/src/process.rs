@@ -184,8 +184,8 @@ pub(crate) fn warn_unavailable_capabilities(process: &Process) {
 
 /// The attributes of `process`, in the order the kernel needs: the AppArmor profile and
 /// rlimits while still privileged, the bounding set (needs CAP_SETPCAP), the user switch with
-/// capabilities kept across it, the other capability sets, the umask (`default_umask` when
-/// the config has none; None keeps the inherited one), and no_new_privs last.
+/// capabilities kept across it, the umask (`default_umask` when the config has none; None
+/// keeps the inherited one), the other capability sets, and no_new_privs last.
 ///
 /// `early_filter` loads a seccomp filter that cannot wait until just before exec (no
 /// no_new_privs, and CAP_SYS_ADMIN not kept: see `seccomp::needs_early_load`). It runs after
