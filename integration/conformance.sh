@@ -38,6 +38,8 @@ need runc runc crun crun
 build_vrun
 
 work=$(mktemp -d /tmp/vrun-conformance.XXXXXX)
+# (755: a container in a user namespace of its own must reach its bundle in here)
+chmod 755 "$work"
 state=$work/state
 cleanup() {
   local d
@@ -46,7 +48,8 @@ cleanup() {
       "$VRUN" --root "$state" delete --force "$(basename "$d")" >/dev/null 2>&1 || true
     fi
   done
-  rm -rf "$work"
+  # (the suite's bundles are in there: never follow a mount it may have left)
+  rm -rf --one-file-system "$work"
 }
 trap cleanup EXIT
 
@@ -57,8 +60,10 @@ programs=${CONFORMANCE_PROGRAMS:-$(cd "$suite/bin/validation" && ls | sed 's/\.t
 
 log "conformance on this host: vrun against runc's and crun's results (${suite}/baseline)"
 mounts_before=$(wc -l </proc/self/mountinfo)
+# The programs make their bundles under $TMPDIR and do not always remove them.
+mkdir -p "$work/tmp"
 # shellcheck disable=SC2086
-"$suite/run.sh" "$work/vrun" "$work/host" $programs >/dev/null 2>&1 || true
+TMPDIR=$work/tmp "$suite/run.sh" "$work/vrun" "$work/host" $programs >/dev/null 2>&1 || true
 tail -1 "$work/host/summary.txt"
 failed=0
 if ! "$suite/compare.sh" "$work/host"; then
