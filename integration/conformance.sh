@@ -80,7 +80,7 @@ if [ -z "${CONFORMANCE_PROGRAMS:-}" ]; then
   fi
 fi
 # Nothing of the suite's containers is left: no state, no mount.
-left=$(find "$state" -mindepth 1 -maxdepth 1 ! -name @cgroups 2>/dev/null | wc -l)
+left=$(find "$state" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
 mounts_after=$(wc -l </proc/self/mountinfo)
 if [ "$left" -ne 0 ] || [ "$mounts_after" -ne "$mounts_before" ]; then
   echo "conformance: left behind: $left containers, $((mounts_after - mounts_before)) mounts" >&2

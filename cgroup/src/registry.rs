@@ -4,11 +4,12 @@
 //! vrun did not make (the caller's own cgroup, one a user made and pointed a container at) is
 //! never removed.
 //!
-//! `<root>/@cgroups/` holds a lock and one marker file per directory (named by a hash of its
-//! path, holding the path). Making a directory and marking it, and removing it and its
-//! marker, happen under the lock, so a container joining a directory never sees it half
-//! made or half removed. Containers of other roots coordinate only through the kernel (rmdir
-//! of a cgroup in use fails) and by making a vanished directory again (see `Cgroup::recreate`).
+//! `<root>/@cgroups/` holds one marker file per directory (named by a hash of its path,
+//! holding the path), and goes away with its last marker. Making a directory and marking it,
+//! and removing it and its marker, happen under a lock on the state root itself, so a
+//! container joining a directory never sees it half made or half removed. Containers of other
+//! roots coordinate only through the kernel (rmdir of a cgroup in use fails) and by making a
+//! vanished directory again (see `Cgroup::recreate`).
 
 use std::fs::File;
 use std::io::Read;
@@ -24,6 +25,7 @@ const DIR: &str = "@cgroups";
 
 #[derive(Debug, Clone)]
 pub struct Registry {
+    root: PathBuf,
     dir: PathBuf,
 }
 
@@ -33,31 +35,26 @@ pub struct Lock(#[allow(dead_code)] Flock<File>);
 impl Registry {
     pub fn under(root: &Path) -> Registry {
         Registry {
+            root: root.to_path_buf(),
             dir: root.join(DIR),
         }
     }
 
     /// Held while making or removing directories, or joining one (the lock is released on
-    /// drop).
+    /// drop). It is a flock on the state root: no file of its own to leave behind.
     pub fn lock(&self) -> Result<Lock> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| Error::Io {
-            what: format!("create {}", self.dir.display()),
+        std::fs::create_dir_all(&self.root).map_err(|e| Error::Io {
+            what: format!("create {}", self.root.display()),
             source: e,
         })?;
-        let path = self.dir.join("lock");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| Error::Io {
-                what: format!("open {}", path.display()),
-                source: e,
-            })?;
-        Flock::lock(file, FlockArg::LockExclusive)
+        let dir = File::open(&self.root).map_err(|e| Error::Io {
+            what: format!("open {}", self.root.display()),
+            source: e,
+        })?;
+        Flock::lock(dir, FlockArg::LockExclusive)
             .map(Lock)
             .map_err(|(_, e)| Error::Sys {
-                what: format!("lock {}", path.display()),
+                what: format!("lock {}", self.root.display()),
                 source: e,
             })
     }
@@ -76,6 +73,10 @@ impl Registry {
     }
 
     pub(crate) fn mark(&self, cgroup_dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| Error::Io {
+            what: format!("create {}", self.dir.display()),
+            source: e,
+        })?;
         let path = self.marker(cgroup_dir);
         std::fs::write(&path, cgroup_dir.as_os_str().as_bytes()).map_err(|e| Error::Io {
             what: format!(
@@ -90,6 +91,8 @@ impl Registry {
     pub(crate) fn unmark(&self, cgroup_dir: &Path) {
         if self.is_marked(cgroup_dir) {
             let _ = std::fs::remove_file(self.marker(cgroup_dir));
+            // gone with its last marker (ENOTEMPTY otherwise)
+            let _ = std::fs::remove_dir(&self.dir);
         }
     }
 }
@@ -119,6 +122,10 @@ mod tests {
         assert!(r.is_marked(a));
         r.unmark(a);
         assert!(!r.is_marked(a));
+        assert!(
+            !root.join(DIR).exists(),
+            "the registry outlived its last marker"
+        );
         assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
         std::fs::remove_dir_all(root).unwrap();
     }

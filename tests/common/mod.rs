@@ -252,30 +252,17 @@ impl TestEnv {
     }
 }
 
-/// The state root holds no container: nothing but the cgroup registry (`@cgroups`), with
-/// its lock and no marker of a cgroup directory left.
+/// The state root holds nothing: no container, no marker of a cgroup directory vrun made
+/// (`@cgroups`, which goes away with its last marker).
 pub fn assert_no_state_left(env: &TestEnv, what: &str) {
-    let names = |dir: &Path| -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(dir)
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        v.sort();
-        v
-    };
-    let left = names(&env.root);
-    assert!(
-        left.is_empty() || left == ["@cgroups"],
-        "{what}: state left: {left:?}"
-    );
-    let registry = names(&env.root.join("@cgroups"));
-    assert!(
-        registry.is_empty() || registry == ["lock"],
-        "{what}: cgroup markers left: {registry:?}"
-    );
+    let left: Vec<String> = std::fs::read_dir(&env.root)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{what}: state left: {left:?}");
 }
 
 /// A command that must fail cleanly: exit 1, one stderr line holding `needle`, no panic, and
