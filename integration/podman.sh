@@ -11,6 +11,8 @@ work=$(mktemp -d /tmp/vrun-podman.XXXXXX)
 had_libpod_parent=$(ls -d /sys/fs/cgroup/*/libpod_parent /sys/fs/cgroup/libpod_parent 2>/dev/null || true)
 # podman calls the runtime without --root: vrun's default state root appears
 had_run_vrun=$([ -d /run/vrun ] && echo yes || true)
+# and podman its own under /run (its lock and events, its networks' runtime dir)
+had_run_podman=$([ -d /run/libpod ] || [ -d /run/containers ] && echo yes || true)
 P=(podman --root "$work/storage" --runroot "$work/run" --storage-driver vfs --cgroup-manager cgroupfs
    --events-backend file --runtime "$VRUN")
 RUN=(--network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
@@ -25,6 +27,7 @@ cleanup() {
     done
   fi
   [ -n "$had_run_vrun" ] || rmdir /run/vrun 2>/dev/null
+  [ -n "$had_run_podman" ] || rm -rf /run/libpod /run/containers
   true
 }
 trap cleanup EXIT
