@@ -754,7 +754,7 @@ fn assert_ran_ok(env: &TestEnv, id: &str, status: std::process::ExitStatus) {
     assert_eq!(out, "ok\n", "{id}");
 }
 
-/// Nothing of the containers sharing `cgroup` is left: no state, no marker of a cgroup
+/// Nothing of the containers sharing `cgroup` is left: no state, no entry of a cgroup
 /// vrun made, no cgroup directory.
 fn assert_shared_cgroup_gone(env: &TestEnv, cgroup: &str) {
     assert_no_state_left(env, "shared cgroup");

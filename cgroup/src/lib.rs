@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 pub use error::{Error, Result};
 pub use hierarchy::{Hierarchy, Version};
 pub use placement::Placement;
-pub use registry::Registry;
+pub use registry::{Registry, Session};
 pub use resources::validate;
 
 /// A container's cgroup: one directory per hierarchy (one in all on v2). Serialised into the
@@ -53,10 +53,11 @@ impl Cgroup {
             dirs: Vec::new(),
             created: Vec::new(),
         };
-        let lock = registry.lock()?;
+        let mut session = registry.lock()?;
         for (name, dir) in h.container_dirs(placement)? {
-            if let Err(e) = cg.make_dirs(h.version(), &name, &dir, registry) {
-                let _ = cg.remove_locked(registry);
+            if let Err(e) = cg.make_dirs(h.version(), &name, &dir, &mut session) {
+                let _ = cg.remove_locked(&mut session);
+                let _ = session.save();
                 return Err(e);
             }
             // The shared `vrun/` parent of the default placement belongs to every container
@@ -68,7 +69,7 @@ impl Cgroup {
             }
             cg.dirs.push((name, dir));
         }
-        drop(lock);
+        session.save()?;
         Ok(cg)
     }
 
@@ -90,7 +91,7 @@ impl Cgroup {
         version: Version,
         name: &str,
         dir: &Path,
-        registry: &Registry,
+        session: &mut Session,
     ) -> Result<()> {
         let mut attempts = 0;
         'walk: loop {
@@ -106,7 +107,7 @@ impl Cgroup {
             // existing levels vrun made: this container may remove them too
             let mut existing = Some(p);
             while let Some(e) = existing {
-                if registry.is_marked(e) {
+                if session.is_marked(e)? {
                     self.claim(e);
                 }
                 existing = e.parent();
@@ -114,7 +115,7 @@ impl Cgroup {
             for m in missing.iter().rev() {
                 match std::fs::create_dir(m) {
                     Ok(()) => {
-                        registry.mark(m)?;
+                        session.mark(m)?;
                         self.claim(m);
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
@@ -145,17 +146,18 @@ impl Cgroup {
     /// sharing them saw them empty, before this one had a process in them, and removed
     /// them). Returns whether any was missing; the limits must then be applied again.
     pub fn recreate(&mut self, registry: &Registry) -> Result<bool> {
-        let _lock = registry.lock()?;
+        let mut session = registry.lock()?;
         let mut missing = false;
         for (name, dir) in self.dirs.clone() {
             if !dir.exists() {
                 missing = true;
-                self.make_dirs(self.version, &name, &dir, registry)?;
+                self.make_dirs(self.version, &name, &dir, &mut session)?;
             } else if self.version == Version::V1 && name.split(',').any(|c| c == "cpuset") {
                 // made again by a container of another state root, its cpuset still empty
                 resources::v1_inherit_cpuset(&dir)?;
             }
         }
+        session.save()?;
         Ok(missing)
     }
 
@@ -355,24 +357,20 @@ impl Cgroup {
     /// a directory that still holds processes (another container sharing it) is left, with
     /// its parents, for the last container out.
     pub fn remove(&self, registry: &Registry) -> Result<()> {
-        let _lock = registry.lock()?;
-        self.remove_locked(registry)
+        let mut session = registry.lock()?;
+        self.remove_locked(&mut session)?;
+        session.save()
     }
 
-    fn remove_locked(&self, registry: &Registry) -> Result<()> {
-        let mut in_use = false;
-        for (_, dir) in &self.dirs {
-            let mut pids = Vec::new();
-            collect_pids(dir, &mut pids)?;
-            in_use |= !pids.is_empty();
-        }
-        if in_use {
+    fn remove_locked(&self, session: &mut Session) -> Result<()> {
+        // (vrun places every process of a container in all of its hierarchies: one tells)
+        if !self.pids()?.is_empty() {
             return Ok(());
         }
         let leaves: Vec<&PathBuf> = self.dirs.iter().map(|(_, d)| d).collect();
         for dir in &self.created {
             if remove_tree(dir, leaves.contains(&dir))? {
-                registry.unmark(dir);
+                session.unmark(dir)?;
             }
         }
         Ok(())

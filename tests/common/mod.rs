@@ -252,8 +252,8 @@ impl TestEnv {
     }
 }
 
-/// The state root holds nothing: no container, no marker of a cgroup directory vrun made
-/// (`@cgroups`, which goes away with its last marker).
+/// The state root holds nothing: no container, no list of cgroup directories vrun made
+/// (`@cgroups`, which goes away with its last entry).
 pub fn assert_no_state_left(env: &TestEnv, what: &str) {
     let left: Vec<String> = std::fs::read_dir(&env.root)
         .map(|d| {
