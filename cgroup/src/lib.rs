@@ -364,7 +364,12 @@ impl Cgroup {
 
     fn remove_locked(&self, session: &mut Session) -> Result<()> {
         // (vrun places every process of a container in all of its hierarchies: one tells)
-        if !self.pids()?.is_empty() {
+        let pids = self.pids()?;
+        if !pids.is_empty() {
+            tracing::debug!(
+                "cgroup {:?} still holds {pids:?}: left for the last container out",
+                self.dirs.first()
+            );
             return Ok(());
         }
         let leaves: Vec<&PathBuf> = self.dirs.iter().map(|(_, d)| d).collect();
