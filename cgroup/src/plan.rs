@@ -568,12 +568,35 @@ mod tests {
             .collect()
     }
 
+    /// A temporary directory, removed when dropped (also when a test fails).
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new() -> Scratch {
+            static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let d = std::env::temp_dir().join(format!("vrun-plan-{}-{n}", std::process::id()));
+            std::fs::create_dir_all(&d).unwrap();
+            Scratch(d)
+        }
+    }
+
+    impl std::ops::Deref for Scratch {
+        type Target = Path;
+        fn deref(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
     /// A v1 cgroup with the named controllers, each in its own temporary directory.
-    fn v1(controllers: &[&str]) -> (Cgroup, PathBuf) {
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let base = std::env::temp_dir().join(format!("vrun-plan-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&base).unwrap();
+    fn v1(controllers: &[&str]) -> (Cgroup, Scratch) {
+        let base = Scratch::new();
         let dirs = controllers
             .iter()
             .map(|c| {
@@ -592,9 +615,8 @@ mod tests {
         )
     }
 
-    fn v2_dir(name: &str, cpu_max: Option<&str>) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("vrun-plan-v2-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
+    fn v2_dir(cpu_max: Option<&str>) -> Scratch {
+        let d = Scratch::new();
         if let Some(v) = cpu_max {
             std::fs::write(d.join("cpu.max"), v).unwrap();
         }
@@ -608,34 +630,29 @@ mod tests {
                 "memory": {"limit": 0, "reservation": 0, "swap": 0, "kernel": 0},
                 "blockIO": {"weight": 0}}"#,
         );
-        let (cg, base) = v1(&["cpu", "cpuset", "memory", "blkio", "pids"]);
+        let (cg, _base) = v1(&["cpu", "cpuset", "memory", "blkio", "pids"]);
         assert_eq!(files(&plan_v1(&cg, &r).unwrap()), Vec::<String>::new());
-        let dir = v2_dir("zero", None);
+        let dir = v2_dir(None);
         assert_eq!(files(&plan_v2(&dir, &r).unwrap()), Vec::<String>::new());
         // and without any controller: nothing set, so nothing is needed
-        let (none, base2) = v1(&[]);
+        let (none, _base2) = v1(&[]);
         assert!(plan_v1(&none, &r).is_ok());
-        for d in [base, base2, dir] {
-            std::fs::remove_dir_all(d).unwrap();
-        }
     }
 
     #[test]
     fn pids_zero_is_zero_and_negative_is_max() {
-        let (cg, base) = v1(&["pids"]);
-        let dir = v2_dir("pids", None);
+        let (cg, _base) = v1(&["pids"]);
+        let dir = v2_dir(None);
         for (limit, want) in [(0, "pids.max=0"), (-1, "pids.max=max"), (42, "pids.max=42")] {
             let r = resources(&format!(r#"{{"pids": {{"limit": {limit}}}}}"#));
             assert_eq!(files(&plan_v1(&cg, &r).unwrap()), vec![want]);
             assert_eq!(files(&plan_v2(&dir, &r).unwrap()), vec![want]);
         }
-        std::fs::remove_dir_all(base).unwrap();
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
     fn a_missing_v1_controller_is_an_error_naming_the_field() {
-        let (cg, base) = v1(&["memory"]);
+        let (cg, _base) = v1(&["memory"]);
         for (json, field) in [
             (r#"{"cpu": {"shares": 512}}"#, "linux.resources.cpu.shares"),
             (r#"{"cpu": {"cpus": "0"}}"#, "linux.resources.cpu.cpus"),
@@ -648,13 +665,11 @@ mod tests {
                 "{json}: {err}"
             );
         }
-        let (none, base2) = v1(&[]);
+        let (none, _base2) = v1(&[]);
         let err = plan_v1(&none, &resources(r#"{"memory": {"swappiness": 10}}"#))
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("linux.resources.memory.swappiness: this host has no memory"));
-        std::fs::remove_dir_all(base).unwrap();
-        std::fs::remove_dir_all(base2).unwrap();
     }
 
     #[test]
@@ -679,12 +694,11 @@ mod tests {
                 "memory.memsw.limit_in_bytes=3000"
             ]
         );
-        std::fs::remove_dir_all(base).unwrap();
     }
 
     #[test]
     fn v2_cpu_max_keeps_the_half_not_given() {
-        let dir = v2_dir("cpumax", Some("50000 200000\n"));
+        let dir = v2_dir(Some("50000 200000\n"));
         let plan = |json: &str| files(&plan_v2(&dir, &resources(json)).unwrap());
         assert_eq!(
             plan(r#"{"cpu": {"period": 100000}}"#),
@@ -702,12 +716,11 @@ mod tests {
             plan(r#"{"cpu": {"shares": 1024, "quota": 0, "period": 0}}"#),
             vec!["cpu.weight=39"]
         );
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
     fn v2_swap_is_converted_or_refused() {
-        let dir = v2_dir("swap", None);
+        let dir = v2_dir(None);
         let plan = |json: &str| plan_v2(&dir, &resources(json)).map(|p| files(&p));
         assert_eq!(
             plan(r#"{"memory": {"limit": 100, "swap": 300}}"#).unwrap(),
@@ -725,12 +738,11 @@ mod tests {
         assert!(err.to_string().contains("below memory.limit"), "{err}");
         let err = plan(r#"{"memory": {"swap": 100}}"#).unwrap_err();
         assert!(err.to_string().contains("needs a memory limit"), "{err}");
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
     fn every_write_names_its_field() {
-        let dir = v2_dir("fields", None);
+        let dir = v2_dir(None);
         let r = resources(
             r#"{"memory": {"limit": 100, "reservation": 50}, "cpu": {"shares": 2, "cpus": "0"},
                 "pids": {"limit": 5}, "hugepageLimits": [{"pageSize": "2MB", "limit": 0}],
@@ -753,7 +765,6 @@ mod tests {
                 .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
                 .collect::<Vec<_>>()
         );
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
