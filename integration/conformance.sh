@@ -60,6 +60,7 @@ programs=${CONFORMANCE_PROGRAMS:-$(cd "$suite/bin/validation" && ls | sed 's/\.t
 
 log "conformance on this host: vrun against runc's and crun's results (${suite}/baseline)"
 mounts_before=$(wc -l </proc/self/mountinfo)
+cgroups_before=$(find /sys/fs/cgroup -type d 2>/dev/null | sort)
 # The programs make their bundles under $TMPDIR and do not always remove them.
 mkdir -p "$work/tmp"
 # shellcheck disable=SC2086
@@ -79,11 +80,12 @@ if [ -z "${CONFORMANCE_PROGRAMS:-}" ]; then
     failed=1
   fi
 fi
-# Nothing of the suite's containers is left: no state, no mount.
+# Nothing of the suite's containers is left: no state, no mount, no cgroup.
 left=$(find "$state" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
 mounts_after=$(wc -l </proc/self/mountinfo)
-if [ "$left" -ne 0 ] || [ "$mounts_after" -ne "$mounts_before" ]; then
-  echo "conformance: left behind: $left containers, $((mounts_after - mounts_before)) mounts" >&2
+cgroups_left=$(comm -13 <(echo "$cgroups_before") <(find /sys/fs/cgroup -type d 2>/dev/null | sort))
+if [ "$left" -ne 0 ] || [ "$mounts_after" -ne "$mounts_before" ] || [ -n "$cgroups_left" ]; then
+  echo "conformance: left behind: $left containers, $((mounts_after - mounts_before)) mounts, cgroups: ${cgroups_left:-none}" >&2
   grep ocitest /proc/self/mountinfo >&2 || true
   failed=1
 fi
