@@ -84,6 +84,18 @@ pub struct SpecState<'a> {
 }
 
 impl Persisted {
+    /// The namespaces of the container's config (new, joined by path, or left out).
+    pub fn namespaces(&self) -> Result<vrun_isolation::namespaces::Namespaces> {
+        let list = self
+            .config
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_deref());
+        Ok(vrun_isolation::namespaces::Namespaces::from_spec(
+            list.unwrap_or(&[]),
+        )?)
+    }
+
     pub fn spec_state(&self, status: Status) -> SpecState<'_> {
         SpecState {
             oci_version: OCI_VERSION,

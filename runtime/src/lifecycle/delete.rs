@@ -53,14 +53,8 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
 /// gone), and nothing else in a cgroup it may share with other containers is touched.
 fn has_own_pid_ns(state: &Persisted) -> bool {
     state
-        .config
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|list| {
-            list.iter()
-                .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none())
-        })
+        .namespaces()
+        .is_ok_and(|ns| ns.is_new(LinuxNamespaceType::Pid))
 }
 
 fn stop(state: &Persisted) -> Result<()> {

@@ -280,8 +280,7 @@ fn finish_parent(
 /// /proc/<init>/ns/* for each namespace the container has (new or joined); the process
 /// enters exactly those.
 fn container_namespaces(state: &Persisted) -> Result<Vec<(LinuxNamespaceType, OwnedFd)>> {
-    let linux = state.config.linux().as_ref();
-    let list = Namespaces::from_spec(linux.and_then(|l| l.namespaces().as_deref()).unwrap_or(&[]))?;
+    let list = state.namespaces()?;
     let mut fds = Vec::new();
     for typ in namespaces::ALL {
         if list.has(typ) {
@@ -301,13 +300,7 @@ fn container_namespaces(state: &Persisted) -> Result<Vec<(LinuxNamespaceType, Ow
 /// the caller's namespace): joining its namespaces leaves the mount namespace as it is, so
 /// the process is put into that root with chroot, as init was.
 fn shared_mount_ns_root(state: &Persisted) -> Result<Option<OwnedFd>> {
-    let own = state
-        .config
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|l| l.iter().any(|n| n.typ() == LinuxNamespaceType::Mount));
-    if own {
+    if state.namespaces()?.has(LinuxNamespaceType::Mount) {
         return Ok(None);
     }
     use std::os::unix::fs::OpenOptionsExt;
