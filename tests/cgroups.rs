@@ -180,6 +180,24 @@ fn concurrent_runs_share_the_default_parent_safely() {
     assert!(cgroup_dirs_named(&env.name).is_empty());
 }
 
+#[test]
+fn two_state_roots_share_the_default_parent_and_each_is_left_empty() {
+    // Root one's container makes <caller>/vrun/ (unless another test's container holds it
+    // already); root two's container joins it. Root one is deleted first and cannot remove
+    // the parent, root two removes it: neither may keep a list naming it.
+    let one = TestEnv::new("cgroot1");
+    let two = TestEnv::new("cgroot2");
+    let (a, b) = (one.id("a"), two.id("b"));
+    one.create(&a, &one.default_config(&["true"]));
+    two.create(&b, &two.default_config(&["true"]));
+    assert!(one.vrun(&["delete", &a]).status.success());
+    assert_no_state_left(&one, "root one, its container deleted first");
+    assert!(two.vrun(&["delete", &b]).status.success());
+    assert_no_state_left(&two, "root two, its container deleted last");
+    assert!(cgroup_dirs_named(&one.name).is_empty());
+    assert!(cgroup_dirs_named(&two.name).is_empty());
+}
+
 fn counter(env: &TestEnv) -> u64 {
     std::fs::read_to_string(env.bundle.join("rootfs/tmp/count"))
         .ok()

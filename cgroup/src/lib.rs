@@ -43,6 +43,12 @@ pub struct Cgroup {
     /// The directories this container may remove once they are empty, deepest first: those
     /// it made, and those on its path that another vrun container made (see [`Registry`]).
     pub created: Vec<PathBuf>,
+    /// Placed by default (`<caller>/vrun/<id>`): the shared `vrun/` parent then belongs to
+    /// every container in it, of any state root, and whoever is deleted last removes it. It
+    /// is never listed in a [`Registry`], which is per state root: a root whose container made
+    /// it would otherwise keep listing it after a container of another root removed it.
+    #[serde(default)]
+    pub default_placement: bool,
 }
 
 impl Cgroup {
@@ -52,6 +58,7 @@ impl Cgroup {
             version: h.version(),
             dirs: Vec::new(),
             created: Vec::new(),
+            default_placement: placement.is_default(),
         };
         let mut session = registry.lock()?;
         for (name, dir) in h.container_dirs(placement)? {
@@ -60,17 +67,18 @@ impl Cgroup {
                 let _ = session.save();
                 return Err(e);
             }
-            // The shared `vrun/` parent of the default placement belongs to every container
-            // in it, of any state root: whoever is deleted last removes it.
-            if placement.is_default() {
-                if let Some(parent) = dir.parent() {
-                    cg.claim(parent);
-                }
+            if let Some(parent) = cg.shared_parent(&dir) {
+                cg.claim(parent);
             }
             cg.dirs.push((name, dir));
         }
         session.save()?;
         Ok(cg)
+    }
+
+    /// The `vrun/` parent of a hierarchy's directory, for the default placement.
+    fn shared_parent<'d>(&self, dir: &'d Path) -> Option<&'d Path> {
+        dir.parent().filter(|_| self.default_placement)
     }
 
     fn claim(&mut self, dir: &Path) {
@@ -115,7 +123,9 @@ impl Cgroup {
             for m in missing.iter().rev() {
                 match std::fs::create_dir(m) {
                     Ok(()) => {
-                        session.mark(m)?;
+                        if self.shared_parent(dir) != Some(m.as_path()) {
+                            session.mark(m)?;
+                        }
                         self.claim(m);
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}

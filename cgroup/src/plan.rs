@@ -610,6 +610,7 @@ mod tests {
                 version: Version::V1,
                 dirs,
                 created: Vec::new(),
+                default_placement: false,
             },
             base,
         )

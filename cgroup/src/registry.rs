@@ -2,7 +2,8 @@
 //! (one `cgroupsPath` for many containers, or a common parent): any of them may remove such a
 //! directory once it is empty, whoever made it, so the last one out cleans up; a directory
 //! vrun did not make (the caller's own cgroup, one a user made and pointed a container at) is
-//! never removed.
+//! never removed. The `vrun/` parent of the default placement is not listed: it is vrun's by
+//! its name, and any container in it, of any state root, may remove it (`Cgroup::create`).
 //!
 //! `<root>/@cgroups` lists them (a JSON array of paths), and goes away with the last one.
 //! Making a directory and listing it, and removing it and its entry, happen under a lock on
