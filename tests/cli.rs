@@ -292,3 +292,80 @@ fn run_with_a_terminal_and_no_console_socket_proxies_it() {
     // the pty turns \n into \r\n
     assert_eq!(out, "tty=/dev/pts/0\r\n");
 }
+
+/// The texts containerd's runc shim, Docker and podman match on in runc's errors: each must be
+/// in vrun's, with runc's exit status.
+#[test]
+fn errors_carry_the_words_clients_match_on() {
+    let env = TestEnv::new("words");
+    let stderr = |out: &std::process::Output| String::from_utf8_lossy(&out.stderr).into_owned();
+    // A container that does not exist: the shim's delete and podman's state check read
+    // "does not exist" as "already gone".
+    for args in [
+        &["kill", "gone", "KILL"][..],
+        &["kill", "--all", "gone", "KILL"],
+        &["delete", "gone"],
+        &["state", "gone"],
+        &["start", "gone"],
+        &["pause", "gone"],
+        &["exec", "gone", "true"],
+    ] {
+        let out = env.vrun(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(
+            stderr(&out).contains("does not exist"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    // A stopped container: `kill ID SIG` says "container not running" (the shim's "process
+    // already finished"), `kill --all ID SIG` succeeds (how the shim stops a container).
+    let id = env.id("stopped");
+    env.create(&id, &env.default_config(&["true"]));
+    assert!(env.vrun(&["start", &id]).status.success());
+    env.wait_status(&id, "stopped");
+    let out = env.vrun(&["kill", &id, "KILL"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("container not running"),
+        "{}",
+        stderr(&out)
+    );
+    for sig in ["KILL", "TERM", "9"] {
+        let out = env.vrun(&["kill", "--all", &id, sig]);
+        assert!(out.status.success(), "kill --all {sig}: {}", stderr(&out));
+    }
+    assert!(env.vrun(&["delete", &id]).status.success());
+    // Docker and podman turn these into exit statuses 127 and 126: runc's words, naming the
+    // command.
+    let (code, _, err) = env.run(&env.default_config(&["no-such-command"]));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("exec: \"no-such-command\": executable file not found in $PATH"),
+        "{err}"
+    );
+    let (code, _, err) = env.run(&env.default_config(&["/etc/passwd"]));
+    assert_eq!(code, 1);
+    assert!(err.contains("\"/etc/passwd\": permission denied"), "{err}");
+    assert_no_state_left(&env, "after the failed runs");
+}
+
+/// `kill --all ID KILL` of a paused container stops it, as runc's (which thaws the cgroup for
+/// the signal to take effect).
+#[test]
+fn kill_all_reaches_a_paused_container() {
+    let env = TestEnv::new("killpaused");
+    let id = env.id("c");
+    env.create(&id, &env.sh("sleep 100 & sleep 100"));
+    assert!(env.vrun(&["start", &id]).status.success());
+    env.wait_status(&id, "running");
+    assert!(env.vrun(&["pause", &id]).status.success());
+    env.wait_status(&id, "paused");
+    // a signal other than KILL leaves it paused
+    assert!(env.vrun(&["kill", "--all", &id, "CONT"]).status.success());
+    assert_eq!(env.state(&id)["status"], "paused");
+    assert!(env.vrun(&["kill", "--all", &id, "KILL"]).status.success());
+    env.wait_status(&id, "stopped");
+    assert!(env.vrun(&["delete", &id]).status.success());
+    assert_no_state_left(&env, "after delete");
+}

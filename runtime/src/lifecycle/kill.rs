@@ -1,4 +1,8 @@
 //! `kill`: a signal to the container's init, or with `all` to every process in its cgroup.
+//!
+//! Clients read runc's answers here: containerd's shims take an error containing
+//! "container not running" (or "does not exist") as "already finished", and stop a container
+//! with `kill --all ID KILL`, which must succeed once init has exited.
 
 use std::path::Path;
 
@@ -11,31 +15,69 @@ use crate::{procfs, sys};
 pub fn kill(root: &Path, id: &str, signal: Signal, all: bool) -> Result<()> {
     let dir = ContainerDir::open(root, id)?;
     let state = dir.load()?;
-    if status(&dir.path, &state) == Status::Stopped {
-        return Err(Error::Invalid(format!("container \"{id}\" is not running")));
-    }
+    let current = status(&dir.path, &state);
     if all {
-        let cg = state
-            .cgroup
-            .as_ref()
-            .ok_or_else(|| Error::Invalid("kill --all: the container has no cgroup".into()))?;
-        cg.signal_all(signal)?;
-        return Ok(());
+        return signal_cgroup(&state, current, signal);
+    }
+    if current == Status::Stopped {
+        return Err(not_running(id));
     }
     signal_init(&state, signal)
+}
+
+/// runc's words ("container not running"), which containerd matches on.
+fn not_running(id: &str) -> Error {
+    Error::Invalid(format!("cannot signal \"{id}\": container not running"))
+}
+
+/// `--all`, as runc: every process left in the container's cgroup, also after init exited
+/// (without a pid namespace of its own, its processes outlive it); nothing left is no error.
+/// The cgroup is frozen while they are signalled, so that none forks past the walk; it is
+/// thawed after, and a paused one too for SIGKILL, whose targets die only once thawed under
+/// freezer v1 (runc thaws in every case).
+fn signal_cgroup(state: &Persisted, current: Status, signal: Signal) -> Result<()> {
+    let Some(cg) = state.cgroup.as_ref() else {
+        return match current {
+            Status::Stopped => Ok(()),
+            _ => Err(Error::Invalid(format!(
+                "kill --all: container \"{}\" has no cgroup",
+                state.id
+            ))),
+        };
+    };
+    if current == Status::Stopped && cg.pids()?.is_empty() {
+        return Ok(());
+    }
+    let was_paused = current == Status::Paused;
+    let froze = !was_paused
+        && cg
+            .set_frozen(true)
+            .map_err(|e| tracing::warn!("kill --all: freeze the cgroup first: {e}"))
+            .is_ok();
+    let result = cg.signal_all(signal);
+    if froze || (was_paused && signal == Signal::SIGKILL) {
+        if let Err(e) = cg.set_frozen(false) {
+            tracing::warn!("kill --all: thaw the cgroup: {e}");
+        }
+    }
+    Ok(result?)
 }
 
 /// Signals init through a pidfd, after checking (with the pidfd held) that the pid still
 /// belongs to the container, so a recycled pid is never signalled.
 pub(crate) fn signal_init(state: &Persisted, signal: Signal) -> Result<()> {
-    let not_running = || Error::Invalid(format!("container \"{}\" is not running", state.id));
-    let fd = sys::pidfd_open(state.pid).map_err(|_| not_running())?;
+    let gone = || not_running(&state.id);
+    let fd = sys::pidfd_open(state.pid).map_err(|_| gone())?;
     if !procfs::is_alive(state.pid, state.start_time) {
-        return Err(not_running());
+        return Err(gone());
     }
-    sys::pidfd_send_signal(&fd, signal as i32).map_err(|e| Error::Sys {
-        what: format!("send {signal} to the container"),
-        source: e,
+    sys::pidfd_send_signal(&fd, signal as i32).map_err(|e| match e {
+        // it exited since the check
+        nix::errno::Errno::ESRCH => gone(),
+        e => Error::Sys {
+            what: format!("send {signal} to the container"),
+            source: e,
+        },
     })
 }
 
