@@ -582,6 +582,70 @@ fn cpu_burst_idle_and_kernel_memory() {
 }
 
 #[test]
+fn update_takes_dockers_json_and_is_all_or_nothing() {
+    let env = TestEnv::new("atomicupd");
+    let id = env.id("c");
+    let mut c = env.default_config(&["sleep", "30"]);
+    c["linux"]["resources"]["memory"] = json!({"limit": 33554432});
+    c["linux"]["resources"]["pids"] = json!({"limit": 20});
+    c["linux"]["resources"]["cpu"] = json!({"quota": 50000, "period": 100000});
+    env.create(&id, &c);
+    assert!(env.vrun(&["start", &id]).status.success());
+    let mem = own_cgroup("memory").join("vrun").join(&id);
+    let cpu = own_cgroup("cpu").join("vrun").join(&id);
+    let pids = own_cgroup("pids").join("vrun").join(&id);
+    let swap = mem.join("memory.memsw.limit_in_bytes");
+    // What `docker update --memory 128m --memory-swap 256m --pids-limit 60` sends through
+    // containerd's shim: zeros for the cpu values it does not change.
+    let docker = r#"{"memory":{"limit":134217728,"swap":268435456},"cpu":{"quota":0,"period":0},"pids":{"limit":60}}"#;
+    let out = update_resources(&env, &id, docker, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(read(mem.join("memory.limit_in_bytes")), "134217728");
+    if swap.exists() {
+        assert_eq!(read(swap.clone()), "268435456");
+    }
+    assert_eq!(read(pids.join("pids.max")), "60");
+    assert_eq!(
+        read(cpu.join("cpu.cfs_quota_us")),
+        "50000",
+        "a zero quota changed it"
+    );
+    assert_eq!(
+        read(cpu.join("cpu.cfs_period_us")),
+        "100000",
+        "a zero period changed it"
+    );
+    // The kernel refuses the realtime runtime (vrun/'s own is 0), after the memory limits were
+    // written and before pids: the memory limits are put back, pids never written.
+    let refused = r#"{"memory":{"limit":100663296,"swap":201326592},"cpu":{"realtimeRuntime":1000,"realtimePeriod":1000000},"pids":{"limit":70}}"#;
+    let out = update_resources(&env, &id, refused, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("linux.resources.cpu.realtime"), "{err}");
+    assert_eq!(
+        read(mem.join("memory.limit_in_bytes")),
+        "134217728",
+        "{err}"
+    );
+    if swap.exists() {
+        assert_eq!(read(swap), "268435456", "{err}");
+    }
+    assert_eq!(read(pids.join("pids.max")), "60");
+    assert_eq!(read(cpu.join("cpu.rt_runtime_us")), "0");
+    // and the recorded config still holds the limits in force
+    let state = std::fs::read_to_string(env.root.join(&id).join("state.json")).unwrap();
+    assert!(
+        state.contains("134217728") && !state.contains("100663296"),
+        "{state}"
+    );
+    assert!(env.vrun(&["delete", "--force", &id]).status.success());
+}
+
+#[test]
 fn update_checks_memory_before_it_changes_it() {
     let env = TestEnv::new("checkupd");
     let id = env.id("c");

@@ -20,6 +20,7 @@ mod registry;
 mod resources;
 mod stats;
 mod sys;
+mod undo;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -321,7 +322,7 @@ impl Cgroup {
             Version::V1 => plan::plan_v1(self, r)?,
             Version::V2 => plan::plan_v2(self.dirs[0].1.as_path(), r)?,
         };
-        plan.execute()
+        plan.execute_or_restore()
     }
 
     /// Sends `signal` to every process of the cgroup.

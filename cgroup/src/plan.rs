@@ -102,6 +102,57 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// Writes the files in order, as [`Plan::execute`], after reading each: when the kernel
+    /// refuses a write, those made before it are put back, last first, so that the limits
+    /// are all changed or none is (`update`). Limits that may be dropped (kernel memory) are
+    /// not put back.
+    pub fn execute_or_restore(&self) -> Result<()> {
+        let mut done: Vec<(&Write, String)> = Vec::new();
+        for w in &self.writes {
+            match w.kind {
+                Kind::Optional => {
+                    write_or_warn(w);
+                    continue;
+                }
+                Kind::IfPresent if !w.path.exists() => continue,
+                _ => {}
+            }
+            let before = std::fs::read_to_string(&w.path).map_err(|e| Error::Io {
+                what: format!("set {} (read {})", w.field, w.path.display()),
+                source: e,
+            })?;
+            if let Err(e) = std::fs::write(&w.path, &w.value) {
+                for (w, before) in done.iter().rev() {
+                    restore(w, before);
+                }
+                return Err(Error::Io {
+                    what: format!(
+                        "set {} (write {:?} to {}; the limits written before it were put back)",
+                        w.field,
+                        w.value,
+                        w.path.display()
+                    ),
+                    source: e,
+                });
+            }
+            done.push((w, before));
+        }
+        Ok(())
+    }
+}
+
+fn restore(w: &Write, before: &str) {
+    let file = w.path.file_name().unwrap_or_default().to_string_lossy();
+    let result = match crate::undo::restore_value(&file, before, &w.value) {
+        Some(value) => std::fs::write(&w.path, &value).map_err(|e| e.to_string()),
+        None => Err(format!("cannot tell what to write back from {before:?}")),
+    };
+    if let Err(e) = result {
+        tracing::warn!("{}: could not put {} back: {e}", w.field, w.path.display());
+    }
+}
+
 /// A limit the kernel may have dropped (kernel memory on new kernels): a warning when the
 /// file is gone, refuses the value, or takes it without keeping it (6.x accepts
 /// memory.kmem.limit_in_bytes and ignores it).
