@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, as root: formatting and lints, the unit and real-container tests, the
-# podman and containerd runs, the cgroup v2 checks in a microVM, the OCI conformance suite (host
+# podman, containerd, CRI and Docker runs, the cgroup v2 checks in a microVM, the OCI conformance suite (host
 # and microVM), fuzzing, and a short benchmark against runc and crun. Installs what it needs
 # from Debian.
 set -euo pipefail
@@ -18,6 +18,8 @@ log "podman with vrun"
 bash integration/podman.sh
 log "containerd with vrun"
 bash integration/containerd.sh
+log "Kubernetes' CRI (containerd) with runc and vrun"
+bash integration/cri.sh
 log "cgroup v2 in a microVM"
 bash integration/vm/cgroup-v2.sh
 log "the OCI conformance suite, on this host and in the microVM, beside runc and crun"

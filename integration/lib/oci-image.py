@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""Writes an OCI image layout tar of one uncompressed layer: oci-image.py ROOTFS NAME OUT.tar.
+"""Writes an OCI image layout tar of one uncompressed layer:
+oci-image.py ROOTFS NAME OUT.tar [ENTRYPOINT...] (the command is `sh` without an entrypoint).
 No registry is reachable here, so containerd's image comes from this (ctr images import)."""
 import hashlib, io, json, os, sys, tarfile
 
 rootfs, name, out = sys.argv[1:4]
+entrypoint = sys.argv[4:]
 blobs = {}
 
 def add(data: bytes) -> dict:
@@ -15,7 +17,7 @@ layer = io.BytesIO()
 with tarfile.open(fileobj=layer, mode="w", format=tarfile.PAX_FORMAT) as t:
     t.add(rootfs, arcname=".")
 layer_desc = add(layer.getvalue())
-config = {"architecture": "amd64", "os": "linux", "config": {"Cmd": ["sh"], "Env": ["PATH=/bin"]},
+config = {"architecture": "amd64", "os": "linux", "config": {"Env": ["PATH=/bin"], **({"Entrypoint": entrypoint} if entrypoint else {"Cmd": ["sh"]})},
           "rootfs": {"type": "layers", "diff_ids": [layer_desc["digest"]]}}
 config_desc = add(json.dumps(config).encode())
 manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
