@@ -31,6 +31,7 @@ daemon=
 netns_before=$(ls /run/netns 2>/dev/null | sort || true)
 had_run_containerd=$([ -d /run/containerd ] && echo yes || true)
 had_run_netns=$([ -d /run/netns ] && echo yes || true)
+had_cni_cache=$([ -d /var/lib/cni ] && echo yes || true) # (libcni's result cache)
 C=(ctr --address "$sock" --namespace k8s.io)
 
 # The container cgroups of pods are made under `vrun-cri/` in the caller's own cgroup
@@ -64,7 +65,7 @@ remove_pod_cgroups() {
   true
 }
 # This run's shims: they were started with this daemon's socket as their address.
-shims() { ps -eo pid=,args= | awk -v s="$sock" 'index($0, "-address " s) && /containerd-shim/ {print $1}'; }
+shims() { ps -eo pid=,args= | awk -v s="$sock" '$2 ~ /containerd-shim/ && index($0, "-address " s) {print $1}'; }
 mounts_left() { grep -F -e "$work" -e /run/netns/cni- /proc/self/mountinfo | awk '{print $5}' || true; }
 
 cleanup() {
@@ -96,6 +97,7 @@ cleanup() {
   rm -rf "$work"
   [ -n "$had_run_containerd" ] || rm -rf /run/containerd
   [ -n "$had_run_netns" ] || rmdir /run/netns 2>/dev/null
+  [ -n "$had_cni_cache" ] || rm -rf /var/lib/cni
   true
 }
 trap cleanup EXIT

@@ -6,7 +6,9 @@
 set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"
 cd "$top"
-need /bin/busybox busybox-static runc runc crun crun podman podman containerd containerd python3 python3 unshare util-linux mkfs.ext4 e2fsprogs losetup mount
+need /bin/busybox busybox-static runc runc crun crun podman podman containerd containerd python3 python3 unshare util-linux mkfs.ext4 e2fsprogs losetup mount \
+  /usr/sbin/dockerd docker.io protoc protobuf-compiler /usr/lib/cni/loopback containernetworking-plugins \
+  /usr/bin/catatonit catatonit
 
 log "cargo fmt --check"
 cargo fmt --all -- --check
@@ -20,6 +22,8 @@ log "containerd with vrun"
 bash integration/containerd.sh
 log "Kubernetes' CRI (containerd) with runc and vrun"
 bash integration/cri.sh
+log "Docker with runc and vrun"
+bash integration/docker.sh
 log "cgroup v2 in a microVM"
 bash integration/vm/cgroup-v2.sh
 log "the OCI conformance suite, on this host and in the microVM, beside runc and crun"

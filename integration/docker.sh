@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# Docker's view: a private dockerd (Debian's docker.io; its own data root, exec root, socket and
+# pid file; no bridge, no iptables) with `--add-runtime vrun=...`, and the everyday flows of
+# `docker run --runtime R` checked with runc and with vrun. vrun must pass every check runc
+# passes. Everything started is removed; the daemon is stopped by its pid.
+set -euo pipefail
+. "$(dirname "$0")/lib/common.sh"
+need /usr/bin/docker docker.io /usr/sbin/dockerd docker.io script util-linux runc runc
+build_vrun
+
+work=$(mktemp -d /tmp/vrun-docker.XXXXXX)
+sock=$work/docker.sock
+daemon=
+# what dockerd and its containerd make outside their roots: removed after, if they made it
+had_key=$([ -e /etc/docker/key.json ] && echo yes || true)
+had_run_docker=$([ -d /run/docker ] && echo yes || true)
+had_run_containerd=$([ -d /run/containerd ] && echo yes || true)
+D=(/usr/bin/docker -H "unix://$sock")
+IMG=localhost/vrun-busybox
+# Container cgroups go under vrun-docker/ in the caller's own cgroup (a relative parent).
+cgroup_dirs() {
+  local line hier path
+  while IFS= read -r line; do
+    hier=${line#*:}; hier=${hier%%:*}; path=${line##*:}; hier=${hier#name=}
+    if [ -z "$hier" ]; then
+      [ -f /sys/fs/cgroup/unified/cgroup.controllers ] && echo "/sys/fs/cgroup/unified$path"
+      [ -f /sys/fs/cgroup/cgroup.controllers ] && echo "/sys/fs/cgroup$path"
+    else
+      [ -d "/sys/fs/cgroup/$hier" ] && echo "/sys/fs/cgroup/$hier$path"
+    fi
+  done </proc/self/cgroup
+}
+docker_cgroups() { for d in $(cgroup_dirs); do [ -d "${d%/}/vrun-docker" ] && find "${d%/}/vrun-docker" -mindepth 1 -type d; done; true; }
+remove_docker_cgroups() {
+  for d in $(cgroup_dirs); do
+    [ -d "${d%/}/vrun-docker" ] && find "${d%/}/vrun-docker" -depth -type d -exec rmdir {} \; 2>/dev/null
+  done
+  true
+}
+shims() { ps -eo pid=,args= | awk -v s="$work/" '$2 ~ /containerd-shim/ && index($0, s) {print $1}'; }
+
+cleanup() {
+  set +e
+  if [ -n "$daemon" ]; then
+    ids=$("${D[@]}" ps -aq 2>/dev/null)
+    [ -n "$ids" ] && "${D[@]}" rm -f $ids >/dev/null 2>&1
+    kill "$daemon" 2>/dev/null
+    wait "$daemon" 2>/dev/null
+  fi
+  for p in $(shims); do kill -9 "$p"; done
+  grep -F "$work" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
+  remove_docker_cgroups
+  rm -rf "$work"
+  [ -n "$had_key" ] || rm -f /etc/docker/key.json
+  [ -n "$had_run_docker" ] || rm -rf /run/docker
+  [ -n "$had_run_containerd" ] || rm -rf /run/containerd
+  true
+}
+trap cleanup EXIT
+fail() { echo "docker.sh: FAIL: $*" >&2; exit 1; }
+
+log "start a private dockerd"
+/usr/sbin/dockerd --data-root "$work/data" --exec-root "$work/exec" --pidfile "$work/docker.pid" \
+  -H "unix://$sock" --bridge=none --iptables=false --ip-masq=false --ip6tables=false \
+  --storage-driver vfs --cgroup-parent vrun-docker --add-runtime "vrun=$VRUN" \
+  --add-runtime "runc-debian=$(command -v runc)" >"$work/dockerd.log" 2>&1 &
+daemon=$!
+for _ in $(seq 200); do "${D[@]}" version >/dev/null 2>&1 && break; sleep 0.1; done
+"${D[@]}" version >/dev/null || { tail -30 "$work/dockerd.log"; fail "dockerd did not start"; }
+
+log "import a local busybox image"
+busybox_rootfs "$work/rootfs"
+mkdir -p "$work/rootfs/data"
+tar -C "$work/rootfs" -c . | "${D[@]}" import - "$IMG" >/dev/null
+mkdir -p "$work/volume"
+echo from-the-host >"$work/volume/file"
+
+# run RUNTIME ARGS...: docker run --rm with that runtime, no network (there is no bridge)
+run() { local r=$1; shift; "${D[@]}" run --rm --runtime "$r" --network none "$@"; }
+daemonized() { local r=$1 name=$2; shift 2; "${D[@]}" run -d --name "$name" --runtime "$r" --network none "$@" >/dev/null; }
+inspect() { "${D[@]}" inspect -f "$1" "$2"; }
+tty_run() { script -qec "$*" /dev/null </dev/null | tr -d '\r'; }
+expect() { # WHAT GOT WANT
+  [ "$2" = "$3" ] || { echo "$1: got '$2', want '$3'"; return 1; }
+}
+CAPEFF='grep CapEff /proc/self/status | cut -f2'
+LIMITS='cd /sys/fs/cgroup; cat memory/memory.limit_in_bytes memory/memory.memsw.limit_in_bytes pids/pids.max cpu/cpu.cfs_quota_us 2>/dev/null || cat memory.max memory.swap.max pids.max cpu.max'
+
+check_run_rm() { set +e; local out; out=$(run "$1" "$IMG" sh -c 'echo hi; exit 3'); local rc=$?; set -e
+  expect "output" "$out" hi && expect "exit status" "$rc" 3; }
+check_detached_logs() {
+  daemonized "$1" "logs-$1" "$IMG" sh -c 'echo to-stdout; echo to-stderr >&2; exec sleep 1000'
+  expect status "$(inspect '{{.State.Status}}' "logs-$1")" running
+  sleep 0.5
+  expect logs "$("${D[@]}" logs "logs-$1" 2>&1 | sort | tr '\n' ' ')" "to-stderr to-stdout "
+}
+check_exec() {
+  expect "exec -u -e -w" "$("${D[@]}" exec -u 1000 -e FOO=bar -w /tmp "logs-$1" sh -c 'echo $(id -u) $FOO $(pwd)')" "1000 bar /tmp"
+  local t; t=$(tty_run "${D[*]} exec -t logs-$1 tty")
+  case "$t" in /dev/pts/*) ;; *) echo "exec -t: tty says '$t'"; return 1 ;; esac
+}
+check_stats() {
+  local mem; mem=$("${D[@]}" stats --no-stream --format '{{.MemUsage}}' "logs-$1")
+  case "$mem" in 0B*|"") echo "stats: memory '$mem'"; return 1 ;; esac
+}
+check_pause() {
+  "${D[@]}" pause "logs-$1" >/dev/null
+  expect paused "$(inspect '{{.State.Status}}' "logs-$1")" paused || return 1
+  "${D[@]}" unpause "logs-$1" >/dev/null
+  expect unpaused "$(inspect '{{.State.Status}}' "logs-$1")" running
+}
+check_update() {
+  "${D[@]}" update --memory 128m --memory-swap 256m --pids-limit 60 --cpus 0.5 "logs-$1" >/dev/null || return 1
+  local seen; seen=$("${D[@]}" exec "logs-$1" sh -c "$LIMITS" | tr '\n' ' ')
+  case "$seen" in
+  "134217728 268435456 60 50000 " | "134217728 134217728 60 50000 100000 ") ;;
+  *) echo "limits inside: $seen"; return 1 ;;
+  esac
+}
+check_kill_stop_restart_rm() {
+  daemonized "$1" "sig-$1" "$IMG" sh -c 'trap "echo got-usr1" USR1; while true; do sleep 0.1; done'
+  sleep 0.5
+  "${D[@]}" kill -s USR1 "sig-$1" >/dev/null
+  sleep 0.5
+  expect "kill -s USR1" "$("${D[@]}" logs "sig-$1")" got-usr1 || return 1
+  # sleep as pid 1 ignores SIGTERM: docker stop kills it after the timeout
+  daemonized "$1" "stop-$1" "$IMG" sleep 1000
+  "${D[@]}" stop -t 1 "stop-$1" >/dev/null
+  expect "stop: exit code" "$(inspect '{{.State.ExitCode}}' "stop-$1")" 137 || return 1
+  local before; before=$(inspect '{{.State.StartedAt}}' "sig-$1")
+  "${D[@]}" restart -t 1 "sig-$1" >/dev/null
+  expect restarted "$(inspect '{{.State.Status}}' "sig-$1")" running || return 1
+  [ "$(inspect '{{.State.StartedAt}}' "sig-$1")" != "$before" ] || { echo "restart: same StartedAt"; return 1; }
+  "${D[@]}" rm -f "sig-$1" "stop-$1" >/dev/null
+  ! "${D[@]}" inspect "sig-$1" >/dev/null 2>&1
+}
+check_read_only() {
+  set +e; local out; out=$(run "$1" --read-only "$IMG" touch /newfile 2>&1); local rc=$?; set -e
+  [ "$rc" != 0 ] && [[ "$out" == *"Read-only file system"* ]] || { echo "--read-only: $rc $out"; return 1; }
+}
+check_caps() {
+  expect "--cap-drop ALL" "$(run "$1" --cap-drop ALL "$IMG" sh -c "$CAPEFF")" 0000000000000000 || return 1
+  local p; p=$(run "$1" --privileged "$IMG" sh -c "$CAPEFF; ls /dev | wc -l")
+  local caps=${p%%$'\n'*} n=${p##*$'\n'}
+  [ -n "$caps" ] && (( (16#$caps & (1 << 21)) != 0 )) || { echo "--privileged: CapEff '$caps'"; return 1; }
+  [ "$n" -gt 20 ] || { echo "--privileged: /dev holds $n entries"; return 1; }
+}
+check_mounts() {
+  expect "--tmpfs" "$(run "$1" --tmpfs /scratch:size=1m "$IMG" sh -c 'grep " /scratch " /proc/mounts | cut -d" " -f1,3')" "tmpfs tmpfs" || return 1
+  expect "-v" "$(run "$1" -v "$work/volume:/data" "$IMG" sh -c 'cat /data/file; echo from-the-container > /data/back')" from-the-host || return 1
+  expect "-v written back" "$(cat "$work/volume/back")" from-the-container || return 1
+  expect "--shm-size" "$(run "$1" --shm-size 8m "$IMG" sh -c 'df -k /dev/shm | tail -1 | tr -s " " | cut -d" " -f2')" 8192
+}
+check_identity() {
+  expect "-u" "$(run "$1" -u 1000:1001 "$IMG" sh -c 'echo $(id -u):$(id -g)')" 1000:1001 || return 1
+  expect "-h" "$(run "$1" -h vrun-host "$IMG" hostname)" vrun-host || return 1
+  expect "--network none" "$(run "$1" "$IMG" sh -c 'ls /sys/class/net | tr "\n" " "')" "lo "
+}
+check_init() {
+  expect "--init" "$(run "$1" --init "$IMG" sh -c 'tr "\0" " " </proc/1/cmdline | cut -d" " -f1-2')" "/sbin/docker-init --"
+}
+check_oom() {
+  set +e
+  "${D[@]}" run --name "oom-$1" --runtime "$1" --network none -m 16m --memory-swap 16m --shm-size 64m \
+    "$IMG" sh -c 'exec dd if=/dev/zero of=/dev/shm/fill bs=1M count=48' >/dev/null 2>&1
+  local rc=$?
+  set -e
+  local oom; oom=$(inspect '{{.State.OOMKilled}}' "oom-$1")
+  "${D[@]}" rm -f "oom-$1" >/dev/null
+  expect "OOM exit status" "$rc" 137 && expect "State.OOMKilled" "$oom" true
+}
+check_sysctl_ulimit_device() {
+  expect "--sysctl" "$(run "$1" --sysctl kernel.shm_rmid_forced=1 "$IMG" cat /proc/sys/kernel/shm_rmid_forced)" 1 || return 1
+  expect "--ulimit" "$(run "$1" --ulimit nofile=512:512 "$IMG" sh -c 'ulimit -n')" 512 || return 1
+  expect "--device" "$(run "$1" --device /dev/null:/dev/mynull "$IMG" sh -c 'echo x > /dev/mynull && stat -c "%t:%T" /dev/mynull')" 1:3
+}
+check_run_it() {
+  set +e
+  local out; out=$(tty_run "${D[*]} run --rm -it --runtime $1 --network none $IMG sh -c 'tty; exit 4'")
+  local rc=$?
+  set -e
+  case "$out" in *"/dev/pts/"*) ;; *) echo "run -it: '$out'"; return 1 ;; esac
+  expect "run -it: exit status" "$rc" 4
+}
+
+status=0
+for r in runc-debian vrun; do
+  log "docker run --runtime $r"
+  : >"$work/$r.out"
+  for c in run_rm detached_logs exec stats pause update kill_stop_restart_rm read_only caps mounts \
+    identity init oom sysctl_ulimit_device run_it; do
+    if why=$("check_$c" "$r" 2>&1); then
+      echo "ok   $c" | tee -a "$work/$r.out"
+    else
+      echo "FAIL $c: $why" | tr '\n' ' ' | tee -a "$work/$r.out"; echo | tee -a "$work/$r.out"
+    fi
+  done
+  "${D[@]}" rm -f "logs-$r" >/dev/null 2>&1 || true
+  left=$("${D[@]}" ps -aq)
+  [ -z "$left" ] || { echo "docker.sh: containers left with $r: $left"; status=1; }
+done
+for _ in $(seq 50); do [ -z "$(shims)" ] && break; sleep 0.1; done
+left=$(docker_cgroups; for p in $(shims); do ps -o pid=,args= -p "$p"; done; true)
+[ -z "$left" ] || { echo "docker.sh: FAIL: left behind: $left" >&2; status=1; }
+while read -r verdict name; do
+  grep -qx "ok   $name" "$work/vrun.out" || { echo "docker.sh: FAIL: runc passes, vrun does not: $name" >&2; status=1; }
+done < <(grep '^ok' "$work/runc-debian.out")
+grep -q '^FAIL' "$work/runc-debian.out" && { echo "docker.sh: (runc fails here too:)"; grep '^FAIL' "$work/runc-debian.out"; }
+echo "docker.sh: checks passed: runc $(grep -c '^ok' "$work/runc-debian.out"), vrun $(grep -c '^ok' "$work/vrun.out")"
+[ "$status" = 0 ] || { tail -20 "$work/dockerd.log" >&2; fail "see above"; }
+echo "docker.sh: vrun passes every check runc passes"
