@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# podman with vrun as its OCI runtime: run --rm with an exit status, run -d + exec + stop + rm.
+# podman with vrun as its OCI runtime: run --rm with an exit status, podman's seccomp profile,
+# vrun's disk through annotations, run -d + exec + logs + exec -it + top + stats + pause/unpause +
+# update + stop + rm, run -it, --read-only, --init, --uidmap, and a pod of two containers.
 # podman gets its own storage (vfs) and run dirs under a temp dir, removed at the end.
 set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"
-need podman podman python3 python3
+need podman podman python3 python3 script util-linux /usr/bin/catatonit catatonit
 build_vrun
 
 work=$(mktemp -d /tmp/vrun-podman.XXXXXX)
@@ -13,6 +15,12 @@ had_libpod_parent=$(ls -d /sys/fs/cgroup/*/libpod_parent /sys/fs/cgroup/libpod_p
 had_run_vrun=$([ -d /run/vrun ] && echo yes || true)
 # and podman its own under /run (its lock and events, its networks' runtime dir)
 had_run_podman=$([ -d /run/libpod ] || [ -d /run/containers ] && echo yes || true)
+# and its blob-info cache, whatever --root says
+had_containers_cache=$([ -d /var/lib/containers ] && echo yes || true)
+# Without CAP_SYS_RESOURCE no runtime can raise a hard rlimit to podman's defaults (nofile and
+# nproc at the maximum): lowered for every container, the pod's infra container too.
+export CONTAINERS_CONF=$work/containers.conf
+printf '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n' >"$CONTAINERS_CONF"
 P=(podman --root "$work/storage" --runroot "$work/run" --storage-driver vfs --cgroup-manager cgroupfs
    --events-backend file --runtime "$VRUN")
 RUN=(--network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
@@ -28,6 +36,7 @@ cleanup() {
   fi
   [ -n "$had_run_vrun" ] || rmdir /run/vrun 2>/dev/null
   [ -n "$had_run_podman" ] || rm -rf /run/libpod /run/containers
+  [ -n "$had_containers_cache" ] || rm -rf /var/lib/containers
   true
 }
 trap cleanup EXIT
@@ -65,16 +74,70 @@ size=$(echo "$out" | head -1)
 [ "$(echo "$out" | tail -1)" = 1 ] || fail "40M fit on a 32M disk: $out"
 echo "annotation disk: / is ${size}K, 40M refused"
 
-log "podman run -d, exec, stop, rm"
-"${P[@]}" run -d --name vrun-podman-d "${RUN[@]}" localhost/vrun-busybox sleep 1000 >/dev/null
+tty_run() { script -qec "$*" /dev/null </dev/null | tr -d '\r'; }
+P_LINE="${P[*]}"
+
+log "podman run -d, exec, logs, exec -it, top, stats, pause/unpause, update, stop, rm"
+"${P[@]}" run -d --name vrun-podman-d "${RUN[@]}" localhost/vrun-busybox sh -c 'echo started; exec sleep 1000' >/dev/null
 state=$("${P[@]}" inspect -f '{{.State.Status}}' vrun-podman-d)
 [ "$state" = running ] || fail "detached container is '$state'"
 out=$("${P[@]}" exec vrun-podman-d sh -c 'echo pid1=$(cat /proc/1/cmdline | tr "\0" " ")')
 [ "$out" = "pid1=sleep 1000" ] || fail "exec printed '$out'"
+out=$("${P[@]}" logs vrun-podman-d)
+[ "$out" = started ] || fail "logs printed '$out'"
+out=$(tty_run "$P_LINE exec -it vrun-podman-d tty")
+case "$out" in *"/dev/pts/"*) ;; *) fail "exec -it: tty says '$out'" ;; esac
+out=$("${P[@]}" top vrun-podman-d pid comm | tail -n +2 | tr -s ' ' | sed 's/^ //')
+[ "$out" = "1 sleep" ] || fail "top printed '$out'"
+mem=$("${P[@]}" stats --no-stream --format '{{.MemUsage}}' vrun-podman-d)
+case "$mem" in 0B*|"") fail "stats: memory '$mem'" ;; esac
+"${P[@]}" pause vrun-podman-d >/dev/null
+state=$("${P[@]}" inspect -f '{{.State.Status}}' vrun-podman-d)
+[ "$state" = paused ] || fail "paused container is '$state'"
+"${P[@]}" unpause vrun-podman-d >/dev/null
+state=$("${P[@]}" inspect -f '{{.State.Status}}' vrun-podman-d)
+[ "$state" = running ] || fail "unpaused container is '$state'"
+"${P[@]}" update --memory 64m --cpus 0.5 vrun-podman-d >/dev/null
+out=$("${P[@]}" exec vrun-podman-d sh -c 'cd /sys/fs/cgroup; cat memory/memory.limit_in_bytes cpu/cpu.cfs_quota_us 2>/dev/null || { cat memory.max; cut -d" " -f1 cpu.max; }' | tr '\n' ' ')
+[ "$out" = "67108864 50000 " ] || fail "update: the container sees '$out'"
+echo "exec / logs / exec -it / top / stats / pause / update: ok"
 # sleep as pid 1 ignores SIGTERM: podman kills it after the timeout, as with runc
 "${P[@]}" stop -t 2 vrun-podman-d >/dev/null
 state=$("${P[@]}" inspect -f '{{.State.Status}}' vrun-podman-d)
 [ "$state" = exited ] || fail "stopped container is '$state'"
 "${P[@]}" rm vrun-podman-d >/dev/null
-echo "run -d / exec / stop / rm: ok"
-echo "podman.sh: 6 passed, 0 failed"
+echo "run -d / stop / rm: ok"
+
+log "podman run -it, --read-only, --init, --uidmap"
+set +e
+out=$(tty_run "$P_LINE run --rm -it ${RUN[*]} localhost/vrun-busybox sh -c 'tty; exit 5'")
+rc=$?
+set -e
+case "$out" in *"/dev/pts/"*) ;; *) fail "run -it: '$out'" ;; esac
+[ "$rc" = 5 ] || fail "run -it exited $rc, not 5"
+set +e
+out=$("${P[@]}" run --rm "${RUN[@]}" --read-only localhost/vrun-busybox touch /newfile 2>&1)
+rc=$?
+set -e
+[ "$rc" != 0 ] && [[ "$out" == *"Read-only file system"* ]] || fail "--read-only: $rc $out"
+out=$("${P[@]}" run --rm "${RUN[@]}" --init localhost/vrun-busybox sh -c 'tr "\0" " " </proc/1/cmdline | cut -d" " -f1')
+[ "$out" = /run/podman-init ] || fail "--init: pid 1 is '$out'"
+out=$("${P[@]}" run --rm "${RUN[@]}" --uidmap 0:100000:65536 --gidmap 0:100000:65536 localhost/vrun-busybox \
+  sh -c 'tr -s " " </proc/self/uid_map; id -u; touch /tmp/x && stat -c %u /tmp/x')
+[ "$(echo $out)" = "0 100000 65536 0 0" ] || fail "--uidmap: '$(echo $out)'"
+echo "run -it / --read-only / --init / --uidmap: ok"
+
+log "a pod: two containers share the infra container's network namespace"
+"${P[@]}" pod create --name vrun-podman-pod --network none >/dev/null
+for c in a b; do
+  "${P[@]}" run -d --pod vrun-podman-pod --name "vrun-podman-pod-$c" localhost/vrun-busybox sleep 1000 >/dev/null
+done
+a=$("${P[@]}" exec vrun-podman-pod-a readlink /proc/self/ns/net)
+b=$("${P[@]}" exec vrun-podman-pod-b readlink /proc/self/ns/net)
+host=$(readlink /proc/self/ns/net)
+[ "$a" = "$b" ] && [ "$a" != "$host" ] || fail "pod network namespaces: a $a, b $b, host $host"
+n=$("${P[@]}" pod inspect -f '{{.NumContainers}}' vrun-podman-pod)
+[ "$n" = 3 ] || fail "the pod holds $n containers, not 2 and its infra"
+"${P[@]}" pod rm -f -t 0 vrun-podman-pod >/dev/null
+echo "pod: ok"
+echo "podman.sh: 11 passed, 0 failed"
