@@ -347,6 +347,14 @@ fn errors_carry_the_words_clients_match_on() {
     let (code, _, err) = env.run(&env.default_config(&["/etc/passwd"]));
     assert_eq!(code, 1);
     assert!(err.contains("\"/etc/passwd\": permission denied"), "{err}");
+    // Docker: "not a directory" (any case) is a file bind-mounted onto a directory, exit 127
+    let mut c = env.default_config(&["true"]);
+    c["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/tmp", "type": "bind", "source": "/etc/hostname", "options": ["bind"]
+    }));
+    let (code, _, err) = env.run(&c);
+    assert_eq!(code, 1);
+    assert!(err.to_lowercase().contains("not a directory"), "{err}");
     assert_no_state_left(&env, "after the failed runs");
 }
 
