@@ -49,13 +49,14 @@ fn signal_cgroup(state: &Persisted, current: Status, signal: Signal) -> Result<(
         return Ok(());
     }
     let was_paused = current == Status::Paused;
-    let froze = !was_paused
-        && cg
-            .set_frozen(true)
-            .map_err(|e| tracing::warn!("kill --all: freeze the cgroup first: {e}"))
-            .is_ok();
+    if !was_paused {
+        if let Err(e) = cg.set_frozen(true) {
+            tracing::warn!("kill --all: freeze the cgroup first: {e}");
+        }
+    }
     let result = cg.signal_all(signal);
-    if froze || (was_paused && signal == Signal::SIGKILL) {
+    // (a freeze that timed out leaves the cgroup half frozen: thawed as well)
+    if !was_paused || signal == Signal::SIGKILL {
         if let Err(e) = cg.set_frozen(false) {
             tracing::warn!("kill --all: thaw the cgroup: {e}");
         }
