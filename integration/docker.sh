@@ -87,7 +87,14 @@ CAPEFF='grep CapEff /proc/self/status | cut -f2'
 LIMITS='cd /sys/fs/cgroup; cat memory/memory.limit_in_bytes memory/memory.memsw.limit_in_bytes pids/pids.max cpu/cpu.cfs_quota_us 2>/dev/null || cat memory.max memory.swap.max pids.max cpu.max'
 
 check_run_rm() { set +e; local out; out=$(run "$1" "$IMG" sh -c 'echo hi; exit 3'); local rc=$?; set -e
-  expect "output" "$out" hi && expect "exit status" "$rc" 3; }
+  expect "output" "$out" hi && expect "exit status" "$rc" 3 || return 1
+  # Docker reads the runtime's words: a missing command is 127, one it cannot run 126
+  set +e
+  run "$1" "$IMG" no-such-command >/dev/null 2>&1; local missing=$?
+  run "$1" "$IMG" /etc/passwd >/dev/null 2>&1; local denied=$?
+  set -e
+  expect "a missing command" "$missing" 127 && expect "a file that is no program" "$denied" 126
+}
 check_detached_logs() {
   daemonized "$1" "logs-$1" "$IMG" sh -c 'echo to-stdout; echo to-stderr >&2; exec sleep 1000'
   expect status "$(inspect '{{.State.Status}}' "logs-$1")" running
@@ -96,6 +103,8 @@ check_detached_logs() {
 }
 check_exec() {
   expect "exec -u -e -w" "$("${D[@]}" exec -u 1000 -e FOO=bar -w /tmp "logs-$1" sh -c 'echo $(id -u) $FOO $(pwd)')" "1000 bar /tmp"
+  set +e; local out; out=$("${D[@]}" exec "logs-$1" no-such-command 2>&1); local rc=$?; set -e
+  [ "$rc" != 0 ] && [[ "$out" == *"executable file not found"* ]] || { echo "exec of a missing command: $rc $out"; return 1; }
   local t; t=$(tty_run "${D[*]} exec -t logs-$1 tty")
   case "$t" in /dev/pts/*) ;; *) echo "exec -t: tty says '$t'"; return 1 ;; esac
 }

@@ -54,6 +54,15 @@ set -e
 [ "$out" = hi ] || fail "run printed '$out', not 'hi'"
 [ "$rc" = 3 ] || fail "run exited $rc, not 3"
 echo "run --rm: printed '$out', exit $rc"
+# podman reads the runtime's words: a missing command is 127, one it cannot run 126
+set +e
+"${P[@]}" run --rm "${RUN[@]}" localhost/vrun-busybox no-such-command >/dev/null 2>&1
+missing=$?
+"${P[@]}" run --rm "${RUN[@]}" localhost/vrun-busybox /etc/passwd >/dev/null 2>&1
+denied=$?
+set -e
+[ "$missing" = 127 ] && [ "$denied" = 126 ] || fail "a missing command exited $missing (not 127), a file that is no program $denied (not 126)"
+echo "run: a missing command exits 127, a file that is no program 126"
 
 log "podman's default seccomp profile is loaded"
 # podman passes its default profile (x86_64/x86/x32, hundreds of rules, conditions on
