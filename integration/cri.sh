@@ -101,6 +101,7 @@ cleanup() {
   true
 }
 trap cleanup EXIT
+trap "exit 1" INT TERM
 fail() { echo "cri.sh: FAIL: $*" >&2; exit 1; }
 
 log "images: busybox, and a pause image of catatonit"

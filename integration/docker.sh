@@ -57,6 +57,7 @@ cleanup() {
   true
 }
 trap cleanup EXIT
+trap "exit 1" INT TERM
 fail() { echo "docker.sh: FAIL: $*" >&2; exit 1; }
 
 log "start a private dockerd"

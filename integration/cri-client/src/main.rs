@@ -31,6 +31,8 @@ struct Cri {
     /// Pods made by the running check, removed after it whatever its outcome.
     pods: Vec<String>,
     seq: u32,
+    /// A check or its cleanup did not finish: containerd is still waiting on the runtime.
+    wedged: bool,
 }
 
 fn err(e: tonic::Status) -> String {
@@ -755,6 +757,23 @@ async fn twenty_pods(c: &mut Cri) -> Check {
     })
 }
 
+/// How long a check, and then the removal of its pods, may take: a runtime that leaves
+/// containerd waiting (as one whose `kill` answers containerd does not understand) fails the
+/// check instead of stalling the run.
+const CHECK_LIMIT: Duration = Duration::from_secs(180);
+const CLEANUP_LIMIT: Duration = Duration::from_secs(60);
+const UNFINISHED: &str = "did not finish";
+
+async fn bounded<T>(
+    what: &str,
+    limit: Duration,
+    work: impl std::future::Future<Output = Check<T>>,
+) -> Check<T> {
+    tokio::time::timeout(limit, work)
+        .await
+        .unwrap_or_else(|_| Err(format!("{what} {UNFINISHED} within {limit:?}")))
+}
+
 async fn connect(socket: String) -> Result<Channel, String> {
     Endpoint::try_from("http://[::]")
         .map_err(|e| e.to_string())?
@@ -787,6 +806,7 @@ async fn main() {
         work: PathBuf::from(&args[4]),
         pods: Vec::new(),
         seq: 0,
+        wedged: false,
     };
     let only = args.get(5).cloned();
     let mut failed = 0;
@@ -794,9 +814,20 @@ async fn main() {
     macro_rules! checks {
         ($($name:literal => $f:ident),* $(,)?) => {$(
             if only.as_deref().is_none_or(|o| $name.contains(o)) {
-                let outcome = $f(&mut c).await;
-                let cleaned = c.cleanup().await;
-                match outcome.and(cleaned) {
+                let outcome = match c.wedged {
+                    // containerd is still waiting on the runtime: the rest would wait too
+                    true => Err("not run: an earlier check did not finish".to_string()),
+                    false => {
+                        let outcome = bounded("the check", CHECK_LIMIT, $f(&mut c)).await;
+                        let cleaned =
+                            bounded("removing its pods", CLEANUP_LIMIT, c.cleanup()).await;
+                        c.wedged = [&outcome, &cleaned]
+                            .iter()
+                            .any(|r| r.as_ref().is_err_and(|e| e.contains(UNFINISHED)));
+                        outcome.and(cleaned)
+                    }
+                };
+                match outcome {
                     Ok(()) => println!("ok   {}", $name),
                     Err(e) => {
                         failed += 1;
