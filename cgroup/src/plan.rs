@@ -80,13 +80,8 @@ impl Plan {
     /// Writes the files in order; the first error stops it.
     pub fn execute(&self) -> Result<()> {
         for w in &self.writes {
-            match w.kind {
-                Kind::Optional => {
-                    write_or_warn(w);
-                    continue;
-                }
-                Kind::IfPresent if !w.path.exists() => continue,
-                _ => {}
+            if !must_write(w) {
+                continue;
             }
             std::fs::write(&w.path, &w.value).map_err(|e| Error::Io {
                 what: format!(
@@ -110,13 +105,8 @@ impl Plan {
     pub fn execute_or_restore(&self) -> Result<()> {
         let mut done: Vec<(&Write, String)> = Vec::new();
         for w in &self.writes {
-            match w.kind {
-                Kind::Optional => {
-                    write_or_warn(w);
-                    continue;
-                }
-                Kind::IfPresent if !w.path.exists() => continue,
-                _ => {}
+            if !must_write(w) {
+                continue;
             }
             let before = std::fs::read_to_string(&w.path).map_err(|e| Error::Io {
                 what: format!("set {} (read {})", w.field, w.path.display()),
@@ -150,6 +140,19 @@ fn restore(w: &Write, before: &str) {
     };
     if let Err(e) = result {
         tracing::warn!("{}: could not put {} back: {e}", w.field, w.path.display());
+    }
+}
+
+/// Whether `w` is a write whose failure is an error: a limit the kernel may have dropped is
+/// written here instead (see [`write_or_warn`]), and an absent `IfPresent` file is skipped.
+fn must_write(w: &Write) -> bool {
+    match w.kind {
+        Kind::Required => true,
+        Kind::IfPresent => w.path.exists(),
+        Kind::Optional => {
+            write_or_warn(w);
+            false
+        }
     }
 }
 

@@ -181,6 +181,19 @@ impl Cri {
         self.start(&pod, &config, c).await
     }
 
+    async fn pod_status(&mut self, id: &str) -> Check<PodSandboxStatus> {
+        self.rt
+            .pod_sandbox_status(PodSandboxStatusRequest {
+                pod_sandbox_id: id.into(),
+                verbose: false,
+            })
+            .await
+            .map_err(err)?
+            .into_inner()
+            .status
+            .ok_or_else(|| "no pod status".to_string())
+    }
+
     async fn status(&mut self, id: &str) -> Check<ContainerStatus> {
         self.rt
             .container_status(ContainerStatusRequest {
@@ -322,16 +335,7 @@ const TERMINABLE: &[&str] = &[
 
 async fn pod_lifecycle(c: &mut Cri) -> Check {
     let (id, _) = c.pod("lifecycle").await?;
-    let s =
-        c.rt.pod_sandbox_status(PodSandboxStatusRequest {
-            pod_sandbox_id: id.clone(),
-            verbose: false,
-        })
-        .await
-        .map_err(err)?
-        .into_inner()
-        .status
-        .ok_or("no pod status")?;
+    let s = c.pod_status(&id).await?;
     ensure(s.state == PodSandboxState::SandboxReady as i32, || {
         format!("pod state {}", s.state)
     })?;
@@ -343,16 +347,7 @@ async fn pod_lifecycle(c: &mut Cri) -> Check {
     })
     .await
     .map_err(|e| format!("stop: {}", err(e)))?;
-    let s =
-        c.rt.pod_sandbox_status(PodSandboxStatusRequest {
-            pod_sandbox_id: id.clone(),
-            verbose: false,
-        })
-        .await
-        .map_err(err)?
-        .into_inner()
-        .status
-        .ok_or("no pod status")?;
+    let s = c.pod_status(&id).await?;
     ensure(s.state == PodSandboxState::SandboxNotready as i32, || {
         format!("stopped pod state {}", s.state)
     })?;
