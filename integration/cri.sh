@@ -34,38 +34,8 @@ had_run_netns=$([ -d /run/netns ] && echo yes || true)
 had_cni_cache=$([ -d /var/lib/cni ] && echo yes || true) # (libcni's result cache)
 C=(ctr --address "$sock" --namespace k8s.io)
 
-# The container cgroups of pods are made under `vrun-cri/` in the caller's own cgroup
-# (cgroup_parent vrun-cri/POD, as a kubelet's cgroupfs driver passes kubepods/...).
-own_cgroup_dirs() {
-  local line hier path
-  while IFS= read -r line; do
-    hier=${line#*:}; hier=${hier%%:*}; path=${line##*:}
-    hier=${hier#name=}
-    if [ -z "$hier" ]; then
-      for m in /sys/fs/cgroup/unified /sys/fs/cgroup; do
-        [ -f "$m/cgroup.controllers" ] && { echo "$m$path"; break; }
-      done
-    else
-      [ -d "/sys/fs/cgroup/$hier" ] && echo "/sys/fs/cgroup/$hier$path"
-    fi
-  done </proc/self/cgroup
-}
-pod_cgroups_left() {
-  local d
-  for d in $(own_cgroup_dirs); do
-    [ -d "${d%/}/vrun-cri" ] && find "${d%/}/vrun-cri" -type d
-  done
-  true
-}
-remove_pod_cgroups() {
-  local d
-  for d in $(own_cgroup_dirs); do
-    [ -d "${d%/}/vrun-cri" ] && find "${d%/}/vrun-cri" -depth -type d -exec rmdir {} \; 2>/dev/null
-  done
-  true
-}
 # This run's shims: they were started with this daemon's socket as their address.
-shims() { ps -eo pid=,args= | awk -v s="$sock" '$2 ~ /containerd-shim/ && index($0, "-address " s) {print $1}'; }
+shims() { shims_of "-address $sock"; }
 mounts_left() { grep -F -e "$work" -e /run/netns/cni- /proc/self/mountinfo | awk '{print $5}' || true; }
 
 cleanup() {
@@ -93,7 +63,7 @@ cleanup() {
   for n in $(ls /run/netns 2>/dev/null); do
     echo "$netns_before" | grep -qx "$n" || rm -f "/run/netns/$n"
   done
-  remove_pod_cgroups
+  remove_cgroups_under vrun-cri
   rm -rf "$work"
   [ -n "$had_run_containerd" ] || rm -rf /run/containerd
   [ -n "$had_run_netns" ] || rmdir /run/netns 2>/dev/null
@@ -166,10 +136,12 @@ for h in runc vrun; do
   [ -s "$work/$h.out" ] || fail "the CRI client printed nothing for handler $h"
   # what each handler's run left
   left=$(shims; mounts_left; ls /run/netns 2>/dev/null | grep -vxF "$netns_before" || true)
+  # (pods' cgroups go under vrun-cri/ in the caller's own cgroup: cgroup_parent vrun-cri/POD,
+  # relative, as a kubelet's cgroupfs driver passes kubepods/...)
   if [ "$h" = vrun ]; then
-    left+=$(pod_cgroups_left; ls -A "$work/root-vrun/k8s.io" 2>/dev/null)
+    left+=$(cgroups_under vrun-cri 0; ls -A "$work/root-vrun/k8s.io" 2>/dev/null)
   else
-    remove_pod_cgroups # runc leaves its containers' parent cgroups, as the kubelet removes them
+    remove_cgroups_under vrun-cri # runc leaves its containers' parent cgroups, as the kubelet removes them
   fi
   if [ -n "${left//[[:space:]]/}" ]; then
     echo "cri.sh: handler $h left: $left" >&2

@@ -17,27 +17,8 @@ had_run_docker=$([ -d /run/docker ] && echo yes || true)
 had_run_containerd=$([ -d /run/containerd ] && echo yes || true)
 D=(/usr/bin/docker -H "unix://$sock")
 IMG=localhost/vrun-busybox
-# Container cgroups go under vrun-docker/ in the caller's own cgroup (a relative parent).
-cgroup_dirs() {
-  local line hier path
-  while IFS= read -r line; do
-    hier=${line#*:}; hier=${hier%%:*}; path=${line##*:}; hier=${hier#name=}
-    if [ -z "$hier" ]; then
-      [ -f /sys/fs/cgroup/unified/cgroup.controllers ] && echo "/sys/fs/cgroup/unified$path"
-      [ -f /sys/fs/cgroup/cgroup.controllers ] && echo "/sys/fs/cgroup$path"
-    else
-      [ -d "/sys/fs/cgroup/$hier" ] && echo "/sys/fs/cgroup/$hier$path"
-    fi
-  done </proc/self/cgroup
-}
-docker_cgroups() { for d in $(cgroup_dirs); do [ -d "${d%/}/vrun-docker" ] && find "${d%/}/vrun-docker" -mindepth 1 -type d; done; true; }
-remove_docker_cgroups() {
-  for d in $(cgroup_dirs); do
-    [ -d "${d%/}/vrun-docker" ] && find "${d%/}/vrun-docker" -depth -type d -exec rmdir {} \; 2>/dev/null
-  done
-  true
-}
-shims() { ps -eo pid=,args= | awk -v s="$work/" '$2 ~ /containerd-shim/ && index($0, s) {print $1}'; }
+# This run's shims: their command lines hold paths under $work.
+shims() { shims_of "$work/"; }
 
 cleanup() {
   set +e
@@ -49,7 +30,7 @@ cleanup() {
   fi
   for p in $(shims); do kill -9 "$p"; done
   grep -F "$work" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
-  remove_docker_cgroups
+  remove_cgroups_under vrun-docker
   rm -rf "$work"
   [ -n "$had_key" ] || rm -f /etc/docker/key.json
   [ -n "$had_run_docker" ] || rm -rf /run/docker
@@ -61,6 +42,7 @@ trap "exit 1" INT TERM
 fail() { echo "docker.sh: FAIL: $*" >&2; exit 1; }
 
 log "start a private dockerd"
+# (container cgroups under vrun-docker/ in the caller's own cgroup: a relative parent)
 /usr/sbin/dockerd --data-root "$work/data" --exec-root "$work/exec" --pidfile "$work/docker.pid" \
   -H "unix://$sock" --bridge=none --iptables=false --ip-masq=false --ip6tables=false \
   --storage-driver vfs --cgroup-parent vrun-docker --add-runtime "vrun=$VRUN" \
@@ -80,7 +62,6 @@ echo from-the-host >"$work/volume/file"
 run() { local r=$1; shift; "${D[@]}" run --rm --runtime "$r" --network none "$@"; }
 daemonized() { local r=$1 name=$2; shift 2; "${D[@]}" run -d --name "$name" --runtime "$r" --network none "$@" >/dev/null; }
 inspect() { "${D[@]}" inspect -f "$1" "$2"; }
-tty_run() { script -qec "$*" /dev/null </dev/null | tr -d '\r'; }
 expect() { # WHAT GOT WANT
   [ "$2" = "$3" ] || { echo "$1: got '$2', want '$3'"; return 1; }
 }
@@ -210,7 +191,7 @@ for r in runc-debian vrun; do
   [ -z "$left" ] || { echo "docker.sh: containers left with $r: $left"; status=1; }
 done
 for _ in $(seq 50); do [ -z "$(shims)" ] && break; sleep 0.1; done
-left=$(docker_cgroups; for p in $(shims); do ps -o pid=,args= -p "$p"; done; true)
+left=$(cgroups_under vrun-docker 1; for p in $(shims); do ps -o pid=,args= -p "$p"; done; true)
 [ -z "$left" ] || { echo "docker.sh: FAIL: left behind: $left" >&2; status=1; }
 while read -r verdict name; do
   grep -qx "ok   $name" "$work/vrun.out" || { echo "docker.sh: FAIL: runc passes, vrun does not: $name" >&2; status=1; }

@@ -83,7 +83,6 @@ size=$(echo "$out" | head -1)
 [ "$(echo "$out" | tail -1)" = 1 ] || fail "40M fit on a 32M disk: $out"
 echo "annotation disk: / is ${size}K, 40M refused"
 
-tty_run() { script -qec "$*" /dev/null </dev/null | tr -d '\r'; }
 P_LINE="${P[*]}"
 
 log "podman run -d, exec, logs, exec -it, top, stats, pause/unpause, update, stop, rm"

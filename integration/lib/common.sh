@@ -56,3 +56,46 @@ c["process"]["args"] = args
 json.dump(c, open(path, "w"), indent=2)
 PY
 }
+
+# The caller's own cgroup directory in every mounted hierarchy (v1 controllers, and the v2
+# tree wherever it is mounted): where containers of a relative cgroup parent nest.
+own_cgroup_dirs() {
+  local line hier path
+  while IFS= read -r line; do
+    hier=${line#*:}; hier=${hier%%:*}; path=${line##*:}; hier=${hier#name=}
+    if [ -z "$hier" ]; then
+      [ -f /sys/fs/cgroup/unified/cgroup.controllers ] && echo "/sys/fs/cgroup/unified$path"
+      [ -f /sys/fs/cgroup/cgroup.controllers ] && echo "/sys/fs/cgroup$path"
+    else
+      [ -d "/sys/fs/cgroup/$hier" ] && echo "/sys/fs/cgroup/$hier$path"
+    fi
+  done </proc/self/cgroup
+  true
+}
+
+# cgroups_under NAME DEPTH: the cgroup directories of NAME/ under the caller's own cgroups,
+# NAME itself too with DEPTH 0, only those inside it with DEPTH 1.
+cgroups_under() {
+  local d
+  for d in $(own_cgroup_dirs); do
+    [ -d "${d%/}/$1" ] && find "${d%/}/$1" -mindepth "$2" -type d
+  done
+  true
+}
+
+# remove_cgroups_under NAME: removes NAME/ and the empty cgroups in it, deepest first.
+remove_cgroups_under() {
+  local d
+  for d in $(own_cgroup_dirs); do
+    [ -d "${d%/}/$1" ] && find "${d%/}/$1" -depth -type d -exec rmdir {} \; 2>/dev/null
+  done
+  true
+}
+
+# shims_of TEXT: the pids of containerd shims whose command line holds TEXT (a daemon's socket).
+shims_of() {
+  ps -eo pid=,args= | awk -v s="$1" '$2 ~ /containerd-shim/ && index($0, s) {print $1}'
+}
+
+# tty_run COMMAND-LINE: runs it on a new pseudo-terminal (CI has none), output without \r.
+tty_run() { script -qec "$*" /dev/null </dev/null | tr -d '\r'; }
