@@ -727,6 +727,36 @@ fn delete_kills_what_init_left_in_the_cgroup() {
 }
 
 #[test]
+fn a_created_device_is_usable_only_if_the_device_rules_allow_it() {
+    let env = TestEnv::new("cgkmsg");
+    // /dev/kmsg made in the container, with the rules denying everything beyond runc's
+    // defaults: the node exists, and opening it is refused (runc: EPERM from the cgroup).
+    let mut c = env.sh(
+        "test -c /dev/kmsg && echo node-made; echo x > /dev/kmsg && echo kmsg-writable; echo y > /dev/null && echo null-writable",
+    );
+    c["linux"]["devices"] =
+        json!([{"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11, "fileMode": 438}]);
+    c["linux"]["resources"]["devices"] = json!([{"allow": false, "access": "rwm"}]);
+    let (code, out, err) = env.run(&c);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("node-made"), "{out}{err}");
+    assert!(out.contains("null-writable"), "{out}{err}");
+    assert!(
+        !out.contains("kmsg-writable"),
+        "/dev/kmsg was writable: {out}"
+    );
+    assert!(err.contains("Operation not permitted"), "{err}");
+    // and with a rule that allows it, it is usable
+    c["linux"]["resources"]["devices"] = json!([
+        {"allow": false, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "w"}
+    ]);
+    let (code, out, err) = env.run(&c);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("kmsg-writable"), "{out}{err}");
+}
+
+#[test]
 fn fifo_device_rules_are_accepted_and_left_out_with_a_warning() {
     let env = TestEnv::new("cgfifo");
     // As runtime-tools' generator writes them: the node in linux.devices and a "p" rule for

@@ -126,6 +126,67 @@ fn no_pivot_moves_the_root() {
 }
 
 #[test]
+fn no_pivot_leaves_no_full_proc_or_sys_to_mount_another_from() {
+    let env = TestEnv::new("nopivotproc");
+    // A user namespace of the container's own (CAP_SETFCAP lets it map root) may mount procfs
+    // or sysfs only where a full one is visible: with --no-pivot the host's /proc and /sys
+    // would be, under the chroot, unless vrun detaches them first (runc's rule).
+    let mut c = env.sh(
+        "unshare -mrpf mount -t proc proc /tmp && echo proc-mounted; unshare -mrnf mount -t sysfs sysfs /tmp && echo sysfs-mounted; unshare -mr true && echo userns-ok; cat /proc/self/mountinfo",
+    );
+    for set in c["process"]["capabilities"]
+        .as_object_mut()
+        .unwrap()
+        .values_mut()
+    {
+        set.as_array_mut().unwrap().push(json!("CAP_SETFCAP"));
+    }
+    c["root"]["readonly"] = json!(false);
+    env.write_config(&c);
+    let out = env
+        .cmd()
+        .args(["run", "--no-pivot", "--bundle"])
+        .arg(&env.bundle)
+        .arg(env.id("c"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    // the check itself works: a user namespace is made
+    assert!(stdout.contains("userns-ok"), "{stdout}{stderr}");
+    assert!(!stdout.contains("proc-mounted"), "{stdout}");
+    assert!(!stdout.contains("sysfs-mounted"), "{stdout}");
+    assert!(stderr.contains("permission denied"), "{stderr}");
+    assert!(env.leaked_mounts().is_empty(), "{:?}", env.leaked_mounts());
+}
+
+#[test]
+fn proc_or_sys_on_a_symlink_in_the_image_is_refused() {
+    let env = TestEnv::new("procsymlink");
+    let c = env.sh("true");
+    let rootfs = env.bundle.join("rootfs");
+    for dir in ["proc", "sys"] {
+        std::fs::remove_dir(rootfs.join(dir)).unwrap();
+        std::os::unix::fs::symlink("tmp", rootfs.join(dir)).unwrap();
+        let typ = if dir == "proc" { "proc" } else { "sysfs" };
+        assert_create_fails(
+            &env,
+            &c,
+            &format!("(/{dir}): filesystem \"{typ}\" must be mounted on ordinary directory; /{dir} in the rootfs is a symlink"),
+        );
+        std::fs::remove_file(rootfs.join(dir)).unwrap();
+        std::fs::create_dir(rootfs.join(dir)).unwrap();
+    }
+    // a file there is refused too
+    std::fs::remove_dir(rootfs.join("proc")).unwrap();
+    std::fs::write(rootfs.join("proc"), "").unwrap();
+    assert_create_fails(&env, &c, "/proc in the rootfs is a file");
+    // nothing was mounted on the symlink's target
+    assert_eq!(std::fs::read_dir(rootfs.join("tmp")).unwrap().count(), 0);
+}
+
+#[test]
 fn rootfs_propagation_is_applied_for_every_mode() {
     let env = TestEnv::new("prop");
     // The optional fields of the root's line in mountinfo (between the mount options and

@@ -1,6 +1,8 @@
 //! The device rules every container gets, as runc applies them: after the config's own rules,
-//! mknod of any device, the standard character devices, the ptys, tun, and each device the
-//! config creates in `linux.devices`.
+//! mknod of any device, the standard character devices, the ptys and tun. A node the config
+//! creates in `linux.devices` gets no rule of its own: the config's `linux.resources.devices`
+//! says whether it may be used (runc's rule; a config that denies everything and lists
+//! /dev/kmsg means the node exists but cannot be opened).
 
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType};
 
@@ -42,17 +44,14 @@ pub fn default_allowed() -> Vec<LinuxDeviceCgroup> {
     ]
 }
 
-/// The config's rules, then the defaults, then one allow rule per created device.
+/// The config's rules, then the defaults.
 ///
 /// Rules of type "p" (fifo) are left out, with a warning: the device controller only sees
 /// character and block devices (a fifo is never checked against it), and neither
 /// devices.allow nor the eBPF program has a fifo type. Config generators emit them
 /// (runtime-tools' generator, which podman uses); runc and crun skip them the same way.
-pub fn with_defaults(
-    config: &[LinuxDeviceCgroup],
-    created: &[LinuxDeviceCgroup],
-) -> Vec<LinuxDeviceCgroup> {
-    let mut all = Vec::with_capacity(config.len() + created.len() + 11);
+pub fn with_defaults(config: &[LinuxDeviceCgroup]) -> Vec<LinuxDeviceCgroup> {
+    let mut all = Vec::with_capacity(config.len() + 11);
     for (i, r) in config.iter().enumerate() {
         if r.typ() == Some(LinuxDeviceType::P) {
             tracing::warn!(
@@ -63,17 +62,5 @@ pub fn with_defaults(
         }
     }
     all.extend(default_allowed());
-    all.extend(created.iter().cloned());
     all
-}
-
-/// An allow rule for a device node the container gets; none for a fifo, which the device
-/// cgroup does not control.
-pub fn allow_node(kind: char, major: i64, minor: i64) -> Option<LinuxDeviceCgroup> {
-    let typ = match kind {
-        'b' => LinuxDeviceType::B,
-        'p' => return None,
-        _ => LinuxDeviceType::C,
-    };
-    Some(rule(true, typ, Some(major), Some(minor), "rwm"))
 }

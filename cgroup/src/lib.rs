@@ -25,7 +25,7 @@ mod undo;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxResources};
+use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
 
 pub use error::{Error, Result};
@@ -175,9 +175,9 @@ impl Cgroup {
     /// Writes the limits of `linux.resources`, with the device rules every container gets
     /// (see [`devices::with_defaults`]) after the config's own. Everything is checked before
     /// the first write.
-    pub fn apply(&self, r: &LinuxResources, created_devices: &[LinuxDeviceCgroup]) -> Result<()> {
+    pub fn apply(&self, r: &LinuxResources) -> Result<()> {
         let config_rules = r.devices().as_deref().unwrap_or(&[]);
-        let rules = devices::with_defaults(config_rules, created_devices);
+        let rules = devices::with_defaults(config_rules);
         ebpf::validate(&rules)?;
         match self.version {
             Version::V1 => {

@@ -1,6 +1,6 @@
 //! `mounts` of config.json, in order, each target resolved inside the rootfs.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -119,6 +119,9 @@ fn mount_one(ctx: &MountContext, m: &Mount, field: &str) -> Result<()> {
         };
         return bind(ctx.root, &source, dest, &opts, field);
     }
+    if typ == "proc" || typ == "sysfs" {
+        refuse_non_directory(ctx.root, dest, typ, field)?;
+    }
     let target = ctx.root.mkdir_all(dest, 0o755)?;
     let source = m
         .source()
@@ -151,6 +154,33 @@ fn mount_one(ctx: &MountContext, m: &Mount, field: &str) -> Result<()> {
         Err(e) => return Err(e).context(|| format!("{field}: mount {typ} {source}")),
     }
     finish(ctx.root, dest, &opts, field)
+}
+
+/// procfs and sysfs go only on a real directory: on a symlink (which the mount would follow,
+/// inside the rootfs, to wherever the image points it) or a file, refuse, as runc does. A
+/// /proc that is anything but /proc is an image trying something.
+fn refuse_non_directory(root: &Root, dest: &Path, typ: &str, field: &str) -> Result<()> {
+    let (dir, name) = root.parent_of(dest)?;
+    match nix::sys::stat::fstatat(
+        Some(dir.as_raw_fd()),
+        name.as_str(),
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    ) {
+        Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => Ok(()),
+        Ok(st) => {
+            let what = match st.st_mode & libc::S_IFMT {
+                libc::S_IFLNK => "a symlink",
+                libc::S_IFREG => "a file",
+                _ => "not a directory",
+            };
+            Err(Error::Invalid(format!(
+                "{field}: filesystem \"{typ}\" must be mounted on ordinary directory; {} in the rootfs is {what}",
+                dest.display()
+            )))
+        }
+        Err(Errno::ENOENT) => Ok(()),
+        Err(e) => Err(e).context(|| format!("{field}: stat {} in the rootfs", dest.display())),
+    }
 }
 
 fn with_rbind(opts: &MountOptions) -> MountOptions {

@@ -32,7 +32,7 @@ fn busybox() -> &'static str {
 const APPLETS: &[&str] = &[
     "sh", "ls", "cat", "echo", "id", "hostname", "ps", "sleep", "mount", "grep", "true", "false",
     "touch", "mkdir", "readlink", "ulimit", "stat", "head", "wc", "dd", "umask", "env", "pwd",
-    "uname", "test", "kill", "mknod", "rm", "ln", "tail", "cut", "tr", "awk",
+    "uname", "test", "kill", "mknod", "rm", "ln", "tail", "cut", "tr", "awk", "unshare",
 ];
 
 impl TestEnv {

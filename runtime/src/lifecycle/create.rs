@@ -181,20 +181,12 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
         }
     }
     stop_point("cgroup");
-    let created_devices: Vec<_> =
-        vrun_rootfs::devices::from_spec(linux.devices().as_deref().unwrap_or(&[]))?
-            .iter()
-            .filter_map(|d| {
-                vrun_cgroup::devices::allow_node(d.kind, d.major as i64, d.minor as i64)
-            })
-            .collect();
     let mut resources = linux.resources().clone().unwrap_or_default();
     if let Some(d) = &disk {
         crate::disk::add_throttles(&mut resources, d)?;
     }
     let limits = Limits {
         resources: &resources,
-        devices: &created_devices,
         registry: &registry,
     };
     limits.apply(&mut cgroup)?;
@@ -352,7 +344,6 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
 /// step retried.
 struct Limits<'a> {
     resources: &'a oci_spec::runtime::LinuxResources,
-    devices: &'a [oci_spec::runtime::LinuxDeviceCgroup],
     registry: &'a Registry,
 }
 
@@ -377,7 +368,7 @@ impl Limits<'_> {
             let result = {
                 let _lock = self.registry.lock()?;
                 let applied = match apply {
-                    true => cg.apply(self.resources, self.devices),
+                    true => cg.apply(self.resources),
                     false => Ok(()),
                 };
                 applied.and_then(|()| pid.map_or(Ok(()), |p| cg.add_process(p)))
