@@ -276,6 +276,100 @@ fn notify_listener_receives_the_fd_and_answers_the_syscall() {
     }
 }
 
+#[test]
+fn notify_listener_gets_the_fd_at_create_before_start() {
+    let env = TestEnv::new("sc-notify-create");
+    let sock = env.dir.join("agent.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let id = env.id("c");
+    let c = with_profile(
+        &env,
+        "mkdir /tmp/n; echo rc=$?",
+        json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": sock,
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+        }),
+    );
+    env.write_config(&c);
+    let out = env.try_create(&id);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // An agent that waits for the fd before anyone starts the container gets it now (runc
+    // sends it during create); with a bound, so that a runtime that sends it only at start
+    // fails here rather than hanging.
+    let (conn, _) = listener.accept().unwrap();
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let (payload, fd) = seccomp_agent::recv_state_and_fd(&conn);
+    let state: Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(state["state"]["status"], json!("creating"), "{state}");
+    assert_eq!(env.state(&id)["status"], json!("created"));
+    let agent = std::thread::spawn(move || seccomp_agent::answer(&fd, libc::EXDEV));
+    assert!(env.vrun(&["start", &id]).status.success());
+    let nr = agent.join().unwrap();
+    assert!(nr == libc::SYS_mkdir as i32 || nr == libc::SYS_mkdirat as i32);
+    env.wait_status(&id, "stopped");
+}
+
+#[test]
+fn notify_on_write_is_refused_in_runcs_words() {
+    let env = TestEnv::new("sc-notify-write");
+    let c = with_profile(
+        &env,
+        "true",
+        json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": env.dir.join("agent.sock"),
+            "syscalls": [{"names": ["mkdir", "write"], "action": "SCMP_ACT_NOTIFY"}]
+        }),
+    );
+    assert_create_fails(
+        &env,
+        &c,
+        "linux.seccomp.syscalls[0].names: SCMP_ACT_NOTIFY cannot be used for the write syscall",
+    );
+    // no agent listening: runc's words too
+    let c = with_profile(
+        &env,
+        "true",
+        json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": env.dir.join("agent.sock"),
+            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]
+        }),
+    );
+    assert_create_fails(&env, &c, "failed to connect with seccomp agent");
+}
+
+#[test]
+fn start_container_hooks_run_under_the_filter_with_no_extra_fds() {
+    let env = TestEnv::new("sc-hook");
+    let mut c = with_profile(
+        &env,
+        "true",
+        json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EXDEV}]
+        }),
+    );
+    c["root"]["readonly"] = json!(false);
+    // The hook runs in the container (its /tmp is the rootfs's): its mkdir is refused by
+    // the container's filter, and it holds only stdio (ls's own directory fd is the 4th).
+    c["hooks"] = json!({"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c",
+        "mkdir /tmp/made-by-hook 2>/tmp/hook-mkdir; ls /proc/self/fd | wc -l > /tmp/hook-fds"]}]});
+    env.run_ok(&c);
+    let rootfs = env.bundle.join("rootfs");
+    assert!(!rootfs.join("tmp/made-by-hook").exists());
+    let err = std::fs::read_to_string(rootfs.join("tmp/hook-mkdir")).unwrap();
+    assert!(err.to_lowercase().contains("cross-device link"), "{err}");
+    let fds = std::fs::read_to_string(rootfs.join("tmp/hook-fds")).unwrap();
+    assert_eq!(fds.trim(), "4", "the hook inherited more than stdio");
+}
+
 /// An allow-list with only what busybox's shell and its applets need here (from strace of
 /// `sh -c` running echo, grep, cat, id and sleep), plus capset: the one call vrun itself makes
 /// after a filter loaded early (to drop the CAP_SYS_ADMIN the load needed). No close_range,

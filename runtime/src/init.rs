@@ -215,33 +215,32 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
     process::pass_preserved_fds(ctx.preserve_fds)?;
     // The user switch would clear it anyway; cleared now, before any seccomp filter.
     nix::sys::prctl::set_pdeathsig(None).context(|| "clear PR_SET_PDEATHSIG".into())?;
-    // From here on a filter loaded early (see process::apply_attributes) sees every syscall:
-    // only capset, the write and read of the handshake, the startContainer hooks (if any),
-    // the signal reset and execve follow.
+    // The filter goes in during create, as runc loads it, so that a listener has its fd
+    // before `start` and the startContainer hooks run under it. Early (see
+    // process::apply_attributes) when loading it needs privileges the process drops, else
+    // right after. Either way only the handshake's write and read, the hooks, the signal
+    // reset and execve follow it.
     let state = state_json.as_str();
-    let early_load = seccomp
+    let load = seccomp.as_ref().map(|s| move || s.load(state, "creating"));
+    let early_load = load
         .as_ref()
-        .filter(|s| s.early)
-        .map(|s| move || s.load(state, "creating"));
+        .filter(|_| seccomp.as_ref().is_some_and(|s| s.early));
     process::apply_attributes(
         process,
         ctx.setgroups_allowed,
         Some(0o022),
-        early_load.as_ref().map(|f| f as &dyn Fn() -> Result<()>),
+        early_load.map(|f| f as &dyn Fn() -> Result<()>),
     )?;
+    if let (Some(load), None) = (&load, early_load) {
+        load()?;
+    }
 
     ctx.channel.send(sync::READY, b"")?;
     *reported_ready = true;
 
     wait_for_start(ctx.fifo)?;
     hooks::run("startContainer", &start_container_hooks, &state_json)?;
-    Err(
-        program.exec_after(|| match seccomp.as_ref().filter(|s| !s.early) {
-            // The last thing before execve, so that vrun's own setup is not filtered.
-            Some(s) => s.load(&state_json, "created"),
-            None => Ok(()),
-        }),
-    )
+    Err(program.exec_after(|| Ok(())))
 }
 
 /// The pty for `process.terminal`: opened from the container's own devpts, its master sent to

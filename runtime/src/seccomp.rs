@@ -1,7 +1,10 @@
 //! linux.seccomp in the container's init and in `exec`'d processes: compiled before anything
-//! is set up, loaded as late as the kernel lets it be, and, for SCMP_ACT_NOTIFY, the listener
-//! fd handed to `listenerPath` over a socket the parent connected (with the host's
-//! credentials and filesystem, which the process no longer has by then).
+//! is set up; loaded in init during create (before "ready", so that the startContainer hooks
+//! run under it and a listener has its fd before `start`, as with runc) and in an exec'd
+//! process just before execve; early, before the capabilities drop, where loading needs
+//! them. For SCMP_ACT_NOTIFY, the listener fd is handed to `listenerPath` over a socket the
+//! parent connected (with the host's credentials and filesystem, which the process no
+//! longer has by then).
 
 use std::os::fd::OwnedFd;
 
@@ -46,7 +49,7 @@ pub(crate) struct Seccomp<'a> {
     setup: &'a SeccompSetup<'a>,
     /// The process's pid as the host sees it, for the listener's message.
     host_pid: i32,
-    /// Loaded before the process drops its privileges rather than just before exec.
+    /// Loaded before the process drops its privileges rather than after.
     pub early: bool,
 }
 

@@ -32,6 +32,10 @@ const DISPATCH_BLOCK: usize = 64;
 /// After loading a filter with a listener, vrun passes the listener with sendmsg(2): a
 /// profile may not send that syscall to the listener, which does not have the fd yet.
 pub const SYSCALLS_VRUN_NEEDS_AFTER_LOAD: [&str; 1] = ["sendmsg"];
+/// The runtime writes after the filter is loaded (its handshake, a hook's output): runc
+/// refuses to hand write(2) to a listener, whose agent could then deadlock on its own
+/// runtime, and says so in these words, which its users' tests look for.
+const NOTIFY_REFUSED_LIKE_RUNC: [&str; 1] = ["write"];
 
 #[derive(Debug, Clone)]
 pub struct Filter {
@@ -112,6 +116,15 @@ pub fn compile(profile: &Profile, native: Arch) -> Result<Filter, String> {
                 return Err(f(
                     ".action: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath, the socket the listener fd goes to",
                 ));
+            }
+            if let Some(n) = rule
+                .names
+                .iter()
+                .find(|n| NOTIFY_REFUSED_LIKE_RUNC.contains(&n.as_str()))
+            {
+                return Err(f(&format!(
+                    ".names: SCMP_ACT_NOTIFY cannot be used for the {n} syscall"
+                )));
             }
             if let Some(n) = rule
                 .names

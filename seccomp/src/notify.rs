@@ -14,7 +14,13 @@ use serde_json::{json, Value};
 /// Connects to the listener's socket. Called while the host's filesystem is still
 /// reachable (before pivot_root, or before joining the container's mount namespace).
 pub fn connect_listener(path: &Path) -> Result<OwnedFd, String> {
-    let what = || format!("linux.seccomp.listenerPath: connect to {}", path.display());
+    // "failed to connect with seccomp agent": runc's words, which its users' tests look for.
+    let what = || {
+        format!(
+            "linux.seccomp.listenerPath: failed to connect with seccomp agent at {}",
+            path.display()
+        )
+    };
     let fd = socket(
         AddressFamily::Unix,
         SockType::Stream,
