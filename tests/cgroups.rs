@@ -74,6 +74,51 @@ fn limits_are_written_and_the_cgroup_removed_on_delete() {
     assert!(cgroup_dirs_named(&id).is_empty());
 }
 
+/// The "0::" line of /proc/PID/cgroup: the process's cgroup in the v2 hierarchy (the only
+/// one on a v2 host, systemd's "unified" one on a hybrid host).
+fn v2_cgroup_of(pid: &str) -> String {
+    let text = read(PathBuf::from(format!("/proc/{pid}/cgroup")));
+    text.lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn init_and_exec_are_placed_in_the_v2_hierarchy_too() {
+    let env = TestEnv::new("cgunified");
+    let id = env.id("c");
+    env.create(&id, &env.default_config(&["sleep", "30"]));
+    let pid = env.state(&id)["pid"].as_i64().unwrap().to_string();
+    let want = format!("/vrun/{id}");
+    assert!(
+        v2_cgroup_of(&pid).ends_with(&want),
+        "{}",
+        v2_cgroup_of(&pid)
+    );
+    assert!(env.vrun(&["start", &id]).status.success());
+    let pid_file = env.dir.join("exec.pid");
+    // stdio not captured: the detached sleep would hold the pipes open
+    let status = env
+        .cmd()
+        .args(["exec", "-d", "--pid-file"])
+        .arg(&pid_file)
+        .args([id.as_str(), "sleep", "30"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exec_pid = read(pid_file);
+    assert!(
+        v2_cgroup_of(&exec_pid).ends_with(&want),
+        "{}",
+        v2_cgroup_of(&exec_pid)
+    );
+    assert!(env.vrun(&["delete", "--force", &id]).status.success());
+    assert!(cgroup_dirs_named(&id).is_empty());
+}
+
 #[test]
 fn pids_limit_refuses_forks() {
     let env = TestEnv::new("pidsmax");
@@ -448,7 +493,7 @@ fn unified_keys_are_refused_on_v1() {
         &env,
         &out,
         &id,
-        "linux.resources.unified.memory.high: cgroup v2 keys cannot be set",
+        "linux.resources.unified.memory.high: invalid configuration: cgroup v2 keys cannot be set",
     );
 }
 
@@ -579,6 +624,98 @@ fn cpu_burst_idle_and_kernel_memory() {
         applied || err.contains("linux.resources.memory.kernel ignored"),
         "{err}"
     );
+}
+
+#[test]
+fn update_orders_cpu_and_memory_writes_so_every_valid_change_goes_through() {
+    // A parent limited to half a CPU, made by the test: the container's quota over its
+    // period may never exceed it, also between the two writes of one update.
+    let parent_name = format!("vrun-cpuparent-{}", std::process::id());
+    let parent = OwnCgroupDir(own_cgroup("cpu").join(&parent_name));
+    std::fs::create_dir(&parent.0).unwrap();
+    std::fs::write(parent.0.join("cpu.cfs_quota_us"), "50000").unwrap();
+    let env = TestEnv::new("cpuorder");
+    let id = env.id("c");
+    let mut c = env.default_config(&["sleep", "30"]);
+    c["linux"]["cgroupsPath"] = json!(format!("{parent_name}/{id}"));
+    c["linux"]["resources"]["cpu"] = json!({"quota": 50000, "period": 100000});
+    c["linux"]["resources"]["memory"] = json!({"limit": 33554432, "swap": 67108864});
+    env.create(&id, &c);
+    let cpu = parent.0.join(&id);
+    let mem = own_cgroup("memory").join(&parent_name).join(&id);
+    let both = |period: &str, quota: &str| {
+        let out = env.vrun(&["update", "--cpu-period", period, "--cpu-quota", quota, &id]);
+        assert!(
+            out.status.success(),
+            "{period}/{quota}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(read(cpu.join("cpu.cfs_period_us")), period);
+        assert_eq!(read(cpu.join("cpu.cfs_quota_us")), quota);
+    };
+    // down: the period first would make 50000/10000, five CPUs
+    both("10000", "5000");
+    // up: the quota first would make 50000/10000
+    both("100000", "50000");
+    both("1000000", "500000");
+    both("100000", "-1");
+    // unlimited memory with no swap given: memory+swap goes unlimited too, first
+    let out = env.vrun(&["update", "--memory", "-1", &id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let unlimited = read(mem.join("memory.limit_in_bytes"));
+    assert!(unlimited.parse::<u64>().unwrap() > 1 << 60, "{unlimited}");
+    let swap = mem.join("memory.memsw.limit_in_bytes");
+    if swap.exists() {
+        assert_eq!(read(swap), unlimited);
+    }
+    assert!(env.vrun(&["delete", "--force", &id]).status.success());
+}
+
+/// A cgroup directory the test made itself, removed when the test ends (after the
+/// containers in it: declare it before the TestEnv).
+struct OwnCgroupDir(PathBuf);
+
+impl Drop for OwnCgroupDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+#[test]
+fn a_frozen_cgroup_is_refused_and_a_busy_one_warned_about() {
+    let name = format!("vrun-precg-{}", std::process::id());
+    let freezer = OwnCgroupDir(own_cgroup("freezer").join(&name));
+    let pids = OwnCgroupDir(own_cgroup("pids").join(&name));
+    std::fs::create_dir(&freezer.0).unwrap();
+    std::fs::create_dir(&pids.0).unwrap();
+    let env = TestEnv::new("precg");
+    let mut c = env.default_config(&["true"]);
+    c["linux"]["cgroupsPath"] = json!(name);
+    // frozen by someone else: refused at once (init would wait there forever)
+    std::fs::write(freezer.0.join("freezer.state"), "FROZEN").unwrap();
+    assert_create_fails(&env, &c, "container's cgroup unexpectedly frozen");
+    std::fs::write(freezer.0.join("freezer.state"), "THAWED").unwrap();
+    // a process already in it: the container is made, with a warning
+    let mut sleeper = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    std::fs::write(pids.0.join("cgroup.procs"), sleeper.id().to_string()).unwrap();
+    let id = env.id("busy");
+    let out = env.try_create(&id);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("container's cgroup is not empty: 1 process(es) found"),
+        "{err}"
+    );
+    assert!(env.vrun(&["delete", "--force", &id]).status.success());
 }
 
 #[test]
@@ -746,14 +883,19 @@ fn a_created_device_is_usable_only_if_the_device_rules_allow_it() {
         "/dev/kmsg was writable: {out}"
     );
     assert!(err.contains("Operation not permitted"), "{err}");
-    // and with a rule that allows it, it is usable
+    // and with a rule that allows it, it is usable; an access letter runc ignores ("a") is
+    // ignored with a warning, not refused
     c["linux"]["resources"]["devices"] = json!([
         {"allow": false, "access": "rwm"},
-        {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "w"}
+        {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "wa"}
     ]);
     let (code, out, err) = env.run(&c);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("kmsg-writable"), "{out}{err}");
+    assert!(
+        err.contains("linux.resources.devices[1].access: 'a' is not one of r, w, m: ignored"),
+        "{err}"
+    );
 }
 
 #[test]

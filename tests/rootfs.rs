@@ -187,6 +187,27 @@ fn proc_or_sys_on_a_symlink_in_the_image_is_refused() {
 }
 
 #[test]
+fn a_read_only_dev_is_filled_first_and_made_read_only_after() {
+    let env = TestEnv::new("devro");
+    let mut c = env.sh(
+        "test -c /dev/null && test -d /dev/pts && test -L /dev/fd && echo filled; echo x > /dev/null && echo null-ok; touch /dev/new 2>&1; grep ' /dev ' /proc/self/mountinfo | cut -d' ' -f6",
+    );
+    for m in c["mounts"].as_array_mut().unwrap() {
+        if m["destination"] == "/dev" {
+            m["options"].as_array_mut().unwrap().push(json!("ro"));
+        }
+    }
+    let out = env.run_ok(&c);
+    assert!(out.contains("filled") && out.contains("null-ok"), "{out}");
+    assert!(
+        out.contains("touch: /dev/new: Read-only file system"),
+        "{out}"
+    );
+    let opts = out.lines().last().unwrap();
+    assert!(opts == "ro" || opts.starts_with("ro,"), "{out}");
+}
+
+#[test]
 fn rootfs_propagation_is_applied_for_every_mode() {
     let env = TestEnv::new("prop");
     // The optional fields of the root's line in mountinfo (between the mount options and

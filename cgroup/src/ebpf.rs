@@ -60,22 +60,27 @@ const ACC_MKNOD: i32 = 1;
 const ACC_READ: i32 = 2;
 const ACC_WRITE: i32 = 4;
 
-fn access_bits(access: &str) -> std::result::Result<i32, char> {
-    access.chars().try_fold(0, |bits, c| match c {
-        'm' => Ok(bits | ACC_MKNOD),
-        'r' => Ok(bits | ACC_READ),
-        'w' => Ok(bits | ACC_WRITE),
-        other => Err(other),
+/// The access bits of a rule; characters other than r, w and m are ignored (see `validate`).
+fn access_bits(access: &str) -> i32 {
+    access.chars().fold(0, |bits, c| match c {
+        'm' => bits | ACC_MKNOD,
+        'r' => bits | ACC_READ,
+        'w' => bits | ACC_WRITE,
+        _ => bits,
     })
 }
 
-/// Checks device rules the way `apply` will use them: a clear error naming the rule.
+/// Looks at device rules the way `apply` will use them. Characters other than r, w and m in
+/// an access string are ignored with a warning naming the rule, not refused: runc takes them
+/// on v1 (its tests and some generated configs carry forms like "rwa"), and a config that
+/// runs under runc should run here.
 pub fn validate(rules: &[LinuxDeviceCgroup]) -> Result<()> {
     for (i, r) in rules.iter().enumerate() {
-        if let Err(c) = access_bits(r.access().as_deref().unwrap_or("rwm")) {
-            return Err(Error::Invalid(format!(
-                "linux.resources.devices[{i}].access: {c:?} is not one of r, w, m"
-            )));
+        let access = r.access().as_deref().unwrap_or("rwm");
+        if let Some(c) = access.chars().find(|c| !matches!(c, 'r' | 'w' | 'm')) {
+            tracing::warn!(
+                "linux.resources.devices[{i}].access: {c:?} is not one of r, w, m: ignored"
+            );
         }
     }
     Ok(())
@@ -100,7 +105,7 @@ pub fn program(rules: &[LinuxDeviceCgroup]) -> Vec<Insn> {
             }
             _ => {}
         }
-        let access = access_bits(rule.access().as_deref().unwrap_or("rwm")).unwrap_or(0);
+        let access = access_bits(rule.access().as_deref().unwrap_or("rwm"));
         if access != ACC_MKNOD | ACC_READ | ACC_WRITE {
             // the access asked for must be within the rule's: (asked & !rule) == 0
             checks.push(vec![
@@ -234,11 +239,12 @@ mod tests {
     }
 
     #[test]
-    fn bad_rules_are_refused_with_their_index() {
-        let err = validate(&[rule(true, LinuxDeviceType::C, None, None, "rwx")]).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "linux.resources.devices[0].access: 'x' is not one of r, w, m"
-        );
+    fn unknown_access_characters_are_ignored() {
+        let rules = [rule(true, LinuxDeviceType::C, Some(1), Some(3), "rwa")];
+        assert!(validate(&rules).is_ok());
+        let p = program(&rules);
+        assert_eq!(eval(&p, DEV_CHAR, ACC_READ, 1, 3), 1);
+        assert_eq!(eval(&p, DEV_CHAR, ACC_WRITE, 1, 3), 1);
+        assert_eq!(eval(&p, DEV_CHAR, ACC_MKNOD, 1, 3), 0);
     }
 }

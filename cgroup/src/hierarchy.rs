@@ -48,6 +48,7 @@ impl Hierarchy {
     pub fn from_text(mountinfo: &str, proc_cgroup: &str) -> Result<Hierarchy> {
         let mut v1 = Vec::new();
         let mut v2 = None;
+        let mut hybrid_unified = None;
         for line in mountinfo.lines() {
             let fields: Vec<&str> = line.split(' ').collect();
             let Some(dash) = fields.iter().position(|f| *f == "-") else {
@@ -61,6 +62,16 @@ impl Hierarchy {
             match fstype {
                 "cgroup2" if mount_point == "/sys/fs/cgroup" => {
                     v2 = Some(Mounted {
+                        mount_point: mount_point.into(),
+                        controllers: Vec::new(),
+                        root: root.into(),
+                    })
+                }
+                // A hybrid host's v2 hierarchy (systemd's "unified"): the container is placed
+                // there too, as runc does, so that tools reading the "0::" line of
+                // /proc/PID/cgroup (systemd, cAdvisor) find it rather than its caller.
+                "cgroup2" if mount_point == "/sys/fs/cgroup/unified" => {
+                    hybrid_unified = Some(Mounted {
                         mount_point: mount_point.into(),
                         controllers: Vec::new(),
                         root: root.into(),
@@ -119,7 +130,7 @@ impl Hierarchy {
             }),
             (None, false) => Ok(Hierarchy {
                 version: Version::V1,
-                mounts: v1,
+                mounts: v1.into_iter().chain(hybrid_unified).collect(),
                 own,
             }),
             (None, true) => Err(Error::Invalid(
@@ -219,6 +230,10 @@ mod tests {
                     "systemd".to_string(),
                     PathBuf::from("/sys/fs/cgroup/systemd/vrun/c1")
                 ),
+                (
+                    "unified".to_string(),
+                    PathBuf::from("/sys/fs/cgroup/unified/vrun/c1")
+                ),
             ]
         );
     }
@@ -255,7 +270,7 @@ mod tests {
         let dirs = h
             .container_dirs(&Placement::parse(None, "c1", false).unwrap())
             .unwrap();
-        assert_eq!(dirs.len(), 3);
+        assert_eq!(dirs.len(), 4);
         assert!(
             dirs.iter().all(|(_, d)| d.starts_with("/sys/fs/cgroup/")),
             "{dirs:?}"

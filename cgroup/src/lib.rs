@@ -174,11 +174,11 @@ impl Cgroup {
 
     /// Writes the limits of `linux.resources`, with the device rules every container gets
     /// (see [`devices::with_defaults`]) after the config's own. Everything is checked before
-    /// the first write.
+    /// the first write ([`validate`] first).
     pub fn apply(&self, r: &LinuxResources) -> Result<()> {
         let config_rules = r.devices().as_deref().unwrap_or(&[]);
+        // (checked by `validate` when the config was read)
         let rules = devices::with_defaults(config_rules);
-        ebpf::validate(&rules)?;
         match self.version {
             Version::V1 => {
                 let mut plan = plan::plan_v1(self, r)?;

@@ -212,8 +212,9 @@ fn first_set(fields: &[(&str, bool)]) -> Option<String> {
 pub(crate) fn plan_v1(cg: &Cgroup, r: &LinuxResources) -> Result<Plan> {
     let mut plan = Plan::default();
     if let Some(key) = r.unified().as_ref().and_then(|u| u.keys().next()) {
+        // "invalid configuration": runc's words, which tools look for
         return Err(Error::Invalid(format!(
-            "{F}.unified.{key}: cgroup v2 keys cannot be set on this host, whose cgroups are v1"
+            "{F}.unified.{key}: invalid configuration: cgroup v2 keys cannot be set on this host, whose cgroups are v1"
         )));
     }
     if let Some(m) = r.memory() {
@@ -265,6 +266,32 @@ pub(crate) fn plan_v1(cg: &Cgroup, r: &LinuxResources) -> Result<Plan> {
     Ok(plan)
 }
 
+/// With both the cfs period and quota changing, the kernel checks the ratio after each write
+/// against the parent's limit: the order whose in-between ratio (old quota over new period,
+/// or new quota over old period) is lower goes, so that any change valid at its end is
+/// valid on the way (runc gets there by retrying the period after the quota on EINVAL).
+fn quota_goes_first(dir: &Path, period: u64, quota: i64) -> bool {
+    let current = |file: &str| -> Option<i64> {
+        std::fs::read_to_string(dir.join(file))
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+    };
+    let (Some(old_period), Some(old_quota)) =
+        (current("cpu.cfs_period_us"), current("cpu.cfs_quota_us"))
+    else {
+        return false;
+    };
+    // a negative quota is unlimited, which the parent never refuses
+    let ratio = |q: i64, p: i64| {
+        if q < 0 || p <= 0 {
+            0.0
+        } else {
+            q as f64 / p as f64
+        }
+    };
+    ratio(quota, old_period) < ratio(old_quota, period as i64)
+}
+
 fn memory_v1(cg: &Cgroup, m: &LinuxMemory, plan: &mut Plan) -> Result<()> {
     let (limit, reservation, swap) = (set(m.limit()), set(m.reservation()), set(m.swap()));
     let (kernel, kernel_tcp) = (set(m.kernel()), set(m.kernel_tcp()));
@@ -310,6 +337,12 @@ fn memory_v1(cg: &Cgroup, m: &LinuxMemory, plan: &mut Plan) -> Result<()> {
                 limit_write(plan, l);
                 swap_write(plan, s);
             }
+        }
+        // Unlimited memory with no swap given: memory+swap goes unlimited first, or the
+        // kernel refuses a limit above it (runc's rule).
+        (Some(-1), None) if dir.join("memory.memsw.limit_in_bytes").exists() => {
+            swap_write(plan, -1);
+            limit_write(plan, -1);
         }
         (Some(l), None) => limit_write(plan, l),
         (None, Some(s)) => swap_write(plan, s),
@@ -382,11 +415,23 @@ fn cpu_v1(cg: &Cgroup, c: &LinuxCpu, plan: &mut Plan) -> Result<()> {
         if let Some(v) = shares {
             plan.add(dir, "cpu.shares", v, format!("{F}.cpu.shares"));
         }
-        if let Some(v) = period {
-            plan.add(dir, "cpu.cfs_period_us", v, format!("{F}.cpu.period"));
-        }
-        if let Some(v) = quota {
-            plan.add(dir, "cpu.cfs_quota_us", v, format!("{F}.cpu.quota"));
+        let period_write =
+            |plan: &mut Plan, v| plan.add(dir, "cpu.cfs_period_us", v, format!("{F}.cpu.period"));
+        let quota_write =
+            |plan: &mut Plan, v| plan.add(dir, "cpu.cfs_quota_us", v, format!("{F}.cpu.quota"));
+        match (period, quota) {
+            (Some(p), Some(q)) if quota_goes_first(dir, p, q) => {
+                quota_write(plan, q);
+                period_write(plan, p);
+            }
+            _ => {
+                if let Some(v) = period {
+                    period_write(plan, v);
+                }
+                if let Some(v) = quota {
+                    quota_write(plan, v);
+                }
+            }
         }
         if let Some(v) = c.burst() {
             plan.add(dir, "cpu.cfs_burst_us", v, format!("{F}.cpu.burst"));

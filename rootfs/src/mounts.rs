@@ -86,26 +86,57 @@ fn make_parent_mount_private(rootfs: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Mounts every entry of `mounts`, in order.
-pub fn mount_all(ctx: &MountContext, mounts: &[Mount]) -> Result<()> {
+/// Mounts every entry of `mounts`, in order. Returns whether a /dev mount asked read-only
+/// was mounted writable, for [`make_dev_readonly`] once its nodes, links and console exist
+/// (runc's order: a read-only /dev would refuse them).
+pub fn mount_all(ctx: &MountContext, mounts: &[Mount]) -> Result<bool> {
+    let mut dev_readonly_later = false;
     for (i, m) in mounts.iter().enumerate() {
         let field = format!("mounts[{i}] ({})", m.destination().display());
-        mount_one(ctx, m, &field).map_err(|e| e.within(&field))?;
+        dev_readonly_later |= mount_one(ctx, m, &field).map_err(|e| e.within(&field))?;
     }
-    Ok(())
+    Ok(dev_readonly_later)
 }
 
-fn mount_one(ctx: &MountContext, m: &Mount, field: &str) -> Result<()> {
-    let opts = mount_options::parse(m.options().as_deref().unwrap_or(&[]), field)?;
+/// Makes /dev read-only, after [`mount_all`] mounted it writable.
+pub fn make_dev_readonly(root: &Root) -> Result<()> {
+    let dev = root
+        .open_path("dev")
+        .context(|| "reopen /dev to make it read-only".into())?;
+    remount_bind(&dev, MsFlags::MS_RDONLY)
+        .context(|| "make /dev read-only (its mount's ro option)".into())
+}
+
+/// Mounts one entry; true when it is a /dev mount left writable for now (see `mount_all`).
+fn mount_one(ctx: &MountContext, m: &Mount, field: &str) -> Result<bool> {
+    let mut opts = mount_options::parse(m.options().as_deref().unwrap_or(&[]), field)?;
     let typ = m.typ().as_deref().unwrap_or("");
     let dest = m.destination();
-    if relative(dest)?.is_empty() {
+    let rel = relative(dest)?;
+    if rel.is_empty() {
         return Err(Error::Invalid(format!(
             "{field}: a mount over the rootfs itself is not allowed"
         )));
     }
+    let is_bind = opts.is_bind() || typ == "bind";
+    let dev_readonly_later = rel == "dev" && !is_bind && opts.flags.contains(MsFlags::MS_RDONLY);
+    if dev_readonly_later {
+        opts.flags.remove(MsFlags::MS_RDONLY);
+    }
+    mount_typed(ctx, m, typ, dest, &opts, field)?;
+    Ok(dev_readonly_later)
+}
+
+fn mount_typed(
+    ctx: &MountContext,
+    m: &Mount,
+    typ: &str,
+    dest: &Path,
+    opts: &MountOptions,
+    field: &str,
+) -> Result<()> {
     if typ == "cgroup" || typ == "cgroup2" {
-        return mount_cgroup(ctx, dest, &opts, field);
+        return mount_cgroup(ctx, dest, opts, field);
     }
     if opts.is_bind() || typ == "bind" {
         let source = m
@@ -117,7 +148,7 @@ fn mount_one(ctx: &MountContext, m: &Mount, field: &str) -> Result<()> {
         } else {
             ctx.bundle.join(source)
         };
-        return bind(ctx.root, &source, dest, &opts, field);
+        return bind(ctx.root, &source, dest, opts, field);
     }
     if typ == "proc" || typ == "sysfs" {
         refuse_non_directory(ctx.root, dest, typ, field)?;
@@ -140,20 +171,20 @@ fn mount_one(ctx: &MountContext, m: &Mount, field: &str) -> Result<()> {
         // Without their own network (sysfs) or ipc (mqueue) namespace, a user namespace may
         // not mount these afresh; bind the host's, as runc does.
         Err(Errno::EPERM) if typ == "sysfs" => {
-            return bind(ctx.root, Path::new("/sys"), dest, &with_rbind(&opts), field)
+            return bind(ctx.root, Path::new("/sys"), dest, &with_rbind(opts), field)
         }
         Err(Errno::EPERM) if typ == "mqueue" => {
             return bind(
                 ctx.root,
                 Path::new("/dev/mqueue"),
                 dest,
-                &with_rbind(&opts),
+                &with_rbind(opts),
                 field,
             )
         }
         Err(e) => return Err(e).context(|| format!("{field}: mount {typ} {source}")),
     }
-    finish(ctx.root, dest, &opts, field)
+    finish(ctx.root, dest, opts, field)
 }
 
 /// procfs and sysfs go only on a real directory: on a symlink (which the mount would follow,

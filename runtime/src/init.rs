@@ -136,7 +136,7 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
         vrun_rootfs::resolve::Root::open(ctx.rootfs)?
     };
     let spec_mounts = spec.mounts().as_deref().unwrap_or(&[]);
-    mounts::mount_all(
+    let dev_readonly_later = mounts::mount_all(
         &MountContext {
             root: &root,
             bundle: ctx.bundle_dir,
@@ -185,6 +185,9 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
             Error::Invalid("process.terminal is true but there is no console socket".into())
         })?;
         setup_console(&root, socket, process)?;
+    }
+    if dev_readonly_later {
+        mounts::make_dev_readonly(&root)?;
     }
     masked::mask(&root, linux.masked_paths().as_deref().unwrap_or(&[]))?;
     masked::make_readonly(&root, linux.readonly_paths().as_deref().unwrap_or(&[]))?;

@@ -143,6 +143,7 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
     stop_point("state-dir");
     let mut cgroup = Cgroup::create(&hierarchy, &placement, &registry)?;
     undo.cgroup = Some(cgroup.clone());
+    check_cgroup_unused(&cgroup)?;
     let (disk, loop_device) = match (&disk_plan, &undo.dir) {
         (Some(plan), Some(dir)) => {
             let made = crate::disk::make(plan, &opts.root, &dir.path, &opts.id)?;
@@ -336,6 +337,34 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
         state,
         console,
     })
+}
+
+/// A cgroup someone else made may already be in use. Frozen, it would hold init forever
+/// before it reports ready: refused at once, in runc's words. With processes in it, the
+/// container shares its limits and `kill --all` reaches them too: a warning, as runc gives.
+fn check_cgroup_unused(cgroup: &Cgroup) -> Result<()> {
+    let shown = || {
+        cgroup
+            .dir_of("freezer")
+            .or_else(|| cgroup.dir_of("pids"))
+            .map(|d| d.display().to_string())
+            .unwrap_or_default()
+    };
+    if cgroup.is_frozen() {
+        return Err(Error::Invalid(format!(
+            "container's cgroup unexpectedly frozen: {} (thaw it, or choose another linux.cgroupsPath)",
+            shown()
+        )));
+    }
+    let pids = cgroup.pids()?;
+    if !pids.is_empty() {
+        tracing::warn!(
+            "container's cgroup is not empty: {} process(es) found in {}",
+            pids.len(),
+            shown()
+        );
+    }
+    Ok(())
 }
 
 /// The container's limits, and how to make its cgroup again when a container sharing it
