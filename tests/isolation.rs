@@ -142,6 +142,37 @@ fn user_namespace_with_mappings() {
     assert_eq!(lines[3], vec!["0"]);
 }
 
+#[test]
+fn user_namespace_binds_a_source_only_the_hosts_root_can_reach() {
+    let env = TestEnv::new("usernsbind");
+    // The source sits under a directory only the host's root may search: the container's
+    // root (host uid 100000) could not open it; vrun opens it before init switches.
+    let private = env.dir.join("private");
+    std::fs::create_dir_all(private.join("data")).unwrap();
+    std::fs::write(private.join("data/file"), "from-the-host\n").unwrap();
+    std::fs::set_permissions(
+        &private,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let mut c = env.sh("cat /mnt/file; touch /mnt/new 2>&1; true");
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    c["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/mnt", "type": "bind", "source": private.join("data"),
+        "options": ["rbind", "ro"]
+    }));
+    std::fs::create_dir_all(env.bundle.join("rootfs/mnt")).unwrap();
+    chown_tree(&env.bundle.join("rootfs"), 100000);
+    let out = env.run_ok(&c);
+    assert!(out.starts_with("from-the-host\n"), "{out}");
+    assert!(out.contains("Read-only file system"), "{out}");
+}
+
 fn chown_tree(dir: &std::path::Path, id: u32) {
     let st = std::process::Command::new("chown")
         .args(["-hR", &format!("{id}:{id}")])

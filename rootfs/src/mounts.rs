@@ -30,6 +30,29 @@ pub struct MountContext<'a> {
     pub root: &'a Root,
     pub bundle: &'a Path,
     pub cgroup: Option<&'a CgroupSource>,
+    /// Bind mount sources the runtime opened with its own credentials (see
+    /// [`open_bind_sources`]), by index in `mounts`.
+    pub sources: &'a [Option<OwnedFd>],
+}
+
+/// Clones the source of every bind mount (open_tree) while the process still has the host's
+/// credentials: in a new user namespace, the container's root cannot open a source under a
+/// directory only the host's root may search (runc hands such sources to its init the same
+/// way). A detached clone rather than an fd of the file, because a bind mount's source must be
+/// in the caller's mount namespace and init has its own by then. A source that cannot be
+/// cloned now is None and opened again, by path, at mount time, where the error names it.
+pub fn open_bind_sources(mounts: &[Mount], bundle: &Path) -> Vec<Option<OwnedFd>> {
+    mounts
+        .iter()
+        .map(|m| {
+            let opts = m.options().as_deref().unwrap_or(&[]);
+            let rbind = opts.iter().any(|o| o == "rbind");
+            let is_bind =
+                rbind || m.typ().as_deref() == Some("bind") || opts.iter().any(|o| o == "bind");
+            let source = m.source().as_deref().filter(|_| is_bind)?;
+            crate::sys::open_tree_clone(&bundle.join(source), rbind).ok()
+        })
+        .collect()
 }
 
 /// Makes the mount tree private to the container (rslave unless `propagation` says
@@ -93,7 +116,8 @@ pub fn mount_all(ctx: &MountContext, mounts: &[Mount]) -> Result<bool> {
     let mut dev_readonly_later = false;
     for (i, m) in mounts.iter().enumerate() {
         let field = format!("mounts[{i}] ({})", m.destination().display());
-        dev_readonly_later |= mount_one(ctx, m, &field).map_err(|e| e.within(&field))?;
+        let source = ctx.sources.get(i).and_then(Option::as_ref);
+        dev_readonly_later |= mount_one(ctx, m, source, &field).map_err(|e| e.within(&field))?;
     }
     Ok(dev_readonly_later)
 }
@@ -108,7 +132,12 @@ pub fn make_dev_readonly(root: &Root) -> Result<()> {
 }
 
 /// Mounts one entry; true when it is a /dev mount left writable for now (see `mount_all`).
-fn mount_one(ctx: &MountContext, m: &Mount, field: &str) -> Result<bool> {
+fn mount_one(
+    ctx: &MountContext,
+    m: &Mount,
+    opened_source: Option<&OwnedFd>,
+    field: &str,
+) -> Result<bool> {
     let mut opts = mount_options::parse(m.options().as_deref().unwrap_or(&[]), field)?;
     let typ = m.typ().as_deref().unwrap_or("");
     let dest = m.destination();
@@ -123,13 +152,14 @@ fn mount_one(ctx: &MountContext, m: &Mount, field: &str) -> Result<bool> {
     if dev_readonly_later {
         opts.flags.remove(MsFlags::MS_RDONLY);
     }
-    mount_typed(ctx, m, typ, dest, &opts, field)?;
+    mount_typed(ctx, m, opened_source, typ, dest, &opts, field)?;
     Ok(dev_readonly_later)
 }
 
 fn mount_typed(
     ctx: &MountContext,
     m: &Mount,
+    opened_source: Option<&OwnedFd>,
     typ: &str,
     dest: &Path,
     opts: &MountOptions,
@@ -148,7 +178,10 @@ fn mount_typed(
         } else {
             ctx.bundle.join(source)
         };
-        return bind(ctx.root, &source, dest, opts, field);
+        return match opened_source {
+            Some(tree) => attach_tree(ctx.root, tree, &source, dest, opts, field),
+            None => bind(ctx.root, &source, dest, opts, field),
+        };
     }
     if typ == "proc" || typ == "sysfs" {
         refuse_non_directory(ctx.root, dest, typ, field)?;
@@ -231,14 +264,7 @@ pub fn bind(
 ) -> Result<()> {
     let src = std::fs::File::open_path(source)
         .context(|| format!("{field}: open the mount source {}", source.display()))?;
-    let is_dir = nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(&src))
-        .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
-        .context(|| format!("{field}: stat the mount source {}", source.display()))?;
-    let target = if is_dir {
-        root.mkdir_all(dest, 0o755)?
-    } else {
-        root.create_file(dest, 0o644)?
-    };
+    let target = bind_target(root, &src, source, dest, field)?;
     let flags = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
     mount(
         Some(fd_path(src.as_fd()).as_str()),
@@ -249,6 +275,40 @@ pub fn bind(
     )
     .context(|| format!("{field}: bind-mount {}", source.display()))?;
     finish(root, dest, opts, field)
+}
+
+/// A bind mount from a source [`open_bind_sources`] cloned (`source` names it in errors).
+fn attach_tree(
+    root: &Root,
+    tree: &OwnedFd,
+    source: &Path,
+    dest: &Path,
+    opts: &MountOptions,
+    field: &str,
+) -> Result<()> {
+    let target = bind_target(root, tree, source, dest, field)?;
+    crate::sys::move_mount_fd(tree.as_fd(), target.as_fd())
+        .context(|| format!("{field}: bind-mount {}", source.display()))?;
+    finish(root, dest, opts, field)
+}
+
+/// The mount point for a bind of `src`: a directory or a file, like the source, made inside
+/// the rootfs.
+fn bind_target(
+    root: &Root,
+    src: &OwnedFd,
+    source: &Path,
+    dest: &Path,
+    field: &str,
+) -> Result<OwnedFd> {
+    let is_dir = nix::sys::stat::fstat(src.as_raw_fd())
+        .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+        .context(|| format!("{field}: stat the mount source {}", source.display()))?;
+    if is_dir {
+        root.mkdir_all(dest, 0o755)
+    } else {
+        root.create_file(dest, 0o644)
+    }
 }
 
 /// After the mount: a remount for the flags a bind ignores, the propagation changes, and the

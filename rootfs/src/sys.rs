@@ -202,6 +202,39 @@ pub fn move_mount_to(mount: &OwnedFd, target: &std::path::Path) -> Result<(), Er
     Errno::result(ret).map(drop)
 }
 
+const OPEN_TREE_CLONE: u32 = 1;
+const MOVE_MOUNT_T_EMPTY_PATH: u32 = 0x40;
+
+/// open_tree(2) with OPEN_TREE_CLONE: a detached copy of the mount at `path` (with the mounts
+/// under it when `recursive`), which [`move_mount_fd`] can attach in another mount namespace.
+pub fn open_tree_clone(path: &std::path::Path, recursive: bool) -> Result<OwnedFd, Errno> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = CString::new(path.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
+    let mut flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as u32;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as u32;
+    }
+    // SAFETY: the path is NUL-terminated and outlives the call.
+    new_fd(unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) })
+}
+
+/// Attaches a detached mount on the file or directory `target` is open on (O_PATH), with
+/// no path lookup on either side.
+pub fn move_mount_fd(mount: BorrowedFd, target: BorrowedFd) -> Result<(), Errno> {
+    // SAFETY: the empty paths are NUL-terminated statics; both fds are open.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            mount.as_raw_fd(),
+            c"".as_ptr(),
+            target.as_raw_fd(),
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
 const LOOP_CTL_GET_FREE: libc::c_ulong = 0x4C82;
 const LOOP_CONFIGURE: libc::c_ulong = 0x4C0A;
 pub const LO_FLAGS_AUTOCLEAR: u32 = 4;

@@ -43,6 +43,8 @@ pub(crate) struct InitContext<'a> {
     pub state_lock: Option<std::os::fd::RawFd>,
     /// The virtual disk to mount as the root, when the container has one.
     pub disk: Option<&'a crate::disk::DiskState>,
+    /// Bind mount sources opened by the parent (see `mounts::open_bind_sources`).
+    pub mount_sources: &'a [Option<OwnedFd>],
 }
 
 pub(crate) fn run(ctx: InitContext) -> ! {
@@ -141,6 +143,7 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
             root: &root,
             bundle: ctx.bundle_dir,
             cgroup: ctx.cgroup_source.as_ref(),
+            sources: ctx.mount_sources,
         },
         spec_mounts,
     )?;

@@ -208,6 +208,15 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
     let (parent_end, init_end) = sync::pair()?;
     let cgroup_source = cgroup_source(&cgroup, ns.is_new(LinuxNamespaceType::Cgroup));
     let euid_root = nix::unistd::geteuid().is_root();
+    // Opened here, with the caller's credentials, which init loses to the new user
+    // namespace's before it mounts.
+    let mount_sources = match ns.is_new(LinuxNamespaceType::User) {
+        true => vrun_rootfs::mounts::open_bind_sources(
+            spec.mounts().as_deref().unwrap_or(&[]),
+            &bundle.dir,
+        ),
+        false => Vec::new(),
+    };
 
     let restore = ChildNamespaces::enter(&ns, &ns_fds, linux)?;
     let pid =
@@ -232,6 +241,7 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
                     seccomp: seccomp.as_ref(),
                     state_lock: undo.dir.as_ref().map(|d| d.lock_fd()),
                     disk: disk.as_ref(),
+                    mount_sources: &mount_sources,
                 })
             }
             CloneResult::Parent(pid) => pid,
