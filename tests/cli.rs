@@ -293,6 +293,63 @@ fn run_with_a_terminal_and_no_console_socket_proxies_it() {
     assert_eq!(out, "tty=/dev/pts/0\r\n");
 }
 
+#[test]
+fn the_pty_belongs_to_the_processs_user_for_run_and_exec() {
+    let env = TestEnv::new("ptyowner");
+    let owner = "stat -c %u:%g $(readlink /proc/self/fd/0)";
+    let mut c = env.sh(owner);
+    c["process"]["terminal"] = json!(true);
+    c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    let (code, out, err) = env.run(&c);
+    assert_eq!(code, 0, "{err}");
+    // the group stays devpts's (gid=5 in the config's mount), as with runc
+    assert_eq!(out, "1000:5\r\n");
+    let id = env.id("c");
+    env.create(&id, &env.default_config(&["sleep", "30"]));
+    assert!(env.vrun(&["start", &id]).status.success());
+    let out = env.vrun(&["exec", "-t", "--user", "1000:1000", &id, "sh", "-c", owner]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "1000:5\r\n");
+    assert!(env.vrun(&["delete", "--force", &id]).status.success());
+}
+
+#[test]
+fn a_failed_exec_exits_255_and_kill_0_asks_whether_init_is_alive() {
+    let env = TestEnv::new("exec255");
+    let id = env.id("c");
+    env.create(&id, &env.default_config(&["sleep", "30"]));
+    assert!(env.vrun(&["start", &id]).status.success());
+    assert!(env.vrun(&["kill", &id, "0"]).status.success());
+    assert!(env.vrun(&["pause", &id]).status.success());
+    let out = env.vrun(&["exec", &id, "true"]);
+    assert_eq!(out.status.code(), Some(255));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("paused"));
+    assert!(env.vrun(&["resume", &id]).status.success());
+    // the pid file cannot be written: 255, and the process is not left running
+    let out = env.vrun(&[
+        "exec",
+        "--pid-file",
+        "/proc/no-such-dir/pid",
+        &id,
+        "sleep",
+        "31",
+    ]);
+    assert_eq!(out.status.code(), Some(255));
+    let ps = env.vrun(&["ps", &id]);
+    let listing = String::from_utf8_lossy(&ps.stdout);
+    assert!(!listing.contains("sleep 31"), "{listing}");
+    assert!(env.vrun(&["kill", &id, "KILL"]).status.success());
+    env.wait_status(&id, "stopped");
+    let out = env.vrun(&["kill", &id, "0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("container not running"));
+    assert!(env.vrun(&["delete", &id]).status.success());
+}
+
 /// The texts containerd's runc shim, Docker and podman match on in runc's errors: each must be
 /// in vrun's, with runc's exit status.
 #[test]
@@ -311,7 +368,9 @@ fn errors_carry_the_words_clients_match_on() {
         &["exec", "gone", "true"],
     ] {
         let out = env.vrun(args);
-        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        // a failed exec exits 255, as runc's
+        let code = if args[0] == "exec" { 255 } else { 1 };
+        assert_eq!(out.status.code(), Some(code), "{args:?}");
         assert!(
             stderr(&out).contains("does not exist"),
             "{args:?}: {}",

@@ -220,6 +220,33 @@ fn exec_joins_the_container() {
 }
 
 #[test]
+fn exec_process_file_takes_what_it_leaves_out_from_the_container() {
+    let env = TestEnv::new("execpf");
+    let id = env.id("c");
+    let mut c = env.default_config(&["sleep", "30"]);
+    c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    c["process"]["cwd"] = json!("/tmp");
+    env.create(&id, &c);
+    assert!(env.vrun(&["start", &id]).status.success());
+    // no user, no cwd, no capabilities: the container's
+    let process = json!({"args": ["sh", "-c", "id -u; id -g; pwd; grep CapEff /proc/self/status"], "env": ["PATH=/bin"]});
+    let pf = env.dir.join("process.json");
+    std::fs::write(&pf, process.to_string()).unwrap();
+    let out = env.vrun(&["exec", "--process", pf.to_str().unwrap(), &id]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("1000\n1000\n/tmp\n"), "{text}");
+    // the file's fields win
+    let process =
+        json!({"args": ["sh", "-c", "id -u; pwd"], "user": {"uid": 0, "gid": 0}, "cwd": "/"});
+    std::fs::write(&pf, process.to_string()).unwrap();
+    let out = env.vrun(&["exec", "--process", pf.to_str().unwrap(), &id]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "0\n/\n");
+    assert!(env.vrun(&["delete", "--force", &id]).status.success());
+}
+
+#[test]
 fn kill_accepts_names_and_numbers_and_all() {
     let env = TestEnv::new("kill");
     let id = env.id("c");

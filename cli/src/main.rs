@@ -103,6 +103,11 @@ fn main() -> ExitCode {
         root: cli.root,
         systemd_cgroup: cli.systemd_cgroup,
     };
+    // A failed exec exits 255, as runc's does: clients tell it from the process's own status.
+    let failure = match cli.command {
+        Command::Exec(_) => 255,
+        _ => 1,
+    };
     let result = match cli.command {
         Command::Create(a) => commands::create::run(&global, a),
         Command::Start(a) => commands::start::run(&global, a),
@@ -125,7 +130,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
             logging::error(&e.to_string());
-            ExitCode::from(1)
+            ExitCode::from(failure)
         }
     }
 }

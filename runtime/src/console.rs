@@ -181,8 +181,32 @@ pub fn set_window_size(fd: BorrowedFd, ws: &libc::winsize) -> nix::Result<()> {
 /// Opens a new pty pair from the container's /dev/ptmx (already resolved inside its rootfs):
 /// the master, unlocked, and the peer opened from it with TIOCGPTPEER, so no path of the
 /// container is trusted for the slave.
-pub fn open_pty(ptmx: OwnedFd) -> Result<(OwnedFd, OwnedFd)> {
+pub fn open_pty(ptmx: OwnedFd, owner: u32) -> Result<(OwnedFd, OwnedFd)> {
     crate::sys::unlock_pty(ptmx.as_fd()).context(|| "unlock the pty".into())?;
     let peer = crate::sys::open_pty_peer(ptmx.as_fd()).context(|| "open the pty peer".into())?;
+    give_pty_to(&peer, owner)?;
     Ok((ptmx, peer))
+}
+
+/// The pty belongs to the process's user (process.user.uid), so that it can use its own
+/// terminal (chmod, `mesg`, programs that check the tty's owner); its group stays devpts's
+/// (tty), as runc leaves it. runc does this to whatever stdio the process has, the caller's
+/// terminal included; vrun only to the pty it made. An id the user namespace does not map
+/// or a devpts that refuses is left as it is, as runc leaves it.
+fn give_pty_to(peer: &OwnedFd, uid: u32) -> Result<()> {
+    let st = nix::sys::stat::fstat(peer.as_raw_fd()).context(|| "stat the pty".into())?;
+    if st.st_uid == uid {
+        return Ok(());
+    }
+    match nix::unistd::fchown(
+        peer.as_raw_fd(),
+        Some(nix::unistd::Uid::from_raw(uid)),
+        None,
+    ) {
+        Ok(())
+        | Err(nix::errno::Errno::EINVAL | nix::errno::Errno::EPERM | nix::errno::Errno::EROFS) => {
+            Ok(())
+        }
+        Err(e) => Err(e).context(|| format!("give the pty to uid {uid} (process.user.uid)")),
+    }
 }

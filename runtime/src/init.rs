@@ -259,7 +259,7 @@ fn setup_console(root: &Root, socket: &OwnedFd, process: &Process) -> Result<()>
             "process.terminal: open /dev/ptmx in the container (is devpts mounted at /dev/pts?)"
                 .into()
         })?;
-    let (master, peer) = console::open_pty(ptmx)?;
+    let (master, peer) = console::open_pty(ptmx, process.user().uid())?;
     if let Some(size) = process.console_size() {
         let ws = libc::winsize {
             ws_row: size.height() as u16,

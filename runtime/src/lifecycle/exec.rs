@@ -42,6 +42,37 @@ pub struct ExecOptions {
     pub preserve_fds: u32,
 }
 
+/// Fields a --process file may leave out and the exec'd process then takes from the
+/// container's own process, as runc's exec does for most of them (it takes the capabilities,
+/// rlimits, AppArmor and SELinux labels and no_new_privs from the container when the file
+/// has none). vrun takes the user and cwd too, where runc would run as uid 0 (Go's zero
+/// value) or refuse: a process.json written for a container usually means its user. The
+/// environment is never merged: the file's env is the whole env, as with runc.
+const INHERITED_FIELDS: [&str; 7] = [
+    "user",
+    "cwd",
+    "capabilities",
+    "rlimits",
+    "apparmorProfile",
+    "selinuxLabel",
+    "noNewPrivileges",
+];
+
+fn inherit_missing_fields(value: &mut serde_json::Value, base: Option<&Process>) -> Result<()> {
+    let (Some(obj), Some(base)) = (value.as_object_mut(), base) else {
+        return Ok(());
+    };
+    let base = serde_json::to_value(base).map_err(|e| Error::Invalid(e.to_string()))?;
+    for key in INHERITED_FIELDS {
+        if let (false, Some(v)) = (obj.contains_key(key), base.get(key)) {
+            obj.insert(key.to_string(), v.clone());
+        }
+    }
+    // with no cwd anywhere, "/" (the spec's default)
+    obj.entry("cwd").or_insert_with(|| "/".into());
+    Ok(())
+}
+
 /// The process to run: from `--process`, or derived from the container's own.
 pub fn build_process(opts: &ExecOptions, base: Option<&Process>) -> Result<Process> {
     if let Some(file) = &opts.process_file {
@@ -51,6 +82,7 @@ pub fn build_process(opts: &ExecOptions, base: Option<&Process>) -> Result<Proce
         for warning in crate::bundle::drop_unknown_capabilities(&mut value, "capabilities") {
             tracing::warn!("{}: {warning}", file.display());
         }
+        inherit_missing_fields(&mut value, base)?;
         let p: Process = serde_path_to_error::deserialize(value).map_err(|e| {
             Error::Invalid(format!("{}: {}: {}", file.display(), e.path(), e.inner()))
         })?;
@@ -269,7 +301,12 @@ fn finish_parent(
         None => None,
     };
     if let Some(f) = &opts.pid_file {
-        write_pid_file(f, pid.as_raw())?;
+        if let Err(e) = write_pid_file(f, pid.as_raw()) {
+            // A process its client cannot find is not left running (runc kills it too).
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(pid, None);
+            return Err(e);
+        }
     }
     if opts.detach {
         return Ok(0);
@@ -351,7 +388,7 @@ fn exec_child(
         let ptmx = root
             .open_with("dev/ptmx", libc::O_RDWR | libc::O_NOCTTY, 0)
             .context(|| "open /dev/ptmx in the container".into())?;
-        let (master, peer) = console::open_pty(ptmx)?;
+        let (master, peer) = console::open_pty(ptmx, process.user().uid())?;
         console::send_master(socket.as_fd(), master.as_fd())?;
         drop(master);
         process::attach_pty(&peer)?;

@@ -12,17 +12,19 @@ use crate::error::{Error, Result};
 use crate::state::{status, ContainerDir, Persisted, Status};
 use crate::{procfs, sys};
 
-pub fn kill(root: &Path, id: &str, signal: Signal, all: bool) -> Result<()> {
+/// `signal` None is signal 0: nothing is sent, and the answer says whether init is alive
+/// ("container not running" when not), or with `all`, that the container exists.
+pub fn kill(root: &Path, id: &str, signal: Option<Signal>, all: bool) -> Result<()> {
     let dir = ContainerDir::open(root, id)?;
     let state = dir.load()?;
     let current = status(&dir.path, &state);
-    if all {
-        return signal_cgroup(&state, current, signal);
+    match (signal, all) {
+        (Some(signal), true) => signal_cgroup(&state, current, signal),
+        (None, true) => Ok(()),
+        _ if current == Status::Stopped => Err(not_running(id)),
+        (Some(signal), false) => signal_init(&state, signal),
+        (None, false) => send_to_init(&state, 0, "signal 0"),
     }
-    if current == Status::Stopped {
-        return Err(not_running(id));
-    }
-    signal_init(&state, signal)
 }
 
 /// runc's words ("container not running"), which containerd matches on.
@@ -67,16 +69,20 @@ fn signal_cgroup(state: &Persisted, current: Status, signal: Signal) -> Result<(
 /// Signals init through a pidfd, after checking (with the pidfd held) that the pid still
 /// belongs to the container, so a recycled pid is never signalled.
 pub(crate) fn signal_init(state: &Persisted, signal: Signal) -> Result<()> {
+    send_to_init(state, signal as i32, &signal.to_string())
+}
+
+fn send_to_init(state: &Persisted, signo: i32, shown: &str) -> Result<()> {
     let gone = || not_running(&state.id);
     let fd = sys::pidfd_open(state.pid).map_err(|_| gone())?;
     if !procfs::is_alive(state.pid, state.start_time) {
         return Err(gone());
     }
-    sys::pidfd_send_signal(&fd, signal as i32).map_err(|e| match e {
+    sys::pidfd_send_signal(&fd, signo).map_err(|e| match e {
         // it exited since the check
         nix::errno::Errno::ESRCH => gone(),
         e => Error::Sys {
-            what: format!("send {signal} to the container"),
+            what: format!("send {shown} to the container"),
             source: e,
         },
     })
