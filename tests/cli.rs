@@ -183,6 +183,67 @@ fn json_log_lines_carry_the_error() {
 }
 
 #[test]
+fn errors_on_stderr_are_log_lines_and_debug_speaks_for_every_command() {
+    let env = TestEnv::new("stderrshape");
+    // without --log: one logrus line on stderr, as runc writes it
+    let out = env.vrun(&["state", "nope"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("time=\""), "{err}");
+    assert!(
+        err.contains(" level=error msg=\"container \\\"nope\\\" does not exist\""),
+        "{err}"
+    );
+    // with --log: the line goes there, the bare message to stderr
+    let log = env.dir.join("log.txt");
+    let out = env
+        .cmd()
+        .arg("--log")
+        .arg(&log)
+        .args(["state", "nope"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "container \"nope\" does not exist\n"
+    );
+    // --debug: level=debug lines for any command, exec included, to stderr or --log
+    let id = env.id("c");
+    env.create(&id, &env.default_config(&["sleep", "30"]));
+    assert!(env.vrun(&["start", &id]).status.success());
+    for args in [
+        &["exec", &id, "true"][..],
+        &["state", &id],
+        &["list"],
+        &["kill", &id, "0"],
+    ] {
+        let out = env.cmd().arg("--debug").args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.lines()
+                .filter(|l| l.contains(" level=debug msg="))
+                .count()
+                >= 2,
+            "{args:?}: {err}"
+        );
+    }
+    let dlog = env.dir.join("debug.log");
+    let out = env
+        .cmd()
+        .args(["--debug", "--log-format", "json", "--log"])
+        .arg(&dlog)
+        .args(["exec", &id, "true"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(&dlog).unwrap();
+    let line: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(line["level"], "debug", "{text}");
+    assert!(env.vrun(&["delete", "--force", &id]).status.success());
+}
+
+#[test]
 fn terminal_master_goes_to_the_console_socket() {
     let env = TestEnv::new("tty");
     let sock = env.dir.join("console.sock");
@@ -233,7 +294,7 @@ fn terminal_without_console_socket_is_refused_on_create() {
     let id = env.id("c");
     let out = env.try_create(&id);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--console-socket"));
+    assert!(messages(&out.stderr).contains("--console-socket"));
     assert!(!env.root.join(&id).exists());
 }
 
@@ -270,11 +331,7 @@ fn preserve_fds_passes_extra_fds() {
     pass_as_fd3(&mut cmd, w.as_raw_fd());
     let out = cmd.output().unwrap();
     drop(w);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", messages(&out.stderr));
     let mut got = String::new();
     std::fs::File::from(r).read_to_string(&mut got).unwrap();
     assert_eq!(got, "through-fd-3\n");
@@ -308,11 +365,7 @@ fn the_pty_belongs_to_the_processs_user_for_run_and_exec() {
     env.create(&id, &env.default_config(&["sleep", "30"]));
     assert!(env.vrun(&["start", &id]).status.success());
     let out = env.vrun(&["exec", "-t", "--user", "1000:1000", &id, "sh", "-c", owner]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", messages(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "1000:5\r\n");
     assert!(env.vrun(&["delete", "--force", &id]).status.success());
 }
@@ -327,7 +380,7 @@ fn a_failed_exec_exits_255_and_kill_0_asks_whether_init_is_alive() {
     assert!(env.vrun(&["pause", &id]).status.success());
     let out = env.vrun(&["exec", &id, "true"]);
     assert_eq!(out.status.code(), Some(255));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("paused"));
+    assert!(messages(&out.stderr).contains("paused"));
     assert!(env.vrun(&["resume", &id]).status.success());
     // the pid file cannot be written: 255, and the process is not left running
     let out = env.vrun(&[
@@ -346,7 +399,7 @@ fn a_failed_exec_exits_255_and_kill_0_asks_whether_init_is_alive() {
     env.wait_status(&id, "stopped");
     let out = env.vrun(&["kill", &id, "0"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("container not running"));
+    assert!(messages(&out.stderr).contains("container not running"));
     assert!(env.vrun(&["delete", &id]).status.success());
 }
 
@@ -355,7 +408,7 @@ fn a_failed_exec_exits_255_and_kill_0_asks_whether_init_is_alive() {
 #[test]
 fn errors_carry_the_words_clients_match_on() {
     let env = TestEnv::new("words");
-    let stderr = |out: &std::process::Output| String::from_utf8_lossy(&out.stderr).into_owned();
+    let stderr = |out: &std::process::Output| messages(&out.stderr);
     // A container that does not exist: the shim's delete and podman's state check read
     // "does not exist" as "already gone".
     for args in [

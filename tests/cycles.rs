@@ -42,7 +42,7 @@ fn two_hundred_lifecycles_leave_nothing() {
         assert!(
             out.status.success(),
             "delete {i}: {}",
-            String::from_utf8_lossy(&out.stderr)
+            messages(&out.stderr)
         );
     }
     assert_eq!(fd_count(), fds, "fds of the caller");

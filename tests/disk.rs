@@ -79,7 +79,7 @@ fn run_with(env: &TestEnv, id: &str, flags: &[&str], config: &Value) -> (i32, St
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+        messages(&out.stderr),
     )
 }
 

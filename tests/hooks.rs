@@ -95,7 +95,7 @@ fn failing_poststop_hook_only_warns() {
     let (code, _, err) = env.run(&c);
     assert_eq!(code, 0);
     assert!(
-        err.contains("level=warning") && err.contains("poststop hook #0"),
+        err.contains("warning: ") && err.contains("poststop hook #0"),
         "{err}"
     );
 }

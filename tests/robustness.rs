@@ -74,7 +74,7 @@ fn kill_create_at_every_step(env: &TestEnv) {
         assert!(
             out.status.success() || !env.root.join(&id).exists(),
             "step {step}: delete --force: {}",
-            String::from_utf8_lossy(&out.stderr)
+            messages(&out.stderr)
         );
         assert!(!env.root.join(&id).exists(), "step {step}: state dir left");
         assert!(

@@ -293,11 +293,7 @@ fn notify_listener_gets_the_fd_at_create_before_start() {
     );
     env.write_config(&c);
     let out = env.try_create(&id);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", messages(&out.stderr));
     // An agent that waits for the fd before anyone starts the container gets it now (runc
     // sends it during create); with a bound, so that a runtime that sends it only at start
     // fails here rather than hanging.
@@ -477,11 +473,7 @@ fn a_shell_only_allow_list_runs_with_and_without_no_new_privileges() {
     pass_as_fd3(&mut cmd, std::os::fd::AsRawFd::as_raw_fd(&file));
     let out = cmd.output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{text}{}", messages(&out.stderr));
     assert_eq!(text, "kept-fd-content\ndone\n");
 }
 
@@ -503,7 +495,7 @@ fn exec_under_a_shell_only_allow_list() {
             assert!(
                 out.status.success(),
                 "exec {args:?}: {text}{}",
-                String::from_utf8_lossy(&out.stderr)
+                messages(&out.stderr)
             );
             assert_shell_profile_output(&text, nnp);
         }

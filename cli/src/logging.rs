@@ -47,14 +47,24 @@ pub fn init(path: Option<&Path>, format: Format, debug: bool) -> Result<(), Stri
     Ok(())
 }
 
-/// The error that ends a command: into the log (if one is set) and always on stderr.
+/// The error that ends a command, where runc writes it: without --log, one log line on stderr
+/// (`time="..." level=error msg="..."`, what tools that scan stderr for "error" and
+/// containerd's log reader expect); with --log, the line goes to the log and the bare message
+/// to stderr.
 pub fn error(msg: &str) {
-    if let Some(l) = LOGGER.get() {
-        if l.file.is_some() {
+    match LOGGER.get() {
+        Some(l) if l.file.is_some() => {
             l.write(Level::ERROR, msg);
+            eprintln!("{msg}");
         }
+        Some(l) => l.write(Level::ERROR, msg),
+        None => Logger {
+            max: Level::INFO,
+            format: Format::Text,
+            file: None,
+        }
+        .write(Level::ERROR, msg),
     }
-    eprintln!("vrun: {msg}");
 }
 
 impl Logger {

@@ -86,7 +86,7 @@ fn main() -> ExitCode {
         logging::Format::Text
     };
     if let Err(e) = logging::init(cli.log.as_deref(), format, cli.debug) {
-        eprintln!("vrun: {e}");
+        logging::error(&e);
         return ExitCode::from(1);
     }
     // CVE-2019-5736: these commands put a vrun process into the container.
@@ -99,6 +99,14 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     }
+    // With --debug, every command says what it was asked and how it ended (runc's --debug
+    // is read the same way: level=debug lines on stderr or in --log). After the
+    // re-exec above, so that it is said once.
+    tracing::debug!(
+        "vrun {}: {}",
+        env!("CARGO_PKG_VERSION"),
+        std::env::args().collect::<Vec<_>>().join(" ")
+    );
     let global = Global {
         root: cli.root,
         systemd_cgroup: cli.systemd_cgroup,
@@ -127,7 +135,10 @@ fn main() -> ExitCode {
         Command::Disk(c) => commands::disk::run(&global, c),
     };
     match result {
-        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Ok(code) => {
+            tracing::debug!("done: exit status {code}");
+            ExitCode::from(code.clamp(0, 255) as u8)
+        }
         Err(e) => {
             logging::error(&e.to_string());
             ExitCode::from(failure)

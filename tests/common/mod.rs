@@ -140,11 +140,12 @@ impl TestEnv {
         (
             out.status.code().unwrap_or(-1),
             String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
+            messages(&out.stderr),
         )
     }
 
-    /// Runs and expects exit 0; returns stdout.
+    /// Runs and expects exit 0; returns stdout. (The third of `run`'s answers is stderr with
+    /// vrun's log lines turned into their messages: see [`messages`].)
     pub fn run_ok(&self, config: &Value) -> String {
         let (code, out, err) = self.run(config);
         assert_eq!(code, 0, "vrun run failed\nstdout: {out}\nstderr: {err}");
@@ -267,8 +268,26 @@ pub fn assert_no_state_left(env: &TestEnv, what: &str) {
 
 /// A command that must fail cleanly: exit 1, one stderr line holding `needle`, no panic, and
 /// nothing left for `id` (state dir, cgroup, mount).
+/// stderr with each log line (`time="..." level=LEVEL msg="..."`, as vrun and runc write
+/// them) turned back into "LEVEL: message", so that needles can be written as the user reads
+/// them. Other lines (the container's own) are kept as they are.
+pub fn messages(stderr: &[u8]) -> String {
+    let decode = |line: &str| -> Option<String> {
+        let (head, msg) = line.split_once(" msg=")?;
+        let level = head.split_once(" level=")?.1;
+        let msg: String = serde_json::from_str(msg).ok()?;
+        Some(format!("{level}: {msg}"))
+    };
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .map(|line| decode(line).unwrap_or_else(|| line.to_string()) + "\n")
+        .collect()
+}
+
 pub fn assert_clean_failure(env: &TestEnv, out: &Output, id: &str, needle: &str) {
-    let err = String::from_utf8_lossy(&out.stderr);
+    let raw = String::from_utf8_lossy(&out.stderr);
+    assert!(raw.contains("level=error msg="), "not a log line: {raw}");
+    let err = messages(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "stderr: {err}");
     assert!(err.contains(needle), "{needle:?} not in {err:?}");
     assert_eq!(err.lines().count(), 1, "more than one line: {err}");

@@ -5,21 +5,32 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::lifecycle::pause::cgroup_of;
 use crate::procfs;
 use crate::state::{status, ContainerDir, Status};
 
-/// Streams events to `emit` (one JSON object each); stops when `emit` returns false (its
-/// reader has gone) or the container stops.
+/// One event, serialized with runc's key order (type, id, data): tools compare the lines.
+#[derive(Debug, Serialize)]
+pub struct Event<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+}
+
+/// Streams events to `emit`; stops when `emit` returns false (its reader has gone) or the
+/// container stops.
 pub fn events(
     root: &Path,
     id: &str,
     stats_once: bool,
     interval: Duration,
-    mut emit: impl FnMut(&Value) -> bool,
+    mut emit: impl FnMut(&Event) -> bool,
 ) -> Result<()> {
     // Read the state and let go of the lock: the stream may run for as long as the container.
     let state = {
@@ -31,7 +42,11 @@ pub fn events(
         state
     };
     let cg = cgroup_of(&state)?;
-    let stats = || json!({"type": "stats", "id": id, "data": cg.stats()});
+    let stats = || Event {
+        kind: "stats",
+        id,
+        data: Some(cg.stats()),
+    };
     if stats_once {
         emit(&stats());
         return Ok(());
@@ -42,7 +57,12 @@ pub fn events(
         let now_ooms = cg.oom_kills();
         if now_ooms > ooms {
             ooms = now_ooms;
-            if !emit(&json!({"type": "oom", "id": id})) {
+            let oom = Event {
+                kind: "oom",
+                id,
+                data: None,
+            };
+            if !emit(&oom) {
                 return Ok(());
             }
         }

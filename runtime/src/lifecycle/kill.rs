@@ -69,7 +69,7 @@ fn signal_cgroup(state: &Persisted, current: Status, signal: Signal) -> Result<(
 /// Signals init through a pidfd, after checking (with the pidfd held) that the pid still
 /// belongs to the container, so a recycled pid is never signalled.
 pub(crate) fn signal_init(state: &Persisted, signal: Signal) -> Result<()> {
-    send_to_init(state, signal as i32, &signal.to_string())
+    send_to_init(state, signal as i32, signal.as_ref())
 }
 
 fn send_to_init(state: &Persisted, signo: i32, shown: &str) -> Result<()> {
