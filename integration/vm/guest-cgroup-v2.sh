@@ -114,5 +114,29 @@ wait
 check "20 runs sharing a cgroup all succeed" "20" "$(cat /tmp/shared-*.out | tr '\n' ' ' | grep -o 'null-ok null-ok rc=0' | wc -l)"
 check "the shared cgroup is removed by the last one" "" "$(ls -d /sys/fs/cgroup/shared-cg 2>/dev/null)"
 
+# 10. a cgroup frozen by someone else is refused at create, at once; a parent limited to half
+# a CPU lets every valid cpu.max change through; memory -1 is "max"
+echo "+cpu +memory +pids" > /sys/fs/cgroup/cgroup.subtree_control
+mkdir /sys/fs/cgroup/outer
+echo "+cpu +memory +pids" > /sys/fs/cgroup/outer/cgroup.subtree_control
+mkdir /sys/fs/cgroup/outer/inner
+echo 1 > /sys/fs/cgroup/outer/inner/cgroup.freeze
+cp config-sleep.json config.json
+out=$("$vrun" create --bundle "$bundle" v2-frozen 2>&1)
+check "a frozen cgroup is refused" "yes" "$(echo "$out" | grep -q "container's cgroup unexpectedly frozen" && echo yes)"
+check "nothing left of the refused container" "" "$("$vrun" list -q)"
+echo 0 > /sys/fs/cgroup/outer/inner/cgroup.freeze
+echo "50000 100000" > /sys/fs/cgroup/outer/cpu.max
+"$vrun" run -d --bundle "$bundle" v2-cpu
+"$vrun" update --cpu-period 10000 --cpu-quota 5000 v2-cpu
+check "cpu.max down under a limited parent" "5000 10000" "$(cat /sys/fs/cgroup/outer/inner/cpu.max)"
+"$vrun" update --cpu-period 100000 --cpu-quota 50000 v2-cpu
+check "cpu.max up under a limited parent" "50000 100000" "$(cat /sys/fs/cgroup/outer/inner/cpu.max)"
+"$vrun" update --memory -1 v2-cpu
+check "memory -1 is max" "max" "$(cat /sys/fs/cgroup/outer/inner/memory.max)"
+"$vrun" delete --force v2-cpu
+rmdir /sys/fs/cgroup/outer/inner /sys/fs/cgroup/outer 2>/dev/null
+check "no cgroup left after the frozen and cpu checks" "" "$(ls -d /sys/fs/cgroup/outer 2>/dev/null)"
+
 echo "cgroup-v2: $pass passed, $fail failed"
 [ "$fail" = 0 ]
