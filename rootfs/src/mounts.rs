@@ -30,7 +30,7 @@ pub struct MountContext<'a> {
     pub root: &'a Root,
     pub bundle: &'a Path,
     pub cgroup: Option<&'a CgroupSource>,
-    /// Bind mount sources the runtime opened with its own credentials (see
+    /// Bind mount sources the runtime cloned with its own credentials (see
     /// [`open_bind_sources`]), by index in `mounts`.
     pub sources: &'a [Option<OwnedFd>],
 }

@@ -43,7 +43,7 @@ pub(crate) struct InitContext<'a> {
     pub state_lock: Option<std::os::fd::RawFd>,
     /// The virtual disk to mount as the root, when the container has one.
     pub disk: Option<&'a crate::disk::DiskState>,
-    /// Bind mount sources opened by the parent (see `mounts::open_bind_sources`).
+    /// Bind mount sources the parent cloned (see `mounts::open_bind_sources`).
     pub mount_sources: &'a [Option<OwnedFd>],
 }
 
@@ -226,19 +226,19 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
     // process::apply_attributes) when loading it needs privileges the process drops, else
     // right after. Either way only the handshake's write and read, the hooks, the signal
     // reset and execve follow it.
-    let state = state_json.as_str();
-    let load = seccomp.as_ref().map(|s| move || s.load(state, "creating"));
-    let early_load = load
-        .as_ref()
-        .filter(|_| seccomp.as_ref().is_some_and(|s| s.early));
+    let load_filter = || match &seccomp {
+        Some(s) => s.load(&state_json, "creating"),
+        None => Ok(()),
+    };
+    let early = seccomp.as_ref().is_some_and(|s| s.early);
     process::apply_attributes(
         process,
         ctx.setgroups_allowed,
         Some(0o022),
-        early_load.map(|f| f as &dyn Fn() -> Result<()>),
+        early.then_some(&load_filter as &dyn Fn() -> Result<()>),
     )?;
-    if let (Some(load), None) = (&load, early_load) {
-        load()?;
+    if !early {
+        load_filter()?;
     }
 
     ctx.channel.send(sync::READY, b"")?;
