@@ -119,12 +119,7 @@ fn hostname_and_domainname() {
 fn user_namespace_with_mappings() {
     let env = TestEnv::new("userns");
     let mut c = env.sh("cat /proc/self/uid_map /proc/self/gid_map; id -u; stat -c %u /bin/busybox");
-    c["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"type": "user"}));
-    c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    in_user_namespace(&mut c);
     // The rootfs belongs to the mapped root, as an image unpacked for this user namespace would.
     chown_tree(&env.bundle.join("rootfs"), 100000);
     let out = env.run_ok(&c);
@@ -152,12 +147,7 @@ fn user_namespace_binds_a_source_only_the_hosts_root_can_reach() {
     )
     .unwrap();
     let mut c = env.sh("cat /mnt/file; touch /mnt/new 2>&1; true");
-    c["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"type": "user"}));
-    c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    in_user_namespace(&mut c);
     c["mounts"].as_array_mut().unwrap().push(json!({
         "destination": "/mnt", "type": "bind", "source": private.join("data"),
         "options": ["rbind", "ro"]
@@ -167,6 +157,16 @@ fn user_namespace_binds_a_source_only_the_hosts_root_can_reach() {
     let out = env.run_ok(&c);
     assert!(out.starts_with("from-the-host\n"), "{out}");
     assert!(out.contains("Read-only file system"), "{out}");
+}
+
+/// A user namespace of the container's own, its 65536 ids from host id 100000.
+fn in_user_namespace(c: &mut serde_json::Value) {
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
 }
 
 fn chown_tree(dir: &std::path::Path, id: u32) {

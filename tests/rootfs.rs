@@ -106,17 +106,21 @@ fn masked_and_readonly_paths() {
     assert_eq!(env.run_ok(&c), "0\n0\nhidden\nsys-ro\n");
 }
 
-#[test]
-fn no_pivot_moves_the_root() {
-    let env = TestEnv::new("nopivot");
-    env.write_config(&env.sh("ls / | grep -c bin"));
-    let out = env
-        .cmd()
+/// `vrun run --no-pivot` of the config written.
+fn run_no_pivot(env: &TestEnv) -> std::process::Output {
+    env.cmd()
         .args(["run", "--no-pivot", "--bundle"])
         .arg(&env.bundle)
         .arg(env.id("c"))
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn no_pivot_moves_the_root() {
+    let env = TestEnv::new("nopivot");
+    env.write_config(&env.sh("ls / | grep -c bin"));
+    let out = run_no_pivot(&env);
     assert!(out.status.success(), "{}", messages(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "1\n");
 }
@@ -139,13 +143,7 @@ fn no_pivot_leaves_no_full_proc_or_sys_to_mount_another_from() {
     }
     c["root"]["readonly"] = json!(false);
     env.write_config(&c);
-    let out = env
-        .cmd()
-        .args(["run", "--no-pivot", "--bundle"])
-        .arg(&env.bundle)
-        .arg(env.id("c"))
-        .output()
-        .unwrap();
+    let out = run_no_pivot(&env);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = messages(&out.stderr);
     assert!(out.status.success(), "{stdout}{stderr}");

@@ -9,6 +9,14 @@ use std::os::unix::net::UnixListener;
 use common::*;
 use serde_json::{json, Value};
 
+/// Allows everything but mkdir, which fails with EXDEV ("cross-device link").
+fn mkdir_refused_with_exdev() -> Value {
+    json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EXDEV}]
+    })
+}
+
 fn with_profile(env: &TestEnv, script: &str, profile: Value) -> Value {
     let mut c = env.sh(script);
     c["linux"]["seccomp"] = profile;
@@ -182,10 +190,7 @@ fn loads_without_no_new_privileges_for_an_unprivileged_user() {
     let mut c = with_profile(
         &env,
         "mkdir /tmp/d 2>&1; echo rc=$?; grep -E '^(Seccomp|NoNewPrivs|CapEff):' /proc/self/status; id -u",
-        json!({
-            "defaultAction": "SCMP_ACT_ALLOW",
-            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EXDEV}]
-        }),
+        mkdir_refused_with_exdev(),
     );
     c["process"]["noNewPrivileges"] = json!(false);
     c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
@@ -344,14 +349,7 @@ fn notify_on_write_is_refused_in_runcs_words() {
 #[test]
 fn start_container_hooks_run_under_the_filter_with_no_extra_fds() {
     let env = TestEnv::new("sc-hook");
-    let mut c = with_profile(
-        &env,
-        "true",
-        json!({
-            "defaultAction": "SCMP_ACT_ALLOW",
-            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EXDEV}]
-        }),
-    );
+    let mut c = with_profile(&env, "true", mkdir_refused_with_exdev());
     c["root"]["readonly"] = json!(false);
     // The hook runs in the container (its /tmp is the rootfs's): its mkdir is refused by
     // the container's filter, and it holds only stdio (ls's own directory fd is the 4th).
