@@ -27,4 +27,15 @@ impl Error {
         };
         matches!(errno, Some(libc::ENOENT | libc::ENODEV | libc::ENOSPC))
     }
+
+    /// The caller may not do this (a rootless caller making a cgroup): EACCES, EPERM, or
+    /// EROFS (a read-only cgroup mount).
+    pub fn is_permission_denied(&self) -> bool {
+        let errno = match self {
+            Error::Io { source, .. } => source.raw_os_error(),
+            Error::Sys { source, .. } => Some(*source as i32),
+            Error::Invalid(_) => None,
+        };
+        matches!(errno, Some(libc::EACCES | libc::EPERM | libc::EROFS))
+    }
 }

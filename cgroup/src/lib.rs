@@ -32,7 +32,7 @@ pub use error::{Error, Result};
 pub use hierarchy::{Hierarchy, Version};
 pub use placement::Placement;
 pub use registry::{Registry, Session};
-pub use resources::validate;
+pub use resources::{first_limit, validate};
 
 /// A container's cgroup: one directory per hierarchy (one in all on v2). Serialised into the
 /// container's state so later commands find it again.

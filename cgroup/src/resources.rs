@@ -76,6 +76,34 @@ pub(crate) fn v2_enable_controllers(dir: &Path) -> Result<()> {
     )
 }
 
+/// The first field of `linux.resources` that asks for a limit ("memory.limit",
+/// "pids.limit", ...), for a container that would run without a cgroup of its own. Zeros,
+/// negatives (unlimited), empty values and false are not limits (Docker's zeros, "pids": {});
+/// device rules are left to the caller.
+pub fn first_limit(r: &LinuxResources) -> Option<String> {
+    fn walk(v: &serde_json::Value, path: &str) -> Option<String> {
+        use serde_json::Value;
+        match v {
+            Value::Object(map) => map.iter().find_map(|(k, v)| {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                walk(v, &p)
+            }),
+            Value::Array(items) if !items.is_empty() => Some(path.to_string()),
+            Value::Number(n) if n.as_f64().is_some_and(|f| f > 0.0) => Some(path.to_string()),
+            Value::String(s) if !s.is_empty() => Some(path.to_string()),
+            Value::Bool(true) => Some(path.to_string()),
+            _ => None,
+        }
+    }
+    let mut v = serde_json::to_value(r).ok()?;
+    v.as_object_mut()?.remove("devices");
+    walk(&v, "")
+}
+
 /// Checks `linux.resources` before anything is written: a clear error naming the field.
 pub fn validate(r: &LinuxResources) -> Result<()> {
     crate::ebpf::validate(r.devices().as_deref().unwrap_or(&[]))?;
@@ -155,6 +183,30 @@ mod tests {
         assert!(check_list("2").is_ok());
         for bad in ["3-1", "0-x", "1,,2", "-1"] {
             assert!(check_list(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn first_limit_names_the_field_and_skips_what_is_not_one() {
+        let r = |text: &str| serde_json::from_str::<LinuxResources>(text).unwrap();
+        assert_eq!(
+            first_limit(&r(r#"{"pids": {"limit": 10}}"#)).as_deref(),
+            Some("pids.limit")
+        );
+        assert_eq!(
+            first_limit(&r(
+                r#"{"cpu": {"shares": 0, "quota": 0}, "memory": {"limit": 33554432}}"#
+            ))
+            .as_deref(),
+            Some("memory.limit")
+        );
+        for none in [
+            r#"{}"#,
+            r#"{"pids": {"limit": -1}}"#,
+            r#"{"cpu": {"shares": 0, "period": 0}, "pids": {}}"#,
+            r#"{"devices": [{"allow": false, "access": "rwm"}]}"#,
+        ] {
+            assert_eq!(first_limit(&r(none)), None, "{none}");
         }
     }
 }

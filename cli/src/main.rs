@@ -15,9 +15,15 @@ const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\nspec: 1.2.0");
 #[derive(Parser)]
 #[command(name = "vrun", version = VERSION, about = "vrun: an OCI container runtime (runc-compatible)", propagate_version = true)]
 struct Cli {
-    /// Directory for container state.
-    #[arg(long, global = true, default_value = "/run/vrun", value_name = "DIR")]
-    root: PathBuf,
+    /// Directory for container state [default: /run/vrun, or $XDG_RUNTIME_DIR/vrun for an
+    /// unprivileged caller]
+    #[arg(long, global = true, value_name = "DIR")]
+    root: Option<PathBuf>,
+    /// Run as a rootless runtime: cgroups are used only where the caller may make them
+    /// (auto: when not run by root). Before the command, as with runc (`spec --rootless` is
+    /// another flag).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "true", "false"], value_name = "auto|true|false")]
+    rootless: String,
     /// Write log lines to FILE (default: stderr).
     #[arg(long, global = true, value_name = "FILE")]
     log: Option<PathBuf>,
@@ -76,6 +82,28 @@ enum Command {
 pub struct Global {
     pub root: PathBuf,
     pub systemd_cgroup: bool,
+    /// Cgroups only where the caller may make them (see `CreateOptions::rootless`).
+    pub rootless: bool,
+}
+
+/// runc's rule: an unprivileged caller keeps its state in its own runtime directory,
+/// $XDG_RUNTIME_DIR/vrun (where it may write, and which goes with its session), and so does
+/// root inside a user namespace when $USER is not root (rootless podman runs the runtime
+/// there); the real root, and a caller without one, in /run/vrun.
+fn default_root() -> PathBuf {
+    let unprivileged = !nix::unistd::geteuid().is_root()
+        || (in_user_namespace() && std::env::var("USER").map_or(true, |u| u != "root"));
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) if unprivileged => PathBuf::from(dir).join("vrun"),
+        _ => PathBuf::from("/run/vrun"),
+    }
+}
+
+/// Whether this process runs in a user namespace other than the host's (whose uid map is
+/// the whole identity range).
+fn in_user_namespace() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map")
+        .is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
 }
 
 fn main() -> ExitCode {
@@ -108,8 +136,14 @@ fn main() -> ExitCode {
         std::env::args().collect::<Vec<_>>().join(" ")
     );
     let global = Global {
-        root: cli.root,
+        root: cli.root.unwrap_or_else(default_root),
         systemd_cgroup: cli.systemd_cgroup,
+        rootless: match cli.rootless.as_str() {
+            "true" => true,
+            "false" => false,
+            // runc's "auto": not the real root
+            _ => !nix::unistd::geteuid().is_root() || in_user_namespace(),
+        },
     };
     // A failed exec exits 255, as runc's does: clients tell it from the process's own status.
     let failure = match cli.command {

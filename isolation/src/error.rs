@@ -16,6 +16,18 @@ pub enum Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+impl Error {
+    /// The kernel said the caller may not (EPERM or EACCES).
+    pub fn is_permission_denied(&self) -> bool {
+        let errno = match self {
+            Error::Sys { source, .. } => Some(*source as i32),
+            Error::Io { source, .. } => source.raw_os_error(),
+            Error::Invalid(_) => None,
+        };
+        matches!(errno, Some(libc::EPERM | libc::EACCES))
+    }
+}
+
 pub(crate) trait Context<T> {
     fn context(self, what: impl FnOnce() -> String) -> Result<T>;
 }

@@ -23,27 +23,67 @@ pub fn map_text(field: &str, maps: &[LinuxIdMapping]) -> Result<String> {
     Ok(text)
 }
 
-/// Writes /proc/<pid>/uid_map and gid_map. With `deny_setgroups` (an unprivileged caller
-/// mapping only its own gid), setgroups is disabled first, as the kernel requires.
-pub fn write_maps(
-    pid: i32,
-    uid: &[LinuxIdMapping],
-    gid: &[LinuxIdMapping],
-    deny_setgroups: bool,
-) -> Result<()> {
-    if deny_setgroups {
-        std::fs::write(format!("/proc/{pid}/setgroups"), "deny")
-            .context(|| "write setgroups".into())?;
-    }
+/// Whether an unprivileged caller (`own` its euid or egid) needs the setuid helper
+/// (newuidmap or newgidmap) for these maps: the kernel lets it write only one mapping of size
+/// 1 onto its own id; anything more is checked against /etc/subuid or /etc/subgid by the
+/// helper, as runc and podman do it.
+pub fn needs_helper(maps: &[LinuxIdMapping], own: u32) -> bool {
+    !matches!(maps, [m] if m.size() == 1 && m.host_id() == own)
+}
+
+/// Writes /proc/<pid>/uid_map and gid_map. Root writes them itself. An unprivileged caller
+/// writes a map of only its own id itself (for gids, after disabling setgroups, as the kernel
+/// requires) and any other through newuidmap/newgidmap.
+pub fn write_maps(pid: i32, uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> Result<()> {
+    let euid = nix::unistd::geteuid();
+    let egid = nix::unistd::getegid();
+    let privileged = euid.is_root();
     if !uid.is_empty() {
         let text = map_text("uidMappings", uid)?;
-        std::fs::write(format!("/proc/{pid}/uid_map"), text)
-            .context(|| "write the uid map (linux.uidMappings)".into())?;
+        if !privileged && needs_helper(uid, euid.as_raw()) {
+            run_helper("newuidmap", pid, uid, "linux.uidMappings")?;
+        } else {
+            std::fs::write(format!("/proc/{pid}/uid_map"), text)
+                .context(|| "write the uid map (linux.uidMappings)".into())?;
+        }
     }
     if !gid.is_empty() {
         let text = map_text("gidMappings", gid)?;
-        std::fs::write(format!("/proc/{pid}/gid_map"), text)
-            .context(|| "write the gid map (linux.gidMappings)".into())?;
+        if !privileged && needs_helper(gid, egid.as_raw()) {
+            run_helper("newgidmap", pid, gid, "linux.gidMappings")?;
+        } else {
+            if !privileged {
+                std::fs::write(format!("/proc/{pid}/setgroups"), "deny")
+                    .context(|| "write setgroups".into())?;
+            }
+            std::fs::write(format!("/proc/{pid}/gid_map"), text)
+                .context(|| "write the gid map (linux.gidMappings)".into())?;
+        }
+    }
+    Ok(())
+}
+
+/// `newuidmap PID ID HOSTID SIZE ...` (or newgidmap); its complaint, if any, in the error.
+fn run_helper(helper: &str, pid: i32, maps: &[LinuxIdMapping], field: &str) -> Result<()> {
+    let mut cmd = std::process::Command::new(helper);
+    cmd.arg(pid.to_string());
+    for m in maps {
+        cmd.args([
+            m.container_id().to_string(),
+            m.host_id().to_string(),
+            m.size().to_string(),
+        ]);
+    }
+    let out = cmd.output().map_err(|e| {
+        Error::Invalid(format!(
+            "{field}: mapping more than the caller's own id needs {helper} (package uidmap): {e}"
+        ))
+    })?;
+    if !out.status.success() {
+        return Err(Error::Invalid(format!(
+            "{field}: {helper} refused the mappings (are they within the caller's ranges in /etc/subuid and /etc/subgid?): {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
     }
     Ok(())
 }

@@ -19,7 +19,8 @@ pub fn run(g: &Global, a: Args) -> super::Result {
     let state = load_state(&g.root.join(&a.id), &a.id)?;
     let pids = match &state.cgroup {
         Some(cg) => cg.pids()?,
-        None => Vec::new(),
+        // rootless, without a cgroup of its own
+        None => vrun_runtime::procfs::container_processes(state.pid, state.start_time),
     };
     if a.format == "json" {
         println!(

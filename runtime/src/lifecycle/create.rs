@@ -31,6 +31,9 @@ pub struct CreateOptions {
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
     pub systemd_cgroup: bool,
+    /// A rootless runtime (`--rootless`): where the caller may not make the container's
+    /// cgroup, the container runs without one if it asks for no limits.
+    pub rootless: bool,
     pub disk: crate::disk::DiskOptions,
 }
 
@@ -108,6 +111,12 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
         ));
     }
     let ns = Namespaces::from_spec(linux.namespaces().as_deref().unwrap_or(&[]))?;
+    let euid = nix::unistd::geteuid();
+    if !euid.is_root() && !ns.is_new(LinuxNamespaceType::User) {
+        return Err(Error::Invalid(format!(
+            "linux.namespaces: vrun runs as uid {euid}, not root: the container needs a user namespace of its own ({{\"type\": \"user\"}} with uidMappings and gidMappings; `vrun spec --rootless` writes such a config)"
+        )));
+    }
     let disk_plan = crate::disk::plan(
         &opts.disk,
         &spec.annotations().clone().unwrap_or_default(),
@@ -141,9 +150,19 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
     let fifo_path = dir.fifo();
     undo.dir = Some(dir);
     stop_point("state-dir");
-    let mut cgroup = Cgroup::create(&hierarchy, &placement, &registry)?;
-    undo.cgroup = Some(cgroup.clone());
-    check_cgroup_unused(&cgroup)?;
+    let mut resources = linux.resources().clone().unwrap_or_default();
+    let mut cgroup = match Cgroup::create(&hierarchy, &placement, &registry) {
+        Ok(cg) => Some(cg),
+        Err(e) if opts.rootless && e.is_permission_denied() => {
+            without_cgroup(&resources, &e)?;
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
+    undo.cgroup = cgroup.clone();
+    if let Some(cg) = &cgroup {
+        check_cgroup_unused(cg)?;
+    }
     let (disk, loop_device) = match (&disk_plan, &undo.dir) {
         (Some(plan), Some(dir)) => {
             let made = crate::disk::make(plan, &opts.root, &dir.path, &opts.id)?;
@@ -163,7 +182,7 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
         created: crate::time::now_rfc3339(),
         owner: String::new(),
         annotations: spec.annotations().clone().unwrap_or_default(),
-        cgroup: Some(cgroup.clone()),
+        cgroup: cgroup.clone(),
         config: spec.clone(),
         seccomp: bundle.seccomp.clone(),
         disk: disk.clone(),
@@ -182,7 +201,6 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
         }
     }
     stop_point("cgroup");
-    let mut resources = linux.resources().clone().unwrap_or_default();
     if let Some(d) = &disk {
         crate::disk::add_throttles(&mut resources, d)?;
     }
@@ -190,8 +208,10 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
         resources: &resources,
         registry: &registry,
     };
-    limits.apply(&mut cgroup)?;
-    undo.cgroup = Some(cgroup.clone());
+    if let Some(cg) = &mut cgroup {
+        limits.apply(cg)?;
+        undo.cgroup = Some(cg.clone());
+    }
     nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o622))
         .context(|| format!("create {}", fifo_path.display()))?;
     let fifo = open_fifo(&fifo_path)?;
@@ -206,8 +226,17 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
     };
     let seccomp = crate::seccomp::SeccompSetup::new(bundle.seccomp.as_ref())?;
     let (parent_end, init_end) = sync::pair()?;
-    let cgroup_source = cgroup_source(&cgroup, ns.is_new(LinuxNamespaceType::Cgroup));
-    let euid_root = nix::unistd::geteuid().is_root();
+    let cgroup_source = match &cgroup {
+        Some(cg) => cgroup_source(cg, ns.is_new(LinuxNamespaceType::Cgroup)),
+        None => callers_cgroup_source(&hierarchy, ns.is_new(LinuxNamespaceType::Cgroup))?,
+    };
+    // setgroups(2) stays allowed in the user namespace unless an unprivileged caller writes
+    // the gid map itself (see idmap::write_maps).
+    let setgroups_allowed = euid.is_root()
+        || idmap::needs_helper(
+            linux.gid_mappings().as_deref().unwrap_or(&[]),
+            nix::unistd::getegid().as_raw(),
+        );
     // Opened here, with the caller's credentials, which init loses to the new user
     // namespace's before it mounts.
     let mount_sources = match ns.is_new(LinuxNamespaceType::User) {
@@ -237,7 +266,7 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
                     no_pivot: opts.no_pivot,
                     no_new_keyring: opts.no_new_keyring,
                     preserve_fds: opts.preserve_fds,
-                    setgroups_allowed: euid_root,
+                    setgroups_allowed,
                     seccomp: seccomp.as_ref(),
                     state_lock: undo.dir.as_ref().map(|d| d.lock_fd()),
                     disk: disk.as_ref(),
@@ -261,15 +290,16 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
             pid.as_raw(),
             linux.uid_mappings().as_deref().unwrap_or(&[]),
             linux.gid_mappings().as_deref().unwrap_or(&[]),
-            !euid_root,
         )?;
     }
     if disk.as_ref().is_some_and(|d| d.loop_device.is_some()) {
         parent_end.expect(sync::DISK_MOUNTED, "init to mount the disk image")?;
     }
-    limits.place(&mut cgroup, pid.as_raw())?;
-    undo.cgroup = Some(cgroup.clone());
-    state.cgroup = Some(cgroup.clone());
+    if let Some(cg) = &mut cgroup {
+        limits.place(cg, pid.as_raw())?;
+        undo.cgroup = Some(cg.clone());
+    }
+    state.cgroup = cgroup.clone();
     stop_point("placed");
     let (_, start_time) = procfs::stat(pid.as_raw())
         .ok_or_else(|| Error::Invalid("the container's init exited during create".into()))?;
@@ -347,6 +377,37 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
         state,
         console,
     })
+}
+
+/// A rootless container whose cgroup the caller may not make (a v1 host, or v2 without a
+/// subtree delegated to the user) runs in the caller's own cgroup, with a warning, as runc
+/// runs it; one that asks for a limit is refused, naming the field, rather than run
+/// without it (runc ignores the limit).
+fn without_cgroup(
+    resources: &oci_spec::runtime::LinuxResources,
+    e: &vrun_cgroup::Error,
+) -> Result<()> {
+    if let Some(field) = vrun_cgroup::first_limit(resources) {
+        return Err(Error::Invalid(format!(
+            "linux.resources.{field}: a rootless container gets limits only in a cgroup its user may make, and this one may not ({e}): drop the limit, or run where systemd delegates a cgroup to the user (cgroup v2)"
+        )));
+    }
+    tracing::warn!(
+        "rootless: no cgroup of its own for the container ({e}): it runs in the caller's, without limits"
+    );
+    let rules = resources.devices().as_deref().unwrap_or(&[]);
+    let deny_all = |r: &oci_spec::runtime::LinuxDeviceCgroup| {
+        !r.allow()
+            && matches!(r.typ(), None | Some(oci_spec::runtime::LinuxDeviceType::A))
+            && r.major().is_none()
+            && r.minor().is_none()
+    };
+    if !matches!(rules, [] | [_]) || rules.first().is_some_and(|r| !deny_all(r)) {
+        tracing::warn!(
+            "linux.resources.devices: not enforced without a cgroup; the container has only the device nodes it is given, with the host's permissions"
+        );
+    }
+    Ok(())
 }
 
 /// A cgroup someone else made may already be in use. Frozen, it would hold init forever
@@ -444,6 +505,18 @@ fn sync_stream_pair() -> Result<(OwnedFd, OwnedFd)> {
         SockFlag::SOCK_CLOEXEC,
     )
     .context(|| "create the console socketpair".into())
+}
+
+/// Without a cgroup of its own, a `cgroup` mount inside the container shows the caller's.
+fn callers_cgroup_source(h: &Hierarchy, new_namespace: bool) -> Result<Option<CgroupSource>> {
+    let dirs = h.container_dirs(&Placement::Relative(String::new()))?;
+    Ok(Some(match h.version() {
+        Version::V2 => CgroupSource::V2 {
+            host_dir: dirs.into_iter().next().map(|(_, d)| d).unwrap_or_default(),
+            new_namespace,
+        },
+        Version::V1 => CgroupSource::V1(dirs),
+    }))
 }
 
 /// What a `cgroup` mount inside the container shows: the container's own cgroup.

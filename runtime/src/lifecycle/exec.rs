@@ -188,7 +188,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
             "--tty with --detach needs --console-socket".into(),
         ));
     }
-    let fds = container_namespaces(&state)?;
+    let mut fds = container_namespaces(&state)?;
     let root = shared_mount_ns_root(&state)?;
     // The lock is not needed while the process runs.
     drop(dir);
@@ -217,6 +217,18 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), None)
             .context(|| "block signals".into())?;
     }
+    // An unprivileged caller has no CAP_SYS_ADMIN of its own: it may join the container's
+    // pid namespace only from inside the container's user namespace. It joins that first,
+    // and stays (it forks nothing after the process; the process inherits it).
+    let joined_user_ns = !nix::unistd::geteuid().is_root()
+        && match fds.iter().position(|(t, _)| *t == LinuxNamespaceType::User) {
+            Some(i) => {
+                let (typ, fd) = fds.remove(i);
+                namespaces::join(typ, &fd)?;
+                true
+            }
+            None => false,
+        };
     // pid and time namespaces take effect for children: enter them around the fork.
     let own_pid_ns =
         namespaces::open_of_process(std::process::id() as i32, LinuxNamespaceType::Pid)?;
@@ -255,13 +267,24 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         CloneResult::Parent(pid) => pid,
     };
     // Back to our own namespaces for children (the parent only: the child is in the
-    // container's pid namespace and may not leave it).
-    namespaces::join(LinuxNamespaceType::Pid, &own_pid_ns)?;
-    if let (Some(fd), true) = (
-        &own_time_ns,
-        fds.iter().any(|(t, _)| *t == LinuxNamespaceType::Time),
-    ) {
-        namespaces::join(LinuxNamespaceType::Time, fd)?;
+    // container's pid namespace and may not leave it). A caller without CAP_SYS_ADMIN over
+    // them (from inside the container's user namespace, or run by rootless podman in its
+    // own) cannot, and need not: the parent forks nothing more.
+    if !joined_user_ns {
+        let back = |typ, fd| match namespaces::join(typ, fd) {
+            Err(e) if e.is_permission_denied() => {
+                tracing::debug!("exec: stays in the container's namespace for children: {e}");
+                Ok(())
+            }
+            other => other,
+        };
+        back(LinuxNamespaceType::Pid, &own_pid_ns)?;
+        if let (Some(fd), true) = (
+            &own_time_ns,
+            fds.iter().any(|(t, _)| *t == LinuxNamespaceType::Time),
+        ) {
+            back(LinuxNamespaceType::Time, fd)?;
+        }
     }
     drop((child_end, console_socket, fds, seccomp, root));
     let result = finish_parent(opts, &state, pid, &parent_end, console_receiver);

@@ -39,13 +39,11 @@ fn not_running(id: &str) -> Error {
 /// freezer v1 (runc thaws in every case).
 fn signal_cgroup(state: &Persisted, current: Status, signal: Signal) -> Result<()> {
     let Some(cg) = state.cgroup.as_ref() else {
-        return match current {
-            Status::Stopped => Ok(()),
-            _ => Err(Error::Invalid(format!(
-                "kill --all: container \"{}\" has no cgroup",
-                state.id
-            ))),
-        };
+        // rootless, without a cgroup: the processes of its pid namespace
+        for pid in procfs::container_processes(state.pid, state.start_time) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
+        }
+        return Ok(());
     };
     if current == Status::Stopped && cg.pids()?.is_empty() {
         return Ok(());
