@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The whole test suite, as root: formatting and lints, the unit and real-container tests, the
-# podman, containerd, CRI and Docker runs, the cgroup v2 checks in a microVM, the OCI conformance suite (host
+# podman (root and rootless), containerd, CRI and Docker runs, the cgroup v2 checks in a microVM, the OCI conformance suite (host
 # and microVM), fuzzing, and a short benchmark against runc and crun. Installs what it needs
 # from Debian.
 set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"
 cd "$top"
-need /bin/busybox busybox-static runc runc crun crun podman podman containerd containerd python3 python3 unshare util-linux mkfs.ext4 e2fsprogs losetup mount \
+need /bin/busybox busybox-static runc runc crun crun podman podman newuidmap uidmap containerd containerd python3 python3 unshare util-linux mkfs.ext4 e2fsprogs losetup mount \
   /usr/sbin/dockerd docker.io protoc protobuf-compiler /usr/lib/cni/loopback containernetworking-plugins \
   /usr/bin/catatonit catatonit
 
@@ -18,6 +18,8 @@ log "cargo test (unit tests and real containers)"
 cargo test --workspace
 log "podman with vrun"
 bash integration/podman.sh
+log "rootless podman with vrun (an ordinary user)"
+bash integration/rootless.sh
 log "containerd with vrun"
 bash integration/containerd.sh
 log "Kubernetes' CRI (containerd) with runc and vrun"
