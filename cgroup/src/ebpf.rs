@@ -155,11 +155,22 @@ pub fn attach(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
         .into_iter()
         .flat_map(Insn::to_bytes)
         .collect();
-    let prog = sys::bpf_load_device_program(&code).map_err(|(e, log)| {
-        Error::Invalid(format!(
-            "load the eBPF device filter (linux.resources.devices): {e}{log}"
-        ))
-    })?;
+    let prog = match sys::bpf_load_device_program(&code) {
+        Ok(p) => p,
+        // An unprivileged caller (rootless, in a cgroup systemd delegated to it) may not load
+        // BPF programs: EPERM, which `Cgroup::apply` reads as such.
+        Err((nix::errno::Errno::EPERM, _)) if !nix::unistd::geteuid().is_root() || in_user_ns() => {
+            return Err(Error::Sys {
+                what: "load the eBPF device filter (linux.resources.devices)".into(),
+                source: nix::errno::Errno::EPERM,
+            })
+        }
+        Err((e, log)) => {
+            return Err(Error::Invalid(format!(
+                "load the eBPF device filter (linux.resources.devices): {e}{log}"
+            )))
+        }
+    };
     let cg = std::fs::File::open(dir).map_err(|e| Error::Io {
         what: format!("open {}", dir.display()),
         source: e,
@@ -176,6 +187,12 @@ pub fn attach(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether this process runs in a user namespace other than the host's.
+fn in_user_ns() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map")
+        .is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
 }
 
 #[cfg(test)]

@@ -167,6 +167,34 @@ impl Hierarchy {
         }
     }
 
+    /// The directory of the cgroup `path` (absolute from the hierarchies' root, as systemd's
+    /// ControlGroup property gives it) in each hierarchy, named as [`Self::container_dirs`]
+    /// names them.
+    pub fn dirs_at(&self, path: &str) -> Vec<(String, PathBuf)> {
+        self.mounts
+            .iter()
+            .map(|m| {
+                // inside a cgroup namespace the mount's root is a prefix of the path
+                let rel = match path.strip_prefix(m.root.as_str()) {
+                    Some(rest) if m.root != "/" => rest,
+                    _ => path,
+                };
+                (self.dir_name(m), join_inside(&m.mount_point, rel))
+            })
+            .collect()
+    }
+
+    fn dir_name(&self, m: &Mounted) -> String {
+        match self.version {
+            Version::V2 => String::new(),
+            Version::V1 => m
+                .mount_point
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| m.controllers.join(",")),
+        }
+    }
+
     /// The container's directory in each hierarchy, named by its controllers.
     pub fn container_dirs(&self, placement: &Placement) -> Result<Vec<(String, PathBuf)>> {
         self.mounts
@@ -174,15 +202,7 @@ impl Hierarchy {
             .map(|m| {
                 let own = self.own_path(m);
                 let rel = placement.path_under(&own)?;
-                let name = match self.version {
-                    Version::V2 => String::new(),
-                    Version::V1 => m
-                        .mount_point
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_else(|| m.controllers.join(",")),
-                };
-                Ok((name, join_inside(&m.mount_point, &rel)))
+                Ok((self.dir_name(m), join_inside(&m.mount_point, &rel)))
             })
             .collect()
     }

@@ -20,6 +20,7 @@ mod registry;
 mod resources;
 mod stats;
 mod sys;
+pub mod systemd;
 mod undo;
 
 use std::path::{Path, PathBuf};
@@ -50,6 +51,10 @@ pub struct Cgroup {
     /// it would otherwise keep listing it after a container of another root removed it.
     #[serde(default)]
     pub default_placement: bool,
+    /// With the systemd driver, the container's unit: systemd makes and removes the
+    /// directories (see [`Cgroup::for_unit`]).
+    #[serde(default)]
+    pub unit: Option<systemd::Unit>,
 }
 
 impl Cgroup {
@@ -60,6 +65,7 @@ impl Cgroup {
             dirs: Vec::new(),
             created: Vec::new(),
             default_placement: placement.is_default(),
+            unit: None,
         };
         let mut session = registry.lock()?;
         for (name, dir) in h.container_dirs(placement)? {
@@ -75,6 +81,39 @@ impl Cgroup {
         }
         session.save()?;
         Ok(cg)
+    }
+
+    /// For the systemd driver: the cgroup of `unit`, whose directories systemd makes when
+    /// [`Cgroup::start_unit`] starts it. Until then `dirs` are where the system manager will
+    /// put them.
+    pub fn for_unit(h: &Hierarchy, unit: systemd::Unit) -> Result<Cgroup> {
+        Ok(Cgroup {
+            version: h.version(),
+            dirs: h.dirs_at(&unit.expected_path()?),
+            created: Vec::new(),
+            default_placement: false,
+            unit: Some(unit),
+        })
+    }
+
+    /// Starts the unit with `pid` in it, the limits of `r` and the `org.systemd.property.*`
+    /// annotations as its properties; `dirs` become the unit's actual cgroup. The limits'
+    /// files are written after, by [`Cgroup::apply`].
+    pub fn start_unit(
+        &mut self,
+        h: &Hierarchy,
+        pid: i32,
+        r: &LinuxResources,
+        annotations: &std::collections::HashMap<String, String>,
+    ) -> Result<()> {
+        let Some(unit) = &self.unit else {
+            return Ok(());
+        };
+        let mut props = systemd::properties(r)?;
+        props.extend(systemd::annotation_properties(annotations.iter())?);
+        unit.start(pid, props)?;
+        self.dirs = h.dirs_at(&unit.control_group()?);
+        Ok(())
     }
 
     /// The `vrun/` parent of a hierarchy's directory, for the default placement.
@@ -199,7 +238,20 @@ impl Cgroup {
                 let dir = self.dirs[0].1.as_path();
                 plan::plan_v2(dir, r)?.execute()?;
                 // v2 has no devices files: the rules become an eBPF program on the cgroup.
-                ebpf::attach(dir, &rules)
+                match ebpf::attach(dir, &rules) {
+                    // An unprivileged caller may not load one (see ebpf::attach); its user
+                    // namespace cannot make device nodes either, only bind the host's, so the
+                    // rules add nothing to the host's permissions. runc's rootless mode skips
+                    // them; vrun says so when the config has rules of its own.
+                    Err(e) if e.is_permission_denied() => {
+                        match config_rules.is_empty() {
+                            true => tracing::debug!("device rules not enforced: {e}"),
+                            false => tracing::warn!("linux.resources.devices: not enforced: {e}: a rootless container has only the device nodes it is given"),
+                        }
+                        Ok(())
+                    }
+                    other => other,
+                }
             }
         }
     }
@@ -318,6 +370,9 @@ impl Cgroup {
     /// update does not change them either).
     pub fn update(&self, r: &LinuxResources) -> Result<()> {
         resources::check_memory_before_update(self, r)?;
+        if let Some(unit) = &self.unit {
+            unit.set_properties(systemd::properties(r)?)?;
+        }
         let plan = match self.version {
             Version::V1 => plan::plan_v1(self, r)?,
             Version::V2 => plan::plan_v2(self.dirs[0].1.as_path(), r)?,
@@ -368,6 +423,10 @@ impl Cgroup {
     /// a directory that still holds processes (another container sharing it) is left, with
     /// its parents, for the last container out.
     pub fn remove(&self, registry: &Registry) -> Result<()> {
+        // systemd's: stopping the unit removes the cgroup (and ends what is left in it)
+        if let Some(unit) = &self.unit {
+            return unit.stop();
+        }
         let mut session = registry.lock()?;
         self.remove_locked(&mut session)?;
         session.save()

@@ -21,8 +21,9 @@ impl Placement {
         if systemd {
             let parts: Vec<&str> = path.split(':').collect();
             if path.is_empty() {
+                // the slice chosen by who runs it: system.slice, or user.slice for a user
                 return Ok(Placement::Systemd {
-                    slice: "system.slice".into(),
+                    slice: String::new(),
                     prefix: "vrun".into(),
                     name: id.into(),
                 });
@@ -63,9 +64,12 @@ impl Placement {
         match self {
             Placement::Absolute(p) => Ok(p.clone()),
             Placement::Relative(p) => Ok(format!("{}/{}", own.trim_end_matches('/'), p)),
-            Placement::Systemd { .. } => Err(Error::Invalid(
-                "the systemd cgroup driver is unavailable: vrun does not drive systemd yet; run without --systemd-cgroup".into(),
-            )),
+            // where the system manager puts the unit (see systemd::Unit)
+            Placement::Systemd {
+                slice,
+                prefix,
+                name,
+            } => crate::systemd::Unit::new(slice, prefix, name, false)?.expected_path(),
         }
     }
 }
@@ -117,13 +121,20 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("slice:prefix:name"));
-        let err = Placement::parse(Some("machine.slice:libpod:abc"), "x", true)
-            .unwrap()
-            .path_under("/")
-            .unwrap_err();
-        assert!(err
-            .to_string()
-            .contains("systemd cgroup driver is unavailable"));
+        assert_eq!(
+            Placement::parse(Some("machine.slice:libpod:abc"), "x", true)
+                .unwrap()
+                .path_under("/ignored")
+                .unwrap(),
+            "/machine.slice/libpod-abc.scope"
+        );
+        assert_eq!(
+            Placement::parse(None, "c1", true)
+                .unwrap()
+                .path_under("/")
+                .unwrap(),
+            "/system.slice/vrun-c1.scope"
+        );
         assert!(
             Placement::parse(Some("machine.slice:libpod:abc"), "x", false)
                 .unwrap_err()

@@ -710,6 +710,7 @@ mod tests {
                 dirs,
                 created: Vec::new(),
                 default_placement: false,
+                unit: None,
             },
             base,
         )

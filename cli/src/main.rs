@@ -33,8 +33,8 @@ struct Cli {
     /// Log debug messages too.
     #[arg(long, global = true)]
     debug: bool,
-    /// Place cgroups through systemd (slice:prefix:name paths). Not available yet: a container
-    /// that needs it fails with a clear error.
+    /// Place cgroups through systemd: cgroupsPath is slice:prefix:name, the cgroup a transient
+    /// scope unit.
     #[arg(long = "systemd-cgroup", global = true)]
     systemd_cgroup: bool,
     #[command(subcommand)]

@@ -69,7 +69,14 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
     // Die with the parent while create is under way; cleared before "ready".
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
         .context(|| "prctl(PR_SET_PDEATHSIG)".into())?;
-    attrs::set_not_dumpable()?;
+    // Not dumpable from now on, or, in a new user namespace, once the parent has written its
+    // maps: /proc/PID/uid_map of a process that is not dumpable belongs to root, and an
+    // unprivileged parent could no longer open it (runc waits the same way). Nothing of the
+    // container's runs before then.
+    let new_user_ns = ctx.ns.is_new(LinuxNamespaceType::User);
+    if !new_user_ns {
+        attrs::set_not_dumpable()?;
+    }
     // Before anything of the container's can stand in for /proc.
     vrun_rootfs::procfs::pin()?;
     let spec = ctx.spec;
@@ -98,6 +105,9 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
         .channel
         .expect(sync::GO, "the parent to place the container")?;
     let state_json = String::from_utf8_lossy(&state_json).into_owned();
+    if new_user_ns {
+        attrs::set_not_dumpable()?;
+    }
     let seccomp = match ctx.seccomp {
         Some(s) => Some(Seccomp::prepare(s, process)?),
         None => None,

@@ -151,7 +151,16 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
     undo.dir = Some(dir);
     stop_point("state-dir");
     let mut resources = linux.resources().clone().unwrap_or_default();
-    let mut cgroup = match Cgroup::create(&hierarchy, &placement, &registry) {
+    let created = match &placement {
+        Placement::Systemd {
+            slice,
+            prefix,
+            name,
+        } => vrun_cgroup::systemd::Unit::new(slice, prefix, name, opts.rootless)
+            .and_then(|unit| Cgroup::for_unit(&hierarchy, unit)),
+        _ => Cgroup::create(&hierarchy, &placement, &registry),
+    };
+    let mut cgroup = match created {
         Ok(cg) => Some(cg),
         Err(e) if opts.rootless && e.is_permission_denied() => {
             without_cgroup(&resources, &e)?;
@@ -160,7 +169,8 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
         Err(e) => return Err(e.into()),
     };
     undo.cgroup = cgroup.clone();
-    if let Some(cg) = &cgroup {
+    // (a unit is made whole by systemd at placement, with init in it)
+    if let Some(cg) = cgroup.as_ref().filter(|c| c.unit.is_none()) {
         check_cgroup_unused(cg)?;
     }
     let (disk, loop_device) = match (&disk_plan, &undo.dir) {
@@ -204,11 +214,14 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
     if let Some(d) = &disk {
         crate::disk::add_throttles(&mut resources, d)?;
     }
+    let annotations = spec.annotations().clone().unwrap_or_default();
     let limits = Limits {
         resources: &resources,
         registry: &registry,
+        hierarchy: &hierarchy,
+        annotations: &annotations,
     };
-    if let Some(cg) = &mut cgroup {
+    if let Some(cg) = cgroup.as_mut().filter(|c| c.unit.is_none()) {
         limits.apply(cg)?;
         undo.cgroup = Some(cg.clone());
     }
@@ -445,6 +458,9 @@ fn check_cgroup_unused(cgroup: &Cgroup) -> Result<()> {
 struct Limits<'a> {
     resources: &'a oci_spec::runtime::LinuxResources,
     registry: &'a Registry,
+    hierarchy: &'a Hierarchy,
+    /// For the systemd driver's `org.systemd.property.*`.
+    annotations: &'a std::collections::HashMap<String, String>,
 }
 
 impl Limits<'_> {
@@ -454,8 +470,13 @@ impl Limits<'_> {
         self.retry(cg, true, None)
     }
 
-    /// Moves init into the cgroup: from then on the directory is in use and stays.
+    /// Moves init into the cgroup: from then on the directory is in use and stays. With the
+    /// systemd driver, starts the unit with init in it, then writes the limits' files.
     fn place(&self, cg: &mut Cgroup, pid: i32) -> Result<()> {
+        if cg.unit.is_some() {
+            cg.start_unit(self.hierarchy, pid, self.resources, self.annotations)?;
+            return Ok(cg.apply(self.resources)?);
+        }
         self.retry(cg, false, Some(pid))
     }
 

@@ -190,6 +190,11 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     }
     let mut fds = container_namespaces(&state)?;
     let root = shared_mount_ns_root(&state)?;
+    if let Some(unit) = state.cgroup.as_ref().and_then(|c| c.unit.as_ref()) {
+        join_unit_if_unprivileged(unit)?;
+    }
+    let setgroups_allowed = std::fs::read_to_string(format!("/proc/{}/setgroups", state.pid))
+        .map_or(true, |s| s.trim() != "deny");
     // The lock is not needed while the process runs.
     drop(dir);
 
@@ -251,7 +256,10 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
                     root.as_ref(),
                     &process,
                     console_socket.as_ref(),
-                    opts.preserve_fds,
+                    FdsAndGroups {
+                        preserve_fds: opts.preserve_fds,
+                        setgroups_allowed,
+                    },
                     ExecSeccomp {
                         setup: seccomp.as_ref(),
                         container_state,
@@ -337,6 +345,40 @@ fn finish_parent(
     wait_foreground(pid, master.as_ref())
 }
 
+/// A rootless caller may not move a process into the container's scope (it may write only
+/// within its delegated subtree, on both sides of a move), and once it has joined the
+/// container's user namespace it can no longer authenticate to its systemd. So, first, its
+/// systemd moves this process into the scope (AttachProcessesToUnit), and the process execs
+/// from there. The D-Bus call is made by a short-lived child: zbus starts a thread, and a
+/// process with threads may not join a user namespace.
+fn join_unit_if_unprivileged(unit: &vrun_cgroup::systemd::Unit) -> Result<()> {
+    if nix::unistd::geteuid().is_root() {
+        return Ok(());
+    }
+    let me = std::process::id() as i32;
+    match clone_process(nix::sched::CloneFlags::empty())
+        .context(|| "fork the systemd helper".into())?
+    {
+        CloneResult::Child => {
+            let code = match unit.attach(me) {
+                Ok(()) => 0,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    1
+                }
+            };
+            sys::exit_now(code)
+        }
+        CloneResult::Parent(helper) => match nix::sys::wait::waitpid(helper, None) {
+            Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) => Ok(()),
+            other => Err(Error::Invalid(format!(
+                "exec: systemd could not move the process into unit {} ({other:?})",
+                unit.name
+            ))),
+        },
+    }
+}
+
 /// /proc/<init>/ns/* for each namespace the container has (new or joined); the process
 /// enters exactly those.
 fn container_namespaces(state: &Persisted) -> Result<Vec<(LinuxNamespaceType, OwnedFd)>> {
@@ -373,6 +415,13 @@ fn shared_mount_ns_root(state: &Persisted) -> Result<Option<OwnedFd>> {
     Ok(Some(fd.into()))
 }
 
+/// `--preserve-fds`, and whether setgroups(2) is allowed in the container's user namespace
+/// (not where an unprivileged caller wrote the gid map: see idmap::write_maps).
+struct FdsAndGroups {
+    preserve_fds: u32,
+    setgroups_allowed: bool,
+}
+
 /// The container's seccomp profile, which `exec`'d processes get too (as with runc).
 struct ExecSeccomp<'a> {
     setup: Option<&'a crate::seccomp::SeccompSetup<'a>>,
@@ -386,7 +435,7 @@ fn exec_child(
     root: Option<&OwnedFd>,
     process: &Process,
     console_socket: Option<&OwnedFd>,
-    preserve_fds: u32,
+    fg: FdsAndGroups,
     sc: ExecSeccomp,
 ) -> Result<Infallible> {
     attrs::set_not_dumpable()?;
@@ -416,14 +465,14 @@ fn exec_child(
         drop(master);
         process::attach_pty(&peer)?;
     }
-    process::pass_preserved_fds(preserve_fds)?;
+    process::pass_preserved_fds(fg.preserve_fds)?;
     let early_load = seccomp
         .as_ref()
         .filter(|s| s.early)
         .map(|s| || s.load(&sc.container_state, "running"));
     process::apply_attributes(
         process,
-        true,
+        fg.setgroups_allowed,
         None,
         early_load.as_ref().map(|f| f as &dyn Fn() -> Result<()>),
     )?;
