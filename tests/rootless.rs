@@ -62,23 +62,26 @@ impl TestUser {
     }
 
     /// `vrun ARGS` as the user, in its session's environment (no --root: the default).
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("setpriv");
+        cmd.args([
+            "--reuid",
+            &self.uid.to_string(),
+            "--regid",
+            &self.gid.to_string(),
+            "--init-groups",
+            "--reset-env",
+            "env",
+        ])
+        .arg(format!("XDG_RUNTIME_DIR={}", self.runtime_dir.display()))
+        .arg(VRUN)
+        .args(args)
+        .stdin(std::process::Stdio::null());
+        cmd
+    }
+
     fn vrun(&self, args: &[&str]) -> Output {
-        Command::new("setpriv")
-            .args([
-                "--reuid",
-                &self.uid.to_string(),
-                "--regid",
-                &self.gid.to_string(),
-                "--init-groups",
-                "--reset-env",
-                "env",
-            ])
-            .arg(format!("XDG_RUNTIME_DIR={}", self.runtime_dir.display()))
-            .arg(VRUN)
-            .args(args)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap()
+        self.command(args).output().unwrap()
     }
 
     /// The maps a multi-range config gives it: root is the user, 1..65536 its subordinate
@@ -125,34 +128,26 @@ fn chown(path: &Path, uid: u32, gid: u32) {
     std::os::unix::fs::chown(path, Some(uid), Some(gid)).unwrap();
 }
 
-/// What `vrun spec --rootless` writes, with the user's subordinate ranges mapped too and
-/// `args` to run; the test's bundle made readable by everyone.
+/// What `vrun spec --rootless` writes (the same for any user but for its maps), with the
+/// user's own id and its subordinate ranges mapped and `args` to run; the test's bundle made
+/// readable by everyone.
 fn rootless_config(env: &TestEnv, user: &TestUser, args: &[&str]) -> Value {
-    let mut c = env.default_config(args);
+    let dir = env.dir.join("spec");
+    std::fs::create_dir_all(&dir).unwrap();
+    let _ = std::fs::remove_file(dir.join("config.json"));
+    let out = Command::new(VRUN)
+        .args(["spec", "--rootless", "--bundle"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", messages(&out.stderr));
+    let mut c: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+    c["process"]["terminal"] = json!(false);
+    c["process"]["args"] = json!(args);
     let (uid, gid) = user.maps();
-    c["linux"]["namespaces"] = json!([
-        {"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "user"}
-    ]);
     c["linux"]["uidMappings"] = uid;
     c["linux"]["gidMappings"] = gid;
-    c["linux"].as_object_mut().unwrap().remove("resources");
-    let mounts = c["mounts"].as_array_mut().unwrap();
-    mounts.retain(|m| m["destination"] != "/sys/fs/cgroup");
-    for m in mounts.iter_mut() {
-        if m["destination"] == "/sys" {
-            *m = json!({"destination": "/sys", "type": "none", "source": "/sys",
-                        "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
-        }
-        if m["destination"] == "/dev/pts" {
-            m["options"] = json!([
-                "nosuid",
-                "noexec",
-                "newinstance",
-                "ptmxmode=0666",
-                "mode=0620"
-            ]);
-        }
-    }
     for p in [&env.dir, &env.bundle] {
         std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     }
@@ -223,19 +218,9 @@ fn an_ordinary_user_runs_containers_with_its_subordinate_ids() {
     // create, start, exec, ps, list, kill, delete, in the user's $XDG_RUNTIME_DIR/vrun
     let c = rootless_config(&env, &user, &["sleep", "30"]);
     env.write_config(&c);
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid",
-            &user.uid.to_string(),
-            "--regid",
-            &user.gid.to_string(),
-            "--init-groups",
-            "--reset-env",
-            "env",
-        ])
-        .arg(format!("XDG_RUNTIME_DIR={}", user.runtime_dir.display()))
-        .args([VRUN, "create", "--bundle", bundle, "r2"])
-        .stdin(std::process::Stdio::null())
+    // (stdio not captured: init would hold the pipes open)
+    let out = user
+        .command(&["create", "--bundle", bundle, "r2"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status()

@@ -250,7 +250,7 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
             linux.gid_mappings().as_deref().unwrap_or(&[]),
             nix::unistd::getegid().as_raw(),
         );
-    // Opened here, with the caller's credentials, which init loses to the new user
+    // Cloned here, with the caller's credentials, which init loses to the new user
     // namespace's before it mounts.
     let mount_sources = match ns.is_new(LinuxNamespaceType::User) {
         true => vrun_rootfs::mounts::open_bind_sources(
