@@ -35,6 +35,11 @@ check "pause: state" '"status": "paused"' "$($V state sd1 | grep -o '"status": "
 $V resume sd1
 check "resume" "0" "$(cat $scope/cgroup.freeze)"
 check "events --stats reads the scope" "yes" "$($V events --stats sd1 | grep -q '"limit":33554432' && echo yes)"
+$V exec -d sd1 sleep 600 </dev/null >/dev/null 2>&1
+check "exec -d: two processes in the scope" "2" "$(wc -l <$scope/cgroup.procs)"
+$V kill --all sd1 KILL
+n=0; while [ -s $scope/cgroup.procs ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+check "kill --all empties the scope" "" "$(cat $scope/cgroup.procs 2>/dev/null)"
 
 # 4. delete stops the unit; systemd removes the cgroup
 $V delete --force sd1
