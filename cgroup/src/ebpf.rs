@@ -159,7 +159,9 @@ pub fn attach(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
         Ok(p) => p,
         // An unprivileged caller (rootless, in a cgroup systemd delegated to it) may not load
         // BPF programs: EPERM, which `Cgroup::apply` reads as such.
-        Err((nix::errno::Errno::EPERM, _)) if !nix::unistd::geteuid().is_root() || in_user_ns() => {
+        Err((nix::errno::Errno::EPERM, _))
+            if !nix::unistd::geteuid().is_root() || crate::in_user_namespace() =>
+        {
             return Err(Error::Sys {
                 what: "load the eBPF device filter (linux.resources.devices)".into(),
                 source: nix::errno::Errno::EPERM,
@@ -187,12 +189,6 @@ pub fn attach(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Whether this process runs in a user namespace other than the host's.
-fn in_user_ns() -> bool {
-    std::fs::read_to_string("/proc/self/uid_map")
-        .is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
 }
 
 #[cfg(test)]

@@ -35,6 +35,16 @@ pub use placement::Placement;
 pub use registry::{Registry, Session};
 pub use resources::{first_limit, validate};
 
+/// Whether this process runs in a user namespace other than the host's (whose uid map is the
+/// whole identity range): root there is not the real root. Read once.
+pub fn in_user_namespace() -> bool {
+    static IN_USER_NS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *IN_USER_NS.get_or_init(|| {
+        std::fs::read_to_string("/proc/self/uid_map")
+            .is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
+    })
+}
+
 /// A container's cgroup: one directory per hierarchy (one in all on v2). Serialised into the
 /// container's state so later commands find it again.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -82,8 +82,18 @@ enum Command {
 pub struct Global {
     pub root: PathBuf,
     pub systemd_cgroup: bool,
-    /// Cgroups only where the caller may make them (see `CreateOptions::rootless`).
-    pub rootless: bool,
+    /// `--rootless`: Some when given as true or false, None for auto (see [`Global::rootless`]).
+    rootless: Option<bool>,
+}
+
+impl Global {
+    /// Cgroups only where the caller may make them (see `CreateOptions::rootless`); runc's
+    /// "auto" is: not the real root. Worked out only by the commands that use it.
+    pub fn rootless(&self) -> bool {
+        self.rootless.unwrap_or_else(|| {
+            !nix::unistd::geteuid().is_root() || vrun_cgroup::in_user_namespace()
+        })
+    }
 }
 
 /// runc's rule: an unprivileged caller keeps its state in its own runtime directory,
@@ -91,19 +101,16 @@ pub struct Global {
 /// root inside a user namespace when $USER is not root (rootless podman runs the runtime
 /// there); the real root, and a caller without one, in /run/vrun.
 fn default_root() -> PathBuf {
-    let unprivileged = !nix::unistd::geteuid().is_root()
-        || (in_user_namespace() && std::env::var("USER").map_or(true, |u| u != "root"));
+    // (the user namespace is looked at only where it decides)
+    let unprivileged = || {
+        !nix::unistd::geteuid().is_root()
+            || (std::env::var("USER").map_or(true, |u| u != "root")
+                && vrun_cgroup::in_user_namespace())
+    };
     match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
-        Some(dir) if unprivileged => PathBuf::from(dir).join("vrun"),
+        Some(dir) if unprivileged() => PathBuf::from(dir).join("vrun"),
         _ => PathBuf::from("/run/vrun"),
     }
-}
-
-/// Whether this process runs in a user namespace other than the host's (whose uid map is
-/// the whole identity range).
-fn in_user_namespace() -> bool {
-    std::fs::read_to_string("/proc/self/uid_map")
-        .is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
 }
 
 fn main() -> ExitCode {
@@ -139,10 +146,9 @@ fn main() -> ExitCode {
         root: cli.root.unwrap_or_else(default_root),
         systemd_cgroup: cli.systemd_cgroup,
         rootless: match cli.rootless.as_str() {
-            "true" => true,
-            "false" => false,
-            // runc's "auto": not the real root
-            _ => !nix::unistd::geteuid().is_root() || in_user_namespace(),
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => None,
         },
     };
     // A failed exec exits 255, as runc's does: clients tell it from the process's own status.

@@ -66,7 +66,7 @@ impl Args {
             no_new_keyring: self.no_new_keyring,
             preserve_fds: self.preserve_fds,
             systemd_cgroup: g.systemd_cgroup,
-            rootless: g.rootless,
+            rootless: g.rootless(),
             disk: vrun_runtime::disk::DiskOptions {
                 overlay: self.overlay,
                 layers: self.layers.clone(),
