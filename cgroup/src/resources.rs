@@ -132,17 +132,24 @@ pub fn validate(r: &LinuxResources) -> Result<()> {
 
 /// A cpuset list: "0-3,5,7-8".
 fn check_list(list: &str) -> std::result::Result<(), &'static str> {
+    parse_list(list).map(drop)
+}
+
+/// The (first, last) ranges of a cpuset list ("0-3,5" is (0, 3), (5, 5)).
+pub(crate) fn parse_list(list: &str) -> std::result::Result<Vec<(u32, u32)>, &'static str> {
     if list.trim().is_empty() {
         return Err("is empty");
     }
-    for part in list.trim().split(',') {
-        let (a, b) = part.split_once('-').unwrap_or((part, part));
-        match (a.trim().parse::<u32>(), b.trim().parse::<u32>()) {
-            (Ok(a), Ok(b)) if a <= b => {}
-            _ => return Err("is not a list of numbers and ranges (e.g. 0-3,5)"),
-        }
-    }
-    Ok(())
+    list.trim()
+        .split(',')
+        .map(|part| {
+            let (a, b) = part.split_once('-').unwrap_or((part, part));
+            match (a.trim().parse::<u32>(), b.trim().parse::<u32>()) {
+                (Ok(a), Ok(b)) if a <= b => Ok((a, b)),
+                _ => Err("is not a list of numbers and ranges (e.g. 0-3,5)"),
+            }
+        })
+        .collect()
 }
 
 /// checkBeforeUpdate: a new memory limit below what the container already uses is refused

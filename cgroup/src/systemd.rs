@@ -393,16 +393,11 @@ fn bitmask(list: &str, field: &str) -> Result<Vec<u8>> {
         ))
     };
     let mut bytes = Vec::new();
-    for part in list.split(',').map(str::trim) {
-        let (a, b) = part.split_once('-').unwrap_or((part, part));
-        let (a, b): (usize, usize) = (
-            a.trim().parse().map_err(|_| bad())?,
-            b.trim().parse().map_err(|_| bad())?,
-        );
-        if a > b || b > 8191 {
+    for (a, b) in crate::resources::parse_list(list).map_err(|_| bad())? {
+        if b > 8191 {
             return Err(bad());
         }
-        for n in a..=b {
+        for n in a as usize..=b as usize {
             if bytes.len() <= n / 8 {
                 bytes.resize(n / 8 + 1, 0);
             }
