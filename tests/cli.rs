@@ -4,7 +4,7 @@
 mod common;
 
 use std::io::Read;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixListener;
 
 use common::*;
@@ -296,26 +296,6 @@ fn terminal_without_console_socket_is_refused_on_create() {
     assert_eq!(out.status.code(), Some(1));
     assert!(messages(&out.stderr).contains("--console-socket"));
     assert!(!env.root.join(&id).exists());
-}
-
-fn recv_fd(conn: &std::os::unix::net::UnixStream) -> OwnedFd {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    let mut buf = [0u8; 64];
-    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(
-        conn.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::empty(),
-    )
-    .unwrap();
-    for c in msg.cmsgs().unwrap() {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            return unsafe { OwnedFd::from_raw_fd(fds[0]) };
-        }
-    }
-    panic!("no fd received");
 }
 
 #[test]

@@ -33,7 +33,7 @@ pub use error::{Error, Result};
 pub use hierarchy::{Hierarchy, Version};
 pub use placement::Placement;
 pub use registry::{Registry, Session};
-pub use resources::{first_limit, validate};
+pub use resources::{first_limit, parse_list, validate};
 
 /// Whether this process runs in a user namespace other than the host's (whose uid map is the
 /// whole identity range): root there is not the real root. Read once.

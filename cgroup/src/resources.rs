@@ -136,7 +136,7 @@ fn check_list(list: &str) -> std::result::Result<(), &'static str> {
 }
 
 /// The (first, last) ranges of a cpuset list ("0-3,5" is (0, 3), (5, 5)).
-pub(crate) fn parse_list(list: &str) -> std::result::Result<Vec<(u32, u32)>, &'static str> {
+pub fn parse_list(list: &str) -> std::result::Result<Vec<(u32, u32)>, &'static str> {
     if list.trim().is_empty() {
         return Err("is empty");
     }

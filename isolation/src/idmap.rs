@@ -9,9 +9,7 @@ pub fn map_text(field: &str, maps: &[LinuxIdMapping]) -> Result<String> {
     let mut text = String::new();
     for m in maps {
         if m.size() == 0 {
-            return Err(Error::Invalid(format!(
-                "linux.{field}: a mapping has size 0"
-            )));
+            return Err(Error::Invalid(format!("{field}: a mapping has size 0")));
         }
         text.push_str(&format!(
             "{} {} {}\n",
@@ -39,7 +37,7 @@ pub fn write_maps(pid: i32, uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> R
     let egid = nix::unistd::getegid();
     let privileged = euid.is_root();
     if !uid.is_empty() {
-        let text = map_text("uidMappings", uid)?;
+        let text = map_text("linux.uidMappings", uid)?;
         if !privileged && needs_helper(uid, euid.as_raw()) {
             run_helper("newuidmap", pid, uid, "linux.uidMappings")?;
         } else {
@@ -48,7 +46,7 @@ pub fn write_maps(pid: i32, uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> R
         }
     }
     if !gid.is_empty() {
-        let text = map_text("gidMappings", gid)?;
+        let text = map_text("linux.gidMappings", gid)?;
         if !privileged && needs_helper(gid, egid.as_raw()) {
             run_helper("newgidmap", pid, gid, "linux.gidMappings")?;
         } else {
@@ -88,6 +86,62 @@ fn run_helper(helper: &str, pid: i32, maps: &[LinuxIdMapping], field: &str) -> R
     Ok(())
 }
 
+/// A user namespace with the given maps, for an idmapped mount (MOUNT_ATTR_IDMAP takes the
+/// mapping of a user namespace): a child unshares one, the caller writes its maps, opens it,
+/// and the child is killed; the namespace lives on in the returned fd. The caller must be
+/// single-threaded (see `clone_process`) and privileged enough to write the maps.
+pub fn user_namespace_with(
+    uid: &[LinuxIdMapping],
+    gid: &[LinuxIdMapping],
+    field: &str,
+) -> Result<std::os::fd::OwnedFd> {
+    use std::io::{Read, Write};
+    let (mut ready_r, mut ready_w) = std::io::pipe().context(|| "pipe".into())?;
+    let (hold_r, hold_w) = std::io::pipe().context(|| "pipe".into())?;
+    let child = match crate::clone_process(nix::sched::CloneFlags::empty())
+        .context(|| format!("{field}: fork the user namespace helper"))?
+    {
+        crate::CloneResult::Child => {
+            drop((ready_r, hold_w));
+            let ok = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER).is_ok();
+            let _ = ready_w.write_all(&[ok as u8]);
+            // Until the parent has what it needs and kills us (or dies).
+            let mut hold = hold_r;
+            let _ = hold.read(&mut [0u8]);
+            crate::sys::exit_now(0)
+        }
+        crate::CloneResult::Parent(pid) => pid,
+    };
+    drop((ready_w, hold_r));
+    let result = (|| {
+        let mut ok = [0u8];
+        ready_r
+            .read_exact(&mut ok)
+            .context(|| format!("{field}: the user namespace helper"))?;
+        if ok[0] != 1 {
+            return Err(Error::Invalid(format!(
+                "{field}: the helper could not create a user namespace"
+            )));
+        }
+        let pid = child.as_raw();
+        std::fs::write(
+            format!("/proc/{pid}/uid_map"),
+            map_text(&format!("{field} uidMappings"), uid)?,
+        )
+        .context(|| format!("{field}: write the uid map of the mount's user namespace"))?;
+        std::fs::write(
+            format!("/proc/{pid}/gid_map"),
+            map_text(&format!("{field} gidMappings"), gid)?,
+        )
+        .context(|| format!("{field}: write the gid map of the mount's user namespace"))?;
+        crate::namespaces::open_of_process(pid, oci_spec::runtime::LinuxNamespaceType::User)
+    })();
+    let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+    let _ = nix::sys::wait::waitpid(child, None);
+    drop(hold_w);
+    result
+}
+
 /// Maps a container id to the host through the given mappings.
 pub fn to_host(maps: &[LinuxIdMapping], id: u32) -> Option<u32> {
     maps.iter().find_map(|m| {
@@ -120,7 +174,7 @@ mod tests {
 
     #[test]
     fn zero_size_is_refused_with_its_field() {
-        assert!(map_text("gidMappings", &[m(0, 0, 0)])
+        assert!(map_text("linux.gidMappings", &[m(0, 0, 0)])
             .unwrap_err()
             .to_string()
             .contains("linux.gidMappings"));

@@ -10,8 +10,9 @@ mod error;
 pub mod idmap;
 pub mod namespaces;
 pub mod rlimits;
+pub mod sched;
 mod sys;
 pub mod user;
 
 pub use error::{Error, Result};
-pub use sys::{clone_process, CloneResult};
+pub use sys::{clone_process, exit_now, CloneResult};

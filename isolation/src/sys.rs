@@ -99,3 +99,74 @@ pub(crate) fn capset(effective: u64, permitted: u64, inheritable: u64) -> Result
     let ret = unsafe { libc::syscall(libc::SYS_capset, &header as *const Header, data.as_ptr()) };
     Errno::result(ret).map(drop)
 }
+
+/// The kernel's struct sched_attr (SCHED_ATTR_SIZE_VER1: with the utilization clamps, which
+/// the SCHED_FLAG_UTIL_CLAMP_* flags need).
+#[repr(C)]
+#[derive(Default)]
+pub(crate) struct SchedAttr {
+    pub size: u32,
+    pub policy: u32,
+    pub flags: u64,
+    pub nice: i32,
+    pub priority: u32,
+    pub runtime: u64,
+    pub deadline: u64,
+    pub period: u64,
+    pub util_min: u32,
+    pub util_max: u32,
+}
+
+/// sched_setattr(2) of the calling thread (libc has no wrapper).
+pub(crate) fn sched_setattr(attr: &SchedAttr) -> Result<(), Errno> {
+    // SAFETY: attr is a live, fully initialized struct laid out as the kernel's sched_attr,
+    // whose size field says how much of it the kernel may read; it is only read.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_sched_setattr,
+            0 as libc::pid_t,
+            attr as *const SchedAttr,
+            0 as libc::c_uint,
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// ioprio_set(IOPRIO_WHO_PROCESS, self, value) (libc has no wrapper).
+pub(crate) fn ioprio_set_self(value: libc::c_int) -> Result<(), Errno> {
+    const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+    // SAFETY: integer arguments only.
+    let ret = unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, value) };
+    Errno::result(ret).map(drop)
+}
+
+/// personality(2), setting the execution domain.
+pub(crate) fn personality(persona: libc::c_ulong) -> Result<(), Errno> {
+    // SAFETY: an integer argument only; the previous persona it returns is not needed.
+    let ret = unsafe { libc::personality(persona) };
+    Errno::result(ret).map(drop)
+}
+
+/// set_mempolicy(2) of the calling thread; `nodes` is the node bitmask, one bit per node.
+pub(crate) fn set_mempolicy(mode: libc::c_int, nodes: &[libc::c_ulong]) -> Result<(), Errno> {
+    let (ptr, maxnode) = if nodes.is_empty() {
+        (std::ptr::null(), 0)
+    } else {
+        // The kernel reads maxnode - 1 bits: one more than the mask holds.
+        (
+            nodes.as_ptr(),
+            (nodes.len() * libc::c_ulong::BITS as usize + 1) as libc::c_ulong,
+        )
+    };
+    // SAFETY: ptr is null or points to `nodes`, live for the call, whose length in bits is
+    // what maxnode tells the kernel to read; it is only read.
+    let ret = unsafe { libc::syscall(libc::SYS_set_mempolicy, mode, ptr, maxnode) };
+    Errno::result(ret).map(drop)
+}
+
+/// _exit(2): for a forked helper, which must not run the parent's atexit handlers or flush
+/// its copies of the parent's buffers.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit takes an integer and does not return.
+    unsafe { libc::_exit(code) }
+}

@@ -6,6 +6,7 @@
 //! All of it runs before pivot_root, while the host's own /proc (which the container cannot
 //! have touched yet) is the procfs used for /proc/self/fd paths.
 
+pub mod copyup;
 pub mod devices;
 pub mod disk;
 mod error;

@@ -12,6 +12,9 @@ pub const MOUNT_ATTR_NOEXEC: u64 = 0x8;
 pub const MOUNT_ATTR_NOATIME: u64 = 0x10;
 pub const MOUNT_ATTR_STRICTATIME: u64 = 0x20;
 pub const MOUNT_ATTR_NODIRATIME: u64 = 0x80;
+pub const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x0020_0000;
+/// MS_NOSYMFOLLOW (Linux 5.10), which nix 0.29 does not name.
+pub const MS_NOSYMFOLLOW: MsFlags = MsFlags::from_bits_retain(256);
 pub const MOUNT_ATTR_RELATIME: u64 = 0x0;
 /// The atime field: the three modes above are values of it, not bits, so a change of mode
 /// clears the whole field and sets the mode (mount_setattr(2)).
@@ -28,6 +31,10 @@ pub struct MountOptions {
     pub rec_clear: u64,
     /// Everything else, joined with commas, as the filesystem's data.
     pub data: String,
+    /// `idmap` (Some(false)) or `ridmap` (Some(true)): an idmapped mount, recursively or not.
+    pub idmap: Option<bool>,
+    /// `tmpcopyup`: a tmpfs starts with a copy of what the directory it covers held.
+    pub tmpcopyup: bool,
 }
 
 impl Default for MountOptions {
@@ -38,6 +45,8 @@ impl Default for MountOptions {
             rec_set: 0,
             rec_clear: 0,
             data: String::new(),
+            idmap: None,
+            tmpcopyup: false,
         }
     }
 }
@@ -49,7 +58,8 @@ impl MountOptions {
 
     /// The flags a bind mount needs a remount for (bind ignores them on the first call).
     pub fn remount_flags(&self) -> MsFlags {
-        self.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT)
+        self.flags
+            .difference(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT)
     }
 }
 
@@ -89,6 +99,8 @@ pub fn parse(options: &[String], field: &str) -> Result<MountOptions> {
             "silent" => (MsFlags::MS_SILENT, MsFlags::empty()),
             "loud" => (MsFlags::empty(), MsFlags::MS_SILENT),
             "iversion" => (MsFlags::MS_I_VERSION, MsFlags::empty()),
+            "nosymfollow" => (MS_NOSYMFOLLOW, MsFlags::empty()),
+            "symfollow" => (MsFlags::empty(), MS_NOSYMFOLLOW),
             "noiversion" => (MsFlags::empty(), MsFlags::MS_I_VERSION),
             "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable"
             | "runbindable" => {
@@ -104,7 +116,7 @@ pub fn parse(options: &[String], field: &str) -> Result<MountOptions> {
                 continue;
             }
             "rro" | "rrw" | "rnosuid" | "rsuid" | "rnodev" | "rdev" | "rnoexec" | "rexec"
-            | "rnodiratime" | "rdiratime" => {
+            | "rnodiratime" | "rdiratime" | "rnosymfollow" | "rsymfollow" => {
                 let (attr, clear) = recursive_attr(opt);
                 if clear {
                     o.rec_clear |= attr;
@@ -113,21 +125,27 @@ pub fn parse(options: &[String], field: &str) -> Result<MountOptions> {
                 }
                 continue;
             }
-            // runc's extension, for tmpfs over a directory: meaningless for vrun's tmpfs
-            // mounts made before the image is used; accepted and ignored.
-            "tmpcopyup" => continue,
+            "tmpcopyup" => {
+                o.tmpcopyup = true;
+                continue;
+            }
             "idmap" | "ridmap" => {
-                return Err(Error::Invalid(format!(
-                    "{field}: the {opt} mount option is not supported by vrun yet"
-                )))
+                let recursive = opt == "ridmap";
+                if o.idmap.is_some_and(|r| r != recursive) {
+                    return Err(Error::Invalid(format!(
+                        "{field}: idmap and ridmap exclude each other"
+                    )));
+                }
+                o.idmap = Some(recursive);
+                continue;
             }
             other => {
                 data.push(other.to_string());
                 continue;
             }
         };
-        o.flags |= set;
-        o.flags &= !clear;
+        // By bits: `!flags` would drop the bits nix does not name (MS_NOSYMFOLLOW).
+        o.flags = MsFlags::from_bits_retain((o.flags.bits() | set.bits()) & !clear.bits());
     }
     o.data = data.join(",");
     Ok(o)
@@ -159,6 +177,8 @@ fn recursive_attr(opt: &str) -> (u64, bool) {
         "rnoexec" => (MOUNT_ATTR_NOEXEC, false),
         "rexec" => (MOUNT_ATTR_NOEXEC, true),
         "rnodiratime" => (MOUNT_ATTR_NODIRATIME, false),
+        "rnosymfollow" => (MOUNT_ATTR_NOSYMFOLLOW, false),
+        "rsymfollow" => (MOUNT_ATTR_NOSYMFOLLOW, true),
         _ => (MOUNT_ATTR_NODIRATIME, true),
     }
 }
@@ -233,12 +253,26 @@ mod tests {
     }
 
     #[test]
-    fn idmap_is_refused_with_the_field() {
-        let err = parse(&["idmap".to_string()], "mounts[2] (/data)").unwrap_err();
+    fn idmap_options_and_nosymfollow() {
+        assert_eq!(opts(&["bind", "idmap"]).idmap, Some(false));
+        assert_eq!(opts(&["rbind", "ridmap"]).idmap, Some(true));
+        let err = parse(
+            &["idmap".to_string(), "ridmap".to_string()],
+            "mounts[2] (/data)",
+        )
+        .unwrap_err();
         assert!(
             err.to_string()
-                .starts_with("mounts[2] (/data): the idmap mount option"),
+                .starts_with("mounts[2] (/data): idmap and ridmap exclude each other"),
             "{err}"
+        );
+        // a bit nix does not name survives the options after it
+        let o = opts(&["nosymfollow", "ro"]);
+        assert_eq!(o.flags, MS_NOSYMFOLLOW | MsFlags::MS_RDONLY);
+        assert_eq!(opts(&["nosymfollow", "symfollow"]).flags, MsFlags::empty());
+        assert_eq!(
+            opts(&["rbind", "rnosymfollow"]).rec_set,
+            MOUNT_ATTR_NOSYMFOLLOW
         );
     }
 }

@@ -55,6 +55,29 @@ pub fn open_bind_sources(mounts: &[Mount], bundle: &Path) -> Vec<Option<OwnedFd>
         .collect()
 }
 
+/// The source of an idmapped bind mount (`idmap`/`ridmap`): cloned (with its submounts for
+/// `rbind`) and given the mapping of the user namespace `userns` is open on, recursively for
+/// `ridmap`. Made by `create` (which made that namespace with the mount's or the container's
+/// mappings) and attached by init like any cloned source.
+pub fn open_idmapped_source(
+    source: &Path,
+    opts: &MountOptions,
+    userns: std::os::fd::BorrowedFd,
+    field: &str,
+) -> Result<OwnedFd> {
+    let tree = crate::sys::open_tree_clone(source, opts.flags.contains(MsFlags::MS_REC))
+        .context(|| format!("{field}: open the mount source {}", source.display()))?;
+    crate::sys::mount_setattr_idmap(tree.as_fd(), opts.idmap.unwrap_or(false), userns).context(
+        || {
+            format!(
+                "{field}: make {} an idmapped mount (does its filesystem support idmapped mounts?)",
+                source.display()
+            )
+        },
+    )?;
+    Ok(tree)
+}
+
 /// Makes the mount tree private to the container (rslave unless `propagation` says
 /// otherwise): nothing mounted after this reaches the host.
 pub fn isolate(propagation: MsFlags) -> Result<()> {
@@ -180,6 +203,10 @@ fn mount_typed(
         };
         return match opened_source {
             Some(tree) => attach_tree(ctx.root, tree, &source, dest, opts, field),
+            None if opts.idmap.is_some() => Err(Error::Invalid(format!(
+                "{field}: the idmapped source {} was not prepared",
+                source.display()
+            ))),
             None => bind(ctx.root, &source, dest, opts, field),
         };
     }
@@ -187,6 +214,16 @@ fn mount_typed(
         refuse_non_directory(ctx.root, dest, typ, field)?;
     }
     let target = ctx.root.mkdir_all(dest, 0o755)?;
+    // tmpcopyup: what the tmpfs covers, read through this fd once it is covered; the tmpfs
+    // is mounted writable for the copy and made read-only after, if asked.
+    let covered = match opts.tmpcopyup && typ == "tmpfs" {
+        true => Some(crate::copyup::open_dir(target.as_fd())?),
+        false => None,
+    };
+    let mount_flags = match covered {
+        Some(_) => opts.flags - MsFlags::MS_RDONLY,
+        None => opts.flags,
+    };
     let source = m
         .source()
         .as_ref()
@@ -197,7 +234,7 @@ fn mount_typed(
         Some(source.as_str()),
         fd_path(target.as_fd()).as_str(),
         Some(typ),
-        opts.flags,
+        mount_flags,
         data,
     ) {
         Ok(()) => {}
@@ -216,6 +253,22 @@ fn mount_typed(
             )
         }
         Err(e) => return Err(e).context(|| format!("{field}: mount {typ} {source}")),
+    }
+    if let Some(covered) = covered {
+        let rel = relative(dest)?;
+        let tmpfs = ctx
+            .root
+            .open_with(&rel, libc::O_RDONLY | libc::O_DIRECTORY, 0)
+            .context(|| format!("{field}: open the new tmpfs"))?;
+        crate::copyup::copy_tree(covered.as_fd(), tmpfs.as_fd()).map_err(|e| e.within(field))?;
+        if opts.flags.contains(MsFlags::MS_RDONLY) {
+            let mounted = ctx
+                .root
+                .open_path(&rel)
+                .context(|| format!("{field}: reopen the mount"))?;
+            remount_bind(&mounted, opts.remount_flags())
+                .context(|| format!("{field}: make the tmpfs read-only after tmpcopyup"))?;
+        }
     }
     finish(ctx.root, dest, opts, field)
 }

@@ -84,12 +84,40 @@ struct MountAttr {
 /// mount_setattr(2) on the mount at `fd`, recursively when asked: how the recursive options
 /// (rro, rnosuid, ...) are applied to a whole tree at once.
 pub fn mount_setattr(fd: BorrowedFd, recursive: bool, set: u64, clear: u64) -> Result<(), Errno> {
-    let attr = MountAttr {
-        attr_set: set,
-        attr_clr: clear,
-        propagation: 0,
-        userns_fd: 0,
-    };
+    mount_setattr_raw(
+        fd,
+        recursive,
+        &MountAttr {
+            attr_set: set,
+            attr_clr: clear,
+            propagation: 0,
+            userns_fd: 0,
+        },
+    )
+}
+
+/// Makes a detached mount (open_tree(OPEN_TREE_CLONE)) idmapped with the mapping of the
+/// user namespace `userns` is open on (MOUNT_ATTR_IDMAP); recursively over its submounts
+/// with `recursive`.
+pub fn mount_setattr_idmap(
+    fd: BorrowedFd,
+    recursive: bool,
+    userns: BorrowedFd,
+) -> Result<(), Errno> {
+    const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+    mount_setattr_raw(
+        fd,
+        recursive,
+        &MountAttr {
+            attr_set: MOUNT_ATTR_IDMAP,
+            attr_clr: 0,
+            propagation: 0,
+            userns_fd: userns.as_raw_fd() as u64,
+        },
+    )
+}
+
+fn mount_setattr_raw(fd: BorrowedFd, recursive: bool, attr: &MountAttr) -> Result<(), Errno> {
     let empty = c"";
     let flags = libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 };
     // SAFETY: `attr` and the empty path outlive the call; size is the struct's own.
@@ -99,7 +127,7 @@ pub fn mount_setattr(fd: BorrowedFd, recursive: bool, set: u64, clear: u64) -> R
             fd.as_raw_fd(),
             empty.as_ptr(),
             flags,
-            &attr as *const MountAttr,
+            attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )
     };
@@ -342,4 +370,22 @@ pub fn mount_id(fd: BorrowedFd) -> Result<(u64, bool), Errno> {
         st.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT != 0
             && st.stx_attributes & STATX_ATTR_MOUNT_ROOT != 0,
     ))
+}
+
+/// openat(dir, name, flags, mode) as an owned fd (O_CLOEXEC added).
+pub fn openat_fd(
+    dir: BorrowedFd,
+    name: &std::ffi::CStr,
+    flags: libc::c_int,
+    mode: libc::mode_t,
+) -> Result<OwnedFd, Errno> {
+    // SAFETY: name is NUL-terminated and outlives the call; dir is open.
+    new_fd(unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            flags | libc::O_CLOEXEC,
+            mode as libc::c_uint,
+        )
+    } as libc::c_long)
 }

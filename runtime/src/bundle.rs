@@ -7,6 +7,7 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use vrun_isolation::namespaces::Namespaces;
 
 use crate::error::{Error, Result};
+use crate::spec_ext::{self, Extensions};
 
 #[derive(Debug, Clone)]
 pub struct Bundle {
@@ -16,6 +17,8 @@ pub struct Bundle {
     pub seccomp: Option<vrun_seccomp::Profile>,
     /// root.path, made absolute against the bundle directory.
     pub rootfs: PathBuf,
+    /// What the spec has that oci-spec does not read (see `spec_ext`).
+    pub ext: Extensions,
 }
 
 impl Bundle {
@@ -30,7 +33,7 @@ impl Bundle {
             what: format!("read {}", config.display()),
             source: e,
         })?;
-        let (spec, seccomp) = parse_config(&text, &config)?;
+        let Parsed { spec, seccomp, ext } = parse_config(&text, &config)?;
         let root = spec.root().as_ref().ok_or_else(|| {
             Error::Invalid(format!(
                 "{}: root: missing (root.path names the rootfs)",
@@ -47,6 +50,7 @@ impl Bundle {
             spec,
             seccomp,
             rootfs,
+            ext,
         })
     }
 
@@ -99,6 +103,7 @@ impl Bundle {
             .map_err(|e| err(e.to_string()))?;
         crate::process::check_apparmor(process, "process.apparmorProfile")
             .map_err(|e| err(e.to_string()))?;
+        crate::process::validate_scheduling(process, "process.").map_err(|e| err(e.to_string()))?;
         let linux = self
             .spec
             .linux()
@@ -122,7 +127,8 @@ impl Bundle {
         }
         let has_maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
             || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
-        if ns.is_new(LinuxNamespaceType::User) {
+        let new_user_ns = ns.is_new(LinuxNamespaceType::User);
+        if new_user_ns {
             if linux.uid_mappings().as_ref().is_none_or(|m| m.is_empty())
                 || linux.gid_mappings().as_ref().is_none_or(|m| m.is_empty())
             {
@@ -174,6 +180,13 @@ impl Bundle {
         if let Some(r) = linux.resources() {
             vrun_cgroup::validate(r).map_err(|e| err(e.to_string()))?;
         }
+        crate::process::validate_linux_attributes(linux).map_err(|e| err(e.to_string()))?;
+        if linux.intel_rdt().is_some() {
+            return Err(err(intel_rdt_unsupported()));
+        }
+        if let Some(devices) = linux.net_devices().as_ref().filter(|d| !d.is_empty()) {
+            crate::netdev::validate(devices, &ns).map_err(|e| err(e.to_string()))?;
+        }
         if let Some(devs) = linux.devices() {
             vrun_rootfs::devices::from_spec(devs).map_err(|e| err(e.to_string()))?;
         }
@@ -189,7 +202,10 @@ impl Bundle {
                 return Err(err(format!("mounts[{i}].destination: must not be empty")));
             }
             let field = format!("mounts[{i}] ({})", m.destination().display());
-            vrun_rootfs::mount_options::parse(m.options().as_deref().unwrap_or(&[]), &field)
+            let opts =
+                vrun_rootfs::mount_options::parse(m.options().as_deref().unwrap_or(&[]), &field)
+                    .map_err(|e| err(e.to_string()))?;
+            self.validate_mount_extensions(i, m, &opts, new_user_ns)
                 .map_err(|e| err(e.to_string()))?;
         }
         if let Some(profile) = &self.seccomp {
@@ -235,17 +251,77 @@ impl Bundle {
     }
 }
 
+impl Bundle {
+    /// An idmapped mount (runtime-spec 1.2) and `tmpcopyup`: what vrun can apply, or an error
+    /// naming the mount.
+    fn validate_mount_extensions(
+        &self,
+        i: usize,
+        m: &oci_spec::runtime::Mount,
+        opts: &vrun_rootfs::mount_options::MountOptions,
+        new_user_ns: bool,
+    ) -> Result<()> {
+        let field = format!("mounts[{i}] ({})", m.destination().display());
+        let typ = m.typ().as_deref().unwrap_or("");
+        let maps = self.ext.mount_idmaps.get(i).and_then(Option::as_ref);
+        if let Some(map) = maps {
+            if opts.idmap.is_none() {
+                return Err(Error::Invalid(format!(
+                    "{field}: uidMappings/gidMappings are given without the idmap or ridmap option"
+                )));
+            }
+            if map.uid.is_empty() || map.gid.is_empty() {
+                return Err(Error::Invalid(format!(
+                    "{field}: an idmapped mount needs both uidMappings and gidMappings"
+                )));
+            }
+            vrun_isolation::idmap::map_text(&format!("{field}.uidMappings"), &map.uid)?;
+            vrun_isolation::idmap::map_text(&format!("{field}.gidMappings"), &map.gid)?;
+        }
+        if opts.idmap.is_some() {
+            if !opts.is_bind() && typ != "bind" {
+                return Err(Error::Invalid(format!(
+                    "{field}: idmap and ridmap are supported on bind mounts only (type {typ:?})"
+                )));
+            }
+            if maps.is_none() && !new_user_ns {
+                return Err(Error::Invalid(format!(
+                    "{field}: an idmapped mount without uidMappings and gidMappings of its own takes the container's, and the container has no user namespace of its own"
+                )));
+            }
+        }
+        if opts.tmpcopyup && typ != "tmpfs" {
+            return Err(Error::Invalid(format!(
+                "{field}: tmpcopyup applies to tmpfs mounts only (type {typ:?})"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// linux.intelRdt needs the resctrl filesystem (Intel RDT or AMD PQoS); vrun refuses the
+/// field rather than run the container without the cache and bandwidth limits it asks for.
+/// On a host with resctrl it still refuses, saying so: applying it is not written yet.
+fn intel_rdt_unsupported() -> String {
+    if crate::features::resctrl_mounted() {
+        "linux.intelRdt: vrun does not apply Intel RDT settings yet (resctrl is mounted on this host, but vrun does not create resctrl groups)".into()
+    } else {
+        "linux.intelRdt: Intel RDT is not available on this host (no resctrl filesystem at /sys/fs/resctrl: the CPU lacks RDT, or resctrl is not mounted)".into()
+    }
+}
+
 /// config.json bytes through everything `create` does before it makes anything: parse, then
 /// validate (with "/" standing in for the rootfs, so that validation goes past it). For the
 /// fuzz target (fuzz/) and its regression inputs: an error is fine, a panic is the bug.
 pub fn check_config_bytes(data: &[u8]) -> Result<()> {
-    let (spec, seccomp) = parse_config(data, Path::new("/fuzz/config.json"))?;
+    let Parsed { spec, seccomp, ext } = parse_config(data, Path::new("/fuzz/config.json"))?;
     let annotations = spec.annotations().clone().unwrap_or_default();
     Bundle {
         dir: PathBuf::from("/fuzz"),
         spec,
         seccomp,
         rootfs: PathBuf::from("/"),
+        ext,
     }
     .validate()?;
     // The virtual disk's annotations (sizes, io limits, layers), as create reads them.
@@ -274,34 +350,65 @@ pub fn parts(spec: &Spec) -> Result<(&oci_spec::runtime::Linux, &oci_spec::runti
     Ok((linux, process))
 }
 
-/// Parses config.json text into the spec and its linux.seccomp profile (taken out of the
-/// spec); on error the message names the file, the JSON path of the field and what is wrong
-/// with it.
-pub fn parse_config(text: &[u8], file: &Path) -> Result<(Spec, Option<vrun_seccomp::Profile>)> {
+/// config.json, parsed.
+pub struct Parsed {
+    pub spec: Spec,
+    /// linux.seccomp, taken out of the spec and parsed by vrun-seccomp.
+    pub seccomp: Option<vrun_seccomp::Profile>,
+    pub ext: Extensions,
+}
+
+/// Parses config.json text into the spec, its linux.seccomp profile and the fields oci-spec
+/// does not read; on error the message names the file, the JSON path of the field and what
+/// is wrong with it. Fields nothing reads are warned about, by name.
+pub fn parse_config(text: &[u8], file: &Path) -> Result<Parsed> {
     let mut value: serde_json::Value = serde_json::from_slice(text)
         .map_err(|e| Error::Invalid(format!("{}: {e}", file.display())))?;
     if let Some(process) = value.get_mut("process") {
         for warning in drop_unknown_capabilities(process, "process.capabilities") {
             tracing::warn!("{}: {warning}", file.display());
         }
+        spec_ext::normalize_scheduler_flags(process);
     }
     if let Some(r) = value.get_mut("linux").and_then(|l| l.get_mut("resources")) {
         drop_pids_without_limit(r);
     }
+    let ext = spec_ext::take(&mut value)
+        .map_err(|e| Error::Invalid(format!("{}: {e}", file.display())))?;
     let seccomp = value
         .get_mut("linux")
         .and_then(|l| l.as_object_mut())
         .and_then(|l| l.remove("seccomp"))
         .filter(|s| !s.is_null());
-    let mut spec: Spec = serde_path_to_error::deserialize(value).map_err(|e| named(file, "", e))?;
+    let mut spec: Spec =
+        serde_path_to_error::deserialize(&value).map_err(|e| named(file, "", e))?;
+    warn_dropped_fields(&value, &spec, file);
     root_relative_mount_destinations(&mut spec, file);
-    let profile = match seccomp {
+    let seccomp = match seccomp {
         Some(s) => {
             Some(serde_path_to_error::deserialize(s).map_err(|e| named(file, "linux.seccomp", e))?)
         }
         None => None,
     };
-    Ok((spec, profile))
+    Ok(Parsed { spec, seccomp, ext })
+}
+
+/// Warns about every field of `given` that `parsed` does not hold (see
+/// `spec_ext::dropped_fields`).
+pub(crate) fn warn_dropped_fields<T: serde::Serialize>(
+    given: &serde_json::Value,
+    parsed: &T,
+    file: &Path,
+) {
+    let Ok(kept) = serde_json::to_value(parsed) else {
+        return;
+    };
+    for field in spec_ext::dropped_fields(given, &kept) {
+        tracing::warn!(
+            "{}: {field}: not a field vrun knows: ignored",
+            file.display()
+        );
+    }
 }
 
 /// `"pids": {}` (or a null limit) sets nothing: oci-spec would read it as a limit of 0, which
@@ -399,11 +506,12 @@ mod tests {
 
     #[test]
     fn parse_errors_name_the_field() {
-        let err = parse_config(
+        let Err(err) = parse_config(
             br#"{"ociVersion":"1.0.2","process":{"args":5,"cwd":"/","user":{"uid":0,"gid":0}}}"#,
             Path::new("/b/config.json"),
-        )
-        .unwrap_err();
+        ) else {
+            panic!("parsed")
+        };
         let msg = err.to_string();
         assert!(
             msg.starts_with("/b/config.json: process.args: invalid type"),
@@ -413,9 +521,10 @@ mod tests {
 
     #[test]
     fn malformed_json_names_the_file() {
-        let msg = parse_config(b"{ nope", Path::new("/b/config.json"))
-            .unwrap_err()
-            .to_string();
+        let Err(err) = parse_config(b"{ nope", Path::new("/b/config.json")) else {
+            panic!("parsed")
+        };
+        let msg = err.to_string();
         assert!(
             msg.starts_with("/b/config.json: ") && msg.contains("line 1"),
             "{msg}"

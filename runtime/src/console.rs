@@ -173,6 +173,16 @@ fn window_size(fd: BorrowedFd) -> nix::Result<libc::winsize> {
     crate::sys::window_size(fd)
 }
 
+/// `process.consoleSize` as the kernel's winsize (columns are the width, rows the height).
+pub fn winsize_of(size: &oci_spec::runtime::Box) -> libc::winsize {
+    libc::winsize {
+        ws_row: size.height().min(u16::MAX as u64) as u16,
+        ws_col: size.width().min(u16::MAX as u64) as u16,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    }
+}
+
 /// Sets a pty's window size (`process.consoleSize`, or the caller's terminal's).
 pub fn set_window_size(fd: BorrowedFd, ws: &libc::winsize) -> nix::Result<()> {
     crate::sys::set_window_size(fd, ws)

@@ -16,17 +16,26 @@ pub fn features() -> Value {
             "nostrictatime", "nosuid", "private", "ratime", "rbind", "rdev", "rdiratime", "relatime", "remount", "rexec",
             "rnoatime", "rnodev", "rnodiratime", "rnoexec", "rnorelatime", "rnostrictatime", "rnosuid", "ro", "rprivate",
             "rrelatime", "rro", "rrw", "rshared", "rslave", "rstrictatime", "rsuid", "runbindable", "rw", "shared",
-            "silent", "slave", "strictatime", "suid", "sync", "tmpcopyup", "unbindable"
+            "silent", "slave", "strictatime", "suid", "sync", "tmpcopyup", "unbindable",
+            "nosymfollow", "symfollow", "rnosymfollow", "rsymfollow", "idmap", "ridmap"
         ],
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": caps::all().iter().map(|c| c.to_string()).collect::<Vec<_>>(),
-            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": true},
+            "cgroup": {"v1": true, "v2": true, "systemd": true, "systemdUser": true, "rdma": true},
             "seccomp": vrun_seccomp::features(),
             "apparmor": {"enabled": true},
             "selinux": {"enabled": false},
+            // Refused with an error naming the field (see bundle::intel_rdt_unsupported).
             "intelRdt": {"enabled": false},
-            "mountExtensions": {"idmap": {"enabled": false}}
+            "memoryPolicy": {
+                "modes": ["MPOL_DEFAULT", "MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE",
+                          "MPOL_PREFERRED", "MPOL_PREFERRED_MANY", "MPOL_LOCAL"],
+                "flags": ["MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES", "MPOL_F_STATIC_NODES"]
+            },
+            // Bind mounts only (see Bundle::validate_mount_extensions).
+            "mountExtensions": {"idmap": {"enabled": true}},
+            "netDevices": {"enabled": true}
         },
         "annotations": {
             "io.github.vrun.version": env!("CARGO_PKG_VERSION")
@@ -36,4 +45,9 @@ pub fn features() -> Value {
         // users (features.md: a value ending in "." is a prefix).
         "potentiallyUnsafeConfigAnnotations": [crate::disk::ANNOTATION_PREFIX]
     })
+}
+
+/// Whether the resctrl filesystem (Intel RDT, AMD PQoS) is mounted at its usual place.
+pub fn resctrl_mounted() -> bool {
+    std::path::Path::new("/sys/fs/resctrl/schemata").exists()
 }

@@ -228,6 +228,7 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
     if !ctx.no_new_keyring {
         attrs::join_new_session_keyring(ctx.id)?;
     }
+    process::apply_linux_attributes(linux)?;
     process::pass_preserved_fds(ctx.preserve_fds)?;
     // The user switch would clear it anyway; cleared now, before any seccomp filter.
     nix::sys::prctl::set_pdeathsig(None).context(|| "clear PR_SET_PDEATHSIG".into())?;
@@ -271,13 +272,7 @@ fn setup_console(root: &Root, socket: &OwnedFd, process: &Process) -> Result<()>
         })?;
     let (master, peer) = console::open_pty(ptmx, process.user().uid())?;
     if let Some(size) = process.console_size() {
-        let ws = libc::winsize {
-            ws_row: size.height() as u16,
-            ws_col: size.width() as u16,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        console::set_window_size(master.as_fd(), &ws)
+        console::set_window_size(master.as_fd(), &console::winsize_of(&size))
             .context(|| "process.consoleSize: set the window size".into())?;
     }
     let target = root.replace_with_file(Path::new("/dev/console"), 0o600)?;

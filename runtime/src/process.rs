@@ -8,7 +8,7 @@ use std::path::Path;
 
 use oci_spec::runtime::Process;
 use vrun_isolation::capabilities::CapSets;
-use vrun_isolation::{attrs, rlimits, user};
+use vrun_isolation::{attrs, rlimits, sched, user};
 
 use crate::error::{Context, Error, Result};
 use crate::sys;
@@ -202,6 +202,13 @@ pub(crate) fn apply_attributes(
         attrs::set_apparmor_exec_profile(profile)?;
     }
     rlimits::apply(process.rlimits().as_deref().unwrap_or(&[]))?;
+    // While the process may still raise its priority (CAP_SYS_NICE, CAP_SYS_ADMIN).
+    if let Some(s) = process.scheduler() {
+        sched::apply_scheduler(s, "process.scheduler")?;
+    }
+    if let Some(p) = process.io_priority() {
+        sched::apply_io_priority(p, "process.ioPriority")?;
+    }
     let caps = CapSets::from_spec(process.capabilities().as_ref());
     caps.apply_bounding()?;
     let u = process.user();
@@ -247,4 +254,86 @@ pub(crate) fn pass_preserved_fds(n: u32) -> Result<()> {
         }
     }
     sys::cloexec_from(3 + n).context(|| "mark vrun's fds close-on-exec".into())
+}
+
+/// A CPU or NUMA node list ("0-3,5") as ranges; the error names the field.
+pub(crate) fn parse_list(list: &str, field: &str) -> Result<Vec<(u32, u32)>> {
+    if list.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    vrun_cgroup::parse_list(list).map_err(|e| Error::Invalid(format!("{field}: {list:?} {e}")))
+}
+
+/// process.scheduler, ioPriority and execCPUAffinity, checked before anything is made;
+/// `prefix` is "process." for config.json and "" for an exec --process file.
+pub(crate) fn validate_scheduling(process: &Process, prefix: &str) -> Result<()> {
+    if let Some(s) = process.scheduler() {
+        sched::validate_scheduler(s, &format!("{prefix}scheduler"))?;
+    }
+    if let Some(p) = process.io_priority() {
+        sched::validate_io_priority(p, &format!("{prefix}ioPriority"))?;
+    }
+    if let Some(a) = process.exec_cpu_affinity() {
+        for (name, list) in [("initial", a.initial()), ("final", a.cpu_affinity_final())] {
+            if let Some(list) = list {
+                parse_list(list, &format!("{prefix}execCPUAffinity.{name}"))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// linux.personality and linux.memoryPolicy, checked before anything is made.
+pub(crate) fn validate_linux_attributes(linux: &oci_spec::runtime::Linux) -> Result<()> {
+    if let Some(p) = linux.personality() {
+        sched::validate_personality(p, "linux.personality")?;
+    }
+    if let Some(m) = linux.memory_policy() {
+        let nodes = parse_list(
+            m.nodes().as_deref().unwrap_or(""),
+            "linux.memoryPolicy.nodes",
+        )?;
+        sched::validate_memory_policy(m, &nodes, "linux.memoryPolicy")?;
+    }
+    Ok(())
+}
+
+/// linux.personality and linux.memoryPolicy for the calling process: container-wide
+/// settings that init and every exec'd process get (as with runc).
+pub(crate) fn apply_linux_attributes(linux: &oci_spec::runtime::Linux) -> Result<()> {
+    if let Some(p) = linux.personality() {
+        sched::apply_personality(p, "linux.personality")?;
+    }
+    if let Some(m) = linux.memory_policy() {
+        let nodes = parse_list(
+            m.nodes().as_deref().unwrap_or(""),
+            "linux.memoryPolicy.nodes",
+        )?;
+        sched::apply_memory_policy(m, &nodes, "linux.memoryPolicy")?;
+    }
+    Ok(())
+}
+
+/// process.execCPUAffinity for an exec'd process: `initial` for the runtime process before
+/// it joins the container's cgroup, `final` for the process after (runtime-spec 1.2; an
+/// absent list leaves the affinity to the kernel).
+pub(crate) fn apply_cpu_affinity(process: &Process, stage: AffinityStage) -> Result<()> {
+    let Some(a) = process.exec_cpu_affinity() else {
+        return Ok(());
+    };
+    let (name, list) = match stage {
+        AffinityStage::Initial => ("initial", a.initial()),
+        AffinityStage::Final => ("final", a.cpu_affinity_final()),
+    };
+    let field = format!("execCPUAffinity.{name}");
+    match list.as_deref().map(|l| parse_list(l, &field)).transpose()? {
+        Some(ranges) if !ranges.is_empty() => Ok(sched::set_cpu_affinity(&ranges, &field)?),
+        _ => Ok(()),
+    }
+}
+
+#[derive(Clone, Copy)]
+pub(crate) enum AffinityStage {
+    Initial,
+    Final,
 }

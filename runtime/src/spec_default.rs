@@ -76,8 +76,12 @@ mod tests {
     fn default_spec_parses_and_validates_its_own_fields() {
         for rootless in [false, true] {
             let text = serde_json::to_vec(&default_spec(rootless, 1000, 1000)).unwrap();
-            let (spec, _) =
-                crate::bundle::parse_config(&text, std::path::Path::new("config.json")).unwrap();
+            let Ok(parsed) =
+                crate::bundle::parse_config(&text, std::path::Path::new("config.json"))
+            else {
+                panic!("the default spec does not parse")
+            };
+            let spec = parsed.spec;
             assert_eq!(
                 spec.process().as_ref().unwrap().args().as_ref().unwrap(),
                 &vec!["sh".to_string()]

@@ -52,12 +52,7 @@ pub fn execve(
     }
 }
 
-/// _exit(2): leaves a forked child without running the parent's atexit handlers or
-/// destructors.
-pub fn exit_now(code: i32) -> ! {
-    // SAFETY: _exit never returns and touches no Rust state.
-    unsafe { libc::_exit(code) }
-}
+pub use vrun_isolation::exit_now;
 
 /// Takes ownership of an fd received with SCM_RIGHTS.
 pub fn own_received_fd(fd: std::os::fd::RawFd) -> OwnedFd {

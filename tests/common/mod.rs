@@ -32,7 +32,8 @@ fn busybox() -> &'static str {
 const APPLETS: &[&str] = &[
     "sh", "ls", "cat", "echo", "id", "hostname", "ps", "sleep", "mount", "grep", "true", "false",
     "touch", "mkdir", "readlink", "ulimit", "stat", "head", "wc", "dd", "umask", "env", "pwd",
-    "uname", "test", "kill", "mknod", "rm", "ln", "tail", "cut", "tr", "awk", "unshare",
+    "uname", "test", "kill", "mknod", "rm", "ln", "tail", "cut", "tr", "awk", "unshare", "ip",
+    "ionice",
 ];
 
 impl TestEnv {
@@ -444,4 +445,28 @@ pub mod seccomp_agent {
         assert_eq!(rc, 0, "NOTIF_SEND: {}", std::io::Error::last_os_error());
         n.nr
     }
+}
+
+/// One fd sent with SCM_RIGHTS over `conn` (a console socket's pty master).
+pub fn recv_fd(conn: &std::os::unix::net::UnixStream) -> std::os::fd::OwnedFd {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut buf = [0u8; 64];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = recvmsg::<()>(
+        std::os::fd::AsRawFd::as_raw_fd(conn),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::empty(),
+    )
+    .unwrap();
+    for c in msg.cmsgs().unwrap() {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            // SAFETY: the fd was just received and nothing else owns it.
+            return unsafe {
+                <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fds[0])
+            };
+        }
+    }
+    panic!("no fd received");
 }

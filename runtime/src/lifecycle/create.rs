@@ -1,6 +1,6 @@
 //! `create`: everything up to a container whose init waits on the exec fifo.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -252,13 +252,14 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
         );
     // Cloned here, with the caller's credentials, which init loses to the new user
     // namespace's before it mounts.
-    let mount_sources = match ns.is_new(LinuxNamespaceType::User) {
+    let mut mount_sources = match ns.is_new(LinuxNamespaceType::User) {
         true => vrun_rootfs::mounts::open_bind_sources(
             spec.mounts().as_deref().unwrap_or(&[]),
             &bundle.dir,
         ),
         false => Vec::new(),
     };
+    prepare_idmapped_sources(&mut mount_sources, &bundle, linux)?;
 
     let restore = ChildNamespaces::enter(&ns, &ns_fds, linux)?;
     let pid =
@@ -296,6 +297,24 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
         opts.id,
         ns.clone_flags()
     );
+    // linux.netDevices go into the namespace the container joins, or the one init made.
+    let devices_netns = match linux.net_devices().as_ref().filter(|d| !d.is_empty()) {
+        None => None,
+        Some(_) => Some(
+            match ns_fds
+                .iter()
+                .find(|(t, _)| *t == LinuxNamespaceType::Network)
+            {
+                Some((_, fd)) => fd
+                    .try_clone()
+                    .context(|| "linux.netDevices: the network namespace".into())?,
+                None => vrun_isolation::namespaces::open_of_process(
+                    pid.as_raw(),
+                    LinuxNamespaceType::Network,
+                )?,
+            },
+        ),
+    };
     drop((init_end, fifo, console_socket, ns_fds, seccomp));
 
     if ns.is_new(LinuxNamespaceType::User) {
@@ -311,6 +330,9 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
     if let Some(cg) = &mut cgroup {
         limits.place(cg, pid.as_raw())?;
         undo.cgroup = Some(cg.clone());
+    }
+    if let (Some(devices), Some(netns)) = (linux.net_devices(), &devices_netns) {
+        crate::netdev::move_into(devices, netns.as_fd())?;
     }
     state.cgroup = cgroup.clone();
     stop_point("placed");
@@ -508,6 +530,53 @@ impl Limits<'_> {
 
 /// The exec fifo, opened read-write: init's read then blocks until `start` writes, and an
 /// open by `start` never blocks on a dead init (it gets ENXIO instead).
+/// The sources of idmapped bind mounts, into the list of cloned sources init attaches: each
+/// gets the mapping of a user namespace made with the mount's own mappings or, without them,
+/// the container's (one namespace per distinct mapping).
+fn prepare_idmapped_sources(
+    sources: &mut Vec<Option<OwnedFd>>,
+    bundle: &Bundle,
+    linux: &oci_spec::runtime::Linux,
+) -> Result<()> {
+    let mounts = bundle.spec.mounts().as_deref().unwrap_or(&[]);
+    let mut user_namespaces: Vec<(String, OwnedFd)> = Vec::new();
+    for (i, m) in mounts.iter().enumerate() {
+        let field = format!("mounts[{i}] ({})", m.destination().display());
+        let opts =
+            vrun_rootfs::mount_options::parse(m.options().as_deref().unwrap_or(&[]), &field)?;
+        let Some(source) = m.source().as_deref().filter(|_| opts.idmap.is_some()) else {
+            continue;
+        };
+        let (uid, gid) = match bundle.ext.mount_idmaps.get(i).and_then(Option::as_ref) {
+            Some(map) => (map.uid.clone(), map.gid.clone()),
+            None => (
+                linux.uid_mappings().clone().unwrap_or_default(),
+                linux.gid_mappings().clone().unwrap_or_default(),
+            ),
+        };
+        let key = format!("{uid:?}/{gid:?}");
+        let index = match user_namespaces.iter().position(|(k, _)| *k == key) {
+            Some(n) => n,
+            None => {
+                let fd = idmap::user_namespace_with(&uid, &gid, &field)?;
+                user_namespaces.push((key, fd));
+                user_namespaces.len() - 1
+            }
+        };
+        let tree = vrun_rootfs::mounts::open_idmapped_source(
+            &bundle.dir.join(source),
+            &opts,
+            user_namespaces[index].1.as_fd(),
+            &field,
+        )?;
+        if sources.len() < mounts.len() {
+            sources.resize_with(mounts.len(), || None);
+        }
+        sources[i] = Some(tree);
+    }
+    Ok(())
+}
+
 fn open_fifo(path: &Path) -> Result<OwnedFd> {
     std::fs::OpenOptions::new()
         .read(true)

@@ -183,6 +183,8 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     crate::process::warn_unavailable_capabilities(&process);
     crate::process::check_apparmor(&process, "apparmorProfile")?;
     crate::process::check_selinux(&[("selinuxLabel", process.selinux_label().as_deref())])?;
+    crate::process::validate_scheduling(&process, "")?;
+    let linux = state.config.linux().clone().unwrap_or_default();
     if process.terminal().unwrap_or(false) && opts.detach && opts.console_socket.is_none() {
         return Err(Error::Invalid(
             "--tty with --detach needs --console-socket".into(),
@@ -244,6 +246,8 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
             namespaces::join(*typ, fd)?;
         }
     }
+    // Inherited by the process, until it is in the container's cgroup.
+    process::apply_cpu_affinity(&process, process::AffinityStage::Initial)?;
     let pid = match clone_process(nix::sched::CloneFlags::empty())
         .context(|| "fork the exec process".into())?
     {
@@ -254,7 +258,10 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
                     &child_end,
                     &fds,
                     root.as_ref(),
-                    &process,
+                    ExecTarget {
+                        process: &process,
+                        linux: &linux,
+                    },
                     console_socket.as_ref(),
                     FdsAndGroups {
                         preserve_fds: opts.preserve_fds,
@@ -429,19 +436,29 @@ struct ExecSeccomp<'a> {
     container_state: String,
 }
 
+/// The process to run, and the container's `linux` settings every process of it gets
+/// (personality, memory policy).
+struct ExecTarget<'a> {
+    process: &'a Process,
+    linux: &'a oci_spec::runtime::Linux,
+}
+
 fn exec_child(
     channel: &Channel,
     fds: &[(LinuxNamespaceType, OwnedFd)],
     root: Option<&OwnedFd>,
-    process: &Process,
+    target: ExecTarget,
     console_socket: Option<&OwnedFd>,
     fg: FdsAndGroups,
     sc: ExecSeccomp,
 ) -> Result<Infallible> {
+    let ExecTarget { process, linux } = target;
     attrs::set_not_dumpable()?;
     // Before joining the container's mount namespace, whose /proc the container controls.
     vrun_rootfs::procfs::pin()?;
     channel.expect(sync::GO, "the parent to place the process in the cgroup")?;
+    // In the cgroup now, whose cpuset reset the affinity.
+    process::apply_cpu_affinity(process, process::AffinityStage::Final)?;
     let seccomp = match sc.setup {
         Some(s) => Some(Seccomp::prepare(s, process)?),
         None => None,
@@ -461,10 +478,18 @@ fn exec_child(
             .open_with("dev/ptmx", libc::O_RDWR | libc::O_NOCTTY, 0)
             .context(|| "open /dev/ptmx in the container".into())?;
         let (master, peer) = console::open_pty(ptmx, process.user().uid())?;
+        if let Some(size) = process.console_size() {
+            console::set_window_size(master.as_fd(), &console::winsize_of(&size))
+                .context(|| "consoleSize: set the window size".into())?;
+        }
         console::send_master(socket.as_fd(), master.as_fd())?;
         drop(master);
         process::attach_pty(&peer)?;
     }
+    if let Some(adj) = process.oom_score_adj() {
+        attrs::set_oom_score_adj(adj)?;
+    }
+    process::apply_linux_attributes(linux)?;
     process::pass_preserved_fds(fg.preserve_fds)?;
     let early_load = seccomp
         .as_ref()
