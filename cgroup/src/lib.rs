@@ -278,6 +278,58 @@ impl Cgroup {
         Ok(())
     }
 
+    /// `exec --cgroup`: adds `pid` to existing sub-cgroups of the container's, given as runc
+    /// parses them: "" (every hierarchy) or a controller name to a path relative to the
+    /// container's cgroup. A hierarchy without an entry gets the container's own directory.
+    pub fn add_process_to_sub(
+        &self,
+        pid: i32,
+        subs: &std::collections::HashMap<String, String>,
+    ) -> Result<()> {
+        if self.version == Version::V2 && subs.keys().any(|k| !k.is_empty()) {
+            return Err(Error::Invalid(
+                "--cgroup: cgroup v2 has one hierarchy: give a path without a <controller>: prefix"
+                    .into(),
+            ));
+        }
+        for (name, dir) in &self.dirs {
+            let sub = subs
+                .get("")
+                .or_else(|| name.split(',').find_map(|c| subs.get(c)));
+            let target = match sub {
+                None => dir.clone(),
+                Some(sub) => {
+                    // Relative to the container's cgroup, and never above it.
+                    let rel = Path::new(sub);
+                    if rel.components().any(|c| {
+                        !matches!(
+                            c,
+                            std::path::Component::Normal(_) | std::path::Component::RootDir
+                        )
+                    }) {
+                        return Err(Error::Invalid(format!(
+                            "--cgroup: {sub:?} must be a path below the container's cgroup"
+                        )));
+                    }
+                    let target = dir.join(rel.strip_prefix("/").unwrap_or(rel));
+                    if !target.is_dir() {
+                        return Err(Error::Invalid(format!(
+                            "--cgroup: the container has no sub-cgroup {sub:?} ({} does not exist)",
+                            target.display()
+                        )));
+                    }
+                    target
+                }
+            };
+            let file = target.join("cgroup.procs");
+            std::fs::write(&file, pid.to_string()).map_err(|e| Error::Io {
+                what: format!("add pid {pid} to {}", file.display()),
+                source: e,
+            })?;
+        }
+        Ok(())
+    }
+
     /// The directory of one hierarchy (by controller name), or the v2 directory.
     pub fn dir_of(&self, controller: &str) -> Option<&Path> {
         match self.version {

@@ -13,8 +13,11 @@ use clap::{Parser, Subcommand};
 const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\nspec: 1.2.0");
 
 #[derive(Parser)]
-#[command(name = "vrun", version = VERSION, about = "vrun: an OCI container runtime (runc-compatible)", propagate_version = true)]
+#[command(name = "vrun", version = VERSION, about = "vrun: an OCI container runtime (runc-compatible)", propagate_version = true, disable_version_flag = true)]
 struct Cli {
+    /// Print the version (runc's -v).
+    #[arg(short = 'v', long = "version", action = clap::ArgAction::Version)]
+    version: (),
     /// Directory for container state [default: /run/vrun, or $XDG_RUNTIME_DIR/vrun for an
     /// unprivileged caller]
     #[arg(long, global = true, value_name = "DIR")]

@@ -13,7 +13,7 @@ use nix::sys::socket::{
 
 use crate::error::{Context, Error, Result};
 
-/// Connects to the caller's console socket.
+/// Connects to the caller's console socket (or --pidfd-socket).
 pub fn connect_socket(path: &Path) -> Result<OwnedFd> {
     let fd = socket(
         AddressFamily::Unix,
@@ -30,17 +30,32 @@ pub fn connect_socket(path: &Path) -> Result<OwnedFd> {
 
 /// Sends the pty master over the socket, with its name as the message, like runc.
 pub fn send_master(socket: BorrowedFd, master: BorrowedFd) -> Result<()> {
-    let fds = [master.as_raw_fd()];
-    let name = b"/dev/ptmx";
+    send_fd(socket, master, "/dev/ptmx")
+        .context(|| "send the pty master to the console socket".into())
+}
+
+/// One fd over a unix socket (SCM_RIGHTS), with `name` as the message (runc's SendFile).
+fn send_fd(socket: BorrowedFd, fd: BorrowedFd, name: &str) -> nix::Result<()> {
+    let fds = [fd.as_raw_fd()];
     sendmsg::<()>(
         socket.as_raw_fd(),
-        &[IoSlice::new(name)],
+        &[IoSlice::new(name.as_bytes())],
         &[ControlMessage::ScmRights(&fds)],
         MsgFlags::empty(),
         None,
     )
-    .context(|| "send the pty master to the console socket".into())?;
-    Ok(())
+    .map(drop)
+}
+
+/// `--pidfd-socket`: a pidfd of `pid` (pidfd_open), sent to the socket at `path`, so that the
+/// caller can signal and wait on the process without pid reuse races (containerd's shim).
+pub fn send_pidfd(path: &Path, pid: i32) -> Result<()> {
+    let socket =
+        connect_socket(path).map_err(|e| Error::Invalid(format!("--pidfd-socket: {e}")))?;
+    let pidfd =
+        crate::sys::pidfd_open(pid).context(|| format!("--pidfd-socket: pidfd_open {pid}"))?;
+    send_fd(socket.as_fd(), pidfd.as_fd(), "pidfd")
+        .context(|| format!("--pidfd-socket: send the pidfd to {}", path.display()))
 }
 
 /// Receives a pty master sent by [`send_master`].

@@ -16,6 +16,9 @@ pub struct Args {
     /// Write the container's init pid to FILE.
     #[arg(long = "pid-file", value_name = "FILE")]
     pub pid_file: Option<PathBuf>,
+    /// Unix socket to send a pidfd of the container's init to.
+    #[arg(long = "pidfd-socket", value_name = "PATH")]
+    pub pidfd_socket: Option<PathBuf>,
     /// Do not use pivot_root (for a rootfs on a ramdisk).
     #[arg(long = "no-pivot")]
     pub no_pivot: bool,
@@ -76,6 +79,8 @@ impl Args {
                 io: self.disk_io.clone(),
                 keep: self.keep_disk,
             },
+            pidfd_socket: self.pidfd_socket.clone(),
+            listen_fds: listen_fds(),
         }
     }
 }
@@ -87,4 +92,17 @@ pub fn run(g: &Global, a: Args) -> super::Result {
     };
     lifecycle::create(&a.options(g), console)?;
     Ok(0)
+}
+
+/// Socket activation: the fds systemd (or another activator) gave vrun, by LISTEN_FDS, when
+/// LISTEN_PID names this process (sd_listen_fds' rule, which runc follows).
+fn listen_fds() -> u32 {
+    let for_us = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+        == Some(std::process::id());
+    match std::env::var("LISTEN_FDS") {
+        Ok(n) if for_us => n.parse().unwrap_or(0),
+        _ => 0,
+    }
 }

@@ -12,11 +12,13 @@ pub struct Args {
     /// Give the process a terminal.
     #[arg(short, long)]
     pub tty: bool,
+    /// Unix socket to send the pty master to (with --tty).
     #[arg(long = "console-socket", value_name = "PATH")]
     pub console_socket: Option<PathBuf>,
     /// Return once the process has started.
     #[arg(short, long)]
     pub detach: bool,
+    /// Write the process's pid to FILE.
     #[arg(long = "pid-file", value_name = "FILE")]
     pub pid_file: Option<PathBuf>,
     /// Set an environment variable (NAME=value); repeatable.
@@ -37,8 +39,24 @@ pub struct Args {
     /// Set no_new_privs for the process.
     #[arg(long = "no-new-privs")]
     pub no_new_privs: bool,
+    /// Pass N extra fds (3 .. 3+N-1) to the process.
     #[arg(long = "preserve-fds", default_value_t = 0, value_name = "N")]
     pub preserve_fds: u32,
+    /// Unix socket to send a pidfd of the process to.
+    #[arg(long = "pidfd-socket", value_name = "PATH")]
+    pub pidfd_socket: Option<PathBuf>,
+    /// Run in an existing sub-cgroup of the container's: [CONTROLLER[,...]:]PATH; repeatable.
+    #[arg(long, value_name = "[CONTROLLER:]PATH")]
+    pub cgroup: Vec<String>,
+    /// Exec even if the container is paused (the process starts frozen).
+    #[arg(long = "ignore-paused")]
+    pub ignore_paused: bool,
+    /// The SELinux label of the process.
+    #[arg(long = "process-label", value_name = "LABEL")]
+    pub process_label: Option<String>,
+    /// The AppArmor profile of the process.
+    #[arg(long, value_name = "PROFILE")]
+    pub apparmor: Option<String>,
     pub id: String,
     /// The command and its arguments.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -62,6 +80,11 @@ pub fn run(g: &Global, a: Args) -> super::Result {
         detach: a.detach,
         pid_file: a.pid_file.map(|p| std::path::absolute(&p).unwrap_or(p)),
         preserve_fds: a.preserve_fds,
+        pidfd_socket: a.pidfd_socket,
+        sub_cgroups: lifecycle::exec::parse_sub_cgroups(&a.cgroup)?,
+        ignore_paused: a.ignore_paused,
+        process_label: a.process_label,
+        apparmor: a.apparmor,
     };
     lifecycle::exec(&opts)
 }

@@ -12,6 +12,9 @@ pub struct Args {
     /// Keep the container's state after its process exits.
     #[arg(long)]
     pub keep: bool,
+    /// Do not become the subreaper of the container's orphaned processes.
+    #[arg(long = "no-subreaper")]
+    pub no_subreaper: bool,
 }
 
 pub fn run(g: &Global, a: Args) -> super::Result {
@@ -20,6 +23,7 @@ pub fn run(g: &Global, a: Args) -> super::Result {
         console_socket: a.create.console_socket.clone(),
         detach: a.detach,
         keep: a.keep,
+        no_subreaper: a.no_subreaper,
     };
     lifecycle::run(&opts)
 }

@@ -35,6 +35,12 @@ pub struct CreateOptions {
     /// cgroup, the container runs without one if it asks for no limits.
     pub rootless: bool,
     pub disk: crate::disk::DiskOptions,
+    /// `--pidfd-socket`: where a pidfd of init goes once it is created.
+    pub pidfd_socket: Option<PathBuf>,
+    /// Socket-activation fds vrun was given (LISTEN_FDS for vrun's own pid): passed on as
+    /// fds 3 .. 3+N, before the --preserve-fds ones, with LISTEN_FDS=N and LISTEN_PID=1 in
+    /// the process's environment, as runc does.
+    pub listen_fds: u32,
 }
 
 /// Where a `process.terminal` pty goes.
@@ -95,8 +101,11 @@ impl Drop for Undo {
 
 pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created> {
     crate::id::validate(&opts.id)?;
-    let bundle = Bundle::load(&opts.bundle)?;
+    let mut bundle = Bundle::load(&opts.bundle)?;
     bundle.validate()?;
+    if opts.listen_fds > 0 {
+        pass_listen_fds(&mut bundle.spec, opts.listen_fds);
+    }
     let spec = &bundle.spec;
     let (linux, process) = crate::bundle::parts(spec)?;
     crate::process::warn_unavailable_capabilities(process);
@@ -279,7 +288,7 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
                     cgroup_source,
                     no_pivot: opts.no_pivot,
                     no_new_keyring: opts.no_new_keyring,
-                    preserve_fds: opts.preserve_fds,
+                    preserve_fds: opts.preserve_fds + opts.listen_fds,
                     setgroups_allowed,
                     seccomp: seccomp.as_ref(),
                     state_lock: undo.dir.as_ref().map(|d| d.lock_fd()),
@@ -393,6 +402,9 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
     stop_point("saved");
     if let Some(pid_file) = &opts.pid_file {
         write_pid_file(pid_file, pid.as_raw())?;
+    }
+    if let Some(socket) = &opts.pidfd_socket {
+        console::send_pidfd(socket, pid.as_raw())?;
     }
     tracing::debug!(
         "container {}: created, init pid {pid} waits on {}",
@@ -530,6 +542,20 @@ impl Limits<'_> {
 
 /// The exec fifo, opened read-write: init's read then blocks until `start` writes, and an
 /// open by `start` never blocks on a dead init (it gets ENXIO instead).
+/// LISTEN_FDS=N and LISTEN_PID=1 (runc's values: the process is pid 1 of its namespace) in
+/// the process's environment, replacing any it had.
+fn pass_listen_fds(spec: &mut oci_spec::runtime::Spec, n: u32) {
+    let Some(mut process) = spec.process().clone() else {
+        return;
+    };
+    let mut env = process.env().clone().unwrap_or_default();
+    env.retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
+    env.push(format!("LISTEN_FDS={n}"));
+    env.push("LISTEN_PID=1".into());
+    process.set_env(Some(env));
+    spec.set_process(Some(process));
+}
+
 /// The sources of idmapped bind mounts, into the list of cloned sources init attaches: each
 /// gets the mapping of a user namespace made with the mount's own mappings or, without them,
 /// the container's (one namespace per distinct mapping).

@@ -40,6 +40,49 @@ pub struct ExecOptions {
     pub detach: bool,
     pub pid_file: Option<PathBuf>,
     pub preserve_fds: u32,
+    /// `--pidfd-socket`: where a pidfd of the process goes once it runs.
+    pub pidfd_socket: Option<PathBuf>,
+    /// `--cgroup`: sub-cgroups to run in, by controller ("" for all; see
+    /// `Cgroup::add_process_to_sub`).
+    pub sub_cgroups: std::collections::HashMap<String, String>,
+    /// `--ignore-paused`: exec into a paused container (the process starts frozen).
+    pub ignore_paused: bool,
+    /// `--process-label`: the SELinux label (process.selinuxLabel).
+    pub process_label: Option<String>,
+    /// `--apparmor`: the AppArmor profile (process.apparmorProfile).
+    pub apparmor: Option<String>,
+}
+
+/// runc's `exec --cgroup` arguments: `[<controller>[,<controller>...]:]<path>`; a path
+/// without a controller is for every hierarchy and must be the only argument.
+pub fn parse_sub_cgroups(args: &[String]) -> Result<std::collections::HashMap<String, String>> {
+    let mut paths = std::collections::HashMap::new();
+    for arg in args {
+        let bad = |why: &str| Error::Invalid(format!("invalid --cgroup argument: {arg}{why}"));
+        let parts: Vec<&str> = arg.splitn(3, ':').collect();
+        match parts.as_slice() {
+            [path] => {
+                if args.len() != 1 {
+                    return Err(bad(" (missing <controller>: prefix)"));
+                }
+                paths.insert(String::new(), path.to_string());
+            }
+            [controllers, path] => {
+                for c in controllers.split(',') {
+                    if c.is_empty() {
+                        return Err(bad(" (empty <controller> prefix)"));
+                    }
+                    if paths.insert(c.to_string(), path.to_string()).is_some() {
+                        return Err(Error::Invalid(format!(
+                            "invalid --cgroup argument(s): controller {c} specified multiple times"
+                        )));
+                    }
+                }
+            }
+            _ => return Err(bad("")),
+        }
+    }
+    Ok(paths)
 }
 
 /// Fields a --process file may leave out and the exec'd process then takes from the
@@ -172,6 +215,12 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     let state = dir.load()?;
     match status(&dir.path, &state) {
         Status::Running | Status::Created => {}
+        Status::Paused if opts.ignore_paused => {}
+        Status::Paused => {
+            return Err(Error::Invalid(
+                "cannot exec in a paused container (use --ignore-paused to override)".into(),
+            ))
+        }
         s => {
             return Err(Error::Invalid(format!(
                 "cannot exec in container \"{}\": it is {s}",
@@ -179,7 +228,13 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
             )))
         }
     }
-    let process = build_process(opts, state.config.process().as_ref())?;
+    let mut process = build_process(opts, state.config.process().as_ref())?;
+    if let Some(label) = &opts.process_label {
+        process.set_selinux_label(Some(label.clone()));
+    }
+    if let Some(profile) = &opts.apparmor {
+        process.set_apparmor_profile(Some(profile.clone()));
+    }
     crate::process::warn_unavailable_capabilities(&process);
     crate::process::check_apparmor(&process, "apparmorProfile")?;
     crate::process::check_selinux(&[("selinuxLabel", process.selinux_label().as_deref())])?;
@@ -317,8 +372,18 @@ fn finish_parent(
     channel: &Channel,
     console_receiver: Option<OwnedFd>,
 ) -> Result<i32> {
+    if state.cgroup.is_none() && !opts.sub_cgroups.is_empty() {
+        return Err(Error::Invalid(
+            "--cgroup: the container has no cgroup of its own (a rootless container without one)"
+                .into(),
+        ));
+    }
     if let Some(cg) = &state.cgroup {
-        cg.add_process(pid.as_raw())?;
+        if opts.sub_cgroups.is_empty() {
+            cg.add_process(pid.as_raw())?;
+        } else {
+            cg.add_process_to_sub(pid.as_raw(), &opts.sub_cgroups)?;
+        }
     }
     channel.send(sync::GO, b"")?;
     // The channel is close-on-exec: EOF means the exec happened, a message means it failed.
@@ -341,6 +406,13 @@ fn finish_parent(
     if let Some(f) = &opts.pid_file {
         if let Err(e) = write_pid_file(f, pid.as_raw()) {
             // A process its client cannot find is not left running (runc kills it too).
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(pid, None);
+            return Err(e);
+        }
+    }
+    if let Some(socket) = &opts.pidfd_socket {
+        if let Err(e) = console::send_pidfd(socket, pid.as_raw()) {
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
             let _ = nix::sys::wait::waitpid(pid, None);
             return Err(e);

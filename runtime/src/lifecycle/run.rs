@@ -19,6 +19,9 @@ pub struct RunOptions {
     pub detach: bool,
     /// Keep the container's state after it exits (no delete).
     pub keep: bool,
+    /// `--no-subreaper`: vrun does not become the child subreaper of what the container
+    /// orphans (runc's default is to become it).
+    pub no_subreaper: bool,
 }
 
 /// Returns the exit status to leave with.
@@ -28,6 +31,12 @@ pub fn run(opts: &RunOptions) -> Result<i32> {
         (None, false) => ConsoleMode::Proxy,
         (None, true) => ConsoleMode::None,
     };
+    if !opts.no_subreaper {
+        // Processes of a container without a pid namespace of its own that lose their
+        // parent come to vrun rather than to the host's init, as with runc.
+        nix::sys::prctl::set_child_subreaper(true)
+            .context(|| "prctl(PR_SET_CHILD_SUBREAPER)".into())?;
+    }
     let forwarded = forwarded_signals();
     // Block the forwarded signals before the container exists so none is lost; init unblocks
     // them before exec.

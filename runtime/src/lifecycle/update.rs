@@ -27,8 +27,13 @@ pub struct UpdateOptions {
     pub cpu_rt_period: Option<u64>,
     pub cpu_rt_runtime: Option<i64>,
     pub cpu_idle: Option<i64>,
+    pub cpu_burst: Option<u64>,
     pub kernel_memory: Option<String>,
     pub kernel_memory_tcp: Option<String>,
+    /// Intel RDT schemata (runc's --l3-cache-schema, --mem-bw-schema): refused, as the
+    /// config's linux.intelRdt is.
+    pub l3_cache_schema: Option<String>,
+    pub mem_bw_schema: Option<String>,
 }
 
 pub fn update(root: &Path, id: &str, opts: &UpdateOptions) -> Result<()> {
@@ -38,6 +43,16 @@ pub fn update(root: &Path, id: &str, opts: &UpdateOptions) -> Result<()> {
         return Err(Error::Invalid(format!(
             "cannot update container \"{id}\": it is stopped"
         )));
+    }
+    for (flag, value) in [
+        ("--l3-cache-schema", &opts.l3_cache_schema),
+        ("--mem-bw-schema", &opts.mem_bw_schema),
+    ] {
+        if value.is_some() {
+            return Err(Error::Invalid(format!(
+                "{flag}: vrun does not apply Intel RDT settings (linux.intelRdt is refused at create too)"
+            )));
+        }
     }
     let r = resources(opts)?;
     vrun_cgroup::validate(&r)?;
@@ -120,6 +135,7 @@ pub fn resources(opts: &UpdateOptions) -> Result<LinuxResources> {
         || opts.cpu_rt_period.is_some()
         || opts.cpu_rt_runtime.is_some()
         || opts.cpu_idle.is_some()
+        || opts.cpu_burst.is_some()
     {
         let mut c = r.cpu().clone().unwrap_or_else(empty_cpu);
         if let Some(v) = opts.cpu_shares {
@@ -145,6 +161,9 @@ pub fn resources(opts: &UpdateOptions) -> Result<LinuxResources> {
         }
         if let Some(v) = opts.cpu_idle {
             c.set_idle(Some(v));
+        }
+        if let Some(v) = opts.cpu_burst {
+            c.set_burst(Some(v));
         }
         r.set_cpu(Some(c));
     }

@@ -1,0 +1,376 @@
+//! runc's flags that vrun took up for runtime-spec 1.2 and runc 1.2/1.3 clients, each with a
+//! real container: --pidfd-socket (create, run, exec), exec --cgroup, --ignore-paused,
+//! --apparmor and --process-label, run --no-subreaper, update --cpu-burst and --cpu-share,
+//! the Intel RDT schemata, -v, and socket activation (LISTEN_FDS).
+
+mod common;
+
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
+use std::process::{Command, Stdio};
+
+use common::*;
+use serde_json::json;
+
+/// Receives a pidfd on `listener` and signals the process through it.
+fn pidfd_from(listener: &UnixListener) -> OwnedFd {
+    let (conn, _) = listener.accept().unwrap();
+    recv_fd(&conn)
+}
+
+fn pidfd_signal(fd: &OwnedFd, sig: i32) {
+    // SAFETY: integer arguments and an open pidfd.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    assert_eq!(
+        rc,
+        0,
+        "pidfd_send_signal: {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+#[test]
+fn pidfd_socket_hands_over_init_and_exec_processes() {
+    let env = TestEnv::new("pidfd");
+    let id = env.id("c");
+    env.write_config(&env.default_config(&["sleep", "30"]));
+    let sock = env.dir.join("pidfd.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let mut create = env
+        .cmd()
+        .args(["create", "--pidfd-socket"])
+        .arg(&sock)
+        .arg("--bundle")
+        .arg(&env.bundle)
+        .arg(&id)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let init = pidfd_from(&listener);
+    assert!(create.wait().unwrap().success());
+    env.wait_status(&id, "created");
+    // an exec'd process's pidfd: killing through it ends that process only
+    let mut exec = env
+        .cmd()
+        .args(["exec", "--pidfd-socket"])
+        .arg(&sock)
+        .args([&id, "sleep", "30"])
+        .spawn()
+        .unwrap();
+    let exec_fd = pidfd_from(&listener);
+    pidfd_signal(&exec_fd, libc::SIGKILL);
+    let status = exec.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        None,
+        "vrun exec itself was killed"
+    );
+    assert_eq!(
+        status.code(),
+        Some(137),
+        "the exec'd process died of SIGKILL"
+    );
+    env.wait_status(&id, "created");
+    // the init's pidfd stops the container
+    pidfd_signal(&init, libc::SIGKILL);
+    env.wait_status(&id, "stopped");
+    // run -d too
+    let id2 = env.id("r");
+    let out = env
+        .cmd()
+        .args(["run", "-d", "--pidfd-socket"])
+        .arg(&sock)
+        .arg("--bundle")
+        .arg(&env.bundle)
+        .arg(&id2)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let fd = pidfd_from(&listener);
+    drop(out);
+    env.wait_status(&id2, "running");
+    pidfd_signal(&fd, libc::SIGKILL);
+    env.wait_status(&id2, "stopped");
+}
+
+#[test]
+fn exec_cgroup_runs_in_a_sub_cgroup_of_the_containers() {
+    let env = TestEnv::new("subcg");
+    let id = env.id("c");
+    env.create(&id, &env.default_config(&["sleep", "30"]));
+    assert!(env.vrun(&["start", &id]).status.success());
+    // pure v2: one hierarchy; otherwise the pids hierarchy (a hybrid host's unified one is
+    // another hierarchy, which keeps the container's directory)
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let pids_dir = cgroup_dirs_named(&id)
+        .into_iter()
+        .find(|d| v2 || d.starts_with("/sys/fs/cgroup/pids"))
+        .expect("the container's pids cgroup");
+    std::fs::create_dir(pids_dir.join("sub")).unwrap();
+    let arg = if v2 { "sub" } else { "pids:sub" };
+    let out = env.vrun(&["exec", "--cgroup", arg, &id, "cat", "/proc/self/cgroup"]);
+    assert!(out.status.success(), "{}", messages(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| {
+            if v2 {
+                l.starts_with("0::")
+            } else {
+                l.contains(":pids:")
+            }
+        })
+        .unwrap();
+    assert!(line.ends_with("/sub"), "{text}");
+    // another hierarchy stays in the container's own directory (its cgroup namespace's root)
+    if !v2 {
+        let mem = text.lines().find(|l| l.contains(":memory:")).unwrap();
+        assert!(mem.ends_with(":/"), "{text}");
+    }
+    // a sub-cgroup that does not exist, and one above the container's
+    for (arg, needle) in [
+        ("nope", "the container has no sub-cgroup \"nope\""),
+        ("../x", "must be a path below the container's cgroup"),
+    ] {
+        let out = env.vrun(&["exec", "--cgroup", arg, &id, "true"]);
+        assert_eq!(out.status.code(), Some(255));
+        assert!(
+            messages(&out.stderr).contains(needle),
+            "{}",
+            messages(&out.stderr)
+        );
+    }
+    let out = env.vrun(&[
+        "exec", "--cgroup", "sub", "--cgroup", "pids:sub", &id, "true",
+    ]);
+    assert!(
+        messages(&out.stderr)
+            .contains("invalid --cgroup argument: sub (missing <controller>: prefix)"),
+        "{}",
+        messages(&out.stderr)
+    );
+    // deleted with its sub-cgroup
+    assert!(env.vrun(&["delete", "--force", &id]).status.success());
+    assert!(!pids_dir.exists());
+}
+
+#[test]
+fn exec_into_a_paused_container_needs_ignore_paused() {
+    let env = TestEnv::new("pausedexec");
+    let id = env.id("c");
+    env.create(&id, &env.default_config(&["sleep", "30"]));
+    assert!(env.vrun(&["start", &id]).status.success());
+    assert!(env.vrun(&["pause", &id]).status.success());
+    let out = env.vrun(&["exec", &id, "true"]);
+    assert_eq!(out.status.code(), Some(255));
+    assert!(
+        messages(&out.stderr)
+            .contains("cannot exec in a paused container (use --ignore-paused to override)"),
+        "{}",
+        messages(&out.stderr)
+    );
+    // with the flag the process starts, frozen with the rest, and finishes on resume
+    let mut exec = env
+        .cmd()
+        .args(["exec", "--ignore-paused", &id, "sh", "-c", "echo ran"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(exec.try_wait().unwrap().is_none(), "ran while paused");
+    assert!(env.vrun(&["resume", &id]).status.success());
+    let out = exec.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ran\n");
+}
+
+#[test]
+fn exec_labels_are_refused_or_warned_like_the_configs() {
+    let env = TestEnv::new("execlabel");
+    let id = env.id("c");
+    env.create(&id, &env.default_config(&["sleep", "30"]));
+    assert!(env.vrun(&["start", &id]).status.success());
+    let apparmor = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.starts_with('Y'));
+    let out = env.vrun(&["exec", "--apparmor", "vrun-test-profile", &id, "true"]);
+    if apparmor {
+        // the profile does not exist: the kernel refuses the switch
+        assert!(!out.status.success());
+    } else {
+        assert_eq!(out.status.code(), Some(255));
+        assert!(
+            messages(&out.stderr).contains("apparmorProfile: AppArmor is not enabled on this host"),
+            "{}",
+            messages(&out.stderr)
+        );
+    }
+    if !std::path::Path::new("/sys/fs/selinux/enforce").exists() {
+        let out = env.vrun(&[
+            "exec",
+            "--process-label",
+            "system_u:system_r:container_t:s0",
+            &id,
+            "true",
+        ]);
+        assert!(out.status.success());
+        assert!(
+            messages(&out.stderr).contains("selinuxLabel: \"system_u:system_r:container_t:s0\" ignored: SELinux is not enabled"),
+            "{}",
+            messages(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn run_is_the_subreaper_of_orphans_unless_told_not_to() {
+    let env = TestEnv::new("subreaper");
+    // no pid namespace: an orphan goes to the nearest subreaper on the host
+    let mut c = env.sh(
+        "sh -c 'sleep 2 & echo $! > /tmp/orphan'; sleep 0.2; grep PPid /proc/$(cat /tmp/orphan)/status | cut -f2; kill $(cat /tmp/orphan)",
+    );
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "pid");
+    env.write_config(&c);
+    for (flags, expect_vrun) in [(vec![], true), (vec!["--no-subreaper"], false)] {
+        let id = env.id(if expect_vrun { "a" } else { "b" });
+        let child = env
+            .cmd()
+            .arg("run")
+            .args(&flags)
+            .arg("--bundle")
+            .arg(&env.bundle)
+            .arg(&id)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let vrun_pid = child.id().to_string();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        let ppid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert_eq!(
+            ppid == vrun_pid,
+            expect_vrun,
+            "{flags:?}: orphan's parent {ppid}, vrun {vrun_pid}"
+        );
+    }
+}
+
+#[test]
+fn update_cpu_burst_and_runcs_spelling_of_cpu_shares() {
+    let env = TestEnv::new("burst");
+    let id = env.id("c");
+    env.create(&id, &env.default_config(&["sleep", "30"]));
+    let out = env.vrun(&[
+        "update",
+        "--cpu-share",
+        "512",
+        "--cpu-quota",
+        "50000",
+        "--cpu-period",
+        "100000",
+        "--cpu-burst",
+        "20000",
+        &id,
+    ]);
+    assert!(out.status.success(), "{}", messages(&out.stderr));
+    let state = env.state(&id);
+    let pid = state["pid"].as_i64().unwrap();
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let v2 = !cg
+        .lines()
+        .any(|l| l.contains(":cpu,") || l.contains(":cpu:"));
+    if v2 {
+        let rel = cg.lines().find_map(|l| l.strip_prefix("0::")).unwrap();
+        let dir = format!("/sys/fs/cgroup{rel}");
+        assert_eq!(
+            std::fs::read_to_string(format!("{dir}/cpu.max.burst"))
+                .unwrap()
+                .trim(),
+            "20000"
+        );
+    } else {
+        let dir = cgroup_dirs_named(&id)
+            .into_iter()
+            .find(|d| d.join("cpu.cfs_burst_us").exists())
+            .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.join("cpu.cfs_burst_us"))
+                .unwrap()
+                .trim(),
+            "20000"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("cpu.shares"))
+                .unwrap()
+                .trim(),
+            "512"
+        );
+    }
+    for flag in ["--l3-cache-schema", "--mem-bw-schema"] {
+        let out = env.vrun(&["update", flag, "L3:0=f", &id]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(messages(&out.stderr).contains(&format!("{flag}: vrun does not apply Intel RDT")));
+    }
+}
+
+#[test]
+fn dash_v_prints_the_version_like_runc() {
+    let out = Command::new(VRUN).arg("-v").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("vrun ") && text.contains("spec: "),
+        "{text}"
+    );
+}
+
+#[test]
+fn socket_activation_fds_are_passed_on_with_listen_fds() {
+    let env = TestEnv::new("listen");
+    env.write_config(&env.sh(
+        "echo \"$LISTEN_FDS $LISTEN_PID\"; echo through-listen-fd >&3; ls /proc/self/fd | wc -l",
+    ));
+    let (r, w) = nix::unistd::pipe().unwrap();
+    let id = env.id("c");
+    // LISTEN_PID must be vrun's own pid: the shell execs vrun with its own.
+    let mut cmd = Command::new("sh");
+    cmd.args([
+        "-c",
+        "LISTEN_PID=$$ LISTEN_FDS=1 exec \"$@\"",
+        "sh",
+        VRUN,
+        "--root",
+    ])
+    .arg(&env.root)
+    .args(["run", "--bundle"])
+    .arg(&env.bundle)
+    .arg(&id)
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped());
+    pass_as_fd3(&mut cmd, w.as_raw_fd());
+    let child = cmd.spawn().unwrap();
+    drop(w);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "1 1", "{text}");
+    // stdio, fd 3, and the fd ls reads
+    assert_eq!(lines[1].trim(), "5", "{text}");
+    let mut got = String::new();
+    std::fs::File::from(r).read_to_string(&mut got).unwrap();
+    assert_eq!(got, "through-listen-fd\n");
+}
