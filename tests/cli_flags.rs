@@ -11,7 +11,6 @@ use std::os::unix::net::UnixListener;
 use std::process::{Command, Stdio};
 
 use common::*;
-use serde_json::json;
 
 /// Receives a pidfd on `listener` and signals the process through it.
 fn pidfd_from(listener: &UnixListener) -> OwnedFd {
