@@ -373,3 +373,78 @@ fn socket_activation_fds_are_passed_on_with_listen_fds() {
     std::fs::File::from(r).read_to_string(&mut got).unwrap();
     assert_eq!(got, "through-listen-fd\n");
 }
+
+/// A rootfs that can run the host's python3 (for a client of NOTIFY_SOCKET): /usr bound
+/// read-only, /lib and /lib64 as the host's merged-/usr links.
+fn with_host_python(env: &TestEnv, c: &mut serde_json::Value) {
+    let rootfs = env.bundle.join("rootfs");
+    std::fs::create_dir_all(rootfs.join("usr")).unwrap();
+    for l in ["lib", "lib64"] {
+        std::os::unix::fs::symlink(format!("usr/{l}"), rootfs.join(l)).unwrap();
+    }
+    c["mounts"].as_array_mut().unwrap().push(
+        serde_json::json!({"destination": "/usr", "type": "bind", "source": "/usr", "options": ["rbind", "ro"]}),
+    );
+}
+
+#[test]
+fn notify_socket_passes_the_containers_ready_on_with_its_pid() {
+    let env = TestEnv::new("notify");
+    let host = env.dir.join("host-notify.sock");
+    let listener = std::os::unix::net::UnixDatagram::bind(&host).unwrap();
+    listener
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut c = env.default_config(&[
+        "/usr/bin/python3",
+        "-c",
+        "import os, socket, time; time.sleep(0.3); \
+         s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); \
+         s.sendto(b'STATUS=starting', os.environ['NOTIFY_SOCKET']); \
+         s.sendto(b'READY=1\\nSTATUS=up', os.environ['NOTIFY_SOCKET']); time.sleep(30)",
+    ]);
+    with_host_python(&env, &mut c);
+    env.write_config(&c);
+    // run -d: returns once the container is ready
+    let id = env.id("r");
+    let t0 = std::time::Instant::now();
+    let mut cmd = env.cmd();
+    cmd.env("NOTIFY_SOCKET", &host)
+        .args(["run", "-d", "--bundle"])
+        .arg(&env.bundle)
+        .arg(&id);
+    let (status, _, err) = env.detached(cmd);
+    assert!(status.success(), "{err}");
+    assert!(
+        t0.elapsed() >= std::time::Duration::from_millis(300),
+        "did not wait for READY"
+    );
+    let pid = env.state(&id)["pid"].as_i64().unwrap();
+    let mut buf = [0u8; 512];
+    let n = listener.recv(&mut buf).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&buf[..n]),
+        format!("READY=1\nMAINPID={pid}\n")
+    );
+    assert!(env.vrun(&["delete", "--force", &id]).status.success());
+    // create with NOTIFY_SOCKET, start without: the socket create was given
+    let id = env.id("c");
+    let out = env
+        .cmd()
+        .env("NOTIFY_SOCKET", &host)
+        .args(["create", "--bundle"])
+        .arg(&env.bundle)
+        .arg(&id)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(out.success());
+    assert!(env.vrun(&["start", &id]).status.success());
+    let pid = env.state(&id)["pid"].as_i64().unwrap();
+    let n = listener.recv(&mut buf).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&buf[..n]),
+        format!("READY=1\nMAINPID={pid}\n")
+    );
+}

@@ -16,6 +16,7 @@ pub mod id;
 mod init;
 pub mod lifecycle;
 mod netdev;
+pub mod notify;
 mod process;
 pub mod procfs;
 mod seccomp;

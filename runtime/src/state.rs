@@ -65,6 +65,10 @@ pub struct Persisted {
     /// in the caller's namespace, which delete detaches (see vrun_rootfs::host_root).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_root_mount: Option<u64>,
+    /// NOTIFY_SOCKET of the create that made it: `start` passes the container's READY there
+    /// (or to its own NOTIFY_SOCKET, if it has one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_socket: Option<String>,
 }
 
 /// The state object of runtime.md, with runc's extra fields.

@@ -6,6 +6,9 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, a: Args) -> super::Result {
-    vrun_runtime::lifecycle::start(&g.root, &a.id)?;
+    // With NOTIFY_SOCKET, until the container says it is ready (or ends), as with runc.
+    if let Some(proxy) = vrun_runtime::lifecycle::start(&g.root, &a.id)? {
+        proxy.wait()?;
+    }
     Ok(0)
 }

@@ -106,6 +106,11 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
     if opts.listen_fds > 0 {
         pass_listen_fds(&mut bundle.spec, opts.listen_fds);
     }
+    let notify_socket = crate::notify::host_socket();
+    let notify_dir = crate::notify::dir_of(&opts.root.join(&opts.id));
+    if notify_socket.is_some() {
+        crate::notify::setup_spec(&mut bundle.spec, &notify_dir)?;
+    }
     let spec = &bundle.spec;
     let (linux, process) = crate::bundle::parts(spec)?;
     crate::process::warn_unavailable_capabilities(process);
@@ -158,6 +163,9 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
     };
     let fifo_path = dir.fifo();
     undo.dir = Some(dir);
+    if notify_socket.is_some() {
+        crate::notify::make_dir(&notify_dir)?;
+    }
     stop_point("state-dir");
     let mut resources = linux.resources().clone().unwrap_or_default();
     let created = match &placement {
@@ -206,6 +214,7 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
         seccomp: bundle.seccomp.clone(),
         disk: disk.clone(),
         host_root_mount: None,
+        notify_socket,
     };
     if let Some(dir) = &undo.dir {
         dir.save(&state)?;

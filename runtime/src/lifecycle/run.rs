@@ -45,12 +45,28 @@ pub fn run(opts: &RunOptions) -> Result<i32> {
     let created = create(&opts.create, console)?;
     let root = &opts.create.root;
     let id = &opts.create.id;
-    if let Err(e) = start(root, id) {
-        let _ = delete(root, id, true);
-        return Err(e);
-    }
+    let proxy = match start(root, id) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = delete(root, id, true);
+            return Err(e);
+        }
+    };
     if opts.detach {
+        // With NOTIFY_SOCKET: return once the container is ready, as runc's run -d does.
+        if let Some(p) = proxy {
+            p.wait()?;
+        }
         return Ok(0);
+    }
+    // In the foreground the READY is passed on beside the wait (signals stay blocked in the
+    // thread, which inherits the mask: they go to the signalfd of this one).
+    if let Some(p) = proxy {
+        std::thread::spawn(move || {
+            if let Err(e) = p.wait() {
+                tracing::warn!("{e}");
+            }
+        });
     }
     let code = wait_foreground(created.pid, created.console.as_ref())?;
     if !opts.keep {

@@ -5,10 +5,12 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::hooks;
 use crate::state::{status, ContainerDir, Status};
+use crate::{hooks, notify};
 
-pub fn start(root: &Path, id: &str) -> Result<()> {
+/// Releases the container. With NOTIFY_SOCKET (start's own, or create's), returns the proxy
+/// that passes the container's READY=1 on: `vrun start` waits on it, as runc's does.
+pub fn start(root: &Path, id: &str) -> Result<Option<notify::Proxy>> {
     let dir = ContainerDir::open(root, id)?;
     let state = dir.load()?;
     match status(&dir.path, &state) {
@@ -19,6 +21,16 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
             )))
         }
     }
+    // Bound before the container runs, so that an early READY is not lost.
+    let proxy = match notify::host_socket().or_else(|| state.notify_socket.clone()) {
+        Some(host) if state.notify_socket.is_some() => Some(notify::Proxy::bind(
+            &notify::dir_of(&dir.path),
+            host,
+            state.pid,
+        )?),
+        // (a container created without NOTIFY_SOCKET has no socket of vrun's inside)
+        _ => None,
+    };
     let fifo = dir.fifo();
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -53,5 +65,5 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
             tracing::warn!("{warning}");
         }
     }
-    Ok(())
+    Ok(proxy)
 }
