@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite, as root: formatting and lints, the unit and real-container tests, the
+# The whole test suite, as root: formatting and lints, the unit and real-container tests, packaging, the
 # podman (root and rootless), containerd, CRI and Docker runs, the cgroup v2 and systemd checks in microVMs, the OCI conformance suite (host
 # and microVM), fuzzing, and a short benchmark against runc and crun. Installs what it needs
 # from Debian.
@@ -16,6 +16,8 @@ log "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -q -- -D warnings
 log "cargo test (unit tests and real containers)"
 cargo test --workspace
+log "packaging: cargo install, the Debian package (man pages, completions)"
+bash integration/package/check.sh
 log "podman with vrun"
 bash integration/podman.sh
 log "rootless podman with vrun (an ordinary user)"

@@ -448,3 +448,100 @@ fn notify_socket_passes_the_containers_ready_on_with_its_pid() {
         format!("READY=1\nMAINPID={pid}\n")
     );
 }
+
+/// The flags of `PROG [CMD] --help` (every `--name` it lists).
+fn help_flags(prog: &str, cmd: Option<&str>) -> Option<Vec<String>> {
+    let mut c = Command::new(prog);
+    if let Some(cmd) = cmd {
+        c.arg(cmd);
+    }
+    let out = c.arg("--help").output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    // option lines only ("  -b, --bundle <DIR>  ...", "   --format value, -f value  ..."),
+    // up to where the description starts
+    let mut flags: Vec<String> = text
+        .lines()
+        .map(str::trim_start)
+        .filter(|l| l.starts_with('-'))
+        .map(|l| l.split("  ").next().unwrap_or(""))
+        .flat_map(|spec| spec.split(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '-')))
+        .filter(|w| w.starts_with("--") && w.len() > 2)
+        .map(String::from)
+        .collect();
+    flags.sort();
+    flags.dedup();
+    Some(flags)
+}
+
+fn backticked(cell: &str) -> Vec<String> {
+    cell.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn readme_table_of_runcs_flags_is_true() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let section = readme
+        .split("### runc's commands and flags, side by side")
+        .nth(1)
+        .expect("the README's table of runc's flags");
+    let rows: Vec<Vec<&str>> = section
+        .lines()
+        .take_while(|l| !l.starts_with("###"))
+        .filter(|l| l.starts_with("| `") || l.starts_with("| (global)"))
+        .map(|l| l.trim_matches('|').split('|').map(str::trim).collect())
+        .collect();
+    assert!(rows.len() >= 18, "{} rows", rows.len());
+    let runc = Command::new("runc").arg("--version").output().is_ok();
+    for row in rows {
+        let cmd = match row[0] {
+            "(global)" => None,
+            c => Some(c.trim_matches('`')),
+        };
+        let runc_flags = backticked(row[1]);
+        let verdict = row[2];
+        let vrun = help_flags(VRUN, cmd);
+        if verdict.starts_with("none") {
+            assert!(
+                vrun.is_none(),
+                "{cmd:?}: the table says vrun lacks it, vrun has it"
+            );
+            continue;
+        }
+        let vrun = vrun.unwrap_or_else(|| panic!("{cmd:?}: vrun lacks the command"));
+        let missing = if verdict.starts_with("all but") {
+            backticked(verdict)
+        } else {
+            assert_eq!(verdict, "all", "{cmd:?}");
+            Vec::new()
+        };
+        for flag in &runc_flags {
+            assert_eq!(
+                vrun.contains(flag),
+                !missing.contains(flag),
+                "{cmd:?} {flag}: the table is wrong about vrun"
+            );
+        }
+        // the table covers the runc installed here (an older runc has fewer flags)
+        if runc {
+            if let Some(theirs) = help_flags("runc", cmd) {
+                for flag in theirs
+                    .into_iter()
+                    .filter(|f| cmd.is_none() || f != "--help")
+                {
+                    assert!(
+                        runc_flags.contains(&flag),
+                        "{cmd:?}: runc has {flag}, the table does not list it"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -14,7 +14,7 @@ const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\nspec: 1.2.0");
 
 #[derive(Parser)]
 #[command(name = "vrun", version = VERSION, about = "vrun: an OCI container runtime (runc-compatible)", propagate_version = true, disable_version_flag = true)]
-struct Cli {
+pub(crate) struct Cli {
     /// Print the version (runc's -v).
     #[arg(short = 'v', long = "version", action = clap::ArgAction::Version)]
     version: (),
@@ -79,6 +79,10 @@ enum Command {
     /// The containers' virtual disks (--overlay).
     #[command(subcommand)]
     Disk(commands::disk::Command),
+    /// Print a shell completion script (bash, zsh or fish).
+    Completion(commands::docs::CompletionArgs),
+    /// Print a man page (roff): vrun's, or a command's.
+    Man(commands::docs::ManArgs),
 }
 
 /// The global flags every command sees.
@@ -176,6 +180,8 @@ fn main() -> ExitCode {
         Command::Resume(a) => commands::resume::run(&global, a),
         Command::Update(a) => commands::update::run(&global, a),
         Command::Disk(c) => commands::disk::run(&global, c),
+        Command::Completion(a) => commands::docs::completion(a),
+        Command::Man(a) => commands::docs::man(a),
     };
     match result {
         Ok(code) => {

@@ -3,6 +3,7 @@
 pub mod create;
 pub mod delete;
 pub mod disk;
+pub mod docs;
 pub mod events;
 pub mod exec;
 pub mod features;
