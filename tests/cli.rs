@@ -277,12 +277,7 @@ fn terminal_master_goes_to_the_console_socket() {
     assert!(got.starts_with("tty=/dev/pts/0"), "{got:?}");
     // /dev/console is the same pty (major 136 = 0x88)
     assert!(got.lines().nth(1).unwrap().starts_with("88:0"), "{got:?}");
-    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
-    assert_eq!(
-        unsafe { libc::ioctl(f.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) },
-        0
-    );
-    assert_eq!((ws.ws_row, ws.ws_col), (40, 100));
+    assert_eq!(pty_size(std::os::fd::AsFd::as_fd(&f)), (40, 100));
 }
 
 #[test]

@@ -159,16 +159,6 @@ fn user_namespace_binds_a_source_only_the_hosts_root_can_reach() {
     assert!(out.contains("Read-only file system"), "{out}");
 }
 
-/// A user namespace of the container's own, its 65536 ids from host id 100000.
-fn in_user_namespace(c: &mut serde_json::Value) {
-    c["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"type": "user"}));
-    c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-}
-
 fn chown_tree(dir: &std::path::Path, id: u32) {
     let st = std::process::Command::new("chown")
         .args(["-hR", &format!("{id}:{id}")])
@@ -461,4 +451,29 @@ fn session_keyring_is_new_unless_no_new_keyring() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
+}
+
+#[test]
+fn init_and_exec_processes_lead_sessions_of_their_own() {
+    // runc's init calls setsid (and so does its exec): nothing of the caller's session (a
+    // SIGHUP when its terminal closes) reaches the container, and CRIU can dump it.
+    let env = TestEnv::new("setsid");
+    let id = env.id("c");
+    env.create(&id, &env.sh("cut -d' ' -f1,6 /proc/$$/stat; sleep 30"));
+    assert!(env.vrun(&["start", &id]).status.success());
+    let out = env.vrun(&["exec", &id, "sh", "-c", "cut -d' ' -f1,6 /proc/$$/stat"]);
+    assert!(out.status.success(), "{}", messages(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    assert_eq!(fields.len(), 2, "{text}");
+    assert_eq!(
+        fields[0], fields[1],
+        "the exec'd process is not a session leader: {text}"
+    );
+    // init: pid 1 of its namespace, leader of session 1
+    let pid = env.state(&id)["pid"].as_i64().unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = stat.rsplit_once(')').unwrap().1;
+    let session: i64 = after.split_whitespace().nth(3).unwrap().parse().unwrap();
+    assert_eq!(session, pid, "init is not a session leader: {stat}");
 }

@@ -6,21 +6,11 @@
 
 mod common;
 
-use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixListener;
 use std::process::Command;
 
 use common::*;
 use serde_json::{json, Value};
-
-fn userns(c: &mut Value) {
-    c["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"type": "user"}));
-    c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-}
 
 #[test]
 fn scheduler_io_priority_personality_and_memory_policy_reach_the_process() {
@@ -183,13 +173,7 @@ fn exec_with_a_terminal_gets_its_console_size() {
     let (conn, _) = listener.accept().unwrap();
     let master = recv_fd(&conn);
     assert!(child.wait().unwrap().success());
-    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
-    // SAFETY: TIOCGWINSZ fills the winsize the pointer names.
-    assert_eq!(
-        unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) },
-        0
-    );
-    assert_eq!((ws.ws_row, ws.ws_col), (33, 111));
+    assert_eq!(pty_size(std::os::fd::AsFd::as_fd(&master)), (33, 111));
 }
 
 #[test]
@@ -210,7 +194,7 @@ fn idmapped_bind_mounts_show_host_files_as_the_containers_own() {
         std::fs::create_dir(env.bundle.join("rootfs").join(d)).unwrap();
     }
     let mut c = env.sh("stat -c '%n %u %g' /a /a/f /b /b/f /c/f /o/from-lower; touch /o/new");
-    userns(&mut c);
+    in_user_namespace(&mut c);
     let mounts = c["mounts"].as_array_mut().unwrap();
     // the container's mapping: host root's file is the container root's
     mounts.push(
@@ -245,7 +229,7 @@ fn idmapped_mounts_are_checked_before_anything_is_made() {
     let with_mount = |m: Value, user: bool| {
         let mut c = env.default_config(&["true"]);
         if user {
-            userns(&mut c);
+            in_user_namespace(&mut c);
         }
         c["mounts"].as_array_mut().unwrap().push(m);
         c

@@ -198,6 +198,12 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
             Error::Invalid("process.terminal is true but there is no console socket".into())
         })?;
         setup_console(&root, socket, process)?;
+    } else {
+        // A session of its own, as runc's init has (its setsid in nsexec): nothing of the
+        // caller's session (a SIGHUP when its terminal closes, job control) reaches the
+        // container, and CRIU can checkpoint it (a session leader outside the container's
+        // pid namespace cannot be dumped).
+        nix::unistd::setsid().context(|| "setsid".into())?;
     }
     if dev_readonly_later {
         mounts::make_dev_readonly(&root)?;

@@ -283,17 +283,20 @@ pub(crate) fn validate_scheduling(process: &Process, prefix: &str) -> Result<()>
     Ok(())
 }
 
+fn memory_nodes(m: &oci_spec::runtime::LinuxMemoryPolicy) -> Result<Vec<(u32, u32)>> {
+    parse_list(
+        m.nodes().as_deref().unwrap_or(""),
+        "linux.memoryPolicy.nodes",
+    )
+}
+
 /// linux.personality and linux.memoryPolicy, checked before anything is made.
 pub(crate) fn validate_linux_attributes(linux: &oci_spec::runtime::Linux) -> Result<()> {
     if let Some(p) = linux.personality() {
         sched::validate_personality(p, "linux.personality")?;
     }
     if let Some(m) = linux.memory_policy() {
-        let nodes = parse_list(
-            m.nodes().as_deref().unwrap_or(""),
-            "linux.memoryPolicy.nodes",
-        )?;
-        sched::validate_memory_policy(m, &nodes, "linux.memoryPolicy")?;
+        sched::validate_memory_policy(m, &memory_nodes(m)?, "linux.memoryPolicy")?;
     }
     Ok(())
 }
@@ -305,11 +308,7 @@ pub(crate) fn apply_linux_attributes(linux: &oci_spec::runtime::Linux) -> Result
         sched::apply_personality(p, "linux.personality")?;
     }
     if let Some(m) = linux.memory_policy() {
-        let nodes = parse_list(
-            m.nodes().as_deref().unwrap_or(""),
-            "linux.memoryPolicy.nodes",
-        )?;
-        sched::apply_memory_policy(m, &nodes, "linux.memoryPolicy")?;
+        sched::apply_memory_policy(m, &memory_nodes(m)?, "linux.memoryPolicy")?;
     }
     Ok(())
 }

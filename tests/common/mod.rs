@@ -470,3 +470,28 @@ pub fn recv_fd(conn: &std::os::unix::net::UnixStream) -> std::os::fd::OwnedFd {
     }
     panic!("no fd received");
 }
+
+/// A user namespace of the container's own, its 65536 ids from host id 100000.
+pub fn in_user_namespace(c: &mut Value) {
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+}
+
+/// The window size of a pty (rows, columns).
+pub fn pty_size(fd: std::os::fd::BorrowedFd) -> (u16, u16) {
+    // SAFETY: a zeroed winsize is valid; TIOCGWINSZ fills the one the pointer names.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    let rc = unsafe {
+        libc::ioctl(
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            libc::TIOCGWINSZ,
+            &mut ws,
+        )
+    };
+    assert_eq!(rc, 0, "TIOCGWINSZ: {}", std::io::Error::last_os_error());
+    (ws.ws_row, ws.ws_col)
+}

@@ -557,6 +557,9 @@ fn exec_child(
         console::send_master(socket.as_fd(), master.as_fd())?;
         drop(master);
         process::attach_pty(&peer)?;
+    } else {
+        // its own session, as init's (see init.rs)
+        nix::unistd::setsid().context(|| "setsid".into())?;
     }
     if let Some(adj) = process.oom_score_adj() {
         attrs::set_oom_score_adj(adj)?;
