@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, as root: formatting and lints, the unit and real-container tests, packaging, the
-# podman (root and rootless), containerd, CRI and Docker runs, the cgroup v2 and systemd checks in microVMs, the OCI conformance suite (host
+# podman (root and rootless), containerd, CRI and Docker runs, the cgroup v2, systemd and CRIU checks in microVMs, the OCI conformance suite (host
 # and microVM), fuzzing, and a short benchmark against runc and crun. Installs what it needs
 # from Debian.
 set -euo pipefail
@@ -32,6 +32,8 @@ log "cgroup v2 in a microVM"
 bash integration/vm/cgroup-v2.sh
 log "the systemd cgroup driver and rootless limits, in a microVM with systemd"
 bash integration/vm/systemd.sh
+log "checkpoint and restore with CRIU, in a microVM"
+bash integration/vm/criu.sh
 log "the OCI conformance suite, on this host and in the microVM, beside runc and crun"
 bash integration/conformance.sh
 log "fuzzing config.json and state.json parsing"

@@ -545,3 +545,74 @@ fn readme_table_of_runcs_flags_is_true() {
         }
     }
 }
+
+#[test]
+fn checkpoint_and_restore_say_clearly_what_keeps_them_from_working() {
+    let env = TestEnv::new("criu");
+    let id = env.id("c");
+    env.create(&id, &env.default_config(&["sleep", "30"]));
+    assert!(env.vrun(&["start", &id]).status.success());
+    let images = env.dir.join("images");
+    let images = images.to_str().unwrap();
+    // no criu at all
+    let out = env.vrun(&[
+        "--criu",
+        "/nonexistent/criu",
+        "checkpoint",
+        "--image-path",
+        images,
+        &id,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        messages(&out.stderr)
+            .contains("checkpoint and restore need CRIU: /nonexistent/criu cannot be run"),
+        "{}",
+        messages(&out.stderr)
+    );
+    env.wait_status(&id, "running");
+    // Debian's criu, where installed: on this machine's kernel it cannot start (its vDSO
+    // check); vrun passes on what it said, and the container runs on. Where criu works, the
+    // checkpoint succeeds and the container is gone, as with runc.
+    if Command::new("criu").arg("--version").output().is_ok() {
+        let out = env.vrun(&["checkpoint", "--image-path", images, &id]);
+        if out.status.success() {
+            assert!(!env.vrun(&["state", &id]).status.success());
+        } else {
+            let err = messages(&out.stderr);
+            assert!(
+                err.contains("criu dump failed") && err.contains("dump.log"),
+                "{err}"
+            );
+            env.wait_status(&id, "running");
+        }
+    }
+    // restore: what vrun does not restore is refused by name, leaving nothing
+    let restored = env.id("restored");
+    let out = env.vrun(&[
+        "--criu",
+        "/bin/true",
+        "restore",
+        "--lsm-profile",
+        "apparmor:x",
+        "--image-path",
+        images,
+        "--bundle",
+        env.bundle.to_str().unwrap(),
+        &restored,
+    ]);
+    assert_clean_failure(
+        &env,
+        &out,
+        &restored,
+        "--lsm-profile \"apparmor:x\": vrun applies no LSM label",
+    );
+    let out = env.vrun(&["checkpoint", "--manage-cgroups-mode", "sometimes", &id]);
+    assert!(
+        messages(&out.stderr).contains(
+            "--manage-cgroups-mode: \"sometimes\" is not one of soft, full, strict, ignore"
+        ) || messages(&out.stderr).contains("need CRIU"),
+        "{}",
+        messages(&out.stderr)
+    );
+}

@@ -40,6 +40,9 @@ pub(crate) struct Cli {
     /// scope unit.
     #[arg(long = "systemd-cgroup", global = true)]
     systemd_cgroup: bool,
+    /// The CRIU binary checkpoint and restore run.
+    #[arg(long, global = true, default_value = "criu", value_name = "PATH")]
+    criu: PathBuf,
     #[command(subcommand)]
     command: Command,
 }
@@ -76,6 +79,10 @@ enum Command {
     Resume(commands::resume::Args),
     /// Change the resource limits of a container.
     Update(commands::update::Args),
+    /// Write a running container to disk with CRIU (it ends, unless --leave-running).
+    Checkpoint(commands::checkpoint::Args),
+    /// Bring a checkpointed container back from its images.
+    Restore(commands::restore::Args),
     /// The containers' virtual disks (--overlay).
     #[command(subcommand)]
     Disk(commands::disk::Command),
@@ -89,6 +96,8 @@ enum Command {
 pub struct Global {
     pub root: PathBuf,
     pub systemd_cgroup: bool,
+    /// `--criu`: the CRIU binary.
+    pub criu: PathBuf,
     /// `--rootless`: Some when given as true or false, None for auto (see [`Global::rootless`]).
     rootless: Option<bool>,
 }
@@ -152,6 +161,7 @@ fn main() -> ExitCode {
     let global = Global {
         root: cli.root.unwrap_or_else(default_root),
         systemd_cgroup: cli.systemd_cgroup,
+        criu: cli.criu,
         rootless: match cli.rootless.as_str() {
             "true" => Some(true),
             "false" => Some(false),
@@ -179,6 +189,8 @@ fn main() -> ExitCode {
         Command::Pause(a) => commands::pause::run(&global, a),
         Command::Resume(a) => commands::resume::run(&global, a),
         Command::Update(a) => commands::update::run(&global, a),
+        Command::Checkpoint(a) => commands::checkpoint::run(&global, a),
+        Command::Restore(a) => commands::restore::run(&global, a),
         Command::Disk(c) => commands::disk::run(&global, c),
         Command::Completion(a) => commands::docs::completion(a),
         Command::Man(a) => commands::docs::man(a),

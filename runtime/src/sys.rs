@@ -141,3 +141,17 @@ pub fn no_unwind<T>(body: impl FnOnce() -> crate::Result<T>) -> crate::Result<T>
         )))
     })
 }
+
+/// Runs `f` in the child of `cmd` between fork and exec (std's pre_exec); an error fails the
+/// spawn with it.
+pub fn pre_exec(
+    cmd: &mut std::process::Command,
+    f: impl FnMut() -> std::io::Result<()> + Send + Sync + 'static,
+) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the only caller (restore) is single-threaded when it spawns, so the forked
+    // child holds no lock another thread took; `f` makes system calls and small allocations.
+    unsafe {
+        cmd.pre_exec(f);
+    }
+}

@@ -1,5 +1,6 @@
 //! One file per command, each with its arguments and a `run` returning the exit status.
 
+pub mod checkpoint;
 pub mod create;
 pub mod delete;
 pub mod disk;
@@ -11,6 +12,7 @@ pub mod kill;
 pub mod list;
 pub mod pause;
 pub mod ps;
+pub mod restore;
 pub mod resume;
 pub mod run;
 pub mod spec;

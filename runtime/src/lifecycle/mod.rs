@@ -1,5 +1,6 @@
 //! One module per lifecycle verb; each takes the state root and a container id.
 
+pub mod checkpoint;
 pub mod create;
 pub mod delete;
 pub mod events;
@@ -11,6 +12,7 @@ pub mod run;
 pub mod start;
 pub mod update;
 
+pub use checkpoint::{checkpoint, restore, CheckpointOptions, CriuOptions, RestoreOptions};
 pub use create::{create, ConsoleMode, CreateOptions, Created};
 pub use delete::delete;
 pub use events::{events, parse_duration};

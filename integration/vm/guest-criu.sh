@@ -1,0 +1,65 @@
+# Runs inside the VM (busybox sh): guest-criu.sh VRUN BUNDLE. Prints "N passed, M failed".
+vrun=$1 bundle=$2
+pass=0 fail=0
+check() { # check NAME EXPECTED ACTUAL
+  if [ "$2" = "$3" ]; then pass=$((pass + 1)); echo "ok   $1"; else fail=$((fail + 1)); echo "FAIL $1: expected [$2], got [$3]"; fi
+}
+# (module dependencies: a second pass loads what the first could not)
+for m in /lib/modules/*.ko; do insmod "$m" 2>/dev/null; done
+for t in iptables-save iptables-restore ip6tables-save ip6tables-restore; do
+  ln -sf xtables-nft-multi "/usr/sbin/$t"
+done
+criu check >/tmp/criu-check 2>&1
+check "criu check on the guest kernel" "Looks good." "$(tail -1 /tmp/criu-check)"
+cd "$bundle"
+count() { cat "$bundle/rootfs/count" 2>/dev/null; }
+dump_log() { for f in "$1"/*.log; do echo "--- $f"; grep -v "mnt:" "$f" | grep -B4 "Error" | tail -24; done; }
+
+# 1. run -d, checkpoint: the container is gone; restore: it counts on from where it was
+"$vrun" run -d --bundle "$bundle" c1 </dev/null >/dev/null 2>&1
+sleep 2
+"$vrun" checkpoint --image-path /tmp/img1 c1 2>/tmp/err || { cat /tmp/err; dump_log /tmp/img1; }
+check "checkpoint: the container is gone" "gone" "$("$vrun" state c1 >/dev/null 2>&1 || echo gone)"
+at=$(count)
+sleep 1
+check "nothing counts after the checkpoint" "$at" "$(count)"
+"$vrun" restore -d --image-path /tmp/img1 --bundle "$bundle" c1 </dev/null >/dev/null 2>/tmp/err || { cat /tmp/err; dump_log /tmp/img1; }
+check "restore: running" "running" "$("$vrun" state c1 2>/dev/null | grep -o '"status": "[a-z]*"' | cut -d'"' -f4)"
+sleep 1.5
+now=$(count)
+check "the count went on from the checkpoint, not from 1" "yes" "$([ "${now:-0}" -gt "${at:-0}" ] && [ "${at:-0}" -gt 5 ] && echo yes)"
+pid=$("$vrun" state c1 | grep '"pid"' | tr -dc 0-9)
+check "the restored init is in the container's cgroup" "yes" "$(grep -q c1 /proc/$pid/cgroup && echo yes)"
+"$vrun" delete --force c1
+check "delete after restore removes the cgroup" "gone" "$([ -e /sys/fs/cgroup/vrun ] || echo gone)"
+
+# 2. pre-dump, then a dump with the pre-dump as parent
+"$vrun" run -d --bundle "$bundle" c2 </dev/null >/dev/null 2>&1
+sleep 1
+"$vrun" checkpoint --pre-dump --image-path /tmp/img2/pre c2 2>/tmp/err || { cat /tmp/err; dump_log /tmp/img2/pre; }
+check "pre-dump leaves the container running" "running" "$("$vrun" state c2 | grep -o '"status": "[a-z]*"' | cut -d'"' -f4)"
+check "pre-dump wrote pages" "yes" "$(ls /tmp/img2/pre | grep -q pages && echo yes)"
+"$vrun" checkpoint --parent-path ../pre --image-path /tmp/img2/final c2 2>/tmp/err || { cat /tmp/err; dump_log /tmp/img2/final; }
+check "dump after pre-dump: gone" "gone" "$("$vrun" state c2 >/dev/null 2>&1 || echo gone)"
+"$vrun" restore -d --image-path /tmp/img2/final --bundle "$bundle" c2 </dev/null >/dev/null 2>/tmp/err || { cat /tmp/err; dump_log /tmp/img2/final; }
+check "restore from a pre-dumped chain" "running" "$("$vrun" state c2 2>/dev/null | grep -o '"status": "[a-z]*"' | cut -d'"' -f4)"
+"$vrun" delete --force c2 2>/dev/null
+
+# 3. --leave-running: the container keeps counting
+"$vrun" run -d --bundle "$bundle" c3 </dev/null >/dev/null 2>&1
+sleep 1
+"$vrun" checkpoint --leave-running --image-path /tmp/img3 c3 2>/tmp/err || { cat /tmp/err; dump_log /tmp/img3; }
+check "leave-running: still running" "running" "$("$vrun" state c3 | grep -o '"status": "[a-z]*"' | cut -d'"' -f4)"
+a=$(count); sleep 0.5
+check "leave-running: still counting" "yes" "$([ "$(count)" -gt "${a:-0}" ] && echo yes)"
+"$vrun" delete --force c3
+
+# 4. bad input: a missing image directory, a bad cgroup mode
+out=$("$vrun" restore --image-path /tmp/none --bundle "$bundle" c4 2>&1)
+check "restore from nothing fails, naming CRIU's log" "yes" "$(echo "$out" | grep -q 'criu restore failed' && echo yes)"
+check "a failed restore leaves no container" "gone" "$("$vrun" state c4 >/dev/null 2>&1 || echo gone)"
+out=$("$vrun" checkpoint --manage-cgroups-mode nope c9 2>&1)
+check "an unknown container is named" "yes" "$(echo "$out" | grep -q 'c9.* does not exist' && echo yes)"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
