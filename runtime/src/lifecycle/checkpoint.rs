@@ -85,8 +85,8 @@ impl CriuOptions {
             .arg(&self.image_path)
             .arg("--work-dir")
             .arg(self.work_path.as_ref().unwrap_or(&self.image_path))
-            // (an optional argument: it must be attached)
             .arg("-v4")
+            // (an optional argument: its value must be attached)
             .arg(format!("--manage-cgroups={mode}"));
         for (on, flag) in [
             (self.tcp_established, "--tcp-established"),
@@ -509,20 +509,20 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32> {
         host_root_mount: None,
         notify_socket: None,
     };
-    let dir = undo
-        .dir
-        .take()
-        .ok_or_else(|| Error::Invalid("state directory lost".into()))?;
-    dir.save(&state)?;
+    undo.dir
+        .as_ref()
+        .ok_or_else(|| Error::Invalid("state directory lost".into()))?
+        .save(&state)?;
     if let Some(f) = &opts.pid_file {
         crate::lifecycle::create::write_pid_file(f, pid)?;
     }
     if let Some(socket) = &opts.pidfd_socket {
         crate::console::send_pidfd(socket, pid)?;
     }
+    // restored: nothing to undo any more (the state directory's lock goes with it)
     undo.cgroup = None;
     undo.pid = None;
-    drop(dir);
+    drop(undo.dir.take());
     if opts.detach {
         return Ok(0);
     }

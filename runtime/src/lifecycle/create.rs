@@ -549,8 +549,6 @@ impl Limits<'_> {
     }
 }
 
-/// The exec fifo, opened read-write: init's read then blocks until `start` writes, and an
-/// open by `start` never blocks on a dead init (it gets ENXIO instead).
 /// LISTEN_FDS=N and LISTEN_PID=1 (runc's values: the process is pid 1 of its namespace) in
 /// the process's environment, replacing any it had.
 fn pass_listen_fds(spec: &mut oci_spec::runtime::Spec, n: u32) {
@@ -612,6 +610,8 @@ fn prepare_idmapped_sources(
     Ok(())
 }
 
+/// The exec fifo, opened read-write: init's read then blocks until `start` writes, and an
+/// open by `start` never blocks on a dead init (it gets ENXIO instead).
 fn open_fifo(path: &Path) -> Result<OwnedFd> {
     std::fs::OpenOptions::new()
         .read(true)
