@@ -268,19 +268,13 @@ impl Cgroup {
 
     /// Moves a process into the container's cgroup in every hierarchy.
     pub fn add_process(&self, pid: i32) -> Result<()> {
-        for (_, dir) in &self.dirs {
-            let file = dir.join("cgroup.procs");
-            std::fs::write(&file, pid.to_string()).map_err(|e| Error::Io {
-                what: format!("add pid {pid} to {}", file.display()),
-                source: e,
-            })?;
-        }
-        Ok(())
+        self.add_process_to_sub(pid, &std::collections::HashMap::new())
     }
 
     /// `exec --cgroup`: adds `pid` to existing sub-cgroups of the container's, given as runc
     /// parses them: "" (every hierarchy) or a controller name to a path relative to the
-    /// container's cgroup. A hierarchy without an entry gets the container's own directory.
+    /// container's cgroup. A hierarchy without an entry (every one, for an empty map) gets the
+    /// container's own directory.
     pub fn add_process_to_sub(
         &self,
         pid: i32,

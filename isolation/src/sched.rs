@@ -41,14 +41,19 @@ fn flag_bit(f: LinuxSchedulerFlag) -> u64 {
     }
 }
 
+/// SCHED_FIFO and SCHED_RR: the policies with a priority, which may need real-time runtime.
+fn is_realtime(p: LinuxSchedulerPolicy) -> bool {
+    matches!(
+        p,
+        LinuxSchedulerPolicy::SchedFifo | LinuxSchedulerPolicy::SchedRr
+    )
+}
+
 /// The rules runc checks before it starts anything; the kernel checks the rest (a policy it
 /// does not have, a deadline it cannot admit) when the process applies it.
 pub fn validate_scheduler(s: &Scheduler, field: &str) -> Result<()> {
     let policy = s.policy();
-    let realtime = matches!(
-        policy,
-        LinuxSchedulerPolicy::SchedFifo | LinuxSchedulerPolicy::SchedRr
-    );
+    let realtime = is_realtime(*policy);
     if let Some(nice) = s.nice() {
         if !(-20..=19).contains(nice) {
             return Err(Error::Invalid(format!(
@@ -107,10 +112,7 @@ pub fn apply_scheduler(s: &Scheduler, field: &str) -> Result<()> {
         period: s.period().unwrap_or(0),
         ..Default::default()
     };
-    let realtime = matches!(
-        s.policy(),
-        LinuxSchedulerPolicy::SchedFifo | LinuxSchedulerPolicy::SchedRr
-    );
+    let realtime = is_realtime(*s.policy());
     sys::sched_setattr(&attr).context(|| {
         let hint = if realtime {
             " (where the kernel schedules real-time tasks by cgroup, the container's cpu cgroup needs real-time runtime: linux.resources.cpu.realtimeRuntime)"

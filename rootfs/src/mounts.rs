@@ -45,14 +45,20 @@ pub fn open_bind_sources(mounts: &[Mount], bundle: &Path) -> Vec<Option<OwnedFd>
     mounts
         .iter()
         .map(|m| {
-            let opts = m.options().as_deref().unwrap_or(&[]);
-            let rbind = opts.iter().any(|o| o == "rbind");
-            let is_bind =
-                rbind || m.typ().as_deref() == Some("bind") || opts.iter().any(|o| o == "bind");
-            let source = m.source().as_deref().filter(|_| is_bind)?;
+            let rbind = m.options().iter().flatten().any(|o| o == "rbind");
+            let source = m.source().as_deref().filter(|_| is_bind(m))?;
             crate::sys::open_tree_clone(&bundle.join(source), rbind).ok()
         })
         .collect()
+}
+
+/// Whether a mount of config.json is a bind mount: type "bind", or a `bind`/`rbind` option.
+pub fn is_bind(m: &Mount) -> bool {
+    m.typ().as_deref() == Some("bind")
+        || m.options()
+            .iter()
+            .flatten()
+            .any(|o| o == "bind" || o == "rbind")
 }
 
 /// The source of an idmapped bind mount (`idmap`/`ridmap`): cloned (with its submounts for

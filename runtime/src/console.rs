@@ -13,8 +13,13 @@ use nix::sys::socket::{
 
 use crate::error::{Context, Error, Result};
 
-/// Connects to the caller's console socket (or --pidfd-socket).
+/// Connects to the caller's console socket.
 pub fn connect_socket(path: &Path) -> Result<OwnedFd> {
+    connect_unix(path, "--console-socket", "the console socket")
+}
+
+/// Connects to the unix socket the caller named with `flag` (`what` in errors).
+fn connect_unix(path: &Path, flag: &str, what: &str) -> Result<OwnedFd> {
     let fd = socket(
         AddressFamily::Unix,
         SockType::Stream,
@@ -22,9 +27,8 @@ pub fn connect_socket(path: &Path) -> Result<OwnedFd> {
         None,
     )
     .context(|| "create a socket".into())?;
-    let addr = UnixAddr::new(path).context(|| format!("--console-socket {}", path.display()))?;
-    connect(fd.as_raw_fd(), &addr)
-        .context(|| format!("connect to the console socket {}", path.display()))?;
+    let addr = UnixAddr::new(path).context(|| format!("{flag} {}", path.display()))?;
+    connect(fd.as_raw_fd(), &addr).context(|| format!("connect to {what} {}", path.display()))?;
     Ok(fd)
 }
 
@@ -50,8 +54,7 @@ fn send_fd(socket: BorrowedFd, fd: BorrowedFd, name: &str) -> nix::Result<()> {
 /// `--pidfd-socket`: a pidfd of `pid` (pidfd_open), sent to the socket at `path`, so that the
 /// caller can signal and wait on the process without pid reuse races (containerd's shim).
 pub fn send_pidfd(path: &Path, pid: i32) -> Result<()> {
-    let socket =
-        connect_socket(path).map_err(|e| Error::Invalid(format!("--pidfd-socket: {e}")))?;
+    let socket = connect_unix(path, "--pidfd-socket", "the --pidfd-socket")?;
     let pidfd =
         crate::sys::pidfd_open(pid).context(|| format!("--pidfd-socket: pidfd_open {pid}"))?;
     send_fd(socket.as_fd(), pidfd.as_fd(), "pidfd")

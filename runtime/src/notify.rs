@@ -32,7 +32,8 @@ pub fn dir_of(state_dir: &Path) -> PathBuf {
 /// Adds the bind mount of `dir` and NOTIFY_SOCKET to the container's config.
 pub fn setup_spec(spec: &mut Spec, dir: &Path) -> Result<()> {
     let mount: oci_spec::runtime::Mount = serde_json::from_value(serde_json::json!({
-        "destination": "/run/notify",
+        // the directory the socket is in, inside the container
+        "destination": Path::new(IN_CONTAINER).parent(),
         "type": "bind",
         "source": dir,
         "options": ["bind", "nosuid", "noexec", "nodev", "ro"],
@@ -74,7 +75,8 @@ pub struct Proxy {
 impl Proxy {
     /// Binds `dir`/notify.sock (writable by anyone: the container's user may be anyone).
     pub fn bind(dir: &Path, host: String, pid: i32) -> Result<Proxy> {
-        let path = dir.join("notify.sock");
+        // (the name the container knows it by)
+        let path = dir.join(Path::new(IN_CONTAINER).file_name().unwrap_or_default());
         let _ = std::fs::remove_file(&path);
         let socket = UnixDatagram::bind(&path).map_err(|e| Error::Io {
             what: format!("bind the notify socket {}", path.display()),

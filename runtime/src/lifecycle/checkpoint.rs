@@ -13,8 +13,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use nix::unistd::Pid;
-use oci_spec::runtime::{LinuxNamespaceType, Mount};
+use oci_spec::runtime::LinuxNamespaceType;
 use vrun_cgroup::{Cgroup, Hierarchy, Placement, Registry};
+
+use vrun_rootfs::mounts::is_bind;
 
 use crate::bundle::Bundle;
 use crate::error::{Context, Error, Result};
@@ -84,7 +86,7 @@ impl CriuOptions {
         cmd.arg("--images-dir")
             .arg(&self.image_path)
             .arg("--work-dir")
-            .arg(self.work_path.as_ref().unwrap_or(&self.image_path))
+            .arg(self.work_dir())
             .arg("-v4")
             // (an optional argument: its value must be attached)
             .arg(format!("--manage-cgroups={mode}"));
@@ -117,6 +119,11 @@ impl CriuOptions {
             cmd.args(["--empty-ns", name]);
         }
         Ok(())
+    }
+
+    /// Where CRIU writes its logs: --work-path, or the images.
+    fn work_dir(&self) -> &Path {
+        self.work_path.as_deref().unwrap_or(&self.image_path)
     }
 
     /// The criu binary runs at all (a clear error rather than an exec failure later).
@@ -194,14 +201,6 @@ fn external_stdio(pid: i32) -> Vec<Option<String>> {
             Some(format!("file[{mnt_id:x}:{ino:x}]"))
         })
         .collect()
-}
-
-fn is_bind(m: &Mount) -> bool {
-    m.typ().as_deref() == Some("bind")
-        || m.options()
-            .iter()
-            .flatten()
-            .any(|o| o == "bind" || o == "rbind")
 }
 
 /// The last error lines of a CRIU log, for the message.
@@ -317,12 +316,7 @@ pub fn checkpoint(opts: &CheckpointOptions) -> Result<()> {
         serde_json::to_vec(&keys).map_err(|e| Error::Invalid(e.to_string()))?,
     )
     .context(|| format!("write {}", descriptors.display()))?;
-    let log = opts
-        .criu
-        .work_path
-        .as_ref()
-        .unwrap_or(&opts.criu.image_path)
-        .join("dump.log");
+    let log = opts.criu.work_dir().join("dump.log");
     run_criu(
         cmd,
         if opts.pre_dump {
@@ -440,18 +434,13 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32> {
     }
     // The restored processes are born where CRIU runs: in the container's cgroup, in a mount
     // namespace where the rootfs is bound at criu-root (and nowhere on the host).
-    let procs: Vec<PathBuf> = cgroup
-        .dirs
-        .iter()
-        .map(|(_, d)| d.join("cgroup.procs"))
-        .collect();
+    let criu_cgroup = cgroup.clone();
     let rootfs = bundle.rootfs.clone();
     let root_target = criu_root.clone();
     crate::sys::pre_exec(&mut cmd, move || {
-        let me = std::process::id().to_string();
-        for p in &procs {
-            std::fs::write(p, &me)?;
-        }
+        criu_cgroup
+            .add_process(std::process::id() as i32)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)?;
         nix::mount::mount(
             None::<&str>,
@@ -474,12 +463,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32> {
         nix::sys::prctl::set_child_subreaper(true)
             .context(|| "prctl(PR_SET_CHILD_SUBREAPER)".into())?;
     }
-    let log = opts
-        .criu
-        .work_path
-        .as_ref()
-        .unwrap_or(&opts.criu.image_path)
-        .join("restore.log");
+    let log = opts.criu.work_dir().join("restore.log");
     run_criu(cmd, "criu restore", &log)?;
     let pid: i32 = std::fs::read_to_string(&pidfile)
         .ok()

@@ -379,11 +379,7 @@ fn finish_parent(
         ));
     }
     if let Some(cg) = &state.cgroup {
-        if opts.sub_cgroups.is_empty() {
-            cg.add_process(pid.as_raw())?;
-        } else {
-            cg.add_process_to_sub(pid.as_raw(), &opts.sub_cgroups)?;
-        }
+        cg.add_process_to_sub(pid.as_raw(), &opts.sub_cgroups)?;
     }
     channel.send(sync::GO, b"")?;
     // The channel is close-on-exec: EOF means the exec happened, a message means it failed.
