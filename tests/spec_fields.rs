@@ -491,3 +491,28 @@ fn features_list_the_new_fields_truthfully() {
         .contains(&json!("MPOL_BIND")));
     assert!(f["potentiallyUnsafeConfigAnnotations"].as_array().is_some());
 }
+
+#[test]
+fn an_exec_process_file_is_read_as_config_json_s_process() {
+    // the spec's spelling of the scheduler flags, and a warning naming an unknown field
+    let env = TestEnv::new("execfile");
+    let id = env.id("c");
+    env.create(&id, &env.default_config(&["sleep", "30"]));
+    assert!(env.vrun(&["start", &id]).status.success());
+    let process = json!({
+        "args": ["sh", "-c", "cut -d' ' -f19 /proc/$$/stat; sh -c \"cut -d' ' -f19 /proc/self/stat; true\"; true"],
+        "cwd": "/", "env": ["PATH=/bin"],
+        "scheduler": {"policy": "SCHED_OTHER", "nice": -3, "flags": ["SCHED_FLAG_RESET_ON_FORK"]},
+        "schedulr": {}
+    });
+    let pf = env.dir.join("process.json");
+    std::fs::write(&pf, process.to_string()).unwrap();
+    let out = env.vrun(&["exec", "--process", pf.to_str().unwrap(), &id]);
+    let err = messages(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "-3\n0\n");
+    assert!(
+        err.contains("schedulr: not a field vrun knows: ignored"),
+        "{err}"
+    );
+}

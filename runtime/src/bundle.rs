@@ -365,10 +365,7 @@ pub fn parse_config(text: &[u8], file: &Path) -> Result<Parsed> {
     let mut value: serde_json::Value = serde_json::from_slice(text)
         .map_err(|e| Error::Invalid(format!("{}: {e}", file.display())))?;
     if let Some(process) = value.get_mut("process") {
-        for warning in drop_unknown_capabilities(process, "process.capabilities") {
-            tracing::warn!("{}: {warning}", file.display());
-        }
-        spec_ext::normalize_scheduler_flags(process);
+        prepare_process(process, "process.", file);
     }
     if let Some(r) = value.get_mut("linux").and_then(|l| l.get_mut("resources")) {
         drop_pids_without_limit(r);
@@ -391,6 +388,16 @@ pub fn parse_config(text: &[u8], file: &Path) -> Result<Parsed> {
         None => None,
     };
     Ok(Parsed { spec, seccomp, ext })
+}
+
+/// A process object (config.json's, or an exec --process file) made ready for oci-spec:
+/// capability names vrun does not know taken out with a warning, and the spec's spelling of
+/// the scheduler flags made oci-spec's. `prefix` is the object's path ("process." or "").
+pub(crate) fn prepare_process(process: &mut serde_json::Value, prefix: &str, file: &Path) {
+    for warning in drop_unknown_capabilities(process, &format!("{prefix}capabilities")) {
+        tracing::warn!("{}: {warning}", file.display());
+    }
+    spec_ext::normalize_scheduler_flags(process);
 }
 
 /// Warns about every field of `given` that `parsed` does not hold (see
@@ -456,10 +463,7 @@ fn root_relative_mount_destinations(spec: &mut Spec, file: &Path) {
 /// warning for each: runtime-spec 1.2 says a capability that cannot be granted is logged and
 /// SHOULD NOT fail the container (runc and crun warn and go on). Names must still be
 /// strings; anything else stays for the parser to refuse with its JSON path.
-pub(crate) fn drop_unknown_capabilities(
-    process: &mut serde_json::Value,
-    field: &str,
-) -> Vec<String> {
+fn drop_unknown_capabilities(process: &mut serde_json::Value, field: &str) -> Vec<String> {
     let mut warnings = Vec::new();
     let Some(caps) = process
         .get_mut("capabilities")

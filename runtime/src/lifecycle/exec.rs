@@ -122,13 +122,12 @@ pub fn build_process(opts: &ExecOptions, base: Option<&Process>) -> Result<Proce
         let text = std::fs::read(file).context(|| format!("read --process {}", file.display()))?;
         let mut value: serde_json::Value = serde_json::from_slice(&text)
             .map_err(|e| Error::Invalid(format!("{}: {e}", file.display())))?;
-        for warning in crate::bundle::drop_unknown_capabilities(&mut value, "capabilities") {
-            tracing::warn!("{}: {warning}", file.display());
-        }
+        crate::bundle::prepare_process(&mut value, "", file);
         inherit_missing_fields(&mut value, base)?;
-        let p: Process = serde_path_to_error::deserialize(value).map_err(|e| {
+        let p: Process = serde_path_to_error::deserialize(&value).map_err(|e| {
             Error::Invalid(format!("{}: {}: {}", file.display(), e.path(), e.inner()))
         })?;
+        crate::bundle::warn_dropped_fields(&value, &p, file);
         if p.args().as_ref().is_none_or(|a| a.is_empty()) {
             return Err(Error::Invalid(format!(
                 "{}: args: must name the program to run",
