@@ -11,8 +11,9 @@ build_vrun
 work=$(mktemp -d /tmp/vrun-vm.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 # counts into /count (the rootfs: files survive a checkpoint, and a restarted count would
-# start again at 1); stdio to /dev/null, which CRIU reopens
-make_bundle "$work/bundle" sh -c 'i=0; while :; do i=$((i+1)); echo $i > /count; sleep 0.1; done'
+# start again at 1), by rename: a checkpoint taken between `>`'s truncation and the write would
+# otherwise find it empty; stdio to /dev/null, which CRIU reopens
+make_bundle "$work/bundle" sh -c 'i=0; while :; do i=$((i+1)); echo $i > /count.new; mv /count.new /count; sleep 0.1; done'
 python3 - "$work/bundle" <<'PY'
 import json, sys
 d = sys.argv[1]
