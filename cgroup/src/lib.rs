@@ -280,12 +280,61 @@ impl Cgroup {
         pid: i32,
         subs: &std::collections::HashMap<String, String>,
     ) -> Result<()> {
+        for target in self.targets(subs)? {
+            let file = target.join("cgroup.procs");
+            std::fs::write(&file, pid.to_string()).map_err(|e| Error::Io {
+                what: format!("add pid {pid} to {}", file.display()),
+                source: e,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The container's cgroup (or its sub-cgroups, as for [`Cgroup::add_process_to_sub`]),
+    /// opened for a process to be born in or to move itself into: see [`SelfJoin`]. None
+    /// under the systemd driver, whose unit places the process.
+    pub fn self_join(
+        &self,
+        subs: &std::collections::HashMap<String, String>,
+    ) -> Result<Option<SelfJoin>> {
+        if self.unit.is_some() {
+            return Ok(None);
+        }
+        let mut join = SelfJoin {
+            tasks: Vec::new(),
+            v2_dir: None,
+        };
+        for ((name, _), target) in self.dirs.iter().zip(self.targets(subs)?) {
+            let open = |path: &Path, opts: &mut std::fs::OpenOptions| {
+                opts.open(path).map_err(|e| Error::Io {
+                    what: format!("open {}", path.display()),
+                    source: e,
+                })
+            };
+            // A hybrid host's unified hierarchy is v2 too (see Hierarchy::from_text).
+            if self.version == Version::V2 || name == "unified" {
+                use std::os::unix::fs::OpenOptionsExt;
+                let mut opts = std::fs::OpenOptions::new();
+                opts.read(true).custom_flags(libc::O_DIRECTORY);
+                join.v2_dir = Some(open(&target, &mut opts)?);
+            } else {
+                let file = target.join("tasks");
+                let fd = open(&file, std::fs::OpenOptions::new().write(true))?;
+                join.tasks.push((file, fd));
+            }
+        }
+        Ok(Some(join))
+    }
+
+    /// The directory a process goes to in each hierarchy (see add_process_to_sub).
+    fn targets(&self, subs: &std::collections::HashMap<String, String>) -> Result<Vec<PathBuf>> {
         if self.version == Version::V2 && subs.keys().any(|k| !k.is_empty()) {
             return Err(Error::Invalid(
                 "--cgroup: cgroup v2 has one hierarchy: give a path without a <controller>: prefix"
                     .into(),
             ));
         }
+        let mut targets = Vec::with_capacity(self.dirs.len());
         for (name, dir) in &self.dirs {
             let sub = subs
                 .get("")
@@ -315,13 +364,9 @@ impl Cgroup {
                     target
                 }
             };
-            let file = target.join("cgroup.procs");
-            std::fs::write(&file, pid.to_string()).map_err(|e| Error::Io {
-                what: format!("add pid {pid} to {}", file.display()),
-                source: e,
-            })?;
+            targets.push(target);
         }
-        Ok(())
+        Ok(targets)
     }
 
     /// The directory of one hierarchy (by controller name), or the v2 directory.
@@ -565,4 +610,42 @@ fn collect_pids(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A cgroup a process joins without anyone moving it: on v2 it is born there (clone3's
+/// CLONE_INTO_CGROUP with [`SelfJoin::v2_dir`]); on v1 it writes "0" into each hierarchy's
+/// `tasks` file, which the caller opened for it (the kernel checks the opener's credentials,
+/// so this works from a new user namespace too).
+///
+/// Why not the caller writing the pid into `cgroup.procs`: moving a whole thread group takes
+/// the global cgroup_threadgroup_rwsem for writing, and its first writer after a quiet spell
+/// waits out a full RCU grace period (16 ms on this 2-CPU VM, measured: see
+/// integration/bench/README.md). A thread moving itself alone (pid 0 into `tasks`) needs no
+/// such lock (cgroup_procs_write_start takes it only for a thread group or another task's
+/// pid): 0.08 ms; nor does a fork, which takes it for reading. The joining process is
+/// single-threaded, so the thread is the process.
+pub struct SelfJoin {
+    tasks: Vec<(PathBuf, std::fs::File)>,
+    v2_dir: Option<std::fs::File>,
+}
+
+impl SelfJoin {
+    /// The v2 directory the process is to be cloned into, if there is one.
+    pub fn v2_dir(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        self.v2_dir.as_ref().map(|f| f.as_fd())
+    }
+
+    /// Called by the joining process: its single thread goes into every v1 hierarchy.
+    pub fn join(&self) -> Result<()> {
+        use std::io::Write;
+        for (file, fd) in &self.tasks {
+            let mut fd: &std::fs::File = fd;
+            fd.write_all(b"0").map_err(|e| Error::Io {
+                what: format!("join {}", file.display()),
+                source: e,
+            })?;
+        }
+        Ok(())
+    }
 }

@@ -15,4 +15,4 @@ mod sys;
 pub mod user;
 
 pub use error::{Error, Result};
-pub use sys::{clone_process, exit_now, CloneResult};
+pub use sys::{clone_process, clone_process_into, exit_now, CloneResult};

@@ -40,6 +40,61 @@ pub fn clone_process(flags: nix::sched::CloneFlags) -> Result<CloneResult, Errno
     }
 }
 
+/// [`clone_process`], the child born in the cgroup v2 directory `cgroup` (clone3 with
+/// CLONE_INTO_CGROUP, Linux 5.7): no later move, which would take the kernel's global
+/// cgroup_threadgroup_rwsem for writing (see vrun_cgroup::SelfJoin). Fails (without a child)
+/// where clone3 or the cgroup refuses; the caller then clones plainly and moves the child.
+pub fn clone_process_into(
+    flags: nix::sched::CloneFlags,
+    cgroup: std::os::fd::BorrowedFd,
+) -> Result<CloneResult, Errno> {
+    use std::os::fd::AsRawFd;
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+    // struct clone_args (CLONE_ARGS_SIZE_VER2: up to and including `cgroup`).
+    #[repr(C)]
+    struct CloneArgs {
+        flags: u64,
+        pidfd: u64,
+        child_tid: u64,
+        parent_tid: u64,
+        exit_signal: u64,
+        stack: u64,
+        stack_size: u64,
+        tls: u64,
+        set_tid: u64,
+        set_tid_size: u64,
+        cgroup: u64,
+    }
+    let args = CloneArgs {
+        flags: flags.bits() as u32 as u64 | CLONE_INTO_CGROUP,
+        pidfd: 0,
+        child_tid: 0,
+        parent_tid: 0,
+        exit_signal: libc::SIGCHLD as u64,
+        stack: 0,
+        stack_size: 0,
+        tls: 0,
+        set_tid: 0,
+        set_tid_size: 0,
+        cgroup: cgroup.as_raw_fd() as u64,
+    };
+    // SAFETY: args is a valid clone_args of the size given; with stack 0 the child continues
+    // on a copy of the caller's stack, as with fork(2) (see clone_process for why that is
+    // sound here: the caller is single-threaded).
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match ret {
+        -1 => Err(Errno::last()),
+        0 => Ok(CloneResult::Child),
+        pid => Ok(CloneResult::Parent(Pid::from_raw(pid as i32))),
+    }
+}
+
 /// prctl(option, arg2) for the options nix lacks (keep-caps, no_new_privs, ambient caps).
 pub(crate) fn prctl(
     option: libc::c_int,

@@ -45,6 +45,8 @@ pub(crate) struct InitContext<'a> {
     pub disk: Option<&'a crate::disk::DiskState>,
     /// Bind mount sources the parent cloned (see `mounts::open_bind_sources`).
     pub mount_sources: &'a [Option<OwnedFd>],
+    /// The cgroup init joins itself, first thing (or once the disk is mounted).
+    pub cgroup_join: Option<&'a vrun_cgroup::SelfJoin>,
 }
 
 pub(crate) fn run(ctx: InitContext) -> ! {
@@ -60,6 +62,17 @@ pub(crate) fn run(ctx: InitContext) -> ! {
         let _ = ctx.channel.send(sync::ERROR, err.to_string().as_bytes());
     }
     sys::exit_now(if reported_ready { 127 } else { 1 })
+}
+
+/// The child's side of `lifecycle::clone_joining`: moves itself into its v1 cgroup (see
+/// vrun_cgroup::SelfJoin) and tells the parent how it went; a failure is the parent's to
+/// mend (it moves the process as before), not an error.
+pub(crate) fn join_cgroup(join: Option<&vrun_cgroup::SelfJoin>, channel: &Channel) -> Result<()> {
+    if let Some(join) = join {
+        let why_not = join.join().err().map(|e| e.to_string()).unwrap_or_default();
+        channel.send(sync::JOINED, why_not.as_bytes())?;
+    }
+    Ok(())
 }
 
 fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infallible> {
@@ -101,6 +114,7 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
         crate::disk::mount_image(d)?;
         ctx.channel.send(sync::DISK_MOUNTED, b"")?;
     }
+    join_cgroup(ctx.cgroup_join, ctx.channel)?;
     let state_json = ctx
         .channel
         .expect(sync::GO, "the parent to place the container")?;

@@ -1,7 +1,8 @@
 //! The parent/init channel: a SOCK_SEQPACKET socketpair, so every message arrives whole.
 //!
 //! parent -> init: `go` + the state JSON (after id maps and cgroup placement), `hooks-done`.
-//! init -> parent: `hooks` (ready for createRuntime hooks), `ready`, `error` + text.
+//! init -> parent: `disk-mounted`, `joined` (+ why not), `hooks` (ready for createRuntime
+//! hooks), `ready`, `error` + text.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
@@ -17,6 +18,9 @@ pub const ERROR: &[u8] = b"error";
 /// init has mounted the disk image (it must do so before it joins the container's cgroup,
 /// whose device rules do not allow the loop device).
 pub const DISK_MOUNTED: &[u8] = b"disk-mounted";
+/// init (or an exec'd process) has tried to join its cgroup itself (see
+/// `vrun_cgroup::SelfJoin`): an empty body if it did, else why not (the parent then places it).
+pub const JOINED: &[u8] = b"joined";
 
 pub struct Channel(OwnedFd);
 

@@ -10,7 +10,7 @@ use nix::unistd::Pid;
 use oci_spec::runtime::LinuxNamespaceType;
 use vrun_cgroup::{Cgroup, Hierarchy, Placement, Registry, Version};
 use vrun_isolation::namespaces::{self, Namespaces};
-use vrun_isolation::{clone_process, idmap, CloneResult};
+use vrun_isolation::{idmap, CloneResult};
 use vrun_rootfs::mounts::CgroupSource;
 
 use crate::bundle::Bundle;
@@ -257,6 +257,15 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
     };
     let seccomp = crate::seccomp::SeccompSetup::new(bundle.seccomp.as_ref())?;
     let (parent_end, init_end) = sync::pair()?;
+    // On v1, init moves itself into its cgroup: far cheaper than the parent moving it
+    // (see vrun_cgroup::SelfJoin). A cgroup it cannot open so is placed as before.
+    let self_join = match cgroup.as_ref().filter(|_| euid.is_root()) {
+        Some(cg) => cg.self_join(&Default::default()).unwrap_or_else(|e| {
+            tracing::debug!("init cannot join its cgroup itself ({e}): placed by the parent");
+            None
+        }),
+        None => None,
+    };
     let cgroup_source = match &cgroup {
         Some(cg) => cgroup_source(cg, ns.is_new(LinuxNamespaceType::Cgroup)),
         None => callers_cgroup_source(&hierarchy, ns.is_new(LinuxNamespaceType::Cgroup))?,
@@ -280,33 +289,38 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
     prepare_idmapped_sources(&mut mount_sources, &bundle, linux)?;
 
     let restore = ChildNamespaces::enter(&ns, &ns_fds, linux)?;
-    let pid =
-        match clone_process(ns.clone_flags()).context(|| "clone the container's init".into())? {
-            CloneResult::Child => {
-                drop(parent_end);
-                init::run(InitContext {
-                    id: &opts.id,
-                    spec,
-                    bundle_dir: &bundle.dir,
-                    rootfs: &bundle.rootfs,
-                    ns: &ns,
-                    ns_fds: &ns_fds,
-                    channel: &init_end,
-                    fifo: &fifo,
-                    console_socket: console_socket.as_ref(),
-                    cgroup_source,
-                    no_pivot: opts.no_pivot,
-                    no_new_keyring: opts.no_new_keyring,
-                    preserve_fds: opts.preserve_fds + opts.listen_fds,
-                    setgroups_allowed,
-                    seccomp: seccomp.as_ref(),
-                    state_lock: undo.dir.as_ref().map(|d| d.lock_fd()),
-                    disk: disk.as_ref(),
-                    mount_sources: &mount_sources,
-                })
-            }
-            CloneResult::Parent(pid) => pid,
-        };
+    // init is born in its v2 cgroup, unless it must mount a disk image first (the cgroup's
+    // device rules do not allow the loop device).
+    let disk_first = disk.as_ref().is_some_and(|d| d.loop_device.is_some());
+    let (cloned, born_placed) =
+        super::clone_joining(ns.clone_flags(), self_join.as_ref(), !disk_first);
+    let pid = match cloned.context(|| "clone the container's init".into())? {
+        CloneResult::Child => {
+            drop(parent_end);
+            init::run(InitContext {
+                id: &opts.id,
+                spec,
+                bundle_dir: &bundle.dir,
+                rootfs: &bundle.rootfs,
+                ns: &ns,
+                ns_fds: &ns_fds,
+                channel: &init_end,
+                fifo: &fifo,
+                console_socket: console_socket.as_ref(),
+                cgroup_source,
+                no_pivot: opts.no_pivot,
+                no_new_keyring: opts.no_new_keyring,
+                preserve_fds: opts.preserve_fds + opts.listen_fds,
+                setgroups_allowed,
+                seccomp: seccomp.as_ref(),
+                state_lock: undo.dir.as_ref().map(|d| d.lock_fd()),
+                disk: disk.as_ref(),
+                mount_sources: &mount_sources,
+                cgroup_join: self_join.as_ref(),
+            })
+        }
+        CloneResult::Parent(pid) => pid,
+    };
     undo.child = Some(pid);
     restore.undo()?;
     stop_point("cloned");
@@ -345,7 +359,11 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
     if disk.as_ref().is_some_and(|d| d.loop_device.is_some()) {
         parent_end.expect(sync::DISK_MOUNTED, "init to mount the disk image")?;
     }
-    if let Some(cg) = &mut cgroup {
+    let joined = match self_join {
+        Some(_) => super::child_joined(&parent_end, born_placed)?,
+        None => false,
+    };
+    if let Some(cg) = cgroup.as_mut().filter(|_| !joined) {
         limits.place(cg, pid.as_raw())?;
         undo.cgroup = Some(cg.clone());
     }

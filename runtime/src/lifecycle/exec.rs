@@ -302,9 +302,20 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
     }
     // Inherited by the process, until it is in the container's cgroup.
     process::apply_cpu_affinity(&process, process::AffinityStage::Initial)?;
-    let pid = match clone_process(nix::sched::CloneFlags::empty())
-        .context(|| "fork the exec process".into())?
-    {
+    // The process joins the cgroup itself (see vrun_cgroup::SelfJoin); one that cannot be
+    // opened so (a bad --cgroup among them) is left to finish_parent, which says why.
+    let self_join = match &state.cgroup {
+        Some(cg) if nix::unistd::geteuid().is_root() => {
+            cg.self_join(&opts.sub_cgroups).unwrap_or_else(|e| {
+                tracing::debug!("exec: no self-join of the cgroup ({e})");
+                None
+            })
+        }
+        _ => None,
+    };
+    let (cloned, born_placed) =
+        super::clone_joining(nix::sched::CloneFlags::empty(), self_join.as_ref(), true);
+    let pid = match cloned.context(|| "fork the exec process".into())? {
         CloneResult::Child => {
             drop(parent_end);
             let err = match sys::no_unwind(|| {
@@ -315,6 +326,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
                     ExecTarget {
                         process: &process,
                         linux: &linux,
+                        cgroup_join: self_join.as_ref(),
                     },
                     console_socket.as_ref(),
                     FdsAndGroups {
@@ -356,7 +368,8 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         }
     }
     drop((child_end, console_socket, fds, seccomp, root));
-    let result = finish_parent(opts, &state, pid, &parent_end, console_receiver);
+    let joined = self_join.map(|_| born_placed);
+    let result = finish_parent(opts, &state, pid, &parent_end, console_receiver, joined);
     if result.is_err() {
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
         let _ = nix::sys::wait::waitpid(pid, None);
@@ -370,14 +383,20 @@ fn finish_parent(
     pid: Pid,
     channel: &Channel,
     console_receiver: Option<OwnedFd>,
+    // Some(whether the process was born in its v2 cgroup) when it joins the cgroup itself
+    self_joined: Option<bool>,
 ) -> Result<i32> {
+    let joined = match self_joined {
+        Some(born_placed) => super::child_joined(channel, born_placed)?,
+        None => false,
+    };
     if state.cgroup.is_none() && !opts.sub_cgroups.is_empty() {
         return Err(Error::Invalid(
             "--cgroup: the container has no cgroup of its own (a rootless container without one)"
                 .into(),
         ));
     }
-    if let Some(cg) = &state.cgroup {
+    if let Some(cg) = state.cgroup.as_ref().filter(|_| !joined) {
         cg.add_process_to_sub(pid.as_raw(), &opts.sub_cgroups)?;
     }
     channel.send(sync::GO, b"")?;
@@ -508,6 +527,8 @@ struct ExecSeccomp<'a> {
 struct ExecTarget<'a> {
     process: &'a Process,
     linux: &'a oci_spec::runtime::Linux,
+    /// The cgroup the process moves itself into (see vrun_cgroup::SelfJoin).
+    cgroup_join: Option<&'a vrun_cgroup::SelfJoin>,
 }
 
 fn exec_child(
@@ -519,10 +540,15 @@ fn exec_child(
     fg: FdsAndGroups,
     sc: ExecSeccomp,
 ) -> Result<Infallible> {
-    let ExecTarget { process, linux } = target;
+    let ExecTarget {
+        process,
+        linux,
+        cgroup_join,
+    } = target;
     attrs::set_not_dumpable()?;
     // Before joining the container's mount namespace, whose /proc the container controls.
     vrun_rootfs::procfs::pin()?;
+    crate::init::join_cgroup(cgroup_join, channel)?;
     channel.expect(sync::GO, "the parent to place the process in the cgroup")?;
     // In the cgroup now, whose cpuset reset the affinity.
     process::apply_cpu_affinity(process, process::AffinityStage::Final)?;
