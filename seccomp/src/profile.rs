@@ -24,6 +24,27 @@ pub struct Profile {
     pub syscalls: Option<Vec<SyscallRule>>,
 }
 
+impl Profile {
+    /// Whether the filter certainly lets `syscall` through, whatever its arguments: every
+    /// rule naming it allows (or logs) it without conditions, and some rule names it or the
+    /// default does. Conservative: a profile it cannot judge so says no.
+    pub fn allows_plainly(&self, syscall: &str) -> bool {
+        let passes = |a: Action| matches!(a, Action::Allow | Action::Log);
+        let rules: Vec<&SyscallRule> = self
+            .syscalls
+            .iter()
+            .flatten()
+            .filter(|r| r.names.iter().any(|n| n == syscall))
+            .collect();
+        let unconditional =
+            |r: &&SyscallRule| passes(r.action) && r.args.as_ref().is_none_or(Vec::is_empty);
+        match rules.is_empty() {
+            true => passes(self.default_action),
+            false => rules.iter().all(unconditional),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SyscallRule {
@@ -241,5 +262,33 @@ impl Arch {
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Profile;
+
+    fn profile(json: &str) -> Profile {
+        serde_json::from_str(json).expect("a valid profile")
+    }
+
+    #[test]
+    fn allows_plainly_only_what_surely_passes() {
+        let allow_list = profile(
+            r#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+                {"names": ["read", "madvise"], "action": "SCMP_ACT_ALLOW"},
+                {"names": ["brk"], "action": "SCMP_ACT_ALLOW",
+                 "args": [{"index": 0, "value": 0, "op": "SCMP_CMP_NE"}]}]}"#,
+        );
+        assert!(allow_list.allows_plainly("madvise"));
+        assert!(!allow_list.allows_plainly("brk"), "conditional");
+        assert!(!allow_list.allows_plainly("write"), "left to the default");
+        let deny_list = profile(
+            r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+                {"names": ["madvise"], "action": "SCMP_ACT_KILL"}]}"#,
+        );
+        assert!(!deny_list.allows_plainly("madvise"));
+        assert!(deny_list.allows_plainly("brk"));
     }
 }
