@@ -20,6 +20,9 @@ pub const ANNOTATION_IO: &str = "run.vrun.disk.io";
 /// Where disks made with `--keep-disk` live (not a valid container id, so never a state
 /// directory).
 pub const KEPT_DISKS: &str = "@kept-disks";
+/// Where the empty filesystem images new disks are copied from live, one per size (see
+/// vrun_rootfs::disk::make_image). Not a valid container id either.
+pub const DISK_TEMPLATES: &str = "@disk-templates";
 
 /// The command line's disk flags (create and run).
 #[derive(Debug, Clone, Default)]
@@ -309,7 +312,8 @@ pub fn make(plan: &DiskPlan, state_root: &Path, state_dir: &Path, id: &str) -> R
         Some(size) if !plan.tmpfs => {
             let image = dir.join("disk.img");
             if !image.exists() {
-                disk::make_image(&image, size).map_err(|e| Error::Invalid(e.to_string()))?;
+                disk::make_image(&image, size, &state_root.join(DISK_TEMPLATES))
+                    .map_err(|e| Error::Invalid(e.to_string()))?;
             }
             let dev = disk::attach_loop(&image).map_err(|e| Error::Invalid(e.to_string()))?;
             (upper_fs.clone(), Some(image), Some(dev))

@@ -255,16 +255,31 @@ impl TestEnv {
 }
 
 /// The state root holds nothing: no container, no list of cgroup directories vrun made
-/// (`@cgroups`, which goes away with its last entry).
+/// (`@cgroups`, which goes away with its last entry). The one thing that stays is the cache
+/// of empty disk templates (`@disk-templates`, see vrun_rootfs::disk::make_image), and it
+/// holds nothing but finished templates.
 pub fn assert_no_state_left(env: &TestEnv, what: &str) {
-    let left: Vec<String> = std::fs::read_dir(&env.root)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
+    let names = |dir: &Path| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let left: Vec<String> = names(&env.root)
+        .into_iter()
+        .filter(|n| n != "@disk-templates")
+        .collect();
     assert!(left.is_empty(), "{what}: state left: {left:?}");
+    let templates = names(&env.root.join("@disk-templates"));
+    assert!(
+        templates
+            .iter()
+            .all(|n| n.starts_with("ext4-") && n.ends_with(".img")),
+        "{what}: a half-made disk template left: {templates:?}"
+    );
 }
 
 /// A command that must fail cleanly: exit 1, one stderr line holding `needle`, no panic, and
