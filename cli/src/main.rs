@@ -130,6 +130,17 @@ fn default_root() -> PathBuf {
 }
 
 fn main() -> ExitCode {
+    // CVE-2019-5736 (see below): the re-exec comes first, before the arguments are parsed,
+    // when they name a command that may need it, so that the first image does no more than
+    // it must (parsing them twice cost create, run and exec about 1 ms). A wrong guess (an
+    // argument that happens to be "run") costs a re-exec, nothing else; an error is left to
+    // the check below, which reports it once logging is set up.
+    if std::env::args_os()
+        .skip(1)
+        .any(|a| a == "create" || a == "run" || a == "exec")
+    {
+        let _ = vrun_runtime::selfclone::ensure_protected_exe();
+    }
     let cli = Cli::parse();
     let format = if cli.log_format == "json" {
         logging::Format::Json
@@ -140,7 +151,8 @@ fn main() -> ExitCode {
         logging::error(&e);
         return ExitCode::from(1);
     }
-    // CVE-2019-5736: these commands put a vrun process into the container.
+    // CVE-2019-5736: these commands put a vrun process into the container. (A no-op when
+    // the re-exec above happened: the binary is then one no one can write.)
     if matches!(
         cli.command,
         Command::Create(_) | Command::Run(_) | Command::Exec(_)
