@@ -84,8 +84,21 @@ fn v2_cgroup_of(pid: &str) -> String {
         .to_string()
 }
 
+/// Each line of /proc/PID/cgroup (every v1 hierarchy, and the unified one) that does not end
+/// in `want`.
+fn hierarchies_elsewhere(pid: &str, want: &str) -> Vec<String> {
+    read(PathBuf::from(format!("/proc/{pid}/cgroup")))
+        .lines()
+        .filter(|l| !l.ends_with(want))
+        .map(String::from)
+        .collect()
+}
+
+/// Init and exec'd processes join their cgroup themselves (clone3 into the v2 directory, `0`
+/// into each v1 `tasks` file): both must be in the container's directory of every hierarchy,
+/// the v2 one of a hybrid host too.
 #[test]
-fn init_and_exec_are_placed_in_the_v2_hierarchy_too() {
+fn init_and_exec_are_placed_in_every_hierarchy() {
     let env = TestEnv::new("cgunified");
     let id = env.id("c");
     env.create(&id, &env.default_config(&["sleep", "30"]));
@@ -96,6 +109,7 @@ fn init_and_exec_are_placed_in_the_v2_hierarchy_too() {
         "{}",
         v2_cgroup_of(&pid)
     );
+    assert_eq!(hierarchies_elsewhere(&pid, &want), Vec::<String>::new());
     assert!(env.vrun(&["start", &id]).status.success());
     let pid_file = env.dir.join("exec.pid");
     // stdio not captured: the detached sleep would hold the pipes open
@@ -115,6 +129,7 @@ fn init_and_exec_are_placed_in_the_v2_hierarchy_too() {
         "{}",
         v2_cgroup_of(&exec_pid)
     );
+    assert_eq!(hierarchies_elsewhere(&exec_pid, &want), Vec::<String>::new());
     assert!(env.vrun(&["delete", "--force", &id]).status.success());
     assert!(cgroup_dirs_named(&id).is_empty());
 }
