@@ -129,7 +129,10 @@ fn init_and_exec_are_placed_in_every_hierarchy() {
         "{}",
         v2_cgroup_of(&exec_pid)
     );
-    assert_eq!(hierarchies_elsewhere(&exec_pid, &want), Vec::<String>::new());
+    assert_eq!(
+        hierarchies_elsewhere(&exec_pid, &want),
+        Vec::<String>::new()
+    );
     assert!(env.vrun(&["delete", "--force", &id]).status.success());
     assert!(cgroup_dirs_named(&id).is_empty());
 }

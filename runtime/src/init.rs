@@ -252,11 +252,6 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
     process::pass_preserved_fds(ctx.preserve_fds)?;
     // The user switch would clear it anyway; cleared now, before any seccomp filter.
     nix::sys::prctl::set_pdeathsig(None).context(|| "clear PR_SET_PDEATHSIG".into())?;
-    // The filter goes in during create, as runc loads it, so that a listener has its fd
-    // before `start` and the startContainer hooks run under it. Early (see
-    // process::apply_attributes) when loading it needs privileges the process drops, else
-    // right after. Either way only the handshake's write and read, the hooks, the signal
-    // reset and execve follow it.
     // As late as possible, just before the wait; before the filter if the filter might
     // refuse what shedding calls (see shed_memory).
     let shed_late = seccomp
@@ -265,6 +260,12 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
     if !shed_late {
         shed_memory();
     }
+    // The filter goes in during create, as runc loads it, so that a listener has its fd
+    // before `start` and the startContainer hooks run under it. Early (see
+    // process::apply_attributes) when loading it needs privileges the process drops, else
+    // right after. Either way only the handshake's write and read, the hooks, the signal
+    // reset and execve follow it (and shed_memory's calls where the profile surely allows
+    // them).
     let load_filter = || match &seccomp {
         Some(s) => s.load(&state_json, "creating"),
         None => Ok(()),

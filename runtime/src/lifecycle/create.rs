@@ -257,8 +257,9 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
     };
     let seccomp = crate::seccomp::SeccompSetup::new(bundle.seccomp.as_ref())?;
     let (parent_end, init_end) = sync::pair()?;
-    // On v1, init moves itself into its cgroup: far cheaper than the parent moving it
-    // (see vrun_cgroup::SelfJoin). A cgroup it cannot open so is placed as before.
+    // init joins its cgroup itself, born in the v2 directory and moving itself on v1: far
+    // cheaper than the parent moving it (see vrun_cgroup::SelfJoin). A cgroup that cannot be
+    // opened so is placed by the parent, as before.
     let self_join = match cgroup.as_ref().filter(|_| euid.is_root()) {
         Some(cg) => cg.self_join(&Default::default()).unwrap_or_else(|e| {
             tracing::debug!("init cannot join its cgroup itself ({e}): placed by the parent");
