@@ -13,6 +13,8 @@ work=$(mktemp -d /tmp/vrun-podman.XXXXXX)
 had_libpod_parent=$(ls -d /sys/fs/cgroup/*/libpod_parent /sys/fs/cgroup/libpod_parent 2>/dev/null || true)
 # podman calls the runtime without --root: vrun's default state root appears
 had_run_vrun=$([ -d /run/vrun ] && echo yes || true)
+# and, with the disk annotation, its cache of empty disk templates there
+had_disk_templates=$([ -d /run/vrun/@disk-templates ] && echo yes || true)
 # and podman its own under /run (its lock and events, its networks' runtime dir)
 had_run_podman=$([ -d /run/libpod ] || [ -d /run/containers ] && echo yes || true)
 # and its blob-info cache, whatever --root says
@@ -34,7 +36,8 @@ cleanup() {
       [ -d "$d" ] && { rmdir "$d/conmon" 2>/dev/null; rmdir "$d" 2>/dev/null; }
     done
   fi
-  [ -n "$had_run_vrun" ] || rmdir /run/vrun 2>/dev/null
+  [ -n "$had_disk_templates" ] || rm -rf /run/vrun/@disk-templates
+  [ -n "$had_run_vrun" ] || rmdir /run/vrun 2>/dev/null || true
   [ -n "$had_run_podman" ] || rm -rf /run/libpod /run/containers
   [ -n "$had_containers_cache" ] || rm -rf /var/lib/containers
   true
