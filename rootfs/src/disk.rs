@@ -50,13 +50,7 @@ pub fn make_image(image: &Path, size: u64, templates: &Path) -> Result<()> {
     }
     let from = std::fs::File::open(&template)
         .context(|| format!("open the disk template {}", template.display()))?;
-    let to = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(image)
-        .context(|| format!("create the disk image {}", image.display()))?;
-    to.set_len(size)
-        .context(|| format!("size the disk image {}", image.display()))?;
+    let to = sparse_file(image, size)?;
     copy_data(&from, &to, size)
         .context(|| format!("copy {} to {}", template.display(), image.display()))
 }
@@ -80,8 +74,8 @@ fn make_template(template: &Path, size: u64) -> Result<()> {
     made
 }
 
-/// A sparse file of `size` bytes with an ext4 filesystem made in it.
-fn mkfs(image: &Path, size: u64) -> Result<()> {
+/// A new file of `size` bytes, all of it a hole.
+fn sparse_file(image: &Path, size: u64) -> Result<std::fs::File> {
     let f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -89,7 +83,12 @@ fn mkfs(image: &Path, size: u64) -> Result<()> {
         .context(|| format!("create the disk image {}", image.display()))?;
     f.set_len(size)
         .context(|| format!("size the disk image {}", image.display()))?;
-    drop(f);
+    Ok(f)
+}
+
+/// A sparse file of `size` bytes with an ext4 filesystem made in it.
+fn mkfs(image: &Path, size: u64) -> Result<()> {
+    drop(sparse_file(image, size)?);
     let out = Command::new("mkfs.ext4")
         .args([
             "-q",

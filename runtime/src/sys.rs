@@ -156,23 +156,24 @@ pub fn pre_exec(
     }
 }
 
-/// Calls `f(start, len)` for each read-only segment of the program (text and read-only
-/// data), whole pages inside it only.
-fn for_each_readonly_segment(f: &mut dyn FnMut(usize, usize)) {
-    unsafe extern "C" fn main_program(
+/// Gives back what a waiting process holds without needing: its mappings of the program's
+/// read-only segments (text and read-only data, never written, so the kernel refaults them
+/// from the page cache when they are touched again), and free heap (malloc_trim). For a
+/// created container's init, which waits on the exec fifo for as long as the container stays
+/// created: see `init::shed_memory`.
+pub fn shed_clean_pages() {
+    unsafe extern "C" fn drop_readonly_segments(
         info: *mut libc::dl_phdr_info,
         _size: libc::size_t,
-        data: *mut libc::c_void,
+        _data: *mut libc::c_void,
     ) -> libc::c_int {
         // SAFETY: glibc passes a valid dl_phdr_info whose dlpi_phdr points at dlpi_phnum
-        // program headers of a loaded object, valid for the duration of the callback; `data`
-        // is the `&mut &mut dyn FnMut` for_each_readonly_segment passed, alive meanwhile.
-        let (base, headers, f) = unsafe {
+        // program headers of a loaded object, valid for the duration of the callback.
+        let (base, headers) = unsafe {
             let info = &*info;
             (
                 info.dlpi_addr as usize,
                 std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize),
-                &mut *(data as *mut &mut dyn FnMut(usize, usize)),
             )
         };
         let page = 4096usize;
@@ -185,38 +186,22 @@ fn for_each_readonly_segment(f: &mut dyn FnMut(usize, usize)) {
             let start = (base + h.p_vaddr as usize).next_multiple_of(page);
             let end = (base + (h.p_vaddr + h.p_memsz) as usize) / page * page;
             if end > start {
-                f(start, end - start);
+                // SAFETY: [start, end) lies in a read-only segment of this program, mapped
+                // private from its file and never written (no text relocations: the
+                // writable and RELRO pages are in the PF_W segment, skipped above).
+                // MADV_DONTNEED only unmaps its pages here; their content comes back from
+                // the file.
+                unsafe {
+                    libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+                }
             }
         }
         1 // the first object is the program itself: stop there
     }
-    let mut f = f;
-    // SAFETY: the callback only reads what glibc hands it and calls `f` (see above).
+    // SAFETY: the callback only reads what glibc hands it (see above); no data pointer.
+    // malloc_trim only returns free memory of the allocator to the kernel.
     unsafe {
-        libc::dl_iterate_phdr(
-            Some(main_program),
-            &mut f as *mut &mut dyn FnMut(usize, usize) as *mut libc::c_void,
-        );
-    }
-}
-
-/// Gives back what a waiting process holds without needing: its mappings of the program's
-/// read-only segments (text and read-only data, never written, so the kernel refaults them
-/// from the page cache when they are touched again), and free heap (malloc_trim). For a
-/// created container's init, which waits on the exec fifo for as long as the container stays
-/// created: see `init::shed_memory`.
-pub fn shed_clean_pages() {
-    for_each_readonly_segment(&mut |start, len| {
-        // SAFETY: [start, len) lies in a read-only segment of this program, mapped private
-        // from its file and never written (no text relocations: the writable and RELRO pages
-        // are in the PF_W segment). MADV_DONTNEED only unmaps its pages here; their content
-        // comes back from the file.
-        unsafe {
-            libc::madvise(start as *mut libc::c_void, len, libc::MADV_DONTNEED);
-        }
-    });
-    // SAFETY: malloc_trim only returns free memory of the allocator to the kernel.
-    unsafe {
+        libc::dl_iterate_phdr(Some(drop_readonly_segments), std::ptr::null_mut());
         libc::malloc_trim(0);
     }
 }
