@@ -22,7 +22,7 @@ log "build the CRI client (integration/cri-client), formatted and lint-clean"
   cargo clippy --release -q -- -D warnings
   cargo build --release -q
 )
-CHECK=$top/target/release/vrun-cri-check
+CHECK=$(release_dir)/vrun-cri-check
 RUNC=$(command -v runc)
 
 work=$(mktemp -d /tmp/vrun-cri.XXXXXX)

@@ -19,11 +19,15 @@ need() {
   fi
 }
 
+# Where cargo puts release builds: .cargo/config.toml names the target (the host's), which
+# puts them in target/<host>/release.
+release_dir() { echo "$top/target/$(rustc -vV | sed -n 's/^host: //p')/release"; }
+
 # Builds the release binary once; VRUN may point at another build.
 build_vrun() {
   if [ -z "${VRUN:-}" ]; then
     (cd "$top" && cargo build --release -q -p vrun)
-    VRUN=$top/target/release/vrun
+    VRUN=$(release_dir)/vrun
   fi
   export VRUN
 }

@@ -43,7 +43,7 @@ Version: $version
 Architecture: $arch
 Maintainer: vrun developers <vrun@localhost>
 Installed-Size: $size
-Depends: libc6
+Built-Using: glibc (= $(dpkg-query -W -f '${Version}' libc6-dev))
 Recommends: uidmap
 Suggests: criu
 Section: admin
