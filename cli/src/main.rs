@@ -50,46 +50,83 @@ pub(crate) struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Create a container: everything up to the user's process, which waits for `start`.
-    Create(commands::create::Args),
+    Create(Deferred<commands::create::Args>),
     /// Start the user's process of a created container.
-    Start(commands::start::Args),
+    Start(Deferred<commands::start::Args>),
     /// Print a container's state as JSON.
-    State(commands::state::Args),
+    State(Deferred<commands::state::Args>),
     /// Send a signal to a container's init (or, with --all, to all its processes).
-    Kill(commands::kill::Args),
+    Kill(Deferred<commands::kill::Args>),
     /// Delete a container and everything it holds.
-    Delete(commands::delete::Args),
+    Delete(Deferred<commands::delete::Args>),
     /// Create and start a container; wait for it and delete it unless --detach.
-    Run(commands::run::Args),
+    Run(Deferred<commands::run::Args>),
     /// Run a new process inside a container.
-    Exec(commands::exec::Args),
+    Exec(Deferred<commands::exec::Args>),
     /// List the processes running in a container.
-    Ps(commands::ps::Args),
+    Ps(Deferred<commands::ps::Args>),
     /// List containers.
-    List(commands::list::Args),
+    List(Deferred<commands::list::Args>),
     /// Write a default config.json.
-    Spec(commands::spec::Args),
+    Spec(Deferred<commands::spec::Args>),
     /// Print the features this runtime supports, as JSON.
     Features,
     /// Stream a container's resource usage and OOM events as JSON lines (--stats: once).
-    Events(commands::events::Args),
+    Events(Deferred<commands::events::Args>),
     /// Freeze every process of a running container.
-    Pause(commands::pause::Args),
+    Pause(Deferred<commands::pause::Args>),
     /// Thaw a paused container.
-    Resume(commands::resume::Args),
+    Resume(Deferred<commands::resume::Args>),
     /// Change the resource limits of a container.
-    Update(commands::update::Args),
+    Update(Deferred<commands::update::Args>),
     /// Write a running container to disk with CRIU (it ends, unless --leave-running).
-    Checkpoint(commands::checkpoint::Args),
+    Checkpoint(Deferred<commands::checkpoint::Args>),
     /// Bring a checkpointed container back from its images.
-    Restore(commands::restore::Args),
+    Restore(Deferred<commands::restore::Args>),
     /// The containers' virtual disks (--overlay).
     #[command(subcommand)]
     Disk(commands::disk::Command),
     /// Print a shell completion script (bash, zsh or fish).
-    Completion(commands::docs::CompletionArgs),
+    Completion(Deferred<commands::docs::CompletionArgs>),
     /// Print a man page (roff): vrun's, or a command's.
-    Man(commands::docs::ManArgs),
+    Man(Deferred<commands::docs::ManArgs>),
+}
+
+/// A command's own flags, defined only once clap enters that command (`Command::defer`).
+/// clap's derive defines every command's flags on every invocation: for `vrun state` that
+/// was 200 KB of definitions run and 300 KB of heap, a good part of the peak RSS of each
+/// command a container engine calls (issue 14). Help, completions and man pages build the
+/// whole tree as before (`Command::build` runs what was deferred).
+pub(crate) struct Deferred<T>(T);
+
+impl<T: clap::Args> clap::Args for Deferred<T> {
+    fn group_id() -> Option<clap::Id> {
+        T::group_id()
+    }
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        cmd.defer(T::augment_args)
+    }
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        cmd.defer(T::augment_args_for_update)
+    }
+}
+
+impl<T: clap::FromArgMatches> clap::FromArgMatches for Deferred<T> {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches(matches).map(Deferred)
+    }
+    fn from_arg_matches_mut(matches: &mut clap::ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches_mut(matches).map(Deferred)
+    }
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches(matches)
+    }
+    fn update_from_arg_matches_mut(
+        &mut self,
+        matches: &mut clap::ArgMatches,
+    ) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches_mut(matches)
+    }
 }
 
 /// The global flags every command sees.
@@ -186,26 +223,26 @@ fn main() -> ExitCode {
         _ => 1,
     };
     let result = match cli.command {
-        Command::Create(a) => commands::create::run(&global, a),
-        Command::Start(a) => commands::start::run(&global, a),
-        Command::State(a) => commands::state::run(&global, a),
-        Command::Kill(a) => commands::kill::run(&global, a),
-        Command::Delete(a) => commands::delete::run(&global, a),
-        Command::Run(a) => commands::run::run(&global, a),
-        Command::Exec(a) => commands::exec::run(&global, a),
-        Command::Ps(a) => commands::ps::run(&global, a),
-        Command::List(a) => commands::list::run(&global, a),
-        Command::Spec(a) => commands::spec::run(a),
+        Command::Create(Deferred(a)) => commands::create::run(&global, a),
+        Command::Start(Deferred(a)) => commands::start::run(&global, a),
+        Command::State(Deferred(a)) => commands::state::run(&global, a),
+        Command::Kill(Deferred(a)) => commands::kill::run(&global, a),
+        Command::Delete(Deferred(a)) => commands::delete::run(&global, a),
+        Command::Run(Deferred(a)) => commands::run::run(&global, a),
+        Command::Exec(Deferred(a)) => commands::exec::run(&global, a),
+        Command::Ps(Deferred(a)) => commands::ps::run(&global, a),
+        Command::List(Deferred(a)) => commands::list::run(&global, a),
+        Command::Spec(Deferred(a)) => commands::spec::run(a),
         Command::Features => commands::features::run(),
-        Command::Events(a) => commands::events::run(&global, a),
-        Command::Pause(a) => commands::pause::run(&global, a),
-        Command::Resume(a) => commands::resume::run(&global, a),
-        Command::Update(a) => commands::update::run(&global, a),
-        Command::Checkpoint(a) => commands::checkpoint::run(&global, a),
-        Command::Restore(a) => commands::restore::run(&global, a),
+        Command::Events(Deferred(a)) => commands::events::run(&global, a),
+        Command::Pause(Deferred(a)) => commands::pause::run(&global, a),
+        Command::Resume(Deferred(a)) => commands::resume::run(&global, a),
+        Command::Update(Deferred(a)) => commands::update::run(&global, a),
+        Command::Checkpoint(Deferred(a)) => commands::checkpoint::run(&global, a),
+        Command::Restore(Deferred(a)) => commands::restore::run(&global, a),
         Command::Disk(c) => commands::disk::run(&global, c),
-        Command::Completion(a) => commands::docs::completion(a),
-        Command::Man(a) => commands::docs::man(a),
+        Command::Completion(Deferred(a)) => commands::docs::completion(a),
+        Command::Man(Deferred(a)) => commands::docs::man(a),
     };
     match result {
         Ok(code) => {
