@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as root: formatting and lints, the unit and real-container tests, packaging, the
 # podman (root and rootless), containerd, CRI and Docker runs, the cgroup v2, systemd and CRIU checks in microVMs, the OCI conformance suite (host
-# and microVM), fuzzing, and a short benchmark against runc and crun. Installs what it needs
+# and microVM), fuzzing, the hot-code check, and a short benchmark against runc and crun. Installs what it needs
 # from Debian.
 set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"
@@ -38,5 +38,7 @@ log "the OCI conformance suite, on this host and in the microVM, beside runc and
 bash integration/conformance.sh
 log "fuzzing config.json and state.json parsing"
 bash integration/fuzz.sh
+log "the hot code block (cli/hot-code.ld) still holds what the commands run"
+bash integration/hot-code/run.sh --check
 log "benchmark: vrun, crun, runc (short; fails only on a gross regression)"
 bash integration/bench/run.sh --quick

@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""Writes cli/hot-code.ld: a linker script that puts the functions vrun's commands run
+(found by trace.c, see README.md here) next to each other, ahead of the rest of the code.
+
+    order.py BINARY OUT.ld HITS...
+
+BINARY is the unstripped vrun the HITS (addresses of functions entered) were traced from. Rust
+functions are named by their v0-mangled names, without what changes from build to build; C
+functions (glibc's, linked statically) by the archive member that defines them."""
+import collections
+import re
+import subprocess
+import sys
+
+LIBGCC = subprocess.run(["cc", "-print-libgcc-file-name"], capture_output=True, text=True).stdout.strip()
+ARCHIVES = ["/usr/lib/x86_64-linux-gnu/libc.a", "/usr/lib/x86_64-linux-gnu/libm.a", LIBGCC,
+            LIBGCC.replace("libgcc.a", "libgcc_eh.a")]
+
+
+def nm(*args):
+    return subprocess.run(["nm", *args], capture_output=True, text=True, check=False).stdout
+
+
+def pattern(sym):
+    """What a function symbol is matched by in the next build: its name without what changes
+    from build to build (v0 mangling, see .cargo/config.toml: a crate's disambiguator
+    `Cs<id>_`, and the `.llvm.<n>` ThinLTO appends to a local function it exports)."""
+    return re.sub(r"Cs[0-9A-Za-z]+_", "Cs*_", re.sub(r"\.llvm\.\d+$", "", sym))
+
+
+def main():
+    binary, out, hits = sys.argv[1], sys.argv[2], sys.argv[3:]
+    names = collections.defaultdict(list)  # address -> function symbols there
+    for line in nm(binary).splitlines():
+        p = line.split()
+        if len(p) == 3 and p[1] in "tTwW":
+            names[int(p[0], 16)].append(p[2])
+    member = {}  # C symbol -> "archive:member"
+    for archive in ARCHIVES:
+        for line in nm("-A", "--defined-only", archive).splitlines():
+            m = re.match(r"(.*?):(.*?):[0-9a-f]* [tTwWiI] (\S+)$", line)
+            if m:
+                member.setdefault(m.group(3), f"*{m.group(1).rsplit('/', 1)[-1]}:{m.group(2)}")
+    # Each function's rank: how many of the traced commands ran it (then where it was first
+    # met), so that the code every command runs comes first and a small command touches only
+    # the front of the block (the kernel maps a file's pages 64 KiB at a time around a fault).
+    users = collections.Counter()
+    first = {}
+    for n, path in enumerate(hits):
+        keys = set()
+        for line in open(path):
+            for sym in names.get(int(line, 16), []):
+                if sym in member:  # glibc's, and libgcc's: by the archive member
+                    key = f"{member[sym]}(.text .text.*)"
+                elif sym.startswith("_R") or sym == "main":
+                    p = pattern(sym)
+                    key = f"*(.text.{p} .text.{p}.llvm.* .text.unlikely.{p} .text.unlikely.{p}.llvm.*)"
+                else:
+                    continue  # (the C runtime's start files: few, and they stay put)
+                keys.add(key)
+                first.setdefault(key, (n, int(line, 16)))
+        users.update(keys)
+    ranked = sorted(users, key=lambda k: (-users[k], first[k]))
+    with open(out, "w") as f:
+        f.write("/* Made by integration/hot-code/run.sh: the code vrun's commands run, placed\n"
+                " * together ahead of the rest (see integration/hot-code/README.md). */\n")
+        f.write("SECTIONS {\n  .text.hot : {\n")
+        for key in ranked:
+            f.write(f"    {key}\n")
+        f.write("  }\n} INSERT BEFORE .text;\n")
+    print(f"{out}: {len(ranked)} patterns", file=sys.stderr)
+
+
+main()

@@ -1,0 +1,227 @@
+/* trace: runs a command under ptrace and writes which functions of one binary were entered,
+ * in every process and thread that runs the binary's image (vrun's re-exec'd copy too).
+ * integration/hot-code/run.sh uses it to find the code vrun's commands run, which
+ * cli/hot-code.ld then places together (see README.md there).
+ *
+ *   trace FUNCTIONS OUT -- BINARY ARGS...
+ *
+ * FUNCTIONS: the start addresses (hex, one per line) of the functions of BINARY, a static,
+ * non-PIE executable, so that its addresses are the same in every process. Each process's
+ * image gets a breakpoint (int3) at every function start; the first time one is hit, the
+ * address is recorded and the original byte put back. OUT: the addresses hit, one per line.
+ * A process that execs another program (a container's own) is let go, and so is every process
+ * still running when BINARY's first process ends (a created container's init): its breakpoints
+ * are taken out first. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static unsigned long *starts; /* sorted function starts */
+static size_t nstarts;
+static unsigned char *original; /* the byte at each start */
+static unsigned char *hit;
+static struct stat target;
+static pid_t live[4096]; /* the tracees */
+static size_t nlive;
+
+static void add_live(pid_t pid) {
+  for (size_t i = 0; i < nlive; i++)
+    if (live[i] == pid) return;
+  if (nlive < sizeof live / sizeof *live) live[nlive++] = pid;
+}
+
+static void drop_live(pid_t pid) {
+  for (size_t i = 0; i < nlive; i++)
+    if (live[i] == pid) live[i] = live[--nlive];
+}
+
+static void die(const char *what) {
+  perror(what);
+  exit(2);
+}
+
+static long find(unsigned long addr) {
+  size_t a = 0, b = nstarts;
+  while (a < b) {
+    size_t m = (a + b) / 2;
+    if (starts[m] < addr) a = m + 1;
+    else b = m;
+  }
+  return a < nstarts && starts[a] == addr ? (long)a : -1;
+}
+
+static int mem_fd(pid_t pid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/mem", pid);
+  return open(path, O_RDWR);
+}
+
+/* Whether pid runs the binary: the file itself, or a copy of it (vrun re-execs from a
+ * sealed memfd holding the same bytes, so the same size). */
+static int runs_target(pid_t pid) {
+  char path[64];
+  struct stat st;
+  snprintf(path, sizeof path, "/proc/%d/exe", pid);
+  if (stat(path, &st) != 0) return 0;
+  return (st.st_dev == target.st_dev && st.st_ino == target.st_ino) || st.st_size == target.st_size;
+}
+
+/* An int3 at every function start not yet hit, in a freshly exec'd image. */
+static void plant(pid_t pid) {
+  int fd = mem_fd(pid);
+  if (fd < 0) die("open /proc/PID/mem");
+  static const unsigned char int3 = 0xcc;
+  for (size_t i = 0; i < nstarts; i++) {
+    if (hit[i]) continue;
+    if (pwrite(fd, &int3, 1, (off_t)starts[i]) != 1) die("plant");
+  }
+  close(fd);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 5 || strcmp(argv[3], "--") != 0) {
+    fprintf(stderr, "usage: trace FUNCTIONS OUT -- BINARY ARGS...\n");
+    return 2;
+  }
+  FILE *in = fopen(argv[1], "r");
+  if (!in) die(argv[1]);
+  size_t cap = 1 << 16;
+  starts = malloc(cap * sizeof *starts);
+  unsigned long a;
+  while (fscanf(in, "%lx", &a) == 1) {
+    if (nstarts == cap) starts = realloc(starts, (cap *= 2) * sizeof *starts);
+    starts[nstarts++] = a;
+  }
+  fclose(in);
+  for (size_t i = 1; i < nstarts; i++)
+    if (starts[i] <= starts[i - 1]) {
+      fprintf(stderr, "trace: %s is not sorted and unique\n", argv[1]);
+      return 2;
+    }
+  original = malloc(nstarts);
+  hit = calloc(nstarts, 1);
+  if (stat(argv[4], &target) != 0) die(argv[4]);
+  int fd = open(argv[4], O_RDONLY);
+  if (fd < 0) die(argv[4]);
+  /* the original bytes, read from the running image below (file offsets differ) */
+  close(fd);
+
+  pid_t child = fork();
+  if (child == 0) {
+    raise(SIGSTOP);
+    execv(argv[4], argv + 4);
+    _exit(127);
+  }
+  int status, exit_code = -1, have_original = 0;
+  /* seized, not PTRACE_TRACEME: a seized tracee (and what it clones) can be interrupted */
+  if (waitpid(child, &status, WUNTRACED) != child ||
+      ptrace(PTRACE_SEIZE, child, 0,
+             PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK |
+                 PTRACE_O_TRACEEXEC) != 0)
+    die("seize");
+  kill(child, SIGCONT);
+  add_live(child);
+  while (nlive > 0) {
+    pid_t pid = waitpid(-1, &status, __WALL);
+    if (pid < 0) {
+      if (errno == EINTR) continue;
+      break; /* no tracee left */
+    }
+    if (WIFEXITED(status) || WIFSIGNALED(status)) {
+      drop_live(pid);
+      if (pid == child) {
+        exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        break;
+      }
+      continue;
+    }
+    add_live(pid);
+    if (!WIFSTOPPED(status)) continue;
+    int sig = WSTOPSIG(status), event = status >> 16, deliver = 0;
+    if (sig == SIGTRAP && event == PTRACE_EVENT_EXEC) {
+      if (!runs_target(pid)) {
+        ptrace(PTRACE_DETACH, pid, 0, 0);
+        drop_live(pid);
+        continue;
+      }
+      if (!have_original) {
+        int m = mem_fd(pid);
+        for (size_t i = 0; i < nstarts; i++)
+          if (m < 0 || pread(m, &original[i], 1, (off_t)starts[i]) != 1) die("read text");
+        close(m);
+        have_original = 1;
+      }
+      plant(pid);
+    } else if (sig == SIGTRAP && event == 0) {
+      struct user_regs_struct regs;
+      ptrace(PTRACE_GETREGS, pid, 0, &regs);
+      long i = find(regs.rip - 1);
+      if (i >= 0) {
+        hit[i] = 1;
+        int m = mem_fd(pid);
+        if (m < 0 || pwrite(m, &original[i], 1, (off_t)starts[i]) != 1) die("restore");
+        close(m);
+        regs.rip -= 1;
+        ptrace(PTRACE_SETREGS, pid, 0, &regs);
+      } else {
+        deliver = sig; /* a SIGTRAP of the program's own */
+      }
+    } else if (sig == SIGTRAP || event == PTRACE_EVENT_STOP) {
+      /* a clone/fork/vfork event, or a new tracee's first stop */
+    } else {
+      deliver = sig; /* a real signal: pass it on */
+    }
+    ptrace(PTRACE_CONT, pid, 0, deliver);
+  }
+  /* What still runs goes on without breakpoints (one left would kill it with SIGTRAP). */
+  while (nlive > 0) {
+    pid_t pid = live[0];
+    drop_live(pid);
+    if (ptrace(PTRACE_INTERRUPT, pid, 0, 0) != 0) continue;
+    for (;;) {
+      pid_t p = waitpid(-1, &status, __WALL);
+      if (p < 0) break;
+      if (p != pid) {
+        if (WIFSTOPPED(status)) add_live(p);
+        else drop_live(p);
+        continue;
+      }
+      if (!WIFSTOPPED(status)) break;
+      int sig = WSTOPSIG(status), event = status >> 16, deliver = 0;
+      if (sig == SIGTRAP && event == 0) { /* stopped at a breakpoint before the interrupt */
+        struct user_regs_struct regs;
+        ptrace(PTRACE_GETREGS, pid, 0, &regs);
+        if (find(regs.rip - 1) >= 0) {
+          regs.rip -= 1;
+          ptrace(PTRACE_SETREGS, pid, 0, &regs);
+        }
+      } else if (sig != SIGTRAP && event == 0) {
+        deliver = sig;
+      }
+      int m = mem_fd(pid);
+      for (size_t i = 0; m >= 0 && have_original && i < nstarts; i++)
+        if (pwrite(m, &original[i], 1, (off_t)starts[i]) != 1) break;
+      if (m >= 0) close(m);
+      ptrace(PTRACE_DETACH, pid, 0, deliver);
+      break;
+    }
+  }
+  FILE *out = fopen(argv[2], "w");
+  if (!out) die(argv[2]);
+  size_t n = 0;
+  for (size_t i = 0; i < nstarts; i++)
+    if (hit[i]) fprintf(out, "%lx\n", starts[i]), n++;
+  if (fclose(out) != 0) die(argv[2]);
+  fprintf(stderr, "trace: %zu of %zu functions entered\n", n, nstarts);
+  return exit_code;
+}
