@@ -5,36 +5,42 @@
 //! never removed. The `vrun/` parent of the default placement is not listed: it is vrun's by
 //! its name, and any container in it, of any state root, may remove it (`Cgroup::create`).
 //!
-//! `<root>/@cgroups` lists them (a JSON array of paths), and goes away with the last one.
-//! Making a directory and listing it, and removing it and its entry, happen under a lock on
-//! the state root itself (no lock file to leave behind), so a container joining a directory
-//! never sees it half made or half removed. The list is read once and written once per
-//! `create` or `delete`. Containers of other roots coordinate only through the kernel (rmdir
-//! of a cgroup in use fails) and by making a vanished directory again (`Cgroup::recreate`).
+//! `<root>/@cgroups.d/` holds one empty file per directory, named by a hash of its path, and
+//! goes away with the last one. Making a directory and marking it, and
+//! removing it and its mark, happen under a lock on the state root itself (no lock file to
+//! leave behind), so a container joining a directory never sees it half made or half removed.
+//! A mark costs one file, whatever the number of containers: the single list this replaced
+//! (`<root>/@cgroups`, read into memory and written back by every create and delete, under the
+//! lock) grew with them, and 100 containers created at once spent their time in it (issue 14);
+//! a list an older vrun left is taken over. Containers of other roots coordinate only through
+//! the kernel (rmdir of a cgroup in use fails) and by making a vanished directory again
+//! (`Cgroup::recreate`).
 
-use std::collections::BTreeSet;
 use std::fs::File;
+use std::io::ErrorKind;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
 
 use crate::error::{Error, Result};
 
-/// '@' is not a container id character, so this never collides with a container.
-const FILE: &str = "@cgroups";
+/// '@' is not a container id character, so these never collide with a container.
+const MARKS: &str = "@cgroups.d";
+/// The list of vrun before the marks: a JSON array of paths.
+const OLD_LIST: &str = "@cgroups";
 
 #[derive(Debug, Clone)]
 pub struct Registry {
     root: PathBuf,
 }
 
-/// The registry while it is locked: the list, read when first needed, written back by
-/// [`Session::save`] if it changed.
+/// The registry while it is locked.
 pub struct Session<'a> {
     registry: &'a Registry,
     _lock: Flock<File>,
-    made: Option<BTreeSet<PathBuf>>,
-    changed: bool,
+    /// whether a mark went: the directory may then be empty
+    unmarked: bool,
 }
 
 impl Registry {
@@ -44,15 +50,11 @@ impl Registry {
         }
     }
 
-    fn file(&self) -> PathBuf {
-        self.root.join(FILE)
-    }
-
     /// Takes the lock: a flock on the state root, held until the session is dropped.
     pub fn lock(&self) -> Result<Session<'_>> {
         let dir = match File::open(&self.root) {
             Ok(d) => d,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(e) if e.kind() == ErrorKind::NotFound => {
                 std::fs::create_dir_all(&self.root).map_err(|e| Error::Io {
                     what: format!("create {}", self.root.display()),
                     source: e,
@@ -73,79 +75,116 @@ impl Registry {
             what: format!("lock {}", self.root.display()),
             source: e,
         })?;
-        Ok(Session {
+        let mut session = Session {
             registry: self,
             _lock: lock,
-            made: None,
-            changed: false,
-        })
+            unmarked: false,
+        };
+        session.take_over_old_list()?;
+        Ok(session)
     }
 }
 
 impl Session<'_> {
-    fn made(&mut self) -> Result<&mut BTreeSet<PathBuf>> {
-        if self.made.is_none() {
-            let file = self.registry.file();
-            let list = match std::fs::read(&file) {
-                Ok(text) => serde_json::from_slice(&text).map_err(|e| {
-                    Error::Invalid(format!(
-                        "{}: not a list of cgroup paths: {e}",
-                        file.display()
-                    ))
-                })?,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeSet::new(),
-                Err(e) => {
-                    return Err(Error::Io {
-                        what: format!("read {}", file.display()),
-                        source: e,
-                    })
-                }
-            };
-            self.made = Some(list);
+    fn marks(&self) -> PathBuf {
+        self.registry.root.join(MARKS)
+    }
+
+    /// The file marking `dir`: named by the 128-bit FNV-1a hash of its path (stable across
+    /// vrun versions and builds, which the standard library's hasher is not), and empty, so
+    /// that a mark costs an inode and no page of the state root's tmpfs. Two paths would have
+    /// to share a hash for one to be taken for the other: about 10^-30 for a thousand marks.
+    fn mark_file(&self, dir: &Path) -> PathBuf {
+        const PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
+        let mut hash: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
+        for b in dir.as_os_str().as_bytes() {
+            hash = (hash ^ u128::from(*b)).wrapping_mul(PRIME);
         }
-        Ok(self.made.get_or_insert_with(BTreeSet::new))
+        self.marks().join(format!("{hash:032x}"))
     }
 
     /// Whether vrun made this directory (and it has not been removed since).
     pub(crate) fn is_marked(&mut self, dir: &Path) -> Result<bool> {
-        Ok(self.made()?.contains(dir))
+        let file = self.mark_file(dir);
+        match std::fs::symlink_metadata(&file) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::Io {
+                what: format!("look at {}", file.display()),
+                source: e,
+            }),
+        }
     }
 
     pub(crate) fn mark(&mut self, dir: &Path) -> Result<()> {
-        self.changed |= self.made()?.insert(dir.to_path_buf());
-        Ok(())
+        let file = self.mark_file(dir);
+        let make = |file: &Path| File::create(file).map(drop);
+        make(&file)
+            .or_else(|e| match e.kind() {
+                ErrorKind::NotFound => {
+                    std::fs::create_dir(self.marks()).or_else(|e| match e.kind() {
+                        ErrorKind::AlreadyExists => Ok(()),
+                        _ => Err(e),
+                    })?;
+                    make(&file)
+                }
+                _ => Err(e),
+            })
+            .map_err(|e| Error::Io {
+                what: format!("create {}", file.display()),
+                source: e,
+            })
     }
 
     pub(crate) fn unmark(&mut self, dir: &Path) -> Result<()> {
-        self.changed |= self.made()?.remove(dir);
+        let file = self.mark_file(dir);
+        match std::fs::remove_file(&file) {
+            Ok(()) => {
+                self.unmarked = true;
+                Ok(())
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::Io {
+                what: format!("remove {}", file.display()),
+                source: e,
+            }),
+        }
+    }
+
+    /// Ends the session: the marks' directory goes once its last mark has.
+    pub fn save(self) -> Result<()> {
+        if self.unmarked {
+            let _ = std::fs::remove_dir(self.marks()); // (not empty: other marks remain)
+        }
         Ok(())
     }
 
-    /// Writes the list back (through a temporary file and a rename), or removes it when it
-    /// is empty.
-    pub fn save(mut self) -> Result<()> {
-        if !self.changed {
-            return Ok(());
-        }
-        let file = self.registry.file();
-        let made = self.made()?;
-        if made.is_empty() {
-            return match std::fs::remove_file(&file) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io {
-                    what: format!("remove {}", file.display()),
+    /// A list an older vrun wrote: its entries become marks, and it goes.
+    fn take_over_old_list(&mut self) -> Result<()> {
+        let file = self.registry.root.join(OLD_LIST);
+        let text = match std::fs::read(&file) {
+            Ok(text) => text,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) => {
+                return Err(Error::Io {
+                    what: format!("read {}", file.display()),
                     source: e,
-                }),
-                _ => Ok(()),
-            };
+                })
+            }
+        };
+        let list: Vec<PathBuf> = serde_json::from_slice(&text).map_err(|e| {
+            Error::Invalid(format!(
+                "{}: not a list of cgroup paths: {e}",
+                file.display()
+            ))
+        })?;
+        for dir in &list {
+            self.mark(dir)?;
         }
-        let text = serde_json::to_vec(made).map_err(|e| Error::Invalid(e.to_string()))?;
-        let tmp = self.registry.root.join(".@cgroups.tmp");
-        std::fs::write(&tmp, text)
-            .and_then(|()| std::fs::rename(&tmp, &file))
-            .map_err(|e| Error::Io {
-                what: format!("write {}", file.display()),
-                source: e,
-            })
+        std::fs::remove_file(&file).map_err(|e| Error::Io {
+            what: format!("remove {}", file.display()),
+            source: e,
+        })
     }
 }
 
@@ -168,8 +207,41 @@ mod tests {
         s.unmark(a).unwrap();
         s.save().unwrap();
         assert!(
-            !root.join(FILE).exists(),
+            !root.join(MARKS).exists(),
             "the registry outlived its last entry"
+        );
+        std::fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn a_mark_is_named_by_the_fnv1a_128_hash_of_the_path() {
+        // the reference value for "a": the names must not change between vrun versions
+        let root = std::env::temp_dir().join(format!("vrun-registry-hash-{}", std::process::id()));
+        let r = Registry::under(&root);
+        let s = r.lock().unwrap();
+        assert_eq!(
+            s.mark_file(Path::new("a")).file_name().unwrap(),
+            "d228cb696f1a8caf78912b704e4a8964"
+        );
+        drop(s);
+        std::fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn a_list_an_older_vrun_left_becomes_marks() {
+        let root = std::env::temp_dir().join(format!("vrun-registry-old-{}", std::process::id()));
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join(OLD_LIST), r#"["/sys/fs/cgroup/pids/a/b"]"#).unwrap();
+        let r = Registry::under(&root);
+        let mut s = r.lock().unwrap();
+        assert!(s.is_marked(Path::new("/sys/fs/cgroup/pids/a/b")).unwrap());
+        assert!(!s.is_marked(Path::new("/sys/fs/cgroup/pids/a")).unwrap());
+        assert!(!root.join(OLD_LIST).exists(), "the old list stayed");
+        s.unmark(Path::new("/sys/fs/cgroup/pids/a/b")).unwrap();
+        s.save().unwrap();
+        assert!(
+            !root.join(MARKS).exists(),
+            "the marks outlived the last one"
         );
         std::fs::remove_dir_all(root).unwrap();
     }
