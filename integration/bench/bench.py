@@ -349,12 +349,9 @@ def main():
         print(f"vrun: {failed} concurrent runs failed")
         return 1
     if a.check:
-        # Peak RSS is over 2x crun's today (see README.md here): its guard is half as high again.
-        def guard(r):
-            return a.check * (1.5 if r["figure"].startswith("peak RSS") else 1.0)
-        gross = [r for r in rows if r["against"] == "crun" and r["value"] > guard(r)]
+        gross = [r for r in rows if r["against"] == "crun" and r["value"] > a.check]
         for r in gross:
-            print(f"GROSS REGRESSION: {r['figure']}: {r['value']:.2f}x crun (limit {guard(r)}x)")
+            print(f"GROSS REGRESSION: {r['figure']}: {r['value']:.2f}x crun (limit {a.check}x)")
         return 1 if gross else 0
     return 0
 

@@ -66,8 +66,8 @@ static int mem_fd(pid_t pid) {
   return open(path, O_RDWR);
 }
 
-/* Whether pid runs the binary: the file itself, or a copy of it (vrun re-execs from a
- * sealed memfd holding the same bytes, so the same size). */
+/* Whether pid runs the binary: the file itself, or a view of it of the same size (vrun
+ * re-execs through a read-only overlay of its directory, or from a sealed memfd copy). */
 static int runs_target(pid_t pid) {
   char path[64];
   struct stat st;
@@ -111,10 +111,6 @@ int main(int argc, char **argv) {
   original = malloc(nstarts);
   hit = calloc(nstarts, 1);
   if (stat(argv[4], &target) != 0) die(argv[4]);
-  int fd = open(argv[4], O_RDONLY);
-  if (fd < 0) die(argv[4]);
-  /* the original bytes, read from the running image below (file offsets differ) */
-  close(fd);
 
   pid_t child = fork();
   if (child == 0) {
@@ -154,7 +150,7 @@ int main(int argc, char **argv) {
         drop_live(pid);
         continue;
       }
-      if (!have_original) {
+      if (!have_original) { /* the bytes the breakpoints replace, from the first image */
         int m = mem_fd(pid);
         for (size_t i = 0; i < nstarts; i++)
           if (m < 0 || pread(m, &original[i], 1, (off_t)starts[i]) != 1) die("read text");
