@@ -93,10 +93,10 @@ enum Command {
 }
 
 /// A command's own flags, defined only once clap enters that command (`Command::defer`).
-/// clap's derive defines every command's flags on every invocation: for `vrun state` that
-/// was 200 KB of definitions run and 300 KB of heap, a good part of the peak RSS of each
-/// command a container engine calls (issue 14). Help, completions and man pages build the
-/// whole tree as before (`Command::build` runs what was deferred).
+/// clap's derive defines every command's flags on every invocation: for `vrun list` that
+/// was 200 KB of definitions run for the other commands, and 120 KB of heap, in the peak RSS
+/// of each command a container engine calls (issue 14). Help, completions and man pages
+/// build the whole tree as before (`Command::build` runs what was deferred).
 pub(crate) struct Deferred<T>(T);
 
 impl<T: clap::Args> clap::Args for Deferred<T> {
