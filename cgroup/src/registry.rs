@@ -6,9 +6,9 @@
 //! its name, and any container in it, of any state root, may remove it (`Cgroup::create`).
 //!
 //! `<root>/@cgroups.d/` holds one empty file per directory, named by a hash of its path, and
-//! goes away with the last one. Making a directory and marking it, and
-//! removing it and its mark, happen under a lock on the state root itself (no lock file to
-//! leave behind), so a container joining a directory never sees it half made or half removed.
+//! goes away with the last one. Making a directory and marking it, and removing it and its
+//! mark, happen under a lock on the state root itself (no lock file to leave behind), so a
+//! container joining a directory never sees it half made or half removed.
 //! A mark costs one file, whatever the number of containers: the single list this replaced
 //! (`<root>/@cgroups`, read into memory and written back by every create and delete, under the
 //! lock) grew with them, and 100 containers created at once spent their time in it (issue 14);

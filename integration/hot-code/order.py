@@ -3,6 +3,8 @@
 (found by trace.c, see README.md here) next to each other, ahead of the rest of the code.
 
     order.py BINARY OUT.ld HITS...
+    order.py --check BINARY HITS...   # exit 1 when over 10% of the entered code (by size)
+                                      # lies outside BINARY's .text.hot: the script is stale
 
 BINARY is the unstripped vrun the HITS (addresses of functions entered) were traced from. Rust
 functions are named by their v0-mangled names, without what changes from build to build; C
@@ -28,13 +30,41 @@ def pattern(sym):
     return re.sub(r"Cs[0-9A-Za-z]+_", "Cs*_", re.sub(r"\.llvm\.\d+$", "", sym))
 
 
-def main():
-    binary, out, hits = sys.argv[1], sys.argv[2], sys.argv[3:]
-    names = collections.defaultdict(list)  # address -> function symbols there
-    for line in nm(binary).splitlines():
+def functions(binary):
+    """address -> (size, the function symbols there)"""
+    found = {}
+    for line in nm("-S", binary).splitlines():
         p = line.split()
-        if len(p) == 3 and p[1] in "tTwW":
-            names[int(p[0], 16)].append(p[2])
+        if len(p) == 4 and p[2] in "tTwW":
+            found.setdefault(int(p[0], 16), (int(p[1], 16), []))[1].append(p[3])
+    return found
+
+
+def entered(hits):
+    return {int(a, 16) for path in hits for a in open(path)}
+
+
+def check(binary, hits):
+    hot = None
+    for line in subprocess.run(["readelf", "-SW", binary], capture_output=True, text=True).stdout.splitlines():
+        p = line.replace("[ ", "[").split()
+        if len(p) > 5 and p[1] == ".text.hot":
+            hot = (int(p[3], 16), int(p[3], 16) + int(p[5], 16))
+    size = {a: f[0] for a, f in functions(binary).items()}
+    addrs = entered(hits)
+    total = sum(size.get(a, 0) for a in addrs)
+    out = sum(size.get(a, 0) for a in addrs if not (hot and hot[0] <= a < hot[1]))
+    share = out / total if total else 1
+    print(f"hot code: {len(addrs)} functions entered, {total // 1024} KiB; "
+          f"{out // 1024} KiB ({share:.1%}) outside the block")
+    return 1 if share > 0.10 else 0
+
+
+def main():
+    if sys.argv[1] == "--check":
+        return check(sys.argv[2], sys.argv[3:])
+    binary, out, hits = sys.argv[1], sys.argv[2], sys.argv[3:]
+    names = {a: f[1] for a, f in functions(binary).items()}  # address -> function symbols there
     member = {}  # C symbol -> "archive:member"
     for archive in ARCHIVES:
         for line in nm("-A", "--defined-only", archive).splitlines():
@@ -69,6 +99,7 @@ def main():
             f.write(f"    {key}\n")
         f.write("  }\n} INSERT BEFORE .text;\n")
     print(f"{out}: {len(ranked)} patterns", file=sys.stderr)
+    return 0
 
 
-main()
+sys.exit(main())

@@ -75,28 +75,7 @@ traced run --detach --bundle "$work/wait" c4
 traced delete --force c4
 
 if [ "$mode" = --check ]; then
-  # what was entered, by size, inside and outside the block
-  python3 - "$bin" "$work"/hits.* <<'PY'
-import subprocess, sys
-binary, hits = sys.argv[1], sys.argv[2:]
-hot = None
-for line in subprocess.run(["readelf", "-SW", binary], capture_output=True, text=True).stdout.splitlines():
-    p = line.replace("[ ", "[").split()
-    if len(p) > 5 and p[1] == ".text.hot":
-        hot = (int(p[3], 16), int(p[3], 16) + int(p[5], 16))
-size = {}
-for line in subprocess.run(["nm", "-S", binary], capture_output=True, text=True).stdout.splitlines():
-    p = line.split()
-    if len(p) == 4 and p[2] in "tTwW":
-        size[int(p[0], 16)] = int(p[1], 16)
-entered = {int(a, 16) for path in hits for a in open(path)}
-total = sum(size.get(a, 0) for a in entered)
-out = sum(size.get(a, 0) for a in entered if not (hot and hot[0] <= a < hot[1]))
-share = out / total if total else 1
-print(f"hot code: {len(entered)} functions entered, {total // 1024} KiB; "
-      f"{out // 1024} KiB ({share:.1%}) outside the block")
-sys.exit(1 if share > 0.10 else 0)
-PY
+  python3 "$top/integration/hot-code/order.py" --check "$bin" "$work"/hits.*
 else
   python3 "$top/integration/hot-code/order.py" "$bin" "$top/cli/hot-code.ld" "$work"/hits.*
 fi

@@ -76,6 +76,19 @@ static int runs_target(pid_t pid) {
   return (st.st_dev == target.st_dev && st.st_ino == target.st_ino) || st.st_size == target.st_size;
 }
 
+/* At a breakpoint's SIGTRAP, rip is one past the int3: moves it back onto the function's first
+ * byte and returns the function's index, or -1 for a SIGTRAP that is not one of ours. */
+static long rewind_breakpoint(pid_t pid) {
+  struct user_regs_struct regs;
+  if (ptrace(PTRACE_GETREGS, pid, 0, &regs) != 0) return -1;
+  long i = find(regs.rip - 1);
+  if (i >= 0) {
+    regs.rip -= 1;
+    ptrace(PTRACE_SETREGS, pid, 0, &regs);
+  }
+  return i;
+}
+
 /* An int3 at every function start not yet hit, in a freshly exec'd image. */
 static void plant(pid_t pid) {
   int fd = mem_fd(pid);
@@ -159,16 +172,12 @@ int main(int argc, char **argv) {
       }
       plant(pid);
     } else if (sig == SIGTRAP && event == 0) {
-      struct user_regs_struct regs;
-      ptrace(PTRACE_GETREGS, pid, 0, &regs);
-      long i = find(regs.rip - 1);
+      long i = rewind_breakpoint(pid);
       if (i >= 0) {
         hit[i] = 1;
         int m = mem_fd(pid);
         if (m < 0 || pwrite(m, &original[i], 1, (off_t)starts[i]) != 1) die("restore");
         close(m);
-        regs.rip -= 1;
-        ptrace(PTRACE_SETREGS, pid, 0, &regs);
       } else {
         deliver = sig; /* a SIGTRAP of the program's own */
       }
@@ -195,12 +204,7 @@ int main(int argc, char **argv) {
       if (!WIFSTOPPED(status)) break;
       int sig = WSTOPSIG(status), event = status >> 16, deliver = 0;
       if (sig == SIGTRAP && event == 0) { /* stopped at a breakpoint before the interrupt */
-        struct user_regs_struct regs;
-        ptrace(PTRACE_GETREGS, pid, 0, &regs);
-        if (find(regs.rip - 1) >= 0) {
-          regs.rip -= 1;
-          ptrace(PTRACE_SETREGS, pid, 0, &regs);
-        }
+        rewind_breakpoint(pid);
       } else if (sig != SIGTRAP && event == 0) {
         deliver = sig;
       }
