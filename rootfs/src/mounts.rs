@@ -402,6 +402,44 @@ fn finish(root: &Root, dest: &Path, opts: &MountOptions, field: &str) -> Result<
     Ok(())
 }
 
+/// Binds the directory `source` on a new directory `name` of `dir`, a filesystem of vrun's own
+/// (nothing in it can be a symlink), then remounts it with `access` (ro, nosuid, ...).
+fn bind_into_fresh_dir(
+    dir: &OwnedFd,
+    name: &str,
+    source: &Path,
+    access: MsFlags,
+) -> std::result::Result<(), Errno> {
+    match nix::sys::stat::mkdirat(
+        Some(dir.as_raw_fd()),
+        name,
+        nix::sys::stat::Mode::from_bits_truncate(0o755),
+    ) {
+        Ok(()) | Err(Errno::EEXIST) => {}
+        Err(e) => return Err(e),
+    }
+    let cname = std::ffi::CString::new(name).map_err(|_| Errno::EINVAL)?;
+    let open = || {
+        let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW;
+        crate::sys::openat_fd(dir.as_fd(), &cname, flags, 0)
+    };
+    let src = std::fs::File::open_path(source)
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+    let target = open()?;
+    mount(
+        Some(fd_path(src.as_fd()).as_str()),
+        fd_path(target.as_fd()).as_str(),
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )?;
+    if access.is_empty() {
+        return Ok(());
+    }
+    // (the directory's fd is under the mount: the mount itself is reached by opening again)
+    remount_bind(&open()?, access)
+}
+
 /// MS_REMOUNT|MS_BIND with `flags`. In a user namespace the kernel refuses to clear the
 /// flags the mount was locked with (nosuid, nodev, noexec, atime ones): on EPERM, retry
 /// keeping them, as runc does.
@@ -487,22 +525,20 @@ fn mount_cgroup(ctx: &MountContext, dest: &Path, opts: &MountOptions, field: &st
                 Some("mode=755"),
             )
             .context(|| format!("{field}: mount the cgroup tmpfs"))?;
-            let o = MountOptions {
-                flags: MsFlags::MS_BIND | access,
-                ..Default::default()
-            };
+            // The tmpfs was mounted a moment ago, empty, by vrun, and nothing of the
+            // container runs yet: its entries are made and opened right under it, not looked
+            // up from the rootfs's root one level at a time (issue 14).
+            let tmpfs = ctx
+                .root
+                .open_path(&relative(dest)?)
+                .context(|| format!("{field}: open the cgroup tmpfs"))?;
             for (name, host_dir) in hierarchies {
-                let sub = dest.join(name);
-                bind(ctx.root, host_dir, &sub, &o, field)?;
+                bind_into_fresh_dir(&tmpfs, name, host_dir, access)
+                    .context(|| format!("{field}: bind-mount {}", host_dir.display()))?;
                 // Co-mounted controllers ("cpu,cpuacct") are reachable by each name too.
                 if name.contains(',') {
                     for part in name.split(',') {
-                        let (dir, link) = ctx.root.parent_of(&dest.join(part))?;
-                        match nix::unistd::symlinkat(
-                            name.as_str(),
-                            Some(std::os::fd::AsRawFd::as_raw_fd(&dir)),
-                            link.as_str(),
-                        ) {
+                        match nix::unistd::symlinkat(name.as_str(), Some(tmpfs.as_raw_fd()), part) {
                             Ok(()) | Err(Errno::EEXIST) => {}
                             Err(e) => return Err(e).context(|| format!("{field}: link {part}")),
                         }
