@@ -167,6 +167,16 @@ impl Hierarchy {
         }
     }
 
+    /// The mount point of the hierarchy `dir` lies in. Nothing at or above it is a cgroup
+    /// directory, let alone one vrun made.
+    pub fn mount_point_of(&self, dir: &Path) -> Option<&Path> {
+        self.mounts
+            .iter()
+            .map(|m| m.mount_point.as_path())
+            .filter(|mp| dir.starts_with(mp))
+            .max_by_key(|mp| mp.as_os_str().len())
+    }
+
     /// The directory of the cgroup `path` (absolute from the hierarchies' root, as systemd's
     /// ControlGroup property gives it) in each hierarchy, named as [`Self::container_dirs`]
     /// names them.

@@ -65,6 +65,10 @@ pub struct Cgroup {
     /// directories (see [`Cgroup::for_unit`]).
     #[serde(default)]
     pub unit: Option<systemd::Unit>,
+    /// Every directory of the container's was made by [`Cgroup::create`] a moment ago, under
+    /// the registry's lock: nothing can be in them yet. Not kept in the state.
+    #[serde(skip)]
+    pub fresh: bool,
 }
 
 impl Cgroup {
@@ -76,10 +80,12 @@ impl Cgroup {
             created: Vec::new(),
             default_placement: placement.is_default(),
             unit: None,
+            fresh: true,
         };
         let mut session = registry.lock()?;
         for (name, dir) in h.container_dirs(placement)? {
-            if let Err(e) = cg.make_dirs(h.version(), &name, &dir, &mut session) {
+            let base = h.mount_point_of(&dir);
+            if let Err(e) = cg.make_dirs(h.version(), &name, &dir, base, &mut session) {
                 let _ = cg.remove_locked(&mut session);
                 let _ = session.save();
                 return Err(e);
@@ -103,6 +109,7 @@ impl Cgroup {
             created: Vec::new(),
             default_placement: false,
             unit: Some(unit),
+            fresh: false,
         })
     }
 
@@ -143,42 +150,66 @@ impl Cgroup {
     /// mkdir -p of one hierarchy's directory under the registry's lock: each level it makes
     /// is marked and claimed, and each existing level another vrun container made is claimed.
     /// A parent can still vanish between the walk and the mkdir (a container of another
-    /// state root removing it when it was empty): the walk is then retried.
+    /// state root removing it when it was empty): the walk is then retried. The walk up
+    /// stops at `base`, the hierarchy's mount point, when it is known.
     fn make_dirs(
         &mut self,
         version: Version,
         name: &str,
         dir: &Path,
+        base: Option<&Path>,
         session: &mut Session,
     ) -> Result<()> {
         let mut attempts = 0;
         'walk: loop {
-            let mut missing = Vec::new();
+            // mkdir -p from the leaf up: where containers run, only the leaf is missing, and
+            // one mkdir finds that out (a stat of every level did, issue 14).
+            let mut missing = Vec::new(); // leaf first
             let mut p = dir;
-            while !p.exists() {
-                missing.push(p.to_path_buf());
-                match p.parent() {
-                    Some(parent) => p = parent,
-                    None => break,
+            let made_p = loop {
+                match std::fs::create_dir(p) {
+                    Ok(()) => break true,
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => break false,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        missing.push(p.to_path_buf());
+                        match p.parent() {
+                            Some(parent) => p = parent,
+                            None => break false,
+                        }
+                    }
+                    Err(e) => {
+                        return Err(Error::Io {
+                            what: format!("create cgroup {}", p.display()),
+                            source: e,
+                        })
+                    }
                 }
+            };
+            if p == dir && !made_p {
+                self.fresh = false;
             }
             // existing levels vrun made: this container may remove them too
-            let mut existing = Some(p);
+            let mut existing = if made_p { p.parent() } else { Some(p) };
             while let Some(e) = existing {
+                if Some(e) == base {
+                    break;
+                }
                 if session.is_marked(e)? {
                     self.claim(e);
                 }
                 existing = e.parent();
             }
+            if made_p {
+                self.made(version, name, dir, p, session)?;
+            }
             for m in missing.iter().rev() {
                 match std::fs::create_dir(m) {
-                    Ok(()) => {
-                        if self.shared_parent(dir) != Some(m.as_path()) {
-                            session.mark(m)?;
+                    Ok(()) => self.made(version, name, dir, m, session)?,
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        if m == dir {
+                            self.fresh = false;
                         }
-                        self.claim(m);
                     }
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 10 => {
                         attempts += 1;
                         continue 'walk;
@@ -190,15 +221,31 @@ impl Cgroup {
                         })
                     }
                 }
-                match version {
-                    Version::V1 if name.split(',').any(|c| c == "cpuset") => {
-                        resources::v1_inherit_cpuset(m)?
-                    }
-                    Version::V2 => resources::v2_enable_controllers(m)?,
-                    _ => {}
-                }
             }
             return Ok(());
+        }
+    }
+
+    /// A level `m` of `dir` that [`Cgroup::make_dirs`] just made: marked (but the shared
+    /// `vrun/` parent), claimed, and given what a task needs to join it.
+    fn made(
+        &mut self,
+        version: Version,
+        name: &str,
+        dir: &Path,
+        m: &Path,
+        session: &mut Session,
+    ) -> Result<()> {
+        if self.shared_parent(dir) != Some(m) {
+            session.mark(m)?;
+        }
+        self.claim(m);
+        match version {
+            Version::V1 if name.split(',').any(|c| c == "cpuset") => {
+                resources::v1_inherit_cpuset(m, true)
+            }
+            Version::V2 => resources::v2_enable_controllers(m),
+            _ => Ok(()),
         }
     }
 
@@ -211,10 +258,10 @@ impl Cgroup {
         for (name, dir) in self.dirs.clone() {
             if !dir.exists() {
                 missing = true;
-                self.make_dirs(self.version, &name, &dir, &mut session)?;
+                self.make_dirs(self.version, &name, &dir, None, &mut session)?;
             } else if self.version == Version::V1 && name.split(',').any(|c| c == "cpuset") {
                 // made again by a container of another state root, its cpuset still empty
-                resources::v1_inherit_cpuset(&dir)?;
+                resources::v1_inherit_cpuset(&dir, false)?;
             }
         }
         session.save()?;
@@ -534,7 +581,8 @@ impl Cgroup {
     }
 
     fn remove_locked(&self, session: &mut Session) -> Result<()> {
-        // (vrun places every process of a container in all of its hierarchies: one tells)
+        // (vrun places every process of a container in all of its hierarchies: one tells.
+        // Not pids.current: an exited process not yet reaped still counts there.)
         let pids = self.pids()?;
         if !pids.is_empty() {
             tracing::debug!(
@@ -557,22 +605,30 @@ impl Cgroup {
 /// made inside it (deepest first). Returns whether it is gone; a directory still in use
 /// (EBUSY, ENOTEMPTY) is left.
 fn remove_tree(dir: &Path, is_leaf: bool) -> Result<bool> {
-    if is_leaf {
-        if let Ok(entries) = std::fs::read_dir(dir) {
-            for e in entries.flatten() {
-                if e.file_type().is_ok_and(|t| t.is_dir()) {
-                    remove_tree(&e.path(), true)?;
-                }
-            }
-        }
-    }
     // A container's own directory, checked free of processes, can fail with EBUSY for a
-    // moment after its last task exited; a parent that is busy has other children.
+    // moment after its last task exited, or because it has child cgroups (removed then,
+    // once; most have none, so the listing is not made up front); a parent that is busy
+    // has other children.
     let mut tries = 0;
+    let mut children_removed = false;
     loop {
         match std::fs::remove_dir(dir) {
             Ok(()) => return Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
+            Err(e)
+                if matches!(e.raw_os_error(), Some(libc::EBUSY) | Some(libc::ENOTEMPTY))
+                    && is_leaf
+                    && !children_removed =>
+            {
+                children_removed = true;
+                if let Ok(entries) = std::fs::read_dir(dir) {
+                    for e in entries.flatten() {
+                        if e.file_type().is_ok_and(|t| t.is_dir()) {
+                            remove_tree(&e.path(), true)?;
+                        }
+                    }
+                }
+            }
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) && is_leaf && tries < 50 => {
                 tries += 1;
                 std::thread::sleep(Duration::from_millis(2));

@@ -77,13 +77,17 @@ impl Plan {
         self.add_kind(dir, file, value, field, Kind::Optional);
     }
 
-    /// Writes the files in order; the first error stops it.
+    /// Writes the files in order; the first error stops it. Consecutive writes to one file
+    /// (the device rules: one write per rule) share one open of it: cgroup files take each
+    /// write on its own, whatever the offset.
     pub fn execute(&self) -> Result<()> {
+        use std::io::Write as _;
+        let mut open: Option<(&Path, std::fs::File)> = None;
         for w in &self.writes {
             if !must_write(w) {
                 continue;
             }
-            std::fs::write(&w.path, &w.value).map_err(|e| Error::Io {
+            let failed = |e| Error::Io {
                 what: format!(
                     "set {} (write {:?} to {})",
                     w.field,
@@ -91,7 +95,18 @@ impl Plan {
                     w.path.display()
                 ),
                 source: e,
-            })?;
+            };
+            let file = match open.take() {
+                Some((path, file)) if path == w.path => file,
+                _ => std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .open(&w.path)
+                    .map_err(failed)?,
+            };
+            let file = open.insert((&w.path, file));
+            file.1.write_all(w.value.as_bytes()).map_err(failed)?;
         }
         Ok(())
     }
@@ -711,6 +726,7 @@ mod tests {
                 created: Vec::new(),
                 default_placement: false,
                 unit: None,
+                fresh: false,
             },
             base,
         )

@@ -20,32 +20,31 @@ fn write(dir: &Path, file: &str, value: &str, field: &str) -> Result<()> {
 /// A new v1 cpuset cgroup starts with empty cpus and mems, and no task can join it until they
 /// are copied from the parent.
 /// Walks up to the nearest ancestor with values (a parent made a moment ago by a concurrent
-/// create may still be empty) and fills every empty level on the way down.
-pub(crate) fn v1_inherit_cpuset(dir: &Path) -> Result<()> {
+/// create may still be empty) and fills every empty level on the way down. A level whose
+/// file cannot be read is above the hierarchy's root: the walk ends there. `just_made`: `dir`
+/// was made a moment ago and is known empty.
+pub(crate) fn v1_inherit_cpuset(dir: &Path, just_made: bool) -> Result<()> {
     for file in ["cpuset.cpus", "cpuset.mems"] {
-        let read = |d: &Path| {
-            std::fs::read_to_string(d.join(file))
-                .map(|s| s.trim().to_string())
-                .unwrap_or_default()
-        };
         let mut empty = Vec::new();
         let mut at = Some(dir);
+        if just_made {
+            empty.push(dir);
+            at = dir.parent();
+        }
         let mut value = String::new();
         while let Some(d) = at {
-            if !d.join(file).exists() {
-                break;
+            match std::fs::read_to_string(d.join(file)) {
+                Ok(v) if !v.trim().is_empty() => {
+                    value = v.trim().to_string();
+                    break;
+                }
+                Ok(_) => empty.push(d),
+                Err(_) => break,
             }
-            value = read(d);
-            if !value.is_empty() {
-                break;
-            }
-            empty.push(d);
             at = d.parent();
         }
         for d in empty.iter().rev() {
-            if read(d).is_empty() {
-                write(d, file, &value, file)?;
-            }
+            write(d, file, &value, file)?;
         }
     }
     Ok(())

@@ -20,6 +20,8 @@ pub struct CapSets {
     pub ambient: CapsHashSet,
     /// Names in the config that this kernel does not have.
     pub unknown: Vec<String>,
+    /// This process's bounding set when the sets were made: what apply_bounding may drop.
+    pub available: CapsHashSet,
 }
 
 fn convert(
@@ -53,7 +55,10 @@ impl CapSets {
             .unwrap_or_else(|_| caps::runtime::thread_all_supported());
         let mut unknown = Vec::new();
         let Some(spec) = spec else {
-            return CapSets::default();
+            return CapSets {
+                available: known,
+                ..CapSets::default()
+            };
         };
         CapSets {
             bounding: convert(spec.bounding(), &known, &mut unknown),
@@ -62,13 +67,16 @@ impl CapSets {
             permitted: convert(spec.permitted(), &known, &mut unknown),
             ambient: convert(spec.ambient(), &known, &mut unknown),
             unknown,
+            available: known,
         }
     }
 
     /// Drops every capability not in the bounding set. Needs CAP_SETPCAP, so it runs before
-    /// the user switch.
+    /// the user switch. (Those the bounding set already lacks need no call: it was read
+    /// when the sets were made, and only ever shrinks.)
     pub fn apply_bounding(&self) -> Result<()> {
-        for cap in caps::runtime::thread_all_supported() {
+        for cap in &self.available {
+            let cap = *cap;
             if !self.bounding.contains(&cap) {
                 caps::drop(None, CapSet::Bounding, cap).map_err(|e| cap_error("bounding", e))?;
             }

@@ -47,6 +47,8 @@ pub(crate) struct InitContext<'a> {
     pub mount_sources: &'a [Option<OwnedFd>],
     /// The cgroup init joins itself, first thing (or once the disk is mounted).
     pub cgroup_join: Option<&'a vrun_cgroup::SelfJoin>,
+    /// Whether init sheds its memory before waiting for `start` (not for `run`).
+    pub shed_memory: bool,
 }
 
 pub(crate) fn run(ctx: InitContext) -> ! {
@@ -257,7 +259,7 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
     let shed_late = seccomp
         .as_ref()
         .is_none_or(|s| s.allows_plainly(SHED_SYSCALLS));
-    if !shed_late {
+    if ctx.shed_memory && !shed_late {
         shed_memory();
     }
     // The filter goes in during create, as runc loads it, so that a listener has its fd
@@ -284,7 +286,7 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
     ctx.channel.send(sync::READY, b"")?;
     *reported_ready = true;
 
-    if shed_late {
+    if ctx.shed_memory && shed_late {
         shed_memory();
     }
     wait_for_start(ctx.fifo)?;

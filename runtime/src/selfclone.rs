@@ -5,7 +5,7 @@
 //! container (create, run, exec) first re-execute themselves from a binary no one can write:
 //!
 //! - as runc 1.2 does, from a read-only overlayfs that is mounted nowhere (fsopen/fsmount
-//!   over the binary's directory and an empty one; an overlay without an upper layer cannot
+//!   over the binary's directory and another one; an overlay without an upper layer cannot
 //!   be written, and a detached mount cannot be remounted by the container). No copy: this
 //!   costs a fraction of a millisecond;
 //! - where that is not possible (no overlayfs, no CAP_SYS_ADMIN), from a sealed memfd copy
@@ -16,6 +16,7 @@
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 use nix::fcntl::{fcntl, FcntlArg, SealFlag};
 use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
@@ -31,6 +32,11 @@ const SEALS: SealFlag = SealFlag::F_SEAL_SEAL
 /// mount or a sealed memfd); otherwise makes such a view of itself and re-executes from it
 /// with the same arguments and environment (never returning then).
 pub fn ensure_protected_exe() -> Result<()> {
+    // (main() asks before and after parsing the arguments: once found, it stays so)
+    static PROTECTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if PROTECTED.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(());
+    }
     let exe = std::fs::File::open("/proc/self/exe").context(|| "open /proc/self/exe".into())?;
     let read_only = nix::sys::statvfs::fstatvfs(&exe)
         .is_ok_and(|s| s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY));
@@ -38,6 +44,7 @@ pub fn ensure_protected_exe() -> Result<()> {
         || fcntl(exe.as_raw_fd(), FcntlArg::F_GET_SEALS)
             .is_ok_and(|s| SealFlag::from_bits_truncate(s).contains(SEALS))
     {
+        PROTECTED.store(true, std::sync::atomic::Ordering::Relaxed);
         return Ok(());
     }
     let copy = match overlay_view() {
@@ -62,24 +69,59 @@ pub fn ensure_protected_exe() -> Result<()> {
 fn overlay_view() -> Option<OwnedFd> {
     let exe = std::fs::read_link("/proc/self/exe").ok()?;
     let (dir, name) = (exe.parent()?, exe.file_name()?);
-    // The second layer: overlayfs without an upper layer wants two lower ones, and they may
-    // not overlap. The empty directory can go once the mount holds it.
-    let empty = make_empty_dir()?;
-    let lower = format!(
-        "{}:{}",
-        layer_path(dir.as_os_str().as_bytes())?,
-        layer_path(empty.as_os_str().as_bytes())?
-    );
-    let mount = vrun_rootfs::sys::FsContext::open("overlay")
-        .and_then(|fs| {
-            fs.set("lowerdir", &lower)?;
-            use vrun_rootfs::sys::{MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
-            fs.mount(MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)
-        })
-        .ok();
-    let _ = std::fs::remove_dir(&empty);
     let name = CString::new(name.as_bytes()).ok()?;
-    vrun_rootfs::sys::open_readonly_in(&mount?, &name).ok()
+    let top = layer_path(dir.as_os_str().as_bytes())?;
+    // The second layer: overlayfs without an upper layer wants two lower ones, and they may
+    // not overlap (neither inside the other). Only the binary's name is looked up, and the
+    // first layer has it, so any other directory serves: /run or the temp dir, which exist
+    // (an empty directory made and removed for each run cost a mkdir and an rmdir on the
+    // host's disk, issue 14); an empty one made for the moment where neither will do.
+    let existing = [Path::new("/run").to_path_buf(), std::env::temp_dir()]
+        .into_iter()
+        .filter(|d| d.is_absolute() && !dir.starts_with(d) && !d.starts_with(dir) && d.is_dir());
+    for layer in existing {
+        let Some(second) = layer_path(layer.as_os_str().as_bytes()) else {
+            continue;
+        };
+        match open_through_overlay(&top, &second, &name) {
+            Ok(Some(fd)) => return Some(fd),
+            Ok(None) => {}
+            Err(NoOverlay) => return None,
+        }
+    }
+    let empty = make_empty_dir()?;
+    let fd = layer_path(empty.as_os_str().as_bytes())
+        .and_then(|second| open_through_overlay(&top, &second, &name).ok().flatten());
+    // (the mount holds the directory: it can go at once)
+    let _ = std::fs::remove_dir(&empty);
+    fd
+}
+
+/// overlayfs cannot be used here at all (not in the kernel, or no CAP_SYS_ADMIN).
+struct NoOverlay;
+
+/// `name` opened in a detached read-only overlay of the layers `top` and `second`; None when
+/// these layers do not make one.
+fn open_through_overlay(
+    top: &str,
+    second: &str,
+    name: &CString,
+) -> std::result::Result<Option<OwnedFd>, NoOverlay> {
+    use vrun_rootfs::sys::{MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY};
+    let fs = vrun_rootfs::sys::FsContext::open("overlay").map_err(|_| NoOverlay)?;
+    let mount = fs
+        .set("lowerdir", &format!("{top}:{second}"))
+        .and_then(|()| fs.mount(MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV));
+    let Ok(mount) = mount else {
+        return Ok(None);
+    };
+    let Ok(file) = vrun_rootfs::sys::open_readonly_in(&mount, name) else {
+        return Ok(None);
+    };
+    // a directory of the second layer, should the binary have left the first
+    let regular = nix::sys::stat::fstat(file.as_raw_fd())
+        .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG);
+    Ok(regular.then_some(file))
 }
 
 /// A directory as an overlayfs layer, or None for a path overlayfs would split or unescape

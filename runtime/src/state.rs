@@ -204,8 +204,15 @@ impl ContainerDir {
             .context(|| format!("write {}/{STATE_FILE}", self.path.display()))
     }
 
-    /// Removes the directory and everything in it.
+    /// Removes the directory and everything in it. Most hold only state.json by then: that
+    /// and the directory go in two calls, and only a directory holding more is walked.
     pub fn remove(self) -> Result<()> {
+        let _ = std::fs::remove_file(self.path.join(STATE_FILE));
+        match std::fs::remove_dir(&self.path) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(_) => {}
+        }
         match std::fs::remove_dir_all(&self.path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

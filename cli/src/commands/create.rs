@@ -81,6 +81,7 @@ impl Args {
             },
             pidfd_socket: self.pidfd_socket.clone(),
             listen_fds: listen_fds(),
+            starts_at_once: false,
         }
     }
 }

@@ -19,7 +19,10 @@ pub struct Args {
 
 pub fn run(g: &Global, a: Args) -> super::Result {
     let opts = RunOptions {
-        create: a.create.options(g),
+        create: lifecycle::CreateOptions {
+            starts_at_once: true,
+            ..a.create.options(g)
+        },
         console_socket: a.create.console_socket.clone(),
         detach: a.detach,
         keep: a.keep,

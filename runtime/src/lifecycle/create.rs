@@ -41,6 +41,9 @@ pub struct CreateOptions {
     /// fds 3 .. 3+N, before the --preserve-fds ones, with LISTEN_FDS=N and LISTEN_PID=1 in
     /// the process's environment, as runc does.
     pub listen_fds: u32,
+    /// `run`: `start` follows at once, so init does not shed its memory for a wait that
+    /// does not come (see init::shed_memory).
+    pub starts_at_once: bool,
 }
 
 /// Where a `process.terminal` pty goes.
@@ -318,6 +321,7 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
                 disk: disk.as_ref(),
                 mount_sources: &mount_sources,
                 cgroup_join: self_join.as_ref(),
+                shed_memory: !opts.starts_at_once,
             })
         }
         CloneResult::Parent(pid) => pid,
@@ -502,7 +506,11 @@ fn check_cgroup_unused(cgroup: &Cgroup) -> Result<()> {
             shown()
         )));
     }
-    let pids = cgroup.pids()?;
+    // (directories this create made a moment ago hold nothing)
+    let pids = match cgroup.fresh {
+        true => Vec::new(),
+        false => cgroup.pids()?,
+    };
     if !pids.is_empty() {
         tracing::warn!(
             "container's cgroup is not empty: {} process(es) found in {}",
@@ -545,16 +553,29 @@ impl Limits<'_> {
     /// Each attempt runs under the registry's lock, so that no container of this state root
     /// makes or removes the directories meanwhile; one of another root still can, and the
     /// attempt is then made again.
+    /// A default placement this create has just made (`<caller>/vrun/<id>`: the id makes it
+    /// this container's) is first written without the lock, which every create and delete of
+    /// the state root contends for; only if the directory turns out gone is it the shared
+    /// case.
     fn retry(&self, cg: &mut Cgroup, mut apply: bool, pid: Option<i32>) -> Result<()> {
+        let step = |cg: &Cgroup, apply: bool| {
+            let applied = match apply {
+                true => cg.apply(self.resources),
+                false => Ok(()),
+            };
+            applied.and_then(|()| pid.map_or(Ok(()), |p| cg.add_process(p)))
+        };
+        if cg.fresh && cg.default_placement {
+            match step(cg, apply) {
+                Err(e) if e.is_shared_race() => {}
+                other => return Ok(other?),
+            }
+        }
         let mut attempt = 0;
         loop {
             let result = {
                 let _lock = self.registry.lock()?;
-                let applied = match apply {
-                    true => cg.apply(self.resources),
-                    false => Ok(()),
-                };
-                applied.and_then(|()| pid.map_or(Ok(()), |p| cg.add_process(p)))
+                step(cg, apply)
             };
             match result {
                 Err(e) if attempt < Self::ATTEMPTS && e.is_shared_race() => {
