@@ -54,6 +54,30 @@ fn the_runtime_binary_is_protected_by_the_memfd_fallback_too() {
     attack_proc_exe("bin:fallback", Some("memfd:"));
 }
 
+/// And through selfclone.rs's own overlay: the entry point (cli/src/entry.c) leaves a binary
+/// under /run, its second layer, to main(), which takes the temp dir as the second layer.
+#[test]
+fn the_runtime_binary_is_protected_when_it_lives_under_run() {
+    let dir = tempfile_under("/run", "vrun-test-cve");
+    let _gone = RemoveOnDrop(dir.clone());
+    attack_proc_exe(dir.join("bin").to_str().unwrap(), None);
+}
+
+fn tempfile_under(base: &str, prefix: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(base).join(format!("{prefix}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `dir`: relative to the test's directory, or absolute.
 fn attack_proc_exe(dir: &str, link_must_contain: Option<&str>) {
     let env = TestEnv::new("cve-5736");
     let copy = env.dir.join(dir).join("vrun-copy");
