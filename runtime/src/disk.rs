@@ -324,8 +324,8 @@ pub fn make(plan: &DiskPlan, state_root: &Path, state_dir: &Path, id: &str) -> R
     let state = DiskState {
         layers: plan.layers.clone(),
         dir,
-        upper: base.join("upper"),
-        work: base.join("work"),
+        upper: base.join(vrun_rootfs::disk::UPPER),
+        work: base.join(vrun_rootfs::disk::WORK),
         merged,
         given_upper: plan.upper_dir.is_some(),
         keep: plan.keep,
