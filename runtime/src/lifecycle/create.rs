@@ -553,6 +553,7 @@ impl Limits<'_> {
     /// Each attempt runs under the registry's lock, so that no container of this state root
     /// makes or removes the directories meanwhile; one of another root still can, and the
     /// attempt is then made again.
+    ///
     /// A default placement this create has just made (`<caller>/vrun/<id>`: the id makes it
     /// this container's) is first written without the lock, which every create and delete of
     /// the state root contends for; only if the directory turns out gone is it the shared
