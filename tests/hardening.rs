@@ -58,12 +58,12 @@ fn the_runtime_binary_is_protected_by_the_memfd_fallback_too() {
 /// under /run, its second layer, to main(), which takes the temp dir as the second layer.
 #[test]
 fn the_runtime_binary_is_protected_when_it_lives_under_run() {
-    let dir = tempfile_under("/run", "vrun-test-cve");
+    let dir = new_dir_under("/run", "vrun-test-cve");
     let _gone = RemoveOnDrop(dir.clone());
     attack_proc_exe(dir.join("bin").to_str().unwrap(), None);
 }
 
-fn tempfile_under(base: &str, prefix: &str) -> std::path::PathBuf {
+fn new_dir_under(base: &str, prefix: &str) -> std::path::PathBuf {
     let dir = std::path::Path::new(base).join(format!("{prefix}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir

@@ -171,7 +171,9 @@ fn main() -> ExitCode {
     // when they name a command that may need it, so that the first image does no more than
     // it must (parsing them twice cost create, run and exec about 1 ms). A wrong guess (an
     // argument that happens to be "run") costs a re-exec, nothing else; an error is left to
-    // the check below, which reports it once logging is set up.
+    // the check below, which reports it once logging is set up. On the static x86_64 build
+    // cli/src/entry.c has usually done it already, before glibc started: this is the way
+    // for whatever it leaves (other builds, paths it does not take, the memfd fallback).
     if std::env::args_os()
         .skip(1)
         .any(|a| a == "create" || a == "run" || a == "exec")
