@@ -58,6 +58,32 @@ fn every_phase_runs_in_order_with_the_state() {
     );
 }
 
+/// The runtime spec: startContainer hooks run as part of `start`, poststart ones after the
+/// user's process is executed. vrun's `start` waits for that exec (runc and crun return once
+/// init is released), so a slow startContainer hook has finished when `start` returns and a
+/// poststart hook finds the user's program, not vrun, in the container's process.
+#[test]
+fn start_returns_after_the_start_container_hooks_and_the_exec() {
+    let env = TestEnv::new("hookexec");
+    let mut c = env.default_config(&["sleep", "30"]);
+    let log = env.dir.join("comm.log");
+    c["hooks"] = json!({
+        "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "sleep 0.3; echo done > /tmp/start-hook.log"]}],
+        "poststart": [{"path": "/bin/sh", "args": ["sh", "-c", format!("read -r state; pid=$(echo \"$state\" | grep -o '\"pid\":[0-9]*' | cut -d: -f2); cat /proc/$pid/comm >> {}", log.display())]}]
+    });
+    let id = env.id("c");
+    env.create(&id, &c);
+    let started = std::time::Instant::now();
+    assert!(env.vrun(&["start", &id]).status.success());
+    let took = started.elapsed();
+    let hook_log = std::fs::read_to_string(env.bundle.join("rootfs/tmp/start-hook.log"));
+    let comm = std::fs::read_to_string(&log);
+    assert!(env.vrun(&["delete", "--force", &id]).status.success());
+    assert!(took >= std::time::Duration::from_millis(300), "{took:?}");
+    assert_eq!(hook_log.unwrap(), "done\n");
+    assert_eq!(comm.unwrap(), "sleep\n");
+}
+
 #[test]
 fn failing_create_runtime_hook_fails_create_and_leaves_nothing() {
     let env = TestEnv::new("hookfail");

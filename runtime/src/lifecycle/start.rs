@@ -32,19 +32,29 @@ pub fn start(root: &Path, id: &str) -> Result<Option<notify::Proxy>> {
         _ => None,
     };
     let fifo = dir.fifo();
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(&fifo)
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::ENXIO) => Error::Invalid(format!(
-                "cannot start container \"{id}\": its init process is not running"
-            )),
-            _ => Error::Io {
+    let open = |flags: libc::c_int| {
+        std::fs::OpenOptions::new()
+            .read(flags == libc::O_RDONLY)
+            .write(flags == libc::O_WRONLY)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo)
+            .map_err(|e| Error::Io {
                 what: format!("open {}", fifo.display()),
                 source: e,
-            },
-        })?;
+            })
+    };
+    // Opened first and alone: with init gone there is no reader and the open fails (ENXIO).
+    let release = open(libc::O_WRONLY).map_err(|e| match e {
+        Error::Io { source, .. } if source.raw_os_error() == Some(libc::ENXIO) => Error::Invalid(
+            format!("cannot start container \"{id}\": its init process is not running"),
+        ),
+        e => e,
+    })?;
+    let exec_watch = open(libc::O_RDONLY)?;
+    // The kernel reports a fifo's hang-up to a reader only for writers opened after it, so the
+    // byte goes through a second writer; `release` has served its purpose (init is alive).
+    drop(release);
+    let mut f = open(libc::O_WRONLY)?;
     f.write_all(b"0").map_err(|e| Error::Io {
         what: format!("write {}", fifo.display()),
         source: e,
@@ -55,6 +65,7 @@ pub fn start(root: &Path, id: &str) -> Result<Option<notify::Proxy>> {
         what: format!("remove {}", fifo.display()),
         source: e,
     })?;
+    wait_for_exec(&exec_watch, &fifo)?;
     if let Some(h) = state.config.hooks() {
         let running = state.spec_state_json(Status::Running);
         for warning in hooks::run_all(
@@ -66,4 +77,29 @@ pub fn start(root: &Path, id: &str) -> Result<Option<notify::Proxy>> {
         }
     }
     Ok(proxy)
+}
+
+/// Waits until init has run the startContainer hooks and exec'd the user's process (or died):
+/// its end of the exec fifo is close-on-exec, so that is when the fifo loses its last writer.
+/// The poststart hooks then run after the process is executed, as the runtime spec says, and
+/// `start` returns with the container's process in place (runc and crun return as soon as init
+/// is released; the startContainer hooks may still be running then).
+fn wait_for_exec(watch: &std::fs::File, fifo: &Path) -> Result<()> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    loop {
+        // No events asked for: POLLHUP is always reported, and the byte init may not have read
+        // yet (POLLIN) must not end the wait.
+        let mut fds = [PollFd::new(watch.as_fd(), PollFlags::empty())];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) if fds[0].any().unwrap_or(true) => return Ok(()),
+            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => {
+                return Err(Error::Sys {
+                    what: format!("wait for the container's exec through {}", fifo.display()),
+                    source: e,
+                })
+            }
+        }
+    }
 }
