@@ -266,11 +266,20 @@ fn two_state_roots_share_the_default_parent_and_each_is_left_empty() {
     assert!(cgroup_dirs_named(&two.name).is_empty());
 }
 
+/// The container's counter (written by rename, so never read half-written); 0 before the first.
 fn counter(env: &TestEnv) -> u64 {
     std::fs::read_to_string(env.bundle.join("rootfs/tmp/count"))
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// Waits (up to 10 s, for a loaded CI machine) until the counter passes `than`.
+fn counter_passes(env: &TestEnv, than: u64) -> bool {
+    (0..500).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        counter(env) > than
+    })
 }
 
 #[test]
@@ -279,15 +288,14 @@ fn pause_freezes_and_resume_thaws() {
     let id = env.id("c");
     env.create(
         &id,
-        &env.sh("i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.05; done"),
+        &env.sh("i=0; while true; do i=$((i+1)); echo $i > /tmp/c; mv /tmp/c /tmp/count; sleep 0.05; done"),
     );
     // pausing a container that is not running is refused
     let out = env.vrun(&["pause", &id]);
     assert_eq!(out.status.code(), Some(1));
     assert!(messages(&out.stderr).contains("it is created, not running"));
     assert!(env.vrun(&["start", &id]).status.success());
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    assert!(counter(&env) > 0, "the counter never ran");
+    assert!(counter_passes(&env, 0), "the counter never ran");
 
     let out = env.vrun(&["pause", &id]);
     assert!(out.status.success(), "{}", messages(&out.stderr));
@@ -306,9 +314,8 @@ fn pause_freezes_and_resume_thaws() {
 
     assert!(env.vrun(&["resume", &id]).status.success());
     assert_eq!(env.state(&id)["status"], "running");
-    std::thread::sleep(std::time::Duration::from_millis(400));
     assert!(
-        counter(&env) > frozen_at,
+        counter_passes(&env, frozen_at),
         "the counter did not move after resume"
     );
     assert_eq!(
