@@ -32,10 +32,10 @@ pub fn start(root: &Path, id: &str) -> Result<Option<notify::Proxy>> {
         _ => None,
     };
     let fifo = dir.fifo();
-    let open = |flags: libc::c_int| {
+    let open = |for_reading: bool| {
         std::fs::OpenOptions::new()
-            .read(flags == libc::O_RDONLY)
-            .write(flags == libc::O_WRONLY)
+            .read(for_reading)
+            .write(!for_reading)
             .custom_flags(libc::O_NONBLOCK)
             .open(&fifo)
             .map_err(|e| Error::Io {
@@ -44,17 +44,17 @@ pub fn start(root: &Path, id: &str) -> Result<Option<notify::Proxy>> {
             })
     };
     // Opened first and alone: with init gone there is no reader and the open fails (ENXIO).
-    let release = open(libc::O_WRONLY).map_err(|e| match e {
+    let release = open(false).map_err(|e| match e {
         Error::Io { source, .. } if source.raw_os_error() == Some(libc::ENXIO) => Error::Invalid(
             format!("cannot start container \"{id}\": its init process is not running"),
         ),
         e => e,
     })?;
-    let exec_watch = open(libc::O_RDONLY)?;
+    let exec_watch = open(true)?;
     // The kernel reports a fifo's hang-up to a reader only for writers opened after it, so the
     // byte goes through a second writer; `release` has served its purpose (init is alive).
     drop(release);
-    let mut f = open(libc::O_WRONLY)?;
+    let mut f = open(false)?;
     f.write_all(b"0").map_err(|e| Error::Io {
         what: format!("write {}", fifo.display()),
         source: e,
