@@ -137,6 +137,8 @@ pub struct Global {
     pub criu: PathBuf,
     /// `--rootless`: Some when given as true or false, None for auto (see [`Global::rootless`]).
     rootless: Option<bool>,
+    /// create, run, exec: the fds of the caller the process gets, reserved first thing.
+    pub passed_fds: Option<vrun_runtime::passed_fds::PassedFds>,
 }
 
 impl Global {
@@ -166,6 +168,26 @@ fn default_root() -> PathBuf {
     }
 }
 
+/// The numbers LISTEN_FDS and `--preserve-fds` hand to the process, held for it (see
+/// vrun_runtime::passed_fds) by the commands that start one.
+fn reserve_passed_fds(
+    command: &Command,
+) -> vrun_runtime::Result<Option<vrun_runtime::passed_fds::PassedFds>> {
+    use vrun_runtime::passed_fds::PassedFds;
+    let count = match command {
+        Command::Create(Deferred(a)) => a
+            .preserve_fds
+            .saturating_add(commands::create::listen_fds()),
+        Command::Run(Deferred(a)) => a
+            .create
+            .preserve_fds
+            .saturating_add(commands::create::listen_fds()),
+        Command::Exec(Deferred(a)) => a.preserve_fds,
+        _ => return Ok(None),
+    };
+    PassedFds::reserve(count, "--preserve-fds").map(Some)
+}
+
 fn main() -> ExitCode {
     // CVE-2019-5736 (see below): the re-exec comes first, before the arguments are parsed,
     // when they name a command that may need it, so that the first image does no more than
@@ -181,6 +203,14 @@ fn main() -> ExitCode {
         let _ = vrun_runtime::selfclone::ensure_protected_exe();
     }
     let cli = Cli::parse();
+    // Before vrun opens an fd of its own, the --log file first (see passed_fds).
+    let passed_fds = match reserve_passed_fds(&cli.command) {
+        Ok(p) => p,
+        Err(e) => {
+            logging::error(&e.to_string());
+            return ExitCode::from(1);
+        }
+    };
     let format = if cli.log_format == "json" {
         logging::Format::Json
     } else {
@@ -218,6 +248,7 @@ fn main() -> ExitCode {
             "false" => Some(false),
             _ => None,
         },
+        passed_fds,
     };
     // A failed exec exits 255, as runc's does: clients tell it from the process's own status.
     let failure = match cli.command {

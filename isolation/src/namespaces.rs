@@ -66,14 +66,15 @@ pub fn proc_name(typ: LinuxNamespaceType) -> &'static str {
 #[derive(Debug, Clone, Default)]
 pub struct Namespaces {
     new: Vec<LinuxNamespaceType>,
-    joined: Vec<(LinuxNamespaceType, PathBuf)>,
+    /// (kind, path, index in linux.namespaces)
+    joined: Vec<(LinuxNamespaceType, PathBuf, usize)>,
 }
 
 impl Namespaces {
     /// Reads `linux.namespaces`; a kind listed twice is an error, as the spec requires.
     pub fn from_spec(list: &[LinuxNamespace]) -> Result<Self> {
         let mut ns = Namespaces::default();
-        for entry in list {
+        for (i, entry) in list.iter().enumerate() {
             let typ = entry.typ();
             if ns.has(typ) {
                 return Err(Error::Invalid(format!(
@@ -82,7 +83,7 @@ impl Namespaces {
                 )));
             }
             match entry.path() {
-                Some(p) if !p.as_os_str().is_empty() => ns.joined.push((typ, p.clone())),
+                Some(p) if !p.as_os_str().is_empty() => ns.joined.push((typ, p.clone(), i)),
                 _ => ns.new.push(typ),
             }
         }
@@ -100,8 +101,8 @@ impl Namespaces {
     pub fn joined_path(&self, typ: LinuxNamespaceType) -> Option<&Path> {
         self.joined
             .iter()
-            .find(|(t, _)| *t == typ)
-            .map(|(_, p)| p.as_path())
+            .find(|(t, _, _)| *t == typ)
+            .map(|(_, p, _)| p.as_path())
     }
 
     /// The flags the container's init is cloned with. pid must be new at clone time (unshare
@@ -124,14 +125,21 @@ impl Namespaces {
     }
 
     /// Opens every namespace path to join, before anything changes: a path that does not
-    /// exist or is not a namespace fails here with its name.
+    /// exist or is not a namespace fails here with its name. A mount namespace that is vrun's
+    /// own, or that of pid 1 (the host's init), is refused: the container's init pivots the
+    /// root of the mount namespace it is in, which would become every process's root there
+    /// (runc does it). Compared as the kernel sees them, by device and inode, whatever path
+    /// names them.
     pub fn open_joined(&self) -> Result<Vec<(LinuxNamespaceType, OwnedFd)>> {
         self.joined
             .iter()
-            .map(|(typ, path)| {
+            .map(|(typ, path, i)| {
                 let fd = std::fs::File::open(path).context(|| {
                     format!("open {} namespace path {}", spec_name(*typ), path.display())
                 })?;
+                if *typ == LinuxNamespaceType::Mount {
+                    refuse_a_shared_mount_namespace(&fd, path, *i)?;
+                }
                 Ok((*typ, OwnedFd::from(fd)))
             })
             .collect()
@@ -195,6 +203,29 @@ pub fn open_of_process(pid: i32, typ: LinuxNamespaceType) -> Result<OwnedFd> {
     std::fs::File::open(&path)
         .map(OwnedFd::from)
         .context(|| format!("open {path}"))
+}
+
+/// See [`Namespaces::open_joined`]: `fd` is open on the mount namespace of
+/// linux.namespaces[`i`].
+fn refuse_a_shared_mount_namespace(fd: &std::fs::File, path: &Path, i: usize) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let id = |m: std::fs::Metadata| (m.dev(), m.ino());
+    let joined = fd
+        .metadata()
+        .map(id)
+        .context(|| format!("stat {}", path.display()))?;
+    for (whose, own) in [
+        ("the one vrun runs in", "/proc/self/ns/mnt"),
+        ("the one of pid 1 (this machine's init)", "/proc/1/ns/mnt"),
+    ] {
+        if std::fs::metadata(own).map(id).ok() == Some(joined) {
+            return Err(Error::Invalid(format!(
+                "linux.namespaces[{i}].path: {}: the mount namespace of linux.namespaces[{i}] is {whose}: the container's init would pivot its root, and every process in it would get the container's rootfs as its root (leave out the path for a mount namespace of the container's own)",
+                path.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Whether two namespace files name the same namespace (compared by inode).

@@ -9,14 +9,19 @@
 
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::sync::OnceLock;
+use std::sync::Mutex;
 
 use nix::errno::Errno;
 
 use crate::error::{Error, Result};
 use crate::sys;
 
-static PROC: OnceLock<OwnedFd> = OnceLock::new();
+/// The pinned host /proc, from [`pin`] until [`release`].
+static PROC: Mutex<Option<OwnedFd>> = Mutex::new(None);
+
+fn pinned() -> std::sync::MutexGuard<'static, Option<OwnedFd>> {
+    PROC.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// The procfs root inode number.
 const PROC_ROOT_INO: u64 = 1;
@@ -29,7 +34,7 @@ fn is_procfs(fd: &OwnedFd) -> bool {
 /// Opens and verifies the host's /proc; call it before entering the container's mount
 /// namespace. Later calls keep the first handle.
 pub fn pin() -> Result<()> {
-    if PROC.get().is_some() {
+    if pinned().is_some() {
         return Ok(());
     }
     use std::os::unix::fs::OpenOptionsExt;
@@ -51,13 +56,23 @@ pub fn pin() -> Result<()> {
                 .into(),
         ));
     }
-    let _ = PROC.set(fd);
+    pinned().get_or_insert(fd);
     Ok(())
+}
+
+/// Closes the pinned /proc. A created container's init, which waits for `start` for as long
+/// as its user likes, holds nothing of the host meanwhile: a process that can see it (a peer
+/// in its pid namespace, or one `exec`'d into it) and holds CAP_SYS_PTRACE would otherwise
+/// reach the host's processes, their roots and sysctls through /proc/<init>/fd/N. Writes
+/// after this fail with EBADFD.
+pub fn release() {
+    drop(pinned().take());
 }
 
 /// Writes `value` to /proc/`rel` (e.g. "sys/net/ipv4/ip_forward", "thread-self/attr/exec").
 pub fn write(rel: &str, value: &[u8]) -> std::result::Result<(), Errno> {
-    let proc_fd = PROC.get().ok_or(Errno::EBADFD)?;
+    let guard = pinned();
+    let proc_fd = guard.as_ref().ok_or(Errno::EBADFD)?;
     let file = sys::openat2(
         proc_fd.as_fd(),
         rel,

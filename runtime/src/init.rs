@@ -3,7 +3,7 @@
 //! and execs the user's process. It never returns.
 
 use std::convert::Infallible;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use nix::mount::{mount, MsFlags};
@@ -15,45 +15,52 @@ use vrun_rootfs::resolve::{fd_path, Root};
 use vrun_rootfs::{devices, masked, mount_options, mounts, pivot};
 
 use crate::error::{Context, Error, Result};
+use crate::passed_fds::PassedFds;
 use crate::process::{self, Program};
 use crate::seccomp::Seccomp;
 use crate::sync::{self, Channel};
 use crate::{console, hooks, sys};
 
-/// What init needs, prepared by the parent before the clone.
+/// What init needs, prepared by the parent before the clone. The fds are init's own (moved
+/// into it in the clone's child branch), so that it closes each once it is done with it.
 pub(crate) struct InitContext<'a> {
     pub id: &'a str,
     pub spec: &'a Spec,
     pub bundle_dir: &'a Path,
     pub rootfs: &'a Path,
     pub ns: &'a Namespaces,
-    pub ns_fds: &'a [(LinuxNamespaceType, OwnedFd)],
-    pub channel: &'a Channel,
+    pub ns_fds: Vec<(LinuxNamespaceType, OwnedFd)>,
+    pub channel: Channel,
     /// The exec fifo, open read-write so that opening it never blocks.
-    pub fifo: &'a OwnedFd,
-    pub console_socket: Option<&'a OwnedFd>,
+    pub fifo: OwnedFd,
+    pub console_socket: Option<OwnedFd>,
     pub cgroup_source: Option<CgroupSource>,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
-    pub preserve_fds: u32,
+    /// LISTEN_FDS and --preserve-fds: the fds the process gets at 3 .. 3+count.
+    pub passed_fds: &'a PassedFds,
     /// False when the parent denied setgroups in the user namespace (unprivileged caller).
     pub setgroups_allowed: bool,
-    pub seccomp: Option<&'a crate::seccomp::SeccompSetup<'a>>,
+    pub seccomp: Option<crate::seccomp::SeccompSetup<'a>>,
     /// create's copy of the state directory's lock (see ContainerDir::lock_fd).
     pub state_lock: Option<std::os::fd::RawFd>,
     /// The virtual disk to mount as the root, when the container has one.
     pub disk: Option<&'a crate::disk::DiskState>,
     /// Bind mount sources the parent cloned (see `mounts::open_bind_sources`).
-    pub mount_sources: &'a [Option<OwnedFd>],
+    pub mount_sources: Vec<Option<OwnedFd>>,
     /// The cgroup init joins itself, first thing (or once the disk is mounted).
-    pub cgroup_join: Option<&'a vrun_cgroup::SelfJoin>,
+    pub cgroup_join: Option<vrun_cgroup::SelfJoin>,
     /// Whether init sheds its memory before waiting for `start` (not for `run`).
     pub shed_memory: bool,
 }
 
-pub(crate) fn run(ctx: InitContext) -> ! {
+/// Runs init to the exec of the user's process. Never returns, and never drops `ctx` (it ends
+/// in execve or _exit): the fds init closes by number before it waits (see
+/// [`release_the_host`]) may be owned by `ctx` or by create's stack frame, which the child
+/// never unwinds either, so none is closed twice.
+pub(crate) fn run(mut ctx: InitContext) -> ! {
     let mut reported_ready = false;
-    let err = match crate::sys::no_unwind(|| setup_and_exec(&ctx, &mut reported_ready)) {
+    let err = match crate::sys::no_unwind(|| setup_and_exec(&mut ctx, &mut reported_ready)) {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -77,7 +84,7 @@ pub(crate) fn join_cgroup(join: Option<&vrun_cgroup::SelfJoin>, channel: &Channe
     Ok(())
 }
 
-fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infallible> {
+fn setup_and_exec(ctx: &mut InitContext, reported_ready: &mut bool) -> Result<Infallible> {
     if let Some(fd) = ctx.state_lock {
         let _ = nix::unistd::close(fd);
     }
@@ -116,7 +123,10 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
         crate::disk::mount_image(d)?;
         ctx.channel.send(sync::DISK_MOUNTED, b"")?;
     }
-    join_cgroup(ctx.cgroup_join, ctx.channel)?;
+    join_cgroup(ctx.cgroup_join.as_ref(), &ctx.channel)?;
+    // (its fds are the host's cgroup directories: a process that could see init would get
+    // past the container's limits through them)
+    drop(ctx.cgroup_join.take());
     let state_json = ctx
         .channel
         .expect(sync::GO, "the parent to place the container")?;
@@ -124,15 +134,17 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
     if new_user_ns {
         attrs::set_not_dumpable()?;
     }
-    let seccomp = match ctx.seccomp {
+    // (it reads the host pid, which only the host's /proc tells)
+    let seccomp = match &ctx.seccomp {
         Some(s) => Some(Seccomp::prepare(s, process)?),
         None => None,
     };
-
     if ctx.ns.is_new(LinuxNamespaceType::User) {
         user::become_ns_root()?;
     }
-    ctx.ns.enter(ctx.ns_fds)?;
+    ctx.ns.enter(&ctx.ns_fds)?;
+    // (a joined pid or network namespace of the host's, among them)
+    drop(std::mem::take(&mut ctx.ns_fds));
     ctx.ns.enter_cgroup()?;
     // Only in a uts namespace of its own: a joined one belongs to someone else, whose name
     // the container must not change.
@@ -169,10 +181,12 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
             root: &root,
             bundle: ctx.bundle_dir,
             cgroup: ctx.cgroup_source.as_ref(),
-            sources: ctx.mount_sources,
+            sources: &ctx.mount_sources,
         },
         spec_mounts,
     )?;
+    // (clones of the host's mount trees, attached where they belong now)
+    ctx.mount_sources.clear();
     let dev_is_bind = spec_mounts.iter().any(|m| {
         m.destination() == Path::new("/dev")
             && m.options()
@@ -210,10 +224,10 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
     hooks::run("createContainer", &create_container_hooks, &state_json)?;
 
     if process.terminal().unwrap_or(false) {
-        let socket = ctx.console_socket.ok_or_else(|| {
+        let socket = ctx.console_socket.take().ok_or_else(|| {
             Error::Invalid("process.terminal is true but there is no console socket".into())
         })?;
-        setup_console(&root, socket, process)?;
+        setup_console(&root, &socket, process)?;
     } else {
         // A session of its own, as runc's init has (its setsid in nsexec): nothing of the
         // caller's session (a SIGHUP when its terminal closes, job control) reaches the
@@ -251,7 +265,7 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
         attrs::join_new_session_keyring(ctx.id)?;
     }
     process::apply_linux_attributes(linux)?;
-    process::pass_preserved_fds(ctx.preserve_fds)?;
+    process::pass_preserved_fds(ctx.passed_fds)?;
     // The user switch would clear it anyway; cleared now, before any seccomp filter.
     nix::sys::prctl::set_pdeathsig(None).context(|| "clear PR_SET_PDEATHSIG".into())?;
     // As late as possible, just before the wait; before the filter if the filter might
@@ -262,15 +276,25 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
     if ctx.shed_memory && !shed_late {
         shed_memory();
     }
+    // What init keeps while it waits: stdio, the fds handed to the process, the exec fifo,
+    // and until "ready" the channel (and until the filter is loaded, its listener socket).
+    let mut keep: Vec<RawFd> = vec![0, 1, 2, ctx.fifo.as_raw_fd()];
+    keep.extend(&ctx.passed_fds.open);
+    let until_ready = [ctx.channel.as_raw_fd()];
+    let listener = ctx.seccomp.as_ref().and_then(|s| s.listener_fd());
     // The filter goes in during create, as runc loads it, so that a listener has its fd
     // before `start` and the startContainer hooks run under it. Early (see
     // process::apply_attributes) when loading it needs privileges the process drops, else
-    // right after. Either way only the handshake's write and read, the hooks, the signal
-    // reset and execve follow it (and shed_memory's calls where the profile surely allows
-    // them).
-    let load_filter = || match &seccomp {
-        Some(s) => s.load(&state_json, "creating"),
-        None => Ok(()),
+    // right after. Either way only the handshake's write and read, closing fds, the hooks,
+    // the signal reset and execve follow it (and shed_memory's calls where the profile
+    // surely allows them). Everything of the host goes just before it, while no filter can
+    // refuse close_range(2).
+    let load_filter = || -> Result<()> {
+        release_the_host(&[&keep[..], &until_ready, listener.as_slice()].concat())?;
+        match &seccomp {
+            Some(s) => s.load(&state_json, "creating"),
+            None => Ok(()),
+        }
     };
     let early = seccomp.as_ref().is_some_and(|s| s.early);
     process::apply_attributes(
@@ -285,13 +309,28 @@ fn setup_and_exec(ctx: &InitContext, reported_ready: &mut bool) -> Result<Infall
 
     ctx.channel.send(sync::READY, b"")?;
     *reported_ready = true;
+    // The last fd of the host's but the fifo (the listener socket went with the filter). By
+    // number: `ctx` is never dropped (see run).
+    let _ = nix::unistd::close(ctx.channel.as_raw_fd());
 
     if ctx.shed_memory && shed_late {
         shed_memory();
     }
-    wait_for_start(ctx.fifo)?;
+    wait_for_start(&ctx.fifo)?;
     hooks::run("startContainer", &start_container_hooks, &state_json)?;
     Err(program.exec_after(|| Ok(())))
+}
+
+/// Before init waits for `start` (for hours, if its user likes), it gives back everything of the
+/// host it holds: the pinned host /proc, and every fd but `keep` (what it still needs). It
+/// held the host's namespaces, cgroup directories, mount trees and sockets, and a process
+/// that can see init (a peer container sharing its pid namespace, a process `exec`'d into
+/// it) with CAP_SYS_PTRACE reaches them through /proc/<init>/fd/N, a directory fd even past
+/// its mount's root (`..` from the host's cgroup directory climbs to the host's /).
+/// close-on-exec would only close them at the exec, hours later.
+fn release_the_host(keep: &[RawFd]) -> Result<()> {
+    vrun_rootfs::procfs::release();
+    sys::close_fds_except(keep).context(|| "close the fds of the host before the wait".into())
 }
 
 /// The pty for `process.terminal`: opened from the container's own devpts, its master sent to

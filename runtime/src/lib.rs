@@ -17,6 +17,7 @@ mod init;
 pub mod lifecycle;
 mod netdev;
 pub mod notify;
+pub mod passed_fds;
 mod process;
 pub mod procfs;
 mod seccomp;

@@ -11,6 +11,7 @@ use vrun_isolation::capabilities::CapSets;
 use vrun_isolation::{attrs, rlimits, sched, user};
 
 use crate::error::{Context, Error, Result};
+use crate::passed_fds::PassedFds;
 use crate::sys;
 
 pub(crate) const DEFAULT_PATH: &str =
@@ -235,25 +236,23 @@ pub(crate) fn apply_attributes(
     Ok(())
 }
 
-/// fds 3 .. 3+N stay open across exec (--preserve-fds); every other fd of vrun's is marked
-/// close-on-exec. Done before any seccomp filter: close_range(2) is newer than many
-/// allow-lists (runtime-tools' default, older Docker and Kubernetes profiles).
-pub(crate) fn pass_preserved_fds(n: u32) -> Result<()> {
-    for fd in 3..3 + n as i32 {
-        match nix::fcntl::fcntl(
+/// The fds handed to the process (LISTEN_FDS, --preserve-fds) stay open across exec at their
+/// numbers; every other fd from 3 up is marked close-on-exec, the placeholders in the range
+/// among them (see passed_fds). Done before any seccomp filter: close_range(2) is newer than
+/// many allow-lists (runtime-tools' default, older Docker and Kubernetes profiles).
+pub(crate) fn pass_preserved_fds(passed: &PassedFds) -> Result<()> {
+    sys::cloexec_from(3).context(|| "mark vrun's fds close-on-exec".into())?;
+    for &fd in &passed.open {
+        nix::fcntl::fcntl(
             fd,
             nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
-        ) {
-            Ok(_) | Err(nix::errno::Errno::EBADF) => {}
-            Err(e) => {
-                return Err(Error::Sys {
-                    what: format!("--preserve-fds: keep fd {fd} open"),
-                    source: e,
-                })
-            }
-        }
+        )
+        .map_err(|e| Error::Sys {
+            what: format!("--preserve-fds: keep fd {fd} open"),
+            source: e,
+        })?;
     }
-    sys::cloexec_from(3 + n).context(|| "mark vrun's fds close-on-exec".into())
+    Ok(())
 }
 
 /// A CPU or NUMA node list ("0-3,5") as ranges; the error names the field.

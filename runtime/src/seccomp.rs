@@ -6,7 +6,8 @@
 //! parent connected (with the host's credentials and filesystem, which the process no
 //! longer has by then).
 
-use std::os::fd::OwnedFd;
+use std::cell::RefCell;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use oci_spec::runtime::{Capability, Process};
 use serde_json::Value;
@@ -20,7 +21,8 @@ use crate::state::OCI_VERSION;
 pub(crate) struct SeccompSetup<'a> {
     profile: &'a Profile,
     filter: Filter,
-    listener_socket: Option<OwnedFd>,
+    /// Taken (and closed) by the load that sends the listener over it.
+    listener_socket: RefCell<Option<OwnedFd>>,
 }
 
 impl<'a> SeccompSetup<'a> {
@@ -39,8 +41,16 @@ impl<'a> SeccompSetup<'a> {
         Ok(Some(SeccompSetup {
             profile,
             filter,
-            listener_socket,
+            listener_socket: RefCell::new(listener_socket),
         }))
+    }
+
+    /// The socket to the listener, while it is still open.
+    pub fn listener_fd(&self) -> Option<RawFd> {
+        self.listener_socket
+            .borrow()
+            .as_ref()
+            .map(|s| s.as_raw_fd())
     }
 }
 
@@ -73,10 +83,12 @@ impl<'a> Seccomp<'a> {
     }
 
     /// Loads the filter; with a listener, sends it with the container process state
-    /// (`state` is the container's state, `status` what it is at this moment).
+    /// (`state` is the container's state, `status` what it is at this moment), and closes
+    /// the socket it went over.
     pub fn load(&self, state_json: &str, status: &str) -> Result<()> {
         let listener = vrun_seccomp::load(&self.setup.filter).map_err(Error::Invalid)?;
-        if let (Some(listener), Some(socket)) = (listener, &self.setup.listener_socket) {
+        let socket = self.setup.listener_socket.borrow_mut().take();
+        if let (Some(listener), Some(socket)) = (listener, &socket) {
             let mut state: Value = serde_json::from_str(state_json).unwrap_or(Value::Null);
             state["status"] = Value::String(status.to_owned());
             let payload = vrun_seccomp::notify::process_state(

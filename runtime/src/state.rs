@@ -138,7 +138,12 @@ impl ContainerDir {
         crate::id::validate(id)?;
         ensure_root(root)?;
         let path = root.join(id);
-        match std::fs::create_dir(&path) {
+        // The state holds the whole config, process.env's secrets among them: the directory
+        // is searchable by others (as runc's, 0711: a container root of a user namespace
+        // reaches an upper layer in it by path) but not listable, and its files are the
+        // owner's alone, whatever the state root's own mode.
+        use std::os::unix::fs::DirBuilderExt;
+        match std::fs::DirBuilder::new().mode(0o711).create(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 return Err(Error::Exists(id.into()))
@@ -199,7 +204,7 @@ impl ContainerDir {
         let tmp = self.path.join(".state.json.tmp");
         let text = serde_json::to_vec(state)
             .map_err(|e| Error::Invalid(format!("encode the state: {e}")))?;
-        std::fs::write(&tmp, text).context(|| format!("write {}", tmp.display()))?;
+        write_private(&tmp, &text).context(|| format!("write {}", tmp.display()))?;
         std::fs::rename(&tmp, self.path.join(STATE_FILE))
             .context(|| format!("write {}/{STATE_FILE}", self.path.display()))
     }
@@ -222,6 +227,21 @@ impl ContainerDir {
             }),
         }
     }
+}
+
+/// Writes a file only its owner may read (0600, whatever the umask), replacing any.
+fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    // (a file an older vrun left, or someone else made, keeps its mode through open)
+    f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    f.write_all(data)
 }
 
 fn ensure_root(root: &Path) -> Result<()> {

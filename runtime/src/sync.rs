@@ -24,6 +24,12 @@ pub const JOINED: &[u8] = b"joined";
 
 pub struct Channel(OwnedFd);
 
+impl AsRawFd for Channel {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
 pub fn pair() -> Result<(Channel, Channel)> {
     let (a, b) = socketpair(
         AddressFamily::Unix,

@@ -40,6 +40,62 @@ pub fn cloexec_from(first: u32) -> Result<(), Errno> {
     Errno::result(ret).map(drop)
 }
 
+/// Closes every fd of this process but those in `keep` (stdio is not kept unless listed).
+/// For a created container's init before it waits (see init::release_the_host): the fds it
+/// holds without owning them (values of create's stack frame, which the child never unwinds,
+/// and whatever the caller passed vrun) go too, so none of them can be closed twice.
+pub fn close_fds_except(keep: &[std::os::fd::RawFd]) -> Result<(), Errno> {
+    let mut keep: Vec<u32> = keep
+        .iter()
+        .filter_map(|fd| u32::try_from(*fd).ok())
+        .collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut first = 0u32;
+    for fd in keep.into_iter().chain([u32::MAX]) {
+        if fd > first {
+            close_range(first, fd - 1)?;
+        }
+        first = fd.saturating_add(1);
+    }
+    Ok(())
+}
+
+/// close_range(2) with no flags; where the kernel lacks it (before 5.9), a close of each
+/// number up to the open-files limit.
+fn close_range(first: u32, last: u32) -> Result<(), Errno> {
+    // SAFETY: integer arguments only; the caller owns the decision to close these numbers.
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0u32) };
+    match Errno::result(ret) {
+        Err(Errno::ENOSYS) => {
+            let end = open_files_limit().min(u64::from(last) + 1);
+            for fd in u64::from(first)..end {
+                // SAFETY: as above; EBADF for numbers not open is expected and ignored.
+                unsafe { libc::close(fd as i32) };
+            }
+            Ok(())
+        }
+        other => other.map(drop),
+    }
+}
+
+/// The soft RLIMIT_NOFILE: fds are numbered below it.
+pub fn open_files_limit() -> u64 {
+    nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map(|(soft, _)| soft)
+        .unwrap_or(1024)
+}
+
+/// Whether `fd` is an open fd of this process.
+pub fn is_open(fd: std::os::fd::RawFd) -> bool {
+    nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD).is_ok()
+}
+
+/// dup3(2) with O_CLOEXEC: `fd` at number `target` (which must be free), close-on-exec.
+pub fn dup_onto_cloexec(fd: std::os::fd::RawFd, target: std::os::fd::RawFd) -> Result<(), Errno> {
+    nix::unistd::dup3(fd, target, nix::fcntl::OFlag::O_CLOEXEC).map(drop)
+}
+
 /// execve(2) with prepared C strings; returns only on failure.
 pub fn execve(
     path: &std::ffi::CStr,

@@ -82,6 +82,7 @@ impl Args {
             pidfd_socket: self.pidfd_socket.clone(),
             listen_fds: listen_fds(),
             starts_at_once: false,
+            passed_fds: g.passed_fds.clone(),
         }
     }
 }
@@ -97,7 +98,7 @@ pub fn run(g: &Global, a: Args) -> super::Result {
 
 /// Socket activation: the fds systemd (or another activator) gave vrun, by LISTEN_FDS, when
 /// LISTEN_PID names this process (sd_listen_fds' rule, which runc follows).
-fn listen_fds() -> u32 {
+pub(crate) fn listen_fds() -> u32 {
     let for_us = std::env::var("LISTEN_PID")
         .ok()
         .and_then(|p| p.parse::<u32>().ok())

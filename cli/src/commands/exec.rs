@@ -85,6 +85,7 @@ pub fn run(g: &Global, a: Args) -> super::Result {
         ignore_paused: a.ignore_paused,
         process_label: a.process_label,
         apparmor: a.apparmor,
+        passed_fds: g.passed_fds.clone(),
     };
     lifecycle::exec(&opts)
 }

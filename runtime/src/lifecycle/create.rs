@@ -44,6 +44,9 @@ pub struct CreateOptions {
     /// `run`: `start` follows at once, so init does not shed its memory for a wait that
     /// does not come (see init::shed_memory).
     pub starts_at_once: bool,
+    /// The fds of the caller the process gets, reserved before vrun opened any of its own
+    /// (main() does, see passed_fds); None: reserved here, from `listen_fds + preserve_fds`.
+    pub passed_fds: Option<crate::passed_fds::PassedFds>,
 }
 
 /// Where a `process.terminal` pty goes.
@@ -103,6 +106,13 @@ impl Drop for Undo {
 }
 
 pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created> {
+    let passed_fds = match &opts.passed_fds {
+        Some(p) => p.clone(),
+        None => crate::passed_fds::PassedFds::reserve(
+            opts.listen_fds.saturating_add(opts.preserve_fds),
+            "--preserve-fds",
+        )?,
+    };
     crate::id::validate(&opts.id)?;
     let mut bundle = Bundle::load(&opts.bundle)?;
     bundle.validate()?;
@@ -246,7 +256,8 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
         limits.apply(cg)?;
         undo.cgroup = Some(cg.clone());
     }
-    nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o622))
+    // (only its owner starts the container: the fifo is no one else's to write)
+    nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o600))
         .context(|| format!("create {}", fifo_path.display()))?;
     let fifo = open_fifo(&fifo_path)?;
 
@@ -283,7 +294,7 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
         );
     // Cloned here, with the caller's credentials, which init loses to the new user
     // namespace's before it mounts.
-    let mut mount_sources = match ns.is_new(LinuxNamespaceType::User) {
+    let mut mount_sources: Vec<Option<OwnedFd>> = match ns.is_new(LinuxNamespaceType::User) {
         true => vrun_rootfs::mounts::open_bind_sources(
             spec.mounts().as_deref().unwrap_or(&[]),
             &bundle.dir,
@@ -300,27 +311,28 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
         super::clone_joining(ns.clone_flags(), self_join.as_ref(), !disk_first);
     let pid = match cloned.context(|| "clone the container's init".into())? {
         CloneResult::Child => {
-            drop(parent_end);
+            // What init does not need of the parent's; what it needs is moved into it.
+            drop((parent_end, restore, console_receiver, loop_device));
             init::run(InitContext {
                 id: &opts.id,
                 spec,
                 bundle_dir: &bundle.dir,
                 rootfs: &bundle.rootfs,
                 ns: &ns,
-                ns_fds: &ns_fds,
-                channel: &init_end,
-                fifo: &fifo,
-                console_socket: console_socket.as_ref(),
+                ns_fds,
+                channel: init_end,
+                fifo,
+                console_socket,
                 cgroup_source,
                 no_pivot: opts.no_pivot,
                 no_new_keyring: opts.no_new_keyring,
-                preserve_fds: opts.preserve_fds + opts.listen_fds,
+                passed_fds: &passed_fds,
                 setgroups_allowed,
-                seccomp: seccomp.as_ref(),
+                seccomp,
                 state_lock: undo.dir.as_ref().map(|d| d.lock_fd()),
                 disk: disk.as_ref(),
-                mount_sources: &mount_sources,
-                cgroup_join: self_join.as_ref(),
+                mount_sources,
+                cgroup_join: self_join,
                 shed_memory: !opts.starts_at_once,
             })
         }

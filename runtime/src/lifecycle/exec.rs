@@ -51,6 +51,9 @@ pub struct ExecOptions {
     pub process_label: Option<String>,
     /// `--apparmor`: the AppArmor profile (process.apparmorProfile).
     pub apparmor: Option<String>,
+    /// The caller's fds the process gets (see passed_fds); None: reserved here, from
+    /// `preserve_fds`.
+    pub passed_fds: Option<crate::passed_fds::PassedFds>,
 }
 
 /// runc's `exec --cgroup` arguments: `[<controller>[,<controller>...]:]<path>`; a path
@@ -210,6 +213,10 @@ pub fn build_process(opts: &ExecOptions, base: Option<&Process>) -> Result<Proce
 
 /// Runs the process; returns its exit status (0 when detached).
 pub fn exec(opts: &ExecOptions) -> Result<i32> {
+    let passed_fds = match &opts.passed_fds {
+        Some(p) => p.clone(),
+        None => crate::passed_fds::PassedFds::reserve(opts.preserve_fds, "--preserve-fds")?,
+    };
     let dir = ContainerDir::open(&opts.root, &opts.id)?;
     let state = dir.load()?;
     match status(&dir.path, &state) {
@@ -330,7 +337,7 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
                     },
                     console_socket.as_ref(),
                     FdsAndGroups {
-                        preserve_fds: opts.preserve_fds,
+                        passed_fds: &passed_fds,
                         setgroups_allowed,
                     },
                     ExecSeccomp {
@@ -510,8 +517,8 @@ fn shared_mount_ns_root(state: &Persisted) -> Result<Option<OwnedFd>> {
 
 /// `--preserve-fds`, and whether setgroups(2) is allowed in the container's user namespace
 /// (not where an unprivileged caller wrote the gid map: see idmap::write_maps).
-struct FdsAndGroups {
-    preserve_fds: u32,
+struct FdsAndGroups<'a> {
+    passed_fds: &'a crate::passed_fds::PassedFds,
     setgroups_allowed: bool,
 }
 
@@ -537,7 +544,7 @@ fn exec_child(
     root: Option<&OwnedFd>,
     target: ExecTarget,
     console_socket: Option<&OwnedFd>,
-    fg: FdsAndGroups,
+    fg: FdsAndGroups<'_>,
     sc: ExecSeccomp,
 ) -> Result<Infallible> {
     let ExecTarget {
@@ -586,7 +593,7 @@ fn exec_child(
         attrs::set_oom_score_adj(adj)?;
     }
     process::apply_linux_attributes(linux)?;
-    process::pass_preserved_fds(fg.preserve_fds)?;
+    process::pass_preserved_fds(fg.passed_fds)?;
     let early_load = seccomp
         .as_ref()
         .filter(|s| s.early)
