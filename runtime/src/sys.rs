@@ -212,6 +212,33 @@ pub fn pre_exec(
     }
 }
 
+/// The child of `cmd` gets SIGKILL when this process (the thread that spawns it) dies: a hook
+/// does not outlive the vrun process that runs it (a `create` killed mid-way, say).
+pub fn die_with_parent(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: in the child only prctl, getppid and _exit run, which are async-signal-safe
+    // and allocate nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            // (best effort: a seccomp filter may refuse prctl to a startContainer hook)
+            let armed = libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) == 0;
+            // The parent may have died before the prctl: then no signal comes.
+            if armed && libc::getppid() != parent {
+                libc::_exit(137);
+            }
+            Ok(())
+        });
+    }
+}
+
+/// O_NONBLOCK on an fd (a pipe to a hook).
+pub fn set_nonblocking(fd: std::os::fd::BorrowedFd) -> Result<(), Errno> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    let flags = OFlag::from_bits_truncate(fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL)?);
+    fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK)).map(drop)
+}
+
 /// Gives back what a waiting process holds without needing: its mappings of the program's
 /// read-only segments (text and read-only data, never written, so the kernel refaults them
 /// from the page cache when they are touched again), and free heap (malloc_trim). For a
