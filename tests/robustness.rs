@@ -94,3 +94,73 @@ fn kill_create_at_every_step(env: &TestEnv) {
         }
     }
 }
+
+/// Configs as large as users make them: 300 KB of annotations (Kubernetes allows 256 KiB of
+/// them) and a 10 MB config. Every step that carries the state carries all of it: create
+/// (init gets the state over the sync socket), the hooks' stdin (in the runtime and in the
+/// container), `state`, `exec`, `start` and `delete`.
+#[test]
+fn configs_of_300_kb_and_10_mb_work_in_every_step() {
+    for (name, size) in [("300k", 300 * 1000), ("10m", 10 * 1000 * 1000)] {
+        let env = TestEnv::new(&format!("big-{name}"));
+        let mut c = env.sh("sleep 30");
+        let value = "x".repeat(size);
+        c["annotations"] = serde_json::json!({"example.com/big": value});
+        let seen = |f: &str| env.dir.join(f).to_str().unwrap().to_string();
+        c["hooks"] = serde_json::json!({
+            "createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", format!("wc -c > {}", seen("create-runtime"))]}],
+            // (in the container's mount namespace, before pivot_root: the host's paths)
+            "createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", format!("wc -c > {}", seen("create-container"))]}],
+            "poststart": [{"path": "/bin/sh", "args": ["sh", "-c", format!("wc -c > {}", seen("poststart"))]}],
+        });
+        let id = env.id("c");
+        env.create(&id, &c);
+        let state = env.state(&id);
+        assert_eq!(
+            state["annotations"]["example.com/big"]
+                .as_str()
+                .map(str::len),
+            Some(size),
+            "{name}: vrun state"
+        );
+        let out = env.vrun(&["exec", &id, "echo", "exec-ok"]);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "exec-ok\n",
+            "{name}: exec: {}",
+            messages(&out.stderr)
+        );
+        let out = env.vrun(&["start", &id]);
+        assert!(
+            out.status.success(),
+            "{name}: start: {}",
+            messages(&out.stderr)
+        );
+        let bytes = |p: std::path::PathBuf| -> usize {
+            std::fs::read_to_string(&p)
+                .unwrap_or_else(|e| panic!("{name}: {}: {e}", p.display()))
+                .trim()
+                .parse()
+                .unwrap()
+        };
+        for file in [
+            env.dir.join("create-runtime"),
+            env.dir.join("create-container"),
+            env.dir.join("poststart"),
+        ] {
+            let n = bytes(file.clone());
+            assert!(
+                n > size,
+                "{name}: {} read {n} bytes of the state",
+                file.display()
+            );
+        }
+        let out = env.vrun(&["delete", "--force", &id]);
+        assert!(
+            out.status.success(),
+            "{name}: delete: {}",
+            messages(&out.stderr)
+        );
+        assert_no_state_left(&env, name);
+    }
+}

@@ -1,4 +1,8 @@
-//! The parent/init channel: a SOCK_SEQPACKET socketpair, so every message arrives whole.
+//! The parent/init channel: a SOCK_SEQPACKET socketpair, whose records arrive whole. A
+//! message is one record, `tag\nLENGTH\n` and the first part of its body, followed by as many
+//! records as the rest of the body needs: a record is limited by the socket's send buffer
+//! (net.core.wmem_default, 208 KiB here), and the state JSON of `go` is as large as the
+//! config's annotations (Kubernetes allows 256 KiB; runc takes a 100 MB config).
 //!
 //! parent -> init: `go` + the state JSON (after id maps and cgroup placement), `hooks-done`.
 //! init -> parent: `disk-mounted`, `joined` (+ why not), `hooks` (ready for createRuntime
@@ -41,37 +45,89 @@ pub fn pair() -> Result<(Channel, Channel)> {
     Ok((Channel(a), Channel(b)))
 }
 
+/// The body bytes a record carries: well under any socket send buffer (the kernel's
+/// smallest is about 4.6 KiB, with a 2 KiB floor for a record, SOCK_MIN_SNDBUF).
+const RECORD: usize = 32 * 1024;
+
 impl Channel {
     pub fn send(&self, tag: &[u8], body: &[u8]) -> Result<()> {
-        let mut msg = Vec::with_capacity(tag.len() + 1 + body.len());
+        let first = body.len().min(RECORD);
+        let mut msg = Vec::with_capacity(tag.len() + 24 + first);
         msg.extend_from_slice(tag);
         msg.push(b'\n');
-        msg.extend_from_slice(body);
+        msg.extend_from_slice(body.len().to_string().as_bytes());
+        msg.push(b'\n');
+        msg.extend_from_slice(&body[..first]);
+        self.write_record(&msg)?;
+        for part in body[first..].chunks(RECORD) {
+            self.write_record(part)?;
+        }
+        Ok(())
+    }
+
+    fn write_record(&self, record: &[u8]) -> Result<()> {
         // write(2) rather than send(2): init's last messages go out under a seccomp filter
         // that may have been loaded early, and allow-lists that allow anything allow write.
         // A peer that has gone gives EPIPE: vrun ignores SIGPIPE until the signal reset
         // just before exec.
-        nix::unistd::write(&self.0, &msg).context(|| "send to the sync socket".into())?;
-        Ok(())
+        loop {
+            match nix::unistd::write(&self.0, record) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                other => {
+                    other.context(|| "send to the sync socket".into())?;
+                    return Ok(());
+                }
+            }
+        }
     }
 
-    /// The next message as (tag, body); None when the other side has gone (EOF).
-    pub fn recv(&self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
-        let mut buf = vec![0u8; 256 * 1024];
+    /// One record into `buf` (cleared first); 0 bytes when the other side has gone.
+    fn read_record(&self, buf: &mut Vec<u8>) -> Result<usize> {
+        buf.clear();
+        buf.resize(RECORD + 64, 0);
         let n = loop {
-            match recv(self.0.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+            match recv(self.0.as_raw_fd(), buf, MsgFlags::empty()) {
                 Err(nix::errno::Errno::EINTR) => continue,
                 other => break other.context(|| "read the sync socket".into())?,
             }
         };
-        if n == 0 {
+        buf.truncate(n);
+        Ok(n)
+    }
+
+    /// The next message as (tag, body); None when the other side has gone (EOF).
+    pub fn recv(&self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        let mut record = Vec::new();
+        if self.read_record(&mut record)? == 0 {
             return Ok(None);
         }
-        buf.truncate(n);
-        let split = buf.iter().position(|b| *b == b'\n').unwrap_or(buf.len());
-        let body = buf.get(split + 1..).map(<[u8]>::to_vec).unwrap_or_default();
-        buf.truncate(split);
-        Ok(Some((buf, body)))
+        let bad = || Error::Invalid("a malformed message on the sync socket".into());
+        let tag_end = record.iter().position(|b| *b == b'\n').ok_or_else(bad)?;
+        let len_end = record[tag_end + 1..]
+            .iter()
+            .position(|b| *b == b'\n')
+            .map(|p| tag_end + 1 + p)
+            .ok_or_else(bad)?;
+        let len: usize = std::str::from_utf8(&record[tag_end + 1..len_end])
+            .ok()
+            .and_then(|l| l.parse().ok())
+            .ok_or_else(bad)?;
+        let mut body = Vec::with_capacity(len);
+        body.extend_from_slice(&record[len_end + 1..]);
+        record.truncate(tag_end);
+        let mut part = Vec::new();
+        while body.len() < len {
+            if self.read_record(&mut part)? == 0 {
+                return Err(Error::Invalid(
+                    "the other side of the sync socket went away in the middle of a message".into(),
+                ));
+            }
+            body.extend_from_slice(&part);
+        }
+        if body.len() != len {
+            return Err(bad());
+        }
+        Ok(Some((record, body)))
     }
 
     /// Waits for one expected tag; an `error` message becomes the error it carries.

@@ -48,12 +48,27 @@ pub fn process_state(oci_version: &str, pid: i32, metadata: Option<&str>, state:
     v
 }
 
-/// Sends the payload and the listener fd over the connected socket.
+/// Sends the payload and the listener fd over the connected socket. The payload holds the
+/// container's annotations and may be larger than one send takes: the rest follows the fd.
 pub fn send_listener(socket: &OwnedFd, listener: &OwnedFd, payload: &[u8]) -> Result<(), String> {
+    let failed = |e: nix::errno::Errno| {
+        format!("linux.seccomp.listenerPath: send the seccomp listener fd: {e}")
+    };
     let fds = [listener.as_raw_fd()];
     let cmsg = [ControlMessage::ScmRights(&fds)];
     let iov = [IoSlice::new(payload)];
-    sendmsg::<()>(socket.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
-        .map(|_| ())
-        .map_err(|e| format!("linux.seccomp.listenerPath: send the seccomp listener fd: {e}"))
+    let mut sent = loop {
+        match sendmsg::<()>(socket.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            other => break other.map_err(failed)?,
+        }
+    };
+    while sent < payload.len() {
+        match nix::unistd::write(socket, &payload[sent..]) {
+            Ok(n) => sent += n,
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(failed(e)),
+        }
+    }
+    Ok(())
 }
