@@ -164,3 +164,161 @@ fn configs_of_300_kb_and_10_mb_work_in_every_step() {
         assert_no_state_left(&env, name);
     }
 }
+
+/// A pseudo-random number below `n` (xorshift, seeded by the test's pid): no crate needed,
+/// and a failing sequence can be read from the test's output.
+fn next_below(state: &mut u64, n: u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state % n
+}
+
+/// `create` (and `run`) SIGKILLed at random moments of their first milliseconds, a few
+/// hundred times, each followed by `delete --force`: no state directory, cgroup directory
+/// (the container's own or the parent it shares), registry mark or process may be left. The
+/// container's cgroup nests in a parent of this test's, made by the first create and removed
+/// by whoever is last out.
+#[test]
+fn create_killed_at_random_moments_leaves_nothing_delete_force_cannot_remove() {
+    let env = TestEnv::new("randkill");
+    let parent = format!("vrun-randkill-{}", std::process::id());
+    let mut seed = u64::from(std::process::id()) | 1;
+    // How long a whole create takes here: the kills fall within it.
+    let mut c = env.sh("sleep 30");
+    c["linux"]["cgroupsPath"] = serde_json::json!(format!("{parent}/probe"));
+    env.write_config(&c);
+    let started = Instant::now();
+    assert!(env.try_create("probe").status.success());
+    let span = started.elapsed().as_micros().max(2000) as u64;
+    assert!(env.vrun(&["delete", "--force", "probe"]).status.success());
+    let rounds = 300;
+    let mut killed_early = 0;
+    for i in 0..rounds {
+        let id = format!("{}-k{i}", env.name);
+        c["linux"]["cgroupsPath"] = serde_json::json!(format!("{parent}/{id}"));
+        env.write_config(&c);
+        let verb = if i % 3 == 0 { "run" } else { "create" };
+        let mut child = env
+            .cmd()
+            .args([verb, "--bundle"])
+            .arg(&env.bundle)
+            .arg(&id)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let delay = next_below(&mut seed, span + span / 2);
+        std::thread::sleep(Duration::from_micros(delay));
+        if child.try_wait().unwrap().is_none() {
+            killed_early += 1;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let out = env.vrun(&["delete", "--force", &id]);
+        assert!(
+            out.status.success(),
+            "round {i} ({verb} killed after {delay} us): delete --force: {}",
+            messages(&out.stderr)
+        );
+        assert!(
+            !env.root.join(&id).exists(),
+            "round {i} ({verb} killed after {delay} us): state dir left"
+        );
+        let left = cgroup_dirs_named(&id);
+        assert!(
+            left.is_empty(),
+            "round {i} ({verb} killed after {delay} us): cgroup left: {left:?}"
+        );
+    }
+    assert!(
+        killed_early > rounds / 3,
+        "only {killed_early} kills fell inside create"
+    );
+    let left = cgroup_dirs_named(&parent);
+    assert!(left.is_empty(), "the shared parent cgroup left: {left:?}");
+    assert_no_state_left(&env, "after the kills");
+}
+
+/// Damages a state file (its path, its text).
+type Damage<'a> = dyn Fn(&std::path::Path, &str) + 'a;
+
+fn is_running(pid: i64) -> bool {
+    proc_state(pid as u32).is_some_and(|s| s != 'Z')
+}
+
+/// A state.json damaged in each way an operator meets it (truncated by a full disk,
+/// overwritten, emptied, replaced by a directory or a symlink, a pid out of range): `delete
+/// --force` still removes the container, its cgroup and its live init, says what it could
+/// not read, and exits 0. A symlink to another container's state never makes it act on that
+/// one.
+#[test]
+fn delete_force_removes_a_container_whose_state_is_damaged() {
+    let env = TestEnv::new("badstate");
+    let other = env.id("other");
+    env.create(&other, &env.sh("sleep 30"));
+    let damages: [(&str, &Damage<'_>); 6] = [
+        ("truncated", &|f, text| {
+            std::fs::write(f, &text[..text.len() * 2 / 3]).unwrap()
+        }),
+        ("garbage", &|f, _| {
+            std::fs::write(f, "}{ not json \u{1}\u{2}").unwrap()
+        }),
+        ("empty", &|f, _| std::fs::write(f, "").unwrap()),
+        ("a directory", &|f, _| {
+            std::fs::remove_file(f).unwrap();
+            std::fs::create_dir(f).unwrap();
+        }),
+        ("a symlink", &|f, _| {
+            std::fs::remove_file(f).unwrap();
+            let theirs = f
+                .parent()
+                .unwrap()
+                .with_file_name(&other)
+                .join("state.json");
+            std::os::unix::fs::symlink(theirs, f).unwrap();
+        }),
+        ("a pid out of range", &|f, text| {
+            let v: serde_json::Value = serde_json::from_str(text).unwrap();
+            let pid = v["pid"].as_i64().unwrap();
+            std::fs::write(
+                f,
+                text.replacen(&format!("\"pid\":{pid}"), "\"pid\":99999999999", 1),
+            )
+            .unwrap()
+        }),
+    ];
+    for (i, (how, damage)) in damages.iter().enumerate() {
+        let id = env.id(&format!("d{i}"));
+        env.create(&id, &env.sh("sleep 30"));
+        let pid = env.state(&id)["pid"].as_i64().unwrap();
+        assert!(
+            !cgroup_dirs_named(&id).is_empty(),
+            "{how}: no cgroup to begin with"
+        );
+        let file = env.root.join(&id).join("state.json");
+        let text = std::fs::read_to_string(&file).unwrap();
+        damage(&file, &text);
+        let out = env.vrun(&["delete", "--force", &id]);
+        let err = messages(&out.stderr);
+        assert!(out.status.success(), "{how}: delete --force: {err}");
+        assert!(
+            err.contains("state.json"),
+            "{how}: the damage is not named: {err}"
+        );
+        assert!(!env.root.join(&id).exists(), "{how}: state dir left");
+        assert!(cgroup_dirs_named(&id).is_empty(), "{how}: cgroup left");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while is_running(pid) {
+            assert!(Instant::now() < deadline, "{how}: init {pid} survived");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(
+            env.state(&other)["status"],
+            "created",
+            "{how}: the other container was touched"
+        );
+    }
+    assert!(env.vrun(&["delete", "--force", &other]).status.success());
+    assert_no_state_left(&env, "after the damaged states");
+}

@@ -148,10 +148,11 @@ impl Cgroup {
     }
 
     /// mkdir -p of one hierarchy's directory under the registry's lock: each level it makes
-    /// is marked and claimed, and each existing level another vrun container made is claimed.
-    /// A parent can still vanish between the walk and the mkdir (a container of another
-    /// state root removing it when it was empty): the walk is then retried. The walk up
-    /// stops at `base`, the hierarchy's mount point, when it is known.
+    /// is marked (before it is made: see [`Registry`]) and claimed, and each existing level
+    /// another vrun container made is claimed. A parent can still vanish between the walk and
+    /// the mkdir (a container of another state root removing it when it was empty): the walk
+    /// is then retried. The walk up stops at `base`, the hierarchy's mount point, when it is
+    /// known.
     fn make_dirs(
         &mut self,
         version: Version,
@@ -163,33 +164,45 @@ impl Cgroup {
         let mut attempts = 0;
         'walk: loop {
             // mkdir -p from the leaf up: where containers run, only the leaf is missing, and
-            // one mkdir finds that out (a stat of every level did, issue 14).
-            let mut missing = Vec::new(); // leaf first
+            // one mkdir finds that out (a stat of every level did, issue 14). Each level tried
+            // is marked first, and the mark taken back if the level turns out to exist.
+            let mut missing = Vec::new(); // leaf first, with whether this walk marked it
             let mut p = dir;
             let made_p = loop {
+                let marked = self.mark_before_making(dir, p, session)?;
                 match std::fs::create_dir(p) {
-                    Ok(()) => break true,
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => break false,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        missing.push(p.to_path_buf());
-                        match p.parent() {
-                            Some(parent) => p = parent,
-                            None => break false,
+                    Ok(()) => break Some(marked),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        if marked {
+                            session.unmark(p)?;
                         }
+                        break None;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound && p.parent().is_some() => {
+                        missing.push((p.to_path_buf(), marked));
+                        p = p.parent().unwrap_or(p);
                     }
                     Err(e) => {
+                        if marked {
+                            session.unmark(p)?;
+                        }
+                        unmark_all(&missing, session)?;
                         return Err(Error::Io {
                             what: format!("create cgroup {}", p.display()),
                             source: e,
-                        })
+                        });
                     }
                 }
             };
-            if p == dir && !made_p {
+            if p == dir && made_p.is_none() {
                 self.fresh = false;
             }
             // existing levels vrun made: this container may remove them too
-            let mut existing = if made_p { p.parent() } else { Some(p) };
+            let mut existing = if made_p.is_some() {
+                p.parent()
+            } else {
+                Some(p)
+            };
             while let Some(e) = existing {
                 if Some(e) == base {
                     break;
@@ -199,26 +212,31 @@ impl Cgroup {
                 }
                 existing = e.parent();
             }
-            if made_p {
-                self.made(version, name, dir, p, session)?;
+            if let Some(marked) = made_p {
+                self.made(version, name, dir, p, marked, session)?;
             }
-            for m in missing.iter().rev() {
+            for (i, (m, marked)) in missing.iter().enumerate().rev() {
                 match std::fs::create_dir(m) {
-                    Ok(()) => self.made(version, name, dir, m, session)?,
+                    Ok(()) => self.made(version, name, dir, m, *marked, session)?,
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        if *marked {
+                            session.unmark(m)?;
+                        }
                         if m == dir {
                             self.fresh = false;
                         }
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 10 => {
                         attempts += 1;
+                        unmark_all(&missing[..=i], session)?;
                         continue 'walk;
                     }
                     Err(e) => {
+                        unmark_all(&missing[..=i], session)?;
                         return Err(Error::Io {
                             what: format!("create cgroup {}", m.display()),
                             source: e,
-                        })
+                        });
                     }
                 }
             }
@@ -226,18 +244,29 @@ impl Cgroup {
         }
     }
 
-    /// A level `m` of `dir` that [`Cgroup::make_dirs`] just made: marked (but the shared
-    /// `vrun/` parent), claimed, and given what a task needs to join it.
+    /// Marks `m`, a level of `dir` about to be made, unless it is the shared `vrun/` parent
+    /// (never marked) or marked already. Returns whether it marked it.
+    fn mark_before_making(&self, dir: &Path, m: &Path, session: &mut Session) -> Result<bool> {
+        if self.shared_parent(dir) == Some(m) {
+            return Ok(false);
+        }
+        session.mark_new(m)
+    }
+
+    /// A level `m` of `dir` that [`Cgroup::make_dirs`] just made: claimed, its mark this
+    /// container's (`marked`: marked by this walk; else the mark was left by one that is
+    /// gone), and given what a task needs to join it.
     fn made(
         &mut self,
         version: Version,
         name: &str,
         dir: &Path,
         m: &Path,
+        marked: bool,
         session: &mut Session,
     ) -> Result<()> {
-        if self.shared_parent(dir) != Some(m) {
-            session.mark(m)?;
+        if !marked && self.shared_parent(dir) != Some(m) {
+            session.take_over(m)?;
         }
         self.claim(m);
         match version {
@@ -595,10 +624,91 @@ impl Cgroup {
         for dir in &self.created {
             if remove_tree(dir, leaves.contains(&dir))? {
                 session.unmark(dir)?;
+            } else {
+                // (in use by others, who remove it when they go)
+                session.disown(dir)?;
             }
         }
         Ok(())
     }
+}
+
+/// `delete --force` of a container whose state does not say its cgroup (a create killed
+/// before it saved one, a state.json that cannot be read): the directories the registry's
+/// marks say were made for container `id` are emptied (SIGKILL to what is in them, thawed
+/// first if frozen, for up to `timeout`) and removed, deepest first, with the `vrun/` parent
+/// of the default placement once it is empty. Returns the directories left (still in use).
+pub fn remove_marked_for(registry: &Registry, id: &str, timeout: Duration) -> Result<Vec<PathBuf>> {
+    let dirs = registry.lock()?.marked_for(id)?;
+    if dirs.is_empty() {
+        return Ok(dirs);
+    }
+    // Emptied without the registry's lock, which every create and delete needs.
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_micros(200);
+    loop {
+        let mut pids = Vec::new();
+        {
+            let mut session = registry.lock()?;
+            for dir in &dirs {
+                collect_unshared_pids(dir, &mut session, &mut pids)?;
+            }
+        }
+        if pids.is_empty() || Instant::now() > deadline {
+            break;
+        }
+        for pid in pids {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        for dir in &dirs {
+            // (frozen tasks act on SIGKILL only once thawed; absent files are not frozen)
+            let _ = std::fs::write(dir.join("freezer.state"), "THAWED");
+            let _ = std::fs::write(dir.join("cgroup.freeze"), "0");
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+    let mut session = registry.lock()?;
+    let mut left = Vec::new();
+    for dir in &dirs {
+        // (child cgroups go with it, but those of other vrun containers)
+        let others_inside = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                e.file_type().is_ok_and(|t| t.is_dir())
+                    && session.is_marked(&e.path()).unwrap_or(true)
+            });
+        if !remove_tree(dir, !others_inside)? {
+            left.push(dir.clone());
+            continue;
+        }
+        session.unmark(dir)?;
+        // the default placement's shared parent, `<caller>/vrun/<id>`
+        if let Some(parent) = dir
+            .parent()
+            .filter(|p| p.file_name().is_some_and(|n| n == "vrun"))
+            .filter(|_| dir.file_name().is_some_and(|n| n == id))
+        {
+            let _ = std::fs::remove_dir(parent);
+        }
+    }
+    session.save()?;
+    Ok(left)
+}
+
+/// Takes back the marks a walk of [`Cgroup::make_dirs`] made for levels it did not make.
+fn unmark_all(levels: &[(PathBuf, bool)], session: &mut Session) -> Result<()> {
+    for (level, marked) in levels {
+        if *marked {
+            session.unmark(level)?;
+        }
+    }
+    Ok(())
 }
 
 /// Removes a cgroup directory and, for a container's own directory, the empty child cgroups
@@ -662,6 +772,31 @@ fn collect_pids(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
         for e in entries.flatten() {
             if e.file_type().is_ok_and(|t| t.is_dir()) {
                 collect_pids(&e.path(), out)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The processes of `dir` and of its children but those another vrun container made (marked
+/// ones: a parent this container made may hold other containers' cgroups since; its own
+/// deeper levels are walked on their own). Unmarked children are the container's own making.
+fn collect_unshared_pids(dir: &Path, session: &mut Session, out: &mut Vec<i32>) -> Result<()> {
+    let procs = match std::fs::read_to_string(dir.join("cgroup.procs")) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(Error::Io {
+                what: format!("read {}/cgroup.procs", dir.display()),
+                source: e,
+            })
+        }
+    };
+    out.extend(procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) && !session.is_marked(&e.path())? {
+                collect_unshared_pids(&e.path(), session, out)?;
             }
         }
     }

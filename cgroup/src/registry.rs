@@ -5,8 +5,14 @@
 //! never removed. The `vrun/` parent of the default placement is not listed: it is vrun's by
 //! its name, and any container in it, of any state root, may remove it (`Cgroup::create`).
 //!
-//! `<root>/@cgroups.d/` holds one empty file per directory, named by a hash of its path, and
-//! goes away with the last one. Making a directory and marking it, and removing it and its
+//! `<root>/@cgroups.d/` holds one mark per directory, named by a hash of its path, and goes
+//! away with the last one. A mark is a symlink whose target is `OWNER:PATH`: the id of the
+//! container that made the directory (`@` once that container is gone and others still use
+//! it) and the directory's path, so that `delete --force` of a container whose state is lost
+//! (a create killed before it saved any, a corrupt state.json) finds the directories it made
+//! (tmpfs keeps a target under 128 bytes in the inode; a longer one costs a page).
+//! A mark is made before its directory, so that no kill in between leaves a directory that
+//! nothing records (a mark whose directory never came is removed by that same delete). Making a directory and marking it, and removing it and its
 //! mark, happen under a lock on the state root itself (no lock file to leave behind), so a
 //! container joining a directory never sees it half made or half removed.
 //! A mark costs one file, whatever the number of containers: the single list this replaced
@@ -30,9 +36,14 @@ const MARKS: &str = "@cgroups.d";
 /// The list of vrun before the marks: a JSON array of paths.
 const OLD_LIST: &str = "@cgroups";
 
+/// A mark's target for a directory whose maker is gone (or unknown: an older vrun's mark).
+const NO_OWNER: &str = "@";
+
 #[derive(Debug, Clone)]
 pub struct Registry {
     root: PathBuf,
+    /// The container whose marks this registry makes (see [`Registry::for_container`]).
+    owner: Option<String>,
 }
 
 /// The registry while it is locked.
@@ -47,6 +58,15 @@ impl Registry {
     pub fn under(root: &Path) -> Registry {
         Registry {
             root: root.to_path_buf(),
+            owner: None,
+        }
+    }
+
+    /// The registry as container `id` uses it: the directories it makes are marked as its.
+    pub fn for_container(root: &Path, id: &str) -> Registry {
+        Registry {
+            root: root.to_path_buf(),
+            owner: Some(id.to_string()),
         }
     }
 
@@ -116,24 +136,91 @@ impl Session<'_> {
         }
     }
 
-    pub(crate) fn mark(&mut self, dir: &Path) -> Result<()> {
+    /// Marks `dir` as made by this registry's container, before it is made. Returns whether
+    /// the mark is new (false: `dir` was marked already, by whoever made it).
+    pub(crate) fn mark_new(&mut self, dir: &Path) -> Result<bool> {
+        let owner = self.registry.owner.as_deref().unwrap_or(NO_OWNER);
+        self.make_mark(dir, owner)
+    }
+
+    fn make_mark(&mut self, dir: &Path, owner: &str) -> Result<bool> {
         let file = self.mark_file(dir);
-        let make = |file: &Path| File::create(file).map(drop);
-        make(&file)
-            .or_else(|e| match e.kind() {
-                ErrorKind::NotFound => {
-                    std::fs::create_dir(self.marks()).or_else(|e| match e.kind() {
-                        ErrorKind::AlreadyExists => Ok(()),
-                        _ => Err(e),
-                    })?;
-                    make(&file)
-                }
-                _ => Err(e),
-            })
-            .map_err(|e| Error::Io {
+        let mut target = std::ffi::OsString::from(format!("{owner}:"));
+        target.push(dir.as_os_str());
+        let make = |file: &Path| std::os::unix::fs::symlink(&target, file);
+        let made = make(&file).or_else(|e| match e.kind() {
+            ErrorKind::NotFound => {
+                std::fs::create_dir(self.marks()).or_else(|e| match e.kind() {
+                    ErrorKind::AlreadyExists => Ok(()),
+                    _ => Err(e),
+                })?;
+                make(&file)
+            }
+            _ => Err(e),
+        });
+        match made {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(Error::Io {
                 what: format!("create {}", file.display()),
                 source: e,
+            }),
+        }
+    }
+
+    /// Makes `dir`'s mark this registry's container's (a directory it made again under a
+    /// mark left by one that is gone).
+    pub(crate) fn take_over(&mut self, dir: &Path) -> Result<()> {
+        if self.owner_of(dir).as_deref() != self.registry.owner.as_deref() {
+            self.unmark(dir)?;
+            self.mark_new(dir)?;
+        }
+        Ok(())
+    }
+
+    /// `dir` stays (others use it) while this registry's container goes: its mark no longer
+    /// names that container, so that a later one of the same id does not take it for its own.
+    pub(crate) fn disown(&mut self, dir: &Path) -> Result<()> {
+        if self.registry.owner.is_some()
+            && self.owner_of(dir).as_deref() == self.registry.owner.as_deref()
+        {
+            self.unmark(dir)?;
+            self.make_mark(dir, NO_OWNER)?;
+            self.unmarked = false;
+        }
+        Ok(())
+    }
+
+    /// The container that made `dir`, as its mark says; None for an unmarked directory, one
+    /// whose maker is gone, or a mark of an older vrun (an empty file).
+    fn owner_of(&self, dir: &Path) -> Option<String> {
+        let target = std::fs::read_link(self.mark_file(dir)).ok()?;
+        parse_target(target.as_os_str()).and_then(|(owner, _)| owner)
+    }
+
+    /// Every directory marked as made by container `id`, deepest first: the directories of a
+    /// container whose state does not say them (see the module's comment).
+    pub fn marked_for(&self, id: &str) -> Result<Vec<PathBuf>> {
+        let entries = match std::fs::read_dir(self.marks()) {
+            Ok(e) => e,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => {
+                return Err(Error::Io {
+                    what: format!("read {}", self.marks().display()),
+                    source: e,
+                })
+            }
+        };
+        let mut dirs: Vec<PathBuf> = entries
+            .flatten()
+            .filter_map(|e| std::fs::read_link(e.path()).ok())
+            .filter_map(|t| match parse_target(t.as_os_str()) {
+                Some((Some(owner), path)) if owner == id => Some(path),
+                _ => None,
             })
+            .collect();
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+        Ok(dirs)
     }
 
     pub(crate) fn unmark(&mut self, dir: &Path) -> Result<()> {
@@ -179,13 +266,22 @@ impl Session<'_> {
             ))
         })?;
         for dir in &list {
-            self.mark(dir)?;
+            self.make_mark(dir, NO_OWNER)?;
         }
         std::fs::remove_file(&file).map_err(|e| Error::Io {
             what: format!("remove {}", file.display()),
             source: e,
         })
     }
+}
+
+/// A mark's target: (its owner, None for [`NO_OWNER`]; the directory).
+fn parse_target(target: &std::ffi::OsStr) -> Option<(Option<String>, PathBuf)> {
+    let bytes = target.as_bytes();
+    let split = bytes.iter().position(|b| *b == b':')?;
+    let owner = std::str::from_utf8(&bytes[..split]).ok()?;
+    let path = PathBuf::from(std::ffi::OsStr::from_bytes(&bytes[split + 1..]));
+    Some(((owner != NO_OWNER).then(|| owner.to_string()), path))
 }
 
 #[cfg(test)]
@@ -199,7 +295,8 @@ mod tests {
         let a = Path::new("/sys/fs/cgroup/memory/a");
         let b = Path::new("/sys/fs/cgroup/memory/b");
         let mut s = r.lock().unwrap();
-        s.mark(a).unwrap();
+        assert!(s.mark_new(a).unwrap());
+        assert!(!s.mark_new(a).unwrap(), "marked twice");
         s.save().unwrap();
         let mut s = r.lock().unwrap();
         assert!(s.is_marked(a).unwrap() && !s.is_marked(b).unwrap());

@@ -46,6 +46,11 @@ pub struct Persisted {
     pub start_time: u64,
     pub bundle: PathBuf,
     pub rootfs: PathBuf,
+    /// Without a mount namespace of its own: the mount id of the rootfs's bind onto itself
+    /// in the caller's namespace, which delete detaches (see vrun_rootfs::host_root). (Kept
+    /// with the fields before the config's, which [`Salvaged`] reads from a damaged file.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_root_mount: Option<u64>,
     pub created: String,
     pub owner: String,
     #[serde(default)]
@@ -61,10 +66,6 @@ pub struct Persisted {
     /// The virtual disk (`--overlay` and friends), when it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disk: Option<crate::disk::DiskState>,
-    /// Without a mount namespace of its own: the mount id of the rootfs's bind onto itself
-    /// in the caller's namespace, which delete detaches (see vrun_rootfs::host_root).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub host_root_mount: Option<u64>,
     /// NOTIFY_SOCKET of the create that made it: `start` passes the container's READY there
     /// (or to its own NOTIFY_SOCKET, if it has one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -98,6 +99,27 @@ impl Persisted {
         Ok(vrun_isolation::namespaces::Namespaces::from_spec(
             list.unwrap_or(&[]),
         )?)
+    }
+
+    /// Just enough of a container to signal and wait for its init (a damaged state's pid
+    /// and start time: see [`Salvaged`]).
+    pub(crate) fn recovered(id: &str, pid: i32, start_time: u64) -> Persisted {
+        Persisted {
+            id: id.into(),
+            pid,
+            start_time,
+            bundle: PathBuf::new(),
+            rootfs: PathBuf::new(),
+            host_root_mount: None,
+            created: String::new(),
+            owner: String::new(),
+            annotations: HashMap::new(),
+            cgroup: None,
+            config: Spec::default(),
+            seccomp: None,
+            disk: None,
+            notify_socket: None,
+        }
     }
 
     pub fn spec_state(&self, status: Status) -> SpecState<'_> {
@@ -259,17 +281,95 @@ fn ensure_root(root: &Path) -> Result<()> {
     }
 }
 
+/// state.json's bytes, never through a symlink (the state is vrun's own file: a link there
+/// would make vrun act on whatever it names).
+fn read_state_file(dir: &Path, id: &str) -> Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = dir.join(STATE_FILE);
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&file)
+        .map_err(|e| match (e.kind(), e.raw_os_error()) {
+            (std::io::ErrorKind::NotFound, _) => Error::NotFound(id.into()),
+            (_, Some(libc::ELOOP)) => Error::Invalid(format!(
+                "{}: a symlink, not vrun's state file",
+                file.display()
+            )),
+            _ => Error::Io {
+                what: format!("read {}", file.display()),
+                source: e,
+            },
+        })?;
+    let mut text = Vec::new();
+    f.read_to_end(&mut text)
+        .context(|| format!("read {}", file.display()))?;
+    Ok(text)
+}
+
 /// Reads a container's state.json without locking (for `list` and `state`).
 pub fn load_state(dir: &Path, id: &str) -> Result<Persisted> {
-    let file = dir.join(STATE_FILE);
-    let text = std::fs::read(&file).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::NotFound(id.into()),
-        _ => Error::Io {
-            what: format!("read {}", file.display()),
-            source: e,
-        },
-    })?;
-    serde_json::from_slice(&text).map_err(|e| Error::Invalid(format!("{}: {e}", file.display())))
+    let text = read_state_file(dir, id)?;
+    if text.is_empty() {
+        return Err(Error::Invalid(format!(
+            "{}: empty",
+            dir.join(STATE_FILE).display()
+        )));
+    }
+    let state: Persisted = serde_json::from_slice(&text)
+        .map_err(|e| Error::Invalid(format!("{}: {e}", dir.join(STATE_FILE).display())))?;
+    // (a negative pid would name a process group to kill(2), one above the kernel's
+    // PID_MAX_LIMIT no process)
+    if !(0..=4_194_304).contains(&state.pid) {
+        return Err(Error::Invalid(format!(
+            "{}: pid {} is out of range",
+            dir.join(STATE_FILE).display(),
+            state.pid
+        )));
+    }
+    Ok(state)
+}
+
+/// What can still be read of a state.json that does not parse (truncated, damaged): the
+/// fields vrun writes before the config's, each taken where it first appears and only if it
+/// parses on its own. A key inside a string cannot match: its quotes would be escaped.
+#[derive(Debug, Default)]
+pub struct Salvaged {
+    pub pid: Option<i32>,
+    pub start_time: Option<u64>,
+    pub rootfs: Option<PathBuf>,
+    pub host_root_mount: Option<u64>,
+}
+
+impl Salvaged {
+    pub fn read(dir: &Path, id: &str) -> Salvaged {
+        let Ok(mut text) = read_state_file(dir, id) else {
+            return Salvaged::default();
+        };
+        // (the fields wanted all come before `created`, and the config's after it)
+        let created = b"\"created\":";
+        if let Some(end) = text.windows(created.len()).position(|w| w == created) {
+            text.truncate(end);
+        }
+        fn field<T: serde::de::DeserializeOwned>(text: &[u8], key: &str) -> Option<T> {
+            let needle = format!("\"{key}\":");
+            let at = text
+                .windows(needle.len())
+                .position(|w| w == needle.as_bytes())?;
+            let rest = &text[at + needle.len()..];
+            serde_json::Deserializer::from_slice(rest)
+                .into_iter::<T>()
+                .next()?
+                .ok()
+        }
+        Salvaged {
+            pid: field::<i32>(&text, "pid").filter(|p| *p > 0),
+            start_time: field(&text, "start_time"),
+            rootfs: field(&text, "rootfs"),
+            host_root_mount: field(&text, "host_root_mount"),
+        }
+    }
 }
 
 /// state.json bytes through parsing and back to the state `vrun state` prints. For the fuzz

@@ -382,7 +382,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32> {
     }
     let hierarchy = Hierarchy::detect()?;
     let dir = ContainerDir::create(&opts.root, &opts.id)?;
-    let registry = Registry::under(&opts.root);
+    let registry = Registry::for_container(&opts.root, &opts.id);
     let mut undo = RestoreUndo {
         dir: Some(dir),
         cgroup: None,

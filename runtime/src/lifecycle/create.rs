@@ -164,7 +164,7 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
     hierarchy.container_dirs(&placement)?;
 
     let dir = ContainerDir::create(&opts.root, &opts.id)?;
-    let registry = Registry::under(&opts.root);
+    let registry = Registry::for_container(&opts.root, &opts.id);
     let mut undo = Undo {
         dir: None,
         cgroup: None,

@@ -20,16 +20,22 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     };
     let state = match dir.load() {
         Ok(s) => s,
-        // A directory without state.json is what a create killed half-way leaves.
+        // A directory without state.json is what a create killed before its first save
+        // leaves (its cgroup may be made already).
         Err(Error::NotFound(_)) => {
-            dir.remove()?;
+            remove_unrecorded(root, dir, None)?;
             return if force {
                 Ok(())
             } else {
                 Err(Error::NotFound(id.into()))
             };
         }
-        Err(e) => return Err(e),
+        Err(e) if force => return remove_unrecorded(root, dir, Some(e)),
+        Err(e) => {
+            return Err(Error::Invalid(format!(
+                "{e} (`delete --force` removes what it can find of the container)"
+            )))
+        }
     };
     match status(&dir.path, &state) {
         Status::Stopped => {}
@@ -45,7 +51,77 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
             )))
         }
     }
-    destroy(root, dir, &state)
+    let creating = state.pid == 0;
+    destroy(root, dir, &state)?;
+    if creating {
+        // (a create killed mid-way may have made more than its state says)
+        let left = vrun_cgroup::remove_marked_for(
+            &Registry::for_container(root, id),
+            id,
+            Duration::from_secs(10),
+        )?;
+        if !left.is_empty() {
+            return Err(still_in_use(id, &left));
+        }
+    }
+    Ok(())
+}
+
+/// `delete --force` of a container whose state says nothing (none was saved yet) or cannot be
+/// read (`damage`: truncated, garbage, not a file): what vrun's records still name goes. Its
+/// init, when the damaged state still gives its pid and start time (which tell it from a
+/// recycled pid); the cgroup directories the registry marks as made for it, with whatever is
+/// in them; the rootfs's bind of a container without a mount namespace of its own; the
+/// directory. What cannot be found this way (poststop hooks, which the config names) is said.
+fn remove_unrecorded(root: &Path, dir: ContainerDir, damage: Option<Error>) -> Result<()> {
+    let id = dir.id.clone();
+    let salvaged = match &damage {
+        Some(_) => crate::state::Salvaged::read(&dir.path, &id),
+        None => Default::default(),
+    };
+    if let (Some(pid), Some(start_time)) = (salvaged.pid, salvaged.start_time) {
+        let init = Persisted::recovered(&id, pid, start_time);
+        if crate::procfs::is_alive(pid, start_time) {
+            let _ = signal_init(&init, Signal::SIGKILL);
+            if !wait_exit(&init, Duration::from_secs(10)) {
+                return Err(Error::Invalid(format!(
+                    "container \"{id}\": its init (pid {pid}) did not exit after SIGKILL"
+                )));
+            }
+        }
+    }
+    let left = vrun_cgroup::remove_marked_for(
+        &Registry::for_container(root, &id),
+        &id,
+        Duration::from_secs(10),
+    )?;
+    if let (Some(rootfs), Some(mount)) = (&salvaged.rootfs, salvaged.host_root_mount) {
+        vrun_rootfs::host_root::detach(rootfs, mount)?;
+    }
+    dir.remove()?;
+    if !left.is_empty() {
+        return Err(still_in_use(&id, &left));
+    }
+    if let Some(e) = damage {
+        tracing::warn!(
+            "container \"{id}\": {e}: removed what vrun's records name (its directory, the cgroups made for it{}); its poststop hooks, which only the state names, did not run",
+            match salvaged.pid {
+                Some(pid) => format!(", its init pid {pid}"),
+                None => String::new(),
+            }
+        );
+    }
+    Ok(())
+}
+
+fn still_in_use(id: &str, left: &[std::path::PathBuf]) -> Error {
+    Error::Invalid(format!(
+        "container \"{id}\": its cgroup directories {} still hold processes after SIGKILL: left",
+        left.iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
 }
 
 /// Whether the container's processes are exactly those of its own pid namespace: init's
@@ -89,7 +165,7 @@ pub(crate) fn destroy(root: &Path, dir: ContainerDir, state: &Persisted) -> Resu
         if !has_own_pid_ns(state) || state.pid == 0 {
             cg.kill_all(Duration::from_secs(10))?;
         }
-        cg.remove(&Registry::under(root))?;
+        cg.remove(&Registry::for_container(root, &state.id))?;
     }
     if let Some(id) = state.host_root_mount {
         vrun_rootfs::host_root::detach(&state.rootfs, id)?;
