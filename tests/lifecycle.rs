@@ -75,6 +75,51 @@ fn delete_of_a_created_container_stops_it() {
     assert!(!vrun_alive(pid));
 }
 
+/// A created container dies on the signals whose default action ends a process, as runc's
+/// does (containerd stops a created container with SIGTERM and waits its whole timeout before
+/// SIGKILL otherwise): init is pid 1 of its pid namespace, which the kernel spares from
+/// signals it has no handler for. Once started, the process has the default dispositions.
+#[test]
+fn a_created_container_dies_on_sigterm_and_its_kin() {
+    let env = TestEnv::new("termcreated");
+    for signal in ["TERM", "INT", "HUP", "USR1"] {
+        let id = env.id(&signal.to_lowercase());
+        env.create(&id, &env.default_config(&["sleep", "30"]));
+        let pid = env.state(&id)["pid"].as_i64().unwrap();
+        let out = env.vrun(&["kill", &id, signal]);
+        assert!(out.status.success(), "{signal}: {}", messages(&out.stderr));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        while vrun_alive(pid) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "SIG{signal} left the created container {}",
+                env.state(&id)["status"]
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(env.state(&id)["status"], "stopped", "{signal}");
+        assert!(env.vrun(&["delete", &id]).status.success());
+    }
+    // started, the process (not vrun's handler) meets the signal: a shell that traps TERM
+    let id = env.id("started");
+    env.create(
+        &id,
+        &env.sh("trap 'echo trapped > /tmp/term; exit 0' TERM; while true; do sleep 0.1; done"),
+    );
+    assert!(env.vrun(&["start", &id]).status.success());
+    assert!(env.vrun(&["kill", &id, "TERM"]).status.success());
+    let marker = env.bundle.join("rootfs/tmp/term");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !marker.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the process's trap did not run"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = env.vrun(&["delete", "--force", &id]);
+}
+
 fn vrun_alive(pid: i64) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(s) => !s[s.rfind(')').unwrap() + 2..].starts_with('Z'),

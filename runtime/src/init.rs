@@ -296,6 +296,12 @@ fn setup_and_exec(ctx: &mut InitContext, reported_ready: &mut bool) -> Result<In
             None => Ok(()),
         }
     };
+    // Before the filter, which may not allow rt_sigaction; from now on a signal that would
+    // end a process ends init (see sys::die_on_terminating_signals). Only pid 1 of a pid
+    // namespace needs it: elsewhere the default actions hold.
+    if ctx.ns.is_new(LinuxNamespaceType::Pid) {
+        sys::die_on_terminating_signals();
+    }
     let early = seccomp.as_ref().is_some_and(|s| s.early);
     process::apply_attributes(
         process,

@@ -182,6 +182,57 @@ pub fn reset_signals() {
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
 }
 
+/// A created container's init dies on each signal whose default action ends a process, with
+/// the status a shell reports for it (128 + the signal), until the exec resets them: as pid 1
+/// of its pid namespace it has the kernel's protection, which drops every signal it has no
+/// handler for, and `kill ID TERM` would leave it created (runc's init, a Go program, has
+/// handlers and dies). SIGPIPE stays ignored: the hooks' pipes may break. The signals are
+/// unblocked too (`run` blocks those it forwards before create).
+pub fn die_on_terminating_signals() {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
+    extern "C" fn die(signal: libc::c_int) {
+        // SAFETY: _exit is async-signal-safe and ends the process; nothing else runs here.
+        unsafe { libc::_exit(128 + signal) }
+    }
+    let action = SigAction::new(SigHandler::Handler(die), SaFlags::empty(), SigSet::all());
+    let mut set = SigSet::empty();
+    for signal in Signal::iterator().filter(|s| terminates(*s)) {
+        // SAFETY: the handler only calls _exit, which is async-signal-safe; the process is
+        // single-threaded.
+        let _ = unsafe { sigaction(signal, &action) };
+        set.add(signal);
+    }
+    for signal in libc::SIGRTMIN()..=libc::SIGRTMAX() {
+        // SAFETY: as above, through libc for the real-time signals nix does not list.
+        unsafe {
+            let mut raw: libc::sigaction = std::mem::zeroed();
+            raw.sa_sigaction = die as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            libc::sigfillset(&mut raw.sa_mask);
+            libc::sigaction(signal, &raw, std::ptr::null_mut());
+        }
+    }
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&set), None);
+}
+
+/// Whether a signal's default action ends the process (with or without a core), SIGPIPE
+/// aside (see [`die_on_terminating_signals`]).
+fn terminates(signal: nix::sys::signal::Signal) -> bool {
+    use nix::sys::signal::Signal::*;
+    !matches!(
+        signal,
+        SIGKILL
+            | SIGSTOP
+            | SIGPIPE
+            | SIGCHLD
+            | SIGCONT
+            | SIGTSTP
+            | SIGTTIN
+            | SIGTTOU
+            | SIGURG
+            | SIGWINCH
+    )
+}
+
 /// Runs the body of a forked child: a panic there becomes an error instead of unwinding into
 /// the parent's stack frames, whose guards (copied by the fork) would otherwise undo the
 /// parent's work from inside the child.
