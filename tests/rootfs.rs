@@ -308,3 +308,71 @@ fn cgroup_mount_shows_the_containers_own_cgroup() {
     c["linux"]["resources"]["memory"] = json!({"limit": 50331648});
     assert_eq!(env.run_ok(&c), "50331648\nro\n");
 }
+
+/// Images whose /etc/resolv.conf or /etc/hosts is a symlink to a file they do not have
+/// (systemd-resolved's `../run/systemd/resolve/stub-resolv.conf`, an absolute link): every
+/// Docker, podman and Kubernetes container bind-mounts those two. The link is resolved inside
+/// the rootfs and what is missing of its target made there, as runc does; nothing outside.
+#[test]
+fn a_mount_onto_a_dangling_symlink_lands_on_its_target_inside_the_rootfs() {
+    let env = TestEnv::new("dangling");
+    let rootfs = env.bundle.join("rootfs");
+    std::os::unix::fs::symlink(
+        "../run/systemd/resolve/stub-resolv.conf",
+        rootfs.join("etc/resolv.conf"),
+    )
+    .unwrap();
+    let absolute_target = format!("/vrun-test-nowhere-{}/hosts", std::process::id());
+    std::os::unix::fs::symlink(&absolute_target, rootfs.join("etc/hosts")).unwrap();
+    std::os::unix::fs::symlink("../var/lib/missing-dir", rootfs.join("etc/data")).unwrap();
+    let (resolv, hosts) = (env.dir.join("resolv.conf"), env.dir.join("hosts"));
+    std::fs::write(&resolv, "nameserver 192.0.2.53\n").unwrap();
+    std::fs::write(&hosts, "192.0.2.1 db\n").unwrap();
+    let mut c = env.sh("cat /etc/resolv.conf /etc/hosts; test -d /etc/data && echo data-dir");
+    let mounts = c["mounts"].as_array_mut().unwrap();
+    for (dest, src) in [("/etc/resolv.conf", &resolv), ("/etc/hosts", &hosts)] {
+        mounts.push(
+            json!({"destination": dest, "type": "bind", "source": src, "options": ["rbind", "ro"]}),
+        );
+    }
+    mounts.push(json!({"destination": "/etc/data", "type": "tmpfs", "source": "tmpfs"}));
+    let out = env.run_ok(&c);
+    assert_eq!(out, "nameserver 192.0.2.53\n192.0.2.1 db\ndata-dir\n");
+    assert!(rootfs
+        .join("run/systemd/resolve/stub-resolv.conf")
+        .is_file());
+    assert!(rootfs
+        .join(absolute_target.trim_start_matches('/'))
+        .is_file());
+    assert!(rootfs.join("var/lib/missing-dir").is_dir());
+    assert!(
+        !std::path::Path::new(&absolute_target)
+            .parent()
+            .unwrap()
+            .exists(),
+        "made outside the rootfs"
+    );
+}
+
+/// A `process.cwd` the image does not have is made, inside the rootfs, as runc makes it (a
+/// Kubernetes `workingDir` not in the image relies on it): also through a symlink, which
+/// resolves inside the rootfs; for a process of another user, the directory is root's with
+/// mode 0755, as runc leaves it. (`exec --cwd` makes nothing, as with runc.)
+#[test]
+fn a_missing_cwd_is_made_inside_the_rootfs() {
+    let env = TestEnv::new("mkcwd");
+    let rootfs = env.bundle.join("rootfs");
+    std::os::unix::fs::symlink("/", rootfs.join("up")).unwrap();
+    let mut c = env.sh("pwd; stat -c '%u %a' .");
+    c["process"]["cwd"] = json!("/work/app/sub");
+    assert_eq!(env.run_ok(&c), "/work/app/sub\n0 755\n");
+    assert!(rootfs.join("work/app/sub").is_dir());
+    c["process"]["cwd"] = json!("/up/up/escape-cwd");
+    c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    assert_eq!(env.run_ok(&c), "/escape-cwd\n0 755\n");
+    assert!(rootfs.join("escape-cwd").is_dir());
+    assert!(
+        !std::path::Path::new("/escape-cwd").exists(),
+        "made outside the rootfs"
+    );
+}

@@ -155,29 +155,50 @@ impl Root {
     }
 
     /// Makes sure a regular file exists at `path` (for bind mounts of files and device
-    /// nodes); returns an O_PATH fd of it. An existing directory there is an error.
+    /// nodes); returns an O_PATH fd of it. An existing directory there is an error. A
+    /// symlink to something missing (an image's `/etc/resolv.conf ->
+    /// ../run/systemd/resolve/stub-resolv.conf`) is followed inside the root and its target
+    /// made, as runc makes it.
     pub fn create_file(&self, path: &Path, mode: u32) -> Result<OwnedFd> {
         let rel = relative(path)?;
-        let shown = || format!("create file {} in the rootfs", path.display());
+        self.create_file_rel(&rel, mode, 0)
+            .context(|| format!("create file {} in the rootfs", path.display()))
+    }
+
+    fn create_file_rel(
+        &self,
+        rel: &str,
+        mode: u32,
+        links: u32,
+    ) -> std::result::Result<OwnedFd, Errno> {
+        if links > 40 {
+            return Err(Errno::ELOOP);
+        }
         // An existing file (the common case) needs no walk through its parents.
-        match self.open_path(&rel) {
+        match self.open_path(rel) {
             Ok(fd) => return Ok(fd),
             Err(Errno::ENOENT) => {}
-            Err(e) => return Err(e).context(shown),
+            Err(e) => return Err(e),
         }
-        if let Some((dir, _)) = rel.rsplit_once('/') {
-            self.mkdir_all(Path::new(dir), 0o755)?;
+        let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+        let parent = self.mkdir_all_rel(dir, 0o755, 0)?;
+        // O_CREAT without O_EXCL never follows a dangling symlink out: RESOLVE_IN_ROOT holds,
+        // and O_NOFOLLOW refuses the link itself (ELOOP), which is then read and followed.
+        match self.open_with(rel, libc::O_CREAT | libc::O_WRONLY | libc::O_NOFOLLOW, mode) {
+            Ok(fd) => drop(fd),
+            Err(Errno::ELOOP) => {
+                let target = nix::fcntl::readlinkat(Some(parent.as_raw_fd()), name)?;
+                let target = target.to_str().ok_or(Errno::EINVAL)?;
+                let next = match target.starts_with('/') {
+                    true => target.to_string(),
+                    false => format!("{dir}/{target}"),
+                };
+                let next = relative(Path::new(&next)).map_err(|_| Errno::EINVAL)?;
+                return self.create_file_rel(&next, mode, links + 1);
+            }
+            Err(e) => return Err(e),
         }
-        // O_CREAT without O_EXCL never follows a dangling symlink out: RESOLVE_IN_ROOT holds.
-        drop(
-            self.open_with(
-                &rel,
-                libc::O_CREAT | libc::O_WRONLY | libc::O_NOFOLLOW,
-                mode,
-            )
-            .context(shown)?,
-        );
-        self.open_path(&rel).context(shown)
+        self.open_path(rel)
     }
 
     /// A new, empty regular file at `path`, replacing whatever the image had there (a

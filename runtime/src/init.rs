@@ -235,6 +235,10 @@ fn setup_and_exec(ctx: &mut InitContext, reported_ready: &mut bool) -> Result<In
         // pid namespace cannot be dumped).
         nix::unistd::setsid().context(|| "setsid".into())?;
     }
+    // A cwd the image lacks is made, as runc makes it (a Kubernetes workingDir that is not in
+    // the image): root's, 0755, resolved inside the root like every path of the config, once
+    // the mounts that may hold it are in place and before anything is made read-only.
+    make_cwd(&root, process.cwd())?;
     if dev_readonly_later {
         mounts::make_dev_readonly(&root)?;
     }
@@ -337,6 +341,19 @@ fn setup_and_exec(ctx: &mut InitContext, reported_ready: &mut bool) -> Result<In
 fn release_the_host(keep: &[RawFd]) -> Result<()> {
     vrun_rootfs::procfs::release();
     sys::close_fds_except(keep).context(|| "close the fds of the host before the wait".into())
+}
+
+/// See [`setup_and_exec`]: `process.cwd`, made inside the root if it is missing.
+fn make_cwd(root: &Root, cwd: &Path) -> Result<()> {
+    let rel = vrun_rootfs::resolve::relative(cwd)?;
+    match root.open_path(&rel) {
+        Err(nix::errno::Errno::ENOENT) => {
+            root.mkdir_all(cwd, 0o755)
+                .map_err(|e| Error::Invalid(format!("process.cwd: {e}")))?;
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The pty for `process.terminal`: opened from the container's own devpts, its master sent to
