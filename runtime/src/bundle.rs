@@ -205,7 +205,7 @@ impl Bundle {
             let opts =
                 vrun_rootfs::mount_options::parse(m.options().as_deref().unwrap_or(&[]), &field)
                     .map_err(|e| err(e.to_string()))?;
-            self.validate_mount_extensions(i, m, &opts, new_user_ns)
+            self.validate_mount_extensions(i, m, &opts, ns.has(LinuxNamespaceType::User))
                 .map_err(|e| err(e.to_string()))?;
         }
         if let Some(profile) = &self.seccomp {
@@ -259,17 +259,12 @@ impl Bundle {
         i: usize,
         m: &oci_spec::runtime::Mount,
         opts: &vrun_rootfs::mount_options::MountOptions,
-        new_user_ns: bool,
+        has_user_ns: bool,
     ) -> Result<()> {
         let field = format!("mounts[{i}] ({})", m.destination().display());
         let typ = m.typ().as_deref().unwrap_or("");
         let maps = self.ext.mount_idmaps.get(i).and_then(Option::as_ref);
         if let Some(map) = maps {
-            if opts.idmap.is_none() {
-                return Err(Error::Invalid(format!(
-                    "{field}: uidMappings/gidMappings are given without the idmap or ridmap option"
-                )));
-            }
             if map.uid.is_empty() || map.gid.is_empty() {
                 return Err(Error::Invalid(format!(
                     "{field}: an idmapped mount needs both uidMappings and gidMappings"
@@ -284,9 +279,9 @@ impl Bundle {
                     "{field}: idmap and ridmap are supported on bind mounts only (type {typ:?})"
                 )));
             }
-            if maps.is_none() && !new_user_ns {
+            if maps.is_none() && !has_user_ns {
                 return Err(Error::Invalid(format!(
-                    "{field}: an idmapped mount without uidMappings and gidMappings of its own takes the container's, and the container has no user namespace of its own"
+                    "{field}: an idmapped mount without uidMappings and gidMappings of its own takes the container's user namespace's, and the container has no user namespace (new or joined)"
                 )));
             }
         }
@@ -372,6 +367,7 @@ pub fn parse_config(text: &[u8], file: &Path) -> Result<Parsed> {
     }
     let ext = spec_ext::take(&mut value)
         .map_err(|e| Error::Invalid(format!("{}: {e}", file.display())))?;
+    idmap_where_mappings_are_given(&mut value, &ext);
     let seccomp = value
         .get_mut("linux")
         .and_then(|l| l.as_object_mut())
@@ -415,6 +411,31 @@ pub(crate) fn warn_dropped_fields<T: serde::Serialize>(
             "{}: {field}: not a field vrun knows: ignored",
             file.display()
         );
+    }
+}
+
+/// config.md: a mount with uidMappings/gidMappings SHOULD name `idmap` or `ridmap`. One that
+/// names neither is an idmapped mount (not recursive), as runc 1.2 takes it: `idmap` is added
+/// to its options.
+fn idmap_where_mappings_are_given(config: &mut serde_json::Value, ext: &Extensions) {
+    let Some(mounts) = config.get_mut("mounts").and_then(|m| m.as_array_mut()) else {
+        return;
+    };
+    for (m, map) in mounts.iter_mut().zip(&ext.mount_idmaps) {
+        if map.is_none() {
+            continue;
+        }
+        let Some(obj) = m.as_object_mut() else {
+            continue;
+        };
+        let options = obj
+            .entry("options")
+            .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+        if let Some(list) = options.as_array_mut() {
+            if !list.iter().any(|o| o == "idmap" || o == "ridmap") {
+                list.push("idmap".into());
+            }
+        }
     }
 }
 

@@ -145,6 +145,12 @@ fn setup_and_exec(ctx: &mut InitContext, reported_ready: &mut bool) -> Result<In
     ctx.ns.enter(&ctx.ns_fds)?;
     // (a joined pid or network namespace of the host's, among them)
     drop(std::mem::take(&mut ctx.ns_fds));
+    // In a joined user namespace too, setup is done as its root (runc's setresuid(0) after
+    // setns): with the host's ids, which it does not map, nothing could be made on the
+    // container's own filesystems (EOVERFLOW).
+    if ctx.ns.joined_path(LinuxNamespaceType::User).is_some() {
+        user::become_ns_root()?;
+    }
     ctx.ns.enter_cgroup()?;
     // Only in a uts namespace of its own: a joined one belongs to someone else, whose name
     // the container must not change.

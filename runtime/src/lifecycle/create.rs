@@ -301,7 +301,11 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
         ),
         false => Vec::new(),
     };
-    prepare_idmapped_sources(&mut mount_sources, &bundle, linux)?;
+    let joined_user_ns = ns_fds
+        .iter()
+        .find(|(t, _)| *t == LinuxNamespaceType::User)
+        .map(|(_, fd)| fd.as_fd());
+    prepare_idmapped_sources(&mut mount_sources, &bundle, linux, joined_user_ns)?;
 
     let restore = ChildNamespaces::enter(&ns, &ns_fds, linux)?;
     // init is born in its v2 cgroup, unless it must mount a disk image first (the cgroup's
@@ -618,11 +622,13 @@ fn pass_listen_fds(spec: &mut oci_spec::runtime::Spec, n: u32) {
 
 /// The sources of idmapped bind mounts, into the list of cloned sources init attaches: each
 /// gets the mapping of a user namespace made with the mount's own mappings or, without them,
-/// the container's (one namespace per distinct mapping).
+/// the container's (one namespace per distinct mapping), or the user namespace the container
+/// joins by path itself.
 fn prepare_idmapped_sources(
     sources: &mut Vec<Option<OwnedFd>>,
     bundle: &Bundle,
     linux: &oci_spec::runtime::Linux,
+    joined_user_ns: Option<std::os::fd::BorrowedFd>,
 ) -> Result<()> {
     let mounts = bundle.spec.mounts().as_deref().unwrap_or(&[]);
     let mut user_namespaces: Vec<(String, OwnedFd)> = Vec::new();
@@ -633,26 +639,33 @@ fn prepare_idmapped_sources(
         let Some(source) = m.source().as_deref().filter(|_| opts.idmap.is_some()) else {
             continue;
         };
-        let (uid, gid) = match bundle.ext.mount_idmaps.get(i).and_then(Option::as_ref) {
-            Some(map) => (map.uid.clone(), map.gid.clone()),
-            None => (
-                linux.uid_mappings().clone().unwrap_or_default(),
-                linux.gid_mappings().clone().unwrap_or_default(),
-            ),
-        };
-        let key = format!("{uid:?}/{gid:?}");
-        let index = match user_namespaces.iter().position(|(k, _)| *k == key) {
-            Some(n) => n,
-            None => {
-                let fd = idmap::user_namespace_with(&uid, &gid, &field)?;
-                user_namespaces.push((key, fd));
-                user_namespaces.len() - 1
+        let own = bundle.ext.mount_idmaps.get(i).and_then(Option::as_ref);
+        let userns = match (own, joined_user_ns) {
+            (None, Some(joined)) => joined,
+            _ => {
+                let (uid, gid) = match own {
+                    Some(map) => (map.uid.clone(), map.gid.clone()),
+                    None => (
+                        linux.uid_mappings().clone().unwrap_or_default(),
+                        linux.gid_mappings().clone().unwrap_or_default(),
+                    ),
+                };
+                let key = format!("{uid:?}/{gid:?}");
+                let index = match user_namespaces.iter().position(|(k, _)| *k == key) {
+                    Some(n) => n,
+                    None => {
+                        let fd = idmap::user_namespace_with(&uid, &gid, &field)?;
+                        user_namespaces.push((key, fd));
+                        user_namespaces.len() - 1
+                    }
+                };
+                user_namespaces[index].1.as_fd()
             }
         };
         let tree = vrun_rootfs::mounts::open_idmapped_source(
             &bundle.dir.join(source),
             &opts,
-            user_namespaces[index].1.as_fd(),
+            userns,
             &field,
         )?;
         if sources.len() < mounts.len() {
