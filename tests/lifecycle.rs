@@ -359,7 +359,7 @@ fn exec_with_a_tty_in_the_foreground() {
         "echo tty=$(readlink /proc/self/fd/0); exit 6",
     ]);
     assert_eq!(out.status.code(), Some(6), "{}", messages(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "tty=/dev/pts/0\r\n");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "tty=/dev/pts/0\n");
 }
 
 #[test]

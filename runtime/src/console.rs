@@ -212,8 +212,19 @@ pub fn set_window_size(fd: BorrowedFd, ws: &libc::winsize) -> nix::Result<()> {
 pub fn open_pty(ptmx: OwnedFd, owner: u32) -> Result<(OwnedFd, OwnedFd)> {
     crate::sys::unlock_pty(ptmx.as_fd()).context(|| "unlock the pty".into())?;
     let peer = crate::sys::open_pty_peer(ptmx.as_fd()).context(|| "open the pty peer".into())?;
+    clear_onlcr(&peer)?;
     give_pty_to(&peer, owner)?;
     Ok((ptmx, peer))
+}
+
+/// The pty passes the program's output byte for byte: without ONLCR, which would turn each
+/// "\n" into "\r\n" on the way to the caller (runc 1.2 clears it on the consoles it makes;
+/// the caller's own terminal, which the output goes on to, does its own translation).
+fn clear_onlcr(peer: &OwnedFd) -> Result<()> {
+    use nix::sys::termios::{tcgetattr, tcsetattr, OutputFlags, SetArg};
+    let mut t = tcgetattr(peer.as_fd()).context(|| "read the pty's settings".into())?;
+    t.output_flags.remove(OutputFlags::ONLCR);
+    tcsetattr(peer.as_fd(), SetArg::TCSANOW, &t).context(|| "clear ONLCR on the pty".into())
 }
 
 /// The pty belongs to the process's user (process.user.uid), so that it can use its own
