@@ -276,7 +276,10 @@ fn terminal_master_goes_to_the_console_socket() {
     }
     // byte for byte what the program wrote: no ONLCR (runc 1.2 clears it too)
     assert!(got.starts_with("tty=/dev/pts/0\n"), "{got:?}");
-    assert!(!got.contains('\r'), "the pty turned \\n into \\r\\n: {got:?}");
+    assert!(
+        !got.contains('\r'),
+        "the pty turned \\n into \\r\\n: {got:?}"
+    );
     // /dev/console is the same pty (major 136 = 0x88)
     assert!(got.lines().nth(1).unwrap().starts_with("88:0"), "{got:?}");
     assert_eq!(pty_size(std::os::fd::AsFd::as_fd(&f)), (40, 100));

@@ -616,3 +616,59 @@ fn checkpoint_and_restore_say_clearly_what_keeps_them_from_working() {
         messages(&out.stderr)
     );
 }
+
+/// runc's rules for checkpoint's paths, checked before CRIU runs: `--parent-path` is relative
+/// to the images and must exist (runc's words); a missing `--image-path` or `--work-path` is
+/// made. A stand-in CRIU that answers --version and fails the dump shows what vrun made.
+#[test]
+fn checkpoint_checks_the_parent_path_and_makes_the_image_and_work_paths() {
+    let env = TestEnv::new("criu-paths");
+    let criu = env.dir.join("fake-criu");
+    std::fs::write(
+        &criu,
+        "#!/bin/sh\n[ \"$1\" = --version ] && { echo 'Version: 3.17'; exit 0; }\necho \"fake criu: $1\" >&2; exit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&criu, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let id = env.id("c");
+    env.create(&id, &env.default_config(&["sleep", "30"]));
+    assert!(env.vrun(&["start", &id]).status.success());
+    let images = env.dir.join("new/images");
+    let work = env.dir.join("new/work");
+    let checkpoint = |extra: &[&str]| {
+        let mut c = env.cmd();
+        c.arg("--criu")
+            .arg(&criu)
+            .arg("checkpoint")
+            .arg("--image-path")
+            .arg(&images);
+        c.args(extra).arg(&id);
+        let out = c.output().unwrap();
+        (out.status.code(), messages(&out.stderr))
+    };
+    let (code, err) = checkpoint(&["--parent-path", "/abs/parent"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("--parent-path must be relative"), "{err}");
+    let (code, err) = checkpoint(&["--parent-path", "../missing"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "invalid --parent-path: stat {}/../missing: no such file or directory",
+            images.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        !env.dir.join("new").exists(),
+        "the refused checkpoint left {}",
+        images.display()
+    );
+    let (code, err) = checkpoint(&["--work-path", work.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("criu dump failed"), "{err}");
+    assert!(
+        images.is_dir() && work.is_dir(),
+        "image and work paths not made: {err}"
+    );
+    env.wait_status(&id, "running");
+}

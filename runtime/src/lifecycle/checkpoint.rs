@@ -127,6 +127,29 @@ impl CriuOptions {
     }
 
     /// The criu binary runs at all (a clear error rather than an exec failure later).
+    /// Makes `--image-path` and `--work-path` where they are missing, as runc does (0700);
+    /// returns what it made.
+    fn make_dirs(&self) -> Result<MadeDirs> {
+        let mut made = MadeDirs(Vec::new());
+        for (flag, dir) in [
+            ("--image-path", Some(&self.image_path)),
+            ("--work-path", self.work_path.as_ref()),
+        ] {
+            if let Some(dir) = dir.filter(|d| !d.exists()) {
+                // (every missing level, deepest last, for undo)
+                let mut missing: Vec<PathBuf> = dir
+                    .ancestors()
+                    .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
+                    .map(Path::to_path_buf)
+                    .collect();
+                missing.reverse();
+                make_private_dir(flag, dir)?;
+                made.0.extend(missing);
+            }
+        }
+        Ok(made)
+    }
+
     fn check_binary(&self) -> Result<()> {
         match Command::new(&self.criu).arg("--version").output() {
             Ok(out) if out.status.success() => Ok(()),
@@ -140,6 +163,38 @@ impl CriuOptions {
                 self.criu.display()
             ))),
         }
+    }
+}
+
+/// mkdir -p, the last level 0700 (CRIU's images hold the container's memory).
+fn make_private_dir(flag: &str, dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .context(|| format!("{flag}: create {}", dir.display()))
+}
+
+/// The directories [`CriuOptions::make_dirs`] made, for a checkpoint refused after it.
+struct MadeDirs(Vec<PathBuf>);
+
+impl MadeDirs {
+    fn undo(self) {
+        for dir in self.0.iter().rev() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+/// An I/O error as Go prints its errno (runc's messages): "no such file or directory".
+fn go_error_text(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let text = text.split(" (os error").next().unwrap_or(&text);
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 
@@ -256,9 +311,24 @@ pub fn checkpoint(opts: &CheckpointOptions) -> Result<()> {
             "checkpoint: the container needs a mount namespace of its own".into(),
         ));
     }
+    if opts.parent_path.as_deref().is_some_and(Path::is_absolute) {
+        // runc's words
+        return Err(Error::Invalid("--parent-path must be relative".into()));
+    }
     opts.criu.check_binary()?;
-    std::fs::create_dir_all(&opts.criu.image_path)
-        .context(|| format!("--image-path: create {}", opts.criu.image_path.display()))?;
+    let made = opts.criu.make_dirs()?;
+    if let Some(parent) = &opts.parent_path {
+        let real = opts.criu.image_path.join(parent);
+        let problem = match std::fs::metadata(&real) {
+            Ok(m) if m.is_dir() => None,
+            Ok(_) => Some(format!("{}: not a directory", real.display())),
+            Err(e) => Some(format!("stat {}: {}", real.display(), go_error_text(&e))),
+        };
+        if let Some(problem) = problem {
+            made.undo();
+            return Err(Error::Invalid(format!("invalid --parent-path: {problem}")));
+        }
+    }
     let mut cmd = Command::new(&opts.criu.criu);
     cmd.arg(if opts.pre_dump { "pre-dump" } else { "dump" })
         .args(["--tree", &state.pid.to_string()])
@@ -362,6 +432,9 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32> {
         ));
     }
     opts.criu.check_binary()?;
+    if let Some(work) = opts.criu.work_path.as_ref().filter(|w| !w.exists()) {
+        make_private_dir("--work-path", work)?;
+    }
     let ns = vrun_isolation::namespaces::Namespaces::from_spec(
         linux.namespaces().as_deref().unwrap_or(&[]),
     )?;
