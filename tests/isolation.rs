@@ -477,3 +477,43 @@ fn init_and_exec_processes_lead_sessions_of_their_own() {
     let session: i64 = after.split_whitespace().nth(3).unwrap().parse().unwrap();
     assert_eq!(session, pid, "init is not a session leader: {stat}");
 }
+
+/// `hostname` (and `domainname`) with a uts namespace joined by path: set in that namespace,
+/// as runc sets it, never dropped without a word.
+#[test]
+fn hostname_is_set_in_a_joined_uts_namespace() {
+    let env = TestEnv::new("uts-joined");
+    let owner = env.id("owner");
+    let mut c = env.sh("sleep 30");
+    c["hostname"] = json!("first-name");
+    env.create(&owner, &c);
+    let pid = env.state(&owner)["pid"].as_i64().unwrap();
+    let mut c = env.sh("hostname; cat /proc/sys/kernel/domainname");
+    c["hostname"] = json!("joined-name");
+    c["domainname"] = json!("joined.example");
+    for ns in c["linux"]["namespaces"].as_array_mut().unwrap() {
+        if ns["type"] == "uts" {
+            ns["path"] = json!(format!("/proc/{pid}/ns/uts"));
+        }
+    }
+    assert_eq!(env.run_ok(&c), "joined-name\njoined.example\n");
+    let out = env.vrun(&["exec", &owner, "hostname"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "joined-name\n");
+    // the uts namespace vrun runs in (the host's, here): refused, the host keeps its name
+    let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    for ns in c["linux"]["namespaces"].as_array_mut().unwrap() {
+        if ns["type"] == "uts" {
+            ns["path"] = json!("/proc/self/ns/uts");
+        }
+    }
+    assert_create_fails(
+        &env,
+        &c,
+        "hostname: the uts namespace the container joins (linux.namespaces) is the one vrun runs in",
+    );
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap(),
+        host_name,
+        "the host's name changed"
+    );
+}

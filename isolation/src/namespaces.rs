@@ -205,6 +205,18 @@ pub fn open_of_process(pid: i32, typ: LinuxNamespaceType) -> Result<OwnedFd> {
         .context(|| format!("open {path}"))
 }
 
+/// Whether `fd` is open on the namespace of kind `typ` this process is in (by device and
+/// inode).
+pub fn is_own(fd: &OwnedFd, typ: LinuxNamespaceType) -> bool {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+    let Ok(joined) = nix::sys::stat::fstat(fd.as_raw_fd()) else {
+        return false;
+    };
+    std::fs::metadata(format!("/proc/self/ns/{}", proc_name(typ)))
+        .is_ok_and(|m| m.dev() == joined.st_dev && m.ino() == joined.st_ino)
+}
+
 /// See [`Namespaces::open_joined`]: `fd` is open on the mount namespace of
 /// linux.namespaces[`i`].
 fn refuse_a_shared_mount_namespace(fd: &std::fs::File, path: &Path, i: usize) -> Result<()> {

@@ -152,9 +152,9 @@ fn setup_and_exec(ctx: &mut InitContext, reported_ready: &mut bool) -> Result<In
         user::become_ns_root()?;
     }
     ctx.ns.enter_cgroup()?;
-    // Only in a uts namespace of its own: a joined one belongs to someone else, whose name
-    // the container must not change.
-    if ctx.ns.is_new(LinuxNamespaceType::Uts) {
+    // In a uts namespace of its own, or in one it joins: runc sets the name there too, and a
+    // config that gives one means it (a pod's containers join the sandbox's namespace).
+    if ctx.ns.has(LinuxNamespaceType::Uts) {
         if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
             attrs::set_hostname(h)?;
         }

@@ -155,6 +155,7 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
         return Err(Error::Invalid("the virtual disk (--overlay and its flags, or run.vrun.* annotations) needs a mount namespace of the container's own (linux.namespaces): its mounts are never the host's".into()));
     }
     let ns_fds = ns.open_joined()?;
+    refuse_renaming_the_host(spec, &ns_fds)?;
     let cgroups_path = linux
         .cgroups_path()
         .as_ref()
@@ -603,6 +604,29 @@ impl Limits<'_> {
                 other => return Ok(other?),
             }
         }
+    }
+}
+
+/// `hostname` or `domainname` with a uts namespace joined by path are set there, as runc sets
+/// them; but not in the one vrun runs in, where they would rename the host: refused by name.
+fn refuse_renaming_the_host(
+    spec: &oci_spec::runtime::Spec,
+    ns_fds: &[(LinuxNamespaceType, OwnedFd)],
+) -> Result<()> {
+    let named = [
+        ("hostname", spec.hostname()),
+        ("domainname", spec.domainname()),
+    ]
+    .into_iter()
+    .find(|(_, v)| v.as_deref().is_some_and(|v| !v.is_empty()));
+    let joined = ns_fds.iter().find(|(t, _)| *t == LinuxNamespaceType::Uts);
+    match (named, joined) {
+        (Some((field, _)), Some((_, fd))) if namespaces::is_own(fd, LinuxNamespaceType::Uts) => {
+            Err(Error::Invalid(format!(
+                "{field}: the uts namespace the container joins (linux.namespaces) is the one vrun runs in: setting the container's {field} there would change the host's (leave out {field}, or the path)"
+            )))
+        }
+        _ => Ok(()),
     }
 }
 
