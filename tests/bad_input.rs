@@ -263,3 +263,119 @@ fn selinux_labels_warn_without_selinux_and_fail_with_it() {
         }
     }
 }
+
+/// The last errors that named neither the field nor the file, each now naming both, with
+/// the usual clean failure: a rootfs that is a symlink (refused, as runc refuses it), a
+/// device path that climbs out of /dev, an env entry or an argument with a NUL byte, time
+/// offsets the kernel refuses, a seccomp profile whose default action kills init before it
+/// can exec, and a number above 2^53 (printed as the integer it is, not as 1.8e19).
+#[test]
+fn the_last_unnamed_errors_name_the_field_and_the_file() {
+    let env = TestEnv::new("unnamed");
+    let file = format!("{}/config.json", env.bundle.display());
+    let named = |field: &str, what: &str| format!("{file}: {field}: {what}");
+
+    std::os::unix::fs::symlink("rootfs", env.bundle.join("rootfs-link")).unwrap();
+    let mut c = env.default_config(&["true"]);
+    c["root"]["path"] = json!("rootfs-link");
+    assert_create_fails(
+        &env,
+        &c,
+        &named(
+            "root.path",
+            &format!(
+                "{}/rootfs-link is not an absolute path or is a symlink",
+                env.bundle.display()
+            ),
+        ),
+    );
+
+    let mut c = env.default_config(&["true"]);
+    c["linux"]["devices"] = json!([{"path": "/dev/../../x", "type": "c", "major": 1, "minor": 3}]);
+    assert_create_fails(
+        &env,
+        &c,
+        &named("linux.devices[0].path", "\"/dev/../../x\" leaves /dev"),
+    );
+    assert!(
+        !env.bundle.join("rootfs/x").exists(),
+        "the device was made outside /dev"
+    );
+
+    let mut c = env.default_config(&["true"]);
+    c["process"]["env"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("BAD=a\u{0}b"));
+    assert_create_fails(
+        &env,
+        &c,
+        &named("process.env[2]", "\"BAD=a\\0b\" contains a NUL byte"),
+    );
+    let mut c = env.default_config(&["true", "a\u{0}b"]);
+    c["process"]["env"] = json!(["PATH=/bin"]);
+    assert_create_fails(
+        &env,
+        &c,
+        &named("process.args[1]", "\"a\\0b\" contains a NUL byte"),
+    );
+
+    for (offsets, what) in [
+        (
+            json!({"nosuchclock": {"secs": 1}}),
+            "\"nosuchclock\" is not a clock of a time namespace (monotonic, boottime)",
+        ),
+        (
+            json!({"monotonic": {"secs": 1, "nanosecs": 2_000_000_000u64}}),
+            "monotonic.nanosecs: 2000000000 is not below 1000000000",
+        ),
+        (
+            json!({"boottime": {"secs": -99_999_999_999_999i64}}),
+            "the kernel refused the offsets",
+        ),
+    ] {
+        let mut c = env.default_config(&["true"]);
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "time"}));
+        c["linux"]["timeOffsets"] = offsets;
+        assert_create_fails(&env, &c, &format!("linux.timeOffsets: {what}"));
+    }
+
+    let mut c = env.default_config(&["true"]);
+    c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_KILL"});
+    assert_create_fails(
+        &env,
+        &c,
+        &named(
+            "linux.seccomp",
+            "the container's init was killed by its seccomp filter (SIGSYS) before it could exec",
+        ),
+    );
+
+    let mut c = env.default_config(&["true"]);
+    let text = serde_json::to_string(&c).unwrap();
+    c = serde_json::from_str(&text).unwrap();
+    c["linux"]["resources"] = json!({"memory": {"limit": 1}});
+    let text = serde_json::to_string_pretty(&c)
+        .unwrap()
+        .replace("\"limit\": 1", "\"limit\": 18446744073709551616");
+    std::fs::write(env.bundle.join("config.json"), text).unwrap();
+    let id = env.id("big");
+    let out = env.try_create(&id);
+    assert_clean_failure(
+        &env,
+        &out,
+        &id,
+        &named(
+            "linux.resources.memory.limit",
+            "18446744073709551616 is out of range",
+        ),
+    );
+    assert!(
+        !messages(&out.stderr).contains("e+19"),
+        "{}",
+        messages(&out.stderr)
+    );
+}

@@ -58,6 +58,15 @@ pub fn from_spec(list: &[LinuxDevice]) -> Result<Vec<Device>> {
                     "linux.devices[{i}]: path {path:?} is not under /dev"
                 )));
             }
+            // (the lexical meaning of `..` would put the node elsewhere in the rootfs)
+            if d.path()
+                .components()
+                .any(|c| c == std::path::Component::ParentDir)
+            {
+                return Err(Error::Invalid(format!(
+                    "linux.devices[{i}].path: {path:?} leaves /dev"
+                )));
+            }
             let kind = match d.typ() {
                 LinuxDeviceType::C | LinuxDeviceType::U => 'c',
                 LinuxDeviceType::B => 'b',

@@ -63,6 +63,16 @@ impl Bundle {
         let file = self.config_path();
         let err = |msg: String| Error::Invalid(format!("{}: {msg}", file.display()));
         match std::fs::metadata(&self.rootfs) {
+            // runc's rule and words: root.path, made absolute and clean, is the rootfs itself,
+            // with no symlink on the way (one could be changed to point elsewhere between
+            // this check and the mounts). A relative one is taken from the bundle directory's
+            // real path, as runc takes it from its cwd there.
+            Ok(_) if std::fs::canonicalize(&self.rootfs).ok() != self.rootfs_as_given() => {
+                return Err(err(format!(
+                    "root.path: {} is not an absolute path or is a symlink",
+                    self.rootfs.display()
+                )))
+            }
             Ok(m) if m.is_dir() => {}
             Ok(_) => {
                 return Err(err(format!(
@@ -98,6 +108,21 @@ impl Bundle {
                     "process.env[{i}]: {e:?} is not of the form NAME=value"
                 )));
             }
+        }
+        for (field, list) in [("env", process.env()), ("args", process.args())] {
+            if let Some((i, e)) = list
+                .iter()
+                .flatten()
+                .enumerate()
+                .find(|(_, e)| e.contains('\0'))
+            {
+                return Err(err(format!(
+                    "process.{field}[{i}]: {e:?} contains a NUL byte"
+                )));
+            }
+        }
+        if let Some(offsets) = linux_time_offsets(&self.spec) {
+            validate_time_offsets(offsets).map_err(err)?;
         }
         vrun_isolation::rlimits::validate(process.rlimits().as_deref().unwrap_or(&[]))
             .map_err(|e| err(e.to_string()))?;
@@ -252,6 +277,15 @@ impl Bundle {
 }
 
 impl Bundle {
+    /// The rootfs as root.path names it, clean: what its real path must be (see validate).
+    fn rootfs_as_given(&self) -> Option<PathBuf> {
+        let given = self.spec.root().as_ref()?.path();
+        Some(match given.is_absolute() {
+            true => lexically_clean(given),
+            false => lexically_clean(&std::fs::canonicalize(&self.dir).ok()?.join(given)),
+        })
+    }
+
     /// An idmapped mount (runtime-spec 1.2) and `tmpcopyup`: what vrun can apply, or an error
     /// naming the mount.
     fn validate_mount_extensions(
@@ -294,6 +328,48 @@ impl Bundle {
     }
 }
 
+fn linux_time_offsets(
+    spec: &Spec,
+) -> Option<&std::collections::HashMap<String, oci_spec::runtime::LinuxTimeOffset>> {
+    spec.linux().as_ref()?.time_offsets().as_ref()
+}
+
+/// linux.timeOffsets: the clocks a time namespace has, and nanoseconds below a second (the
+/// kernel's rules, which its refusal would not name).
+fn validate_time_offsets(
+    offsets: &std::collections::HashMap<String, oci_spec::runtime::LinuxTimeOffset>,
+) -> std::result::Result<(), String> {
+    for (clock, o) in offsets {
+        if clock != "monotonic" && clock != "boottime" {
+            return Err(format!(
+                "linux.timeOffsets: {clock:?} is not a clock of a time namespace (monotonic, boottime)"
+            ));
+        }
+        if let Some(n) = o.nanosecs().filter(|n| *n >= 1_000_000_000) {
+            return Err(format!(
+                "linux.timeOffsets: {clock}.nanosecs: {n} is not below 1000000000"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `path` made clean as Go's filepath.Clean makes it: no `.`, no `..` (taken lexically),
+/// no repeated or trailing slash.
+fn lexically_clean(path: &Path) -> PathBuf {
+    let mut clean = PathBuf::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                clean.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => clean.push(other),
+        }
+    }
+    clean
+}
+
 /// linux.intelRdt needs the resctrl filesystem (Intel RDT or AMD PQoS); vrun refuses the
 /// field rather than run the container without the cache and bandwidth limits it asks for.
 /// On a host with resctrl it still refuses, saying so: applying it is not written yet.
@@ -309,8 +385,17 @@ fn intel_rdt_unsupported() -> String {
 /// validate (with "/" standing in for the rootfs, so that validation goes past it). For the
 /// fuzz target (fuzz/) and its regression inputs: an error is fine, a panic is the bug.
 pub fn check_config_bytes(data: &[u8]) -> Result<()> {
-    let Parsed { spec, seccomp, ext } = parse_config(data, Path::new("/fuzz/config.json"))?;
+    let Parsed {
+        mut spec,
+        seccomp,
+        ext,
+    } = parse_config(data, Path::new("/fuzz/config.json"))?;
     let annotations = spec.annotations().clone().unwrap_or_default();
+    // (root.path as the rootfs standing in for it names it)
+    if let Some(mut root) = spec.root().clone() {
+        root.set_path(PathBuf::from("/"));
+        spec.set_root(Some(root));
+    }
     Bundle {
         dir: PathBuf::from("/fuzz"),
         spec,
@@ -515,7 +600,7 @@ fn drop_unknown_capabilities(process: &mut serde_json::Value, field: &str) -> Ve
 
 fn named(file: &Path, prefix: &str, e: serde_path_to_error::Error<serde_json::Error>) -> Error {
     let path = e.path().to_string();
-    let inner = e.into_inner();
+    let inner = integers_as_integers(&e.into_inner().to_string());
     let path = match (prefix, path.as_str()) {
         ("", "." | "") => return Error::Invalid(format!("{}: {inner}", file.display())),
         (p, "." | "") => p.to_string(),
@@ -525,9 +610,41 @@ fn named(file: &Path, prefix: &str, e: serde_path_to_error::Error<serde_json::Er
     Error::Invalid(format!("{}: {path}: {inner}", file.display()))
 }
 
+/// serde_json reads an integer above u64's range as a float, and its error then shows it as
+/// one ("floating point `1.8446744073709552e19`"): shown as the integer it is, out of range.
+fn integers_as_integers(message: &str) -> String {
+    let Some(rest) = message.strip_prefix("invalid type: floating point `") else {
+        return message.to_string();
+    };
+    let Some((number, expected)) = rest.split_once('`') else {
+        return message.to_string();
+    };
+    match number.parse::<f64>() {
+        Ok(f) if f.fract() == 0.0 && f.abs() >= 9_007_199_254_740_992.0 => {
+            let expected = expected.trim_start_matches(", ");
+            format!("{f:.0} is out of range ({expected})")
+        }
+        _ => message.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integers_beyond_u64_read_as_floats_show_as_integers() {
+        assert_eq!(
+            integers_as_integers(
+                "invalid type: floating point `1.8446744073709552e19`, expected i64 at line 1"
+            ),
+            "18446744073709551616 is out of range (expected i64 at line 1)"
+        );
+        assert_eq!(
+            integers_as_integers("invalid type: floating point `1.5`, expected i64"),
+            "invalid type: floating point `1.5`, expected i64"
+        );
+    }
 
     #[test]
     fn parse_errors_name_the_field() {

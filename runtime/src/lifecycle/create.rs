@@ -308,7 +308,7 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
         .map(|(_, fd)| fd.as_fd());
     prepare_idmapped_sources(&mut mount_sources, &bundle, linux, joined_user_ns)?;
 
-    let restore = ChildNamespaces::enter(&ns, &ns_fds, linux)?;
+    let restore = ChildNamespaces::enter(&ns, &ns_fds, linux, &bundle.config_path())?;
     // init is born in its v2 cgroup, unless it must mount a disk image first (the cgroup's
     // device rules do not allow the loop device).
     let disk_first = disk.as_ref().is_some_and(|d| d.loop_device.is_some());
@@ -431,11 +431,7 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
                     String::from_utf8_lossy(&tag)
                 )))
             }
-            None => {
-                return Err(Error::Invalid(
-                    "the container's init exited before it was ready".into(),
-                ))
-            }
+            None => return Err(init_died(pid, &bundle)),
         }
     }
     stop_point("ready");
@@ -473,6 +469,27 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
         state,
         console,
     })
+}
+
+/// init went before it reported ready without saying why (it reports its errors): how it
+/// ended, from its wait status. A seccomp filter that kills what vrun's last steps call (a
+/// profile whose default action kills) is the one such end a config causes: named.
+fn init_died(pid: Pid, bundle: &Bundle) -> Error {
+    use nix::sys::wait::WaitStatus;
+    let how = match waitpid(pid, None) {
+        Ok(WaitStatus::Signaled(_, Signal::SIGSYS, _)) if bundle.seccomp.is_some() => {
+            return Error::Invalid(format!(
+                "{}: linux.seccomp: the container's init was killed by its seccomp filter (SIGSYS) before it could exec: the profile must allow what a process does to exec its program (write, read, close, execve, and what the program needs), as its defaultAction does not",
+                bundle.config_path().display()
+            ))
+        }
+        Ok(WaitStatus::Signaled(_, signal, _)) => format!(" (killed by {signal})"),
+        Ok(WaitStatus::Exited(_, code)) => format!(" (exit status {code})"),
+        _ => String::new(),
+    };
+    Error::Invalid(format!(
+        "the container's init exited before it was ready{how}"
+    ))
 }
 
 /// A rootless container whose cgroup the caller may not make (a v1 host, or v2 without a
@@ -770,6 +787,7 @@ impl ChildNamespaces {
         ns: &Namespaces,
         fds: &[(LinuxNamespaceType, OwnedFd)],
         linux: &oci_spec::runtime::Linux,
+        config: &Path,
     ) -> Result<ChildNamespaces> {
         let mut saved = ChildNamespaces {
             pid: None,
@@ -803,7 +821,12 @@ impl ChildNamespaces {
                     )
                 })
                 .collect();
-            namespaces::unshare_time_for_children(&offsets)?;
+            namespaces::unshare_time_for_children(&offsets).map_err(|e| {
+                Error::Invalid(format!(
+                    "{}: linux.timeOffsets: the kernel refused the offsets ({e})",
+                    config.display()
+                ))
+            })?;
         } else if linux.time_offsets().as_ref().is_some_and(|o| !o.is_empty()) {
             return Err(Error::Invalid(
                 "linux.timeOffsets: needs a new time namespace (linux.namespaces)".into(),
