@@ -370,3 +370,77 @@ fn state_files_are_private_whatever_the_roots_mode() {
     let list = env.vrun(&["list", "-q"]);
     assert!(String::from_utf8_lossy(&list.stdout).contains(&id));
 }
+
+/// Every fd of process `pid` but stdio, as (number, link), read on the host.
+fn fds_beyond_stdio(pid: u32) -> Vec<(String, String)> {
+    let mut fds: Vec<(String, String)> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| {
+                    let link = std::fs::read_link(e.path())
+                        .map(|l| l.display().to_string())
+                        .unwrap_or_default();
+                    (e.file_name().to_string_lossy().into_owned(), link)
+                })
+                .filter(|(n, _)| !["0", "1", "2"].contains(&n.as_str()))
+                .collect()
+        })
+        .unwrap_or_default();
+    fds.sort();
+    fds
+}
+
+/// A process `vrun exec` puts into a running container is in the container's pid namespace
+/// before its exec: a process of the container with CAP_SYS_PTRACE could read its fds then.
+/// A seccomp listener (notify on execve, answered with CONTINUE) holds it at its execve, the
+/// last moment before the exec: it holds nothing but stdio and the socket to its parent. (It
+/// held the host's /proc and its cgroup and namespace fds until the exec closed them.)
+#[test]
+fn an_exec_d_process_holds_nothing_of_the_host_at_its_exec() {
+    use std::os::unix::net::UnixListener;
+    let env = TestEnv::new("fds-execwin");
+    let sock = env.dir.join("agent.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let mut c = env.sh("sleep 30");
+    c["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": sock,
+        "syscalls": [{"names": ["execve", "execveat"], "action": "SCMP_ACT_NOTIFY"}]
+    });
+    // The agent: init's listener (its exec let through, then anything else), and the exec'd
+    // process's, whose fds are read while its execve waits for the answer.
+    let agent = std::thread::spawn(move || {
+        let (init_conn, _) = listener.accept().unwrap();
+        let (_, init_listener) = seccomp_agent::recv_state_and_fd(&init_conn);
+        std::thread::spawn(move || {
+            while let Some((id, _, _)) = seccomp_agent::try_receive(&init_listener) {
+                seccomp_agent::let_it_continue(&init_listener, id);
+            }
+        });
+        let (exec_conn, _) = listener.accept().unwrap();
+        let (_, exec_listener) = seccomp_agent::recv_state_and_fd(&exec_conn);
+        let (id, pid, _) = seccomp_agent::receive(&exec_listener);
+        let held = fds_beyond_stdio(pid);
+        seccomp_agent::let_it_continue(&exec_listener, id);
+        std::thread::spawn(move || {
+            while let Some((id, _, _)) = seccomp_agent::try_receive(&exec_listener) {
+                seccomp_agent::let_it_continue(&exec_listener, id);
+            }
+        });
+        held
+    });
+    let id = env.id("c");
+    env.create(&id, &c);
+    assert!(env.vrun(&["start", &id]).status.success());
+    let out = env.vrun(&["exec", &id, "true"]);
+    assert!(out.status.success(), "{}", messages(&out.stderr));
+    let held = agent.join().unwrap();
+    let (sockets, others): (Vec<_>, Vec<_>) = held
+        .iter()
+        .partition(|(_, link)| link.starts_with("socket:"));
+    assert!(
+        others.is_empty() && sockets.len() <= 1,
+        "at its execve the exec'd process holds {held:?}"
+    );
+    let _ = env.vrun(&["delete", "--force", &id]);
+}

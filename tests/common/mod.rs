@@ -442,6 +442,34 @@ pub mod seccomp_agent {
     const NOTIF_RECV: libc::c_ulong = 0xc050_2100;
     const NOTIF_SEND: libc::c_ulong = 0xc018_2101;
 
+    /// Waits for one notification: (its id, the pid of the process that made the call, as
+    /// this process's pid namespace numbers it, and the syscall number).
+    pub fn receive(listener: &OwnedFd) -> (u64, u32, i32) {
+        try_receive(listener)
+            .unwrap_or_else(|| panic!("NOTIF_RECV: {}", std::io::Error::last_os_error()))
+    }
+
+    /// [`receive`], or None once the filter's processes are gone.
+    pub fn try_receive(listener: &OwnedFd) -> Option<(u64, u32, i32)> {
+        let mut n = Notif::default();
+        // SAFETY: NOTIF_RECV fills a struct seccomp_notif, which Notif mirrors.
+        let rc = unsafe { libc::ioctl(listener.as_raw_fd(), NOTIF_RECV, &mut n as *mut Notif) };
+        (rc == 0).then_some((n.id, n.pid, n.nr))
+    }
+
+    /// Lets the call of notification `id` go on as if no filter had stopped it
+    /// (SECCOMP_USER_NOTIF_FLAG_CONTINUE). False if its process has gone meanwhile.
+    pub fn let_it_continue(listener: &OwnedFd, id: u64) -> bool {
+        let resp = Resp {
+            id,
+            val: 0,
+            error: 0,
+            flags: 1,
+        };
+        // SAFETY: NOTIF_SEND reads a struct seccomp_notif_resp, which Resp mirrors.
+        unsafe { libc::ioctl(listener.as_raw_fd(), NOTIF_SEND, &resp as *const Resp) == 0 }
+    }
+
     /// Waits for one notification and answers it: success when `errno` is 0. Returns the
     /// syscall number.
     pub fn answer(listener: &OwnedFd, errno: i32) -> i32 {

@@ -337,7 +337,8 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         super::clone_joining(nix::sched::CloneFlags::empty(), self_join.as_ref(), true);
     let pid = match cloned.context(|| "fork the exec process".into())? {
         CloneResult::Child => {
-            drop(parent_end);
+            // (the host's pid and time namespaces among them: the parent's to go back to)
+            drop((parent_end, own_pid_ns, own_time_ns, console_receiver));
             let err = match sys::no_unwind(|| {
                 exec_child(
                     &child_end,
@@ -607,20 +608,34 @@ fn exec_child(
     }
     process::apply_linux_attributes(linux)?;
     process::pass_preserved_fds(fg.passed_fds)?;
-    let early_load = seccomp
-        .as_ref()
-        .filter(|s| s.early)
-        .map(|s| || s.load(&sc.container_state, "running"));
+    // What the process keeps to its exec: stdio, the fds handed to it and the channel (whose
+    // close at exec tells the parent it went well). The rest of the host's (its /proc, the
+    // container's namespaces and cgroup as the host opened them) goes before the filter, as
+    // in init (see init::release_the_host): a process of the container that can see this one
+    // meanwhile reads its fds.
+    let mut keep = vec![0, 1, 2, std::os::fd::AsRawFd::as_raw_fd(channel)];
+    keep.extend(&fg.passed_fds.open);
+    keep.extend(sc.setup.and_then(|s| s.listener_fd()));
+    let release = || -> Result<()> {
+        vrun_rootfs::procfs::release();
+        sys::close_fds_except(&keep).context(|| "close the fds of the host before exec".into())
+    };
+    let load_filter = || -> Result<()> {
+        release()?;
+        match &seccomp {
+            Some(s) => s.load(&sc.container_state, "running"),
+            None => Ok(()),
+        }
+    };
+    let early = seccomp.as_ref().is_some_and(|s| s.early);
     process::apply_attributes(
         process,
         fg.setgroups_allowed,
         None,
-        early_load.as_ref().map(|f| f as &dyn Fn() -> Result<()>),
+        early.then_some(&load_filter as &dyn Fn() -> Result<()>),
     )?;
-    Err(
-        program.exec_after(|| match seccomp.as_ref().filter(|s| !s.early) {
-            Some(s) => s.load(&sc.container_state, "running"),
-            None => Ok(()),
-        }),
-    )
+    Err(program.exec_after(|| match early {
+        true => Ok(()),
+        false => load_filter(),
+    }))
 }
