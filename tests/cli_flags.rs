@@ -345,20 +345,11 @@ fn socket_activation_fds_are_passed_on_with_listen_fds() {
     let (r, w) = nix::unistd::pipe().unwrap();
     let id = env.id("c");
     // LISTEN_PID must be vrun's own pid: the shell execs vrun with its own.
-    let mut cmd = Command::new("sh");
-    cmd.args([
-        "-c",
-        "LISTEN_PID=$$ LISTEN_FDS=1 exec \"$@\"",
-        "sh",
-        VRUN,
-        "--root",
-    ])
-    .arg(&env.root)
-    .args(["run", "--bundle"])
-    .arg(&env.bundle)
-    .arg(&id)
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped());
+    let mut cmd = env.cmd_with_listen_fds(1);
+    cmd.args(["run", "--bundle"])
+        .arg(&env.bundle)
+        .arg(&id)
+        .stdout(Stdio::piped());
     pass_as_fd3(&mut cmd, w.as_raw_fd());
     let child = cmd.spawn().unwrap();
     drop(w);

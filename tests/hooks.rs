@@ -269,15 +269,7 @@ fn a_hook_dies_with_a_create_killed_while_it_runs() {
     }]});
     env.write_config(&c);
     let id = env.id("c");
-    let mut child = env
-        .cmd()
-        .args(["create", "--bundle"])
-        .arg(&env.bundle)
-        .arg(&id)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = env.spawn_quiet(&["create"], &id);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let pid = loop {
         if let Some(p) = pid_in(&hook_pid) {

@@ -253,20 +253,11 @@ fn only_the_fds_the_caller_passed_arrive_in_the_range() {
         "echo \"$LISTEN_FDS\"; for n in 3 4 5; do readlink /proc/self/fd/$n >/dev/null && echo has-$n; done; true",
     ));
     let (_r, w) = nix::unistd::pipe().unwrap();
-    let mut cmd = Command::new("sh");
-    cmd.args([
-        "-c",
-        "LISTEN_PID=$$ LISTEN_FDS=2 exec \"$@\"",
-        "sh",
-        VRUN,
-        "--root",
-    ])
-    .arg(&env.root)
-    .args(["run", "--bundle"])
-    .arg(&env.bundle)
-    .arg(env.id("listen"))
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped());
+    let mut cmd = env.cmd_with_listen_fds(2);
+    cmd.args(["run", "--bundle"])
+        .arg(&env.bundle)
+        .arg(env.id("listen"))
+        .stdout(Stdio::piped());
     with_only_fds(&mut cmd, vec![(w.as_raw_fd(), 3)]);
     let out = cmd.output().unwrap();
     assert!(out.status.success(), "{}", messages(&out.stderr));

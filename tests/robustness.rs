@@ -199,15 +199,7 @@ fn create_killed_at_random_moments_leaves_nothing_delete_force_cannot_remove() {
         c["linux"]["cgroupsPath"] = serde_json::json!(format!("{parent}/{id}"));
         env.write_config(&c);
         let verb = if i % 3 == 0 { "run" } else { "create" };
-        let mut child = env
-            .cmd()
-            .args([verb, "--bundle"])
-            .arg(&env.bundle)
-            .arg(&id)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = env.spawn_quiet(&[verb], &id);
         let delay = next_below(&mut seed, span + span / 2);
         std::thread::sleep(Duration::from_micros(delay));
         if child.try_wait().unwrap().is_none() {

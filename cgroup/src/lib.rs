@@ -757,31 +757,23 @@ fn remove_tree(dir: &Path, is_leaf: bool) -> Result<bool> {
 }
 
 fn collect_pids(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
-    let procs = match std::fs::read_to_string(dir.join("cgroup.procs")) {
-        Ok(s) => s,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => {
-            return Err(Error::Io {
-                what: format!("read {}/cgroup.procs", dir.display()),
-                source: e,
-            })
-        }
-    };
-    out.extend(procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                collect_pids(&e.path(), out)?;
-            }
-        }
-    }
-    Ok(())
+    collect_pids_below(dir, out, &mut |_| Ok(true))
 }
 
 /// The processes of `dir` and of its children but those another vrun container made (marked
 /// ones: a parent this container made may hold other containers' cgroups since; its own
 /// deeper levels are walked on their own). Unmarked children are the container's own making.
 fn collect_unshared_pids(dir: &Path, session: &mut Session, out: &mut Vec<i32>) -> Result<()> {
+    collect_pids_below(dir, out, &mut |child| Ok(!session.is_marked(child)?))
+}
+
+/// The pids in `dir`'s cgroup.procs, and in those of the child cgroups `walk_into` accepts,
+/// recursively.
+fn collect_pids_below(
+    dir: &Path,
+    out: &mut Vec<i32>,
+    walk_into: &mut dyn FnMut(&Path) -> Result<bool>,
+) -> Result<()> {
     let procs = match std::fs::read_to_string(dir.join("cgroup.procs")) {
         Ok(s) => s,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -795,8 +787,8 @@ fn collect_unshared_pids(dir: &Path, session: &mut Session, out: &mut Vec<i32>) 
     out.extend(procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) && !session.is_marked(&e.path())? {
-                collect_unshared_pids(&e.path(), session, out)?;
+            if e.file_type().is_ok_and(|t| t.is_dir()) && walk_into(&e.path())? {
+                collect_pids_below(&e.path(), out, walk_into)?;
             }
         }
     }

@@ -131,21 +131,8 @@ impl Root {
                 Ok(fd) => parent = fd,
                 // `part` is a symlink to something missing: create its target instead.
                 Err(Errno::ENOENT) => {
-                    let target = nix::fcntl::readlinkat(Some(parent.as_raw_fd()), *part)?;
-                    let target = target.to_str().ok_or(Errno::EINVAL)?;
-                    let base = if target.starts_with('/') {
-                        String::new()
-                    } else {
-                        parent_prefix
-                    };
                     let rest = parts[i + 1..].join("/");
-                    let next = [base.as_str(), target, rest.as_str()]
-                        .iter()
-                        .filter(|s| !s.is_empty())
-                        .copied()
-                        .collect::<Vec<_>>()
-                        .join("/");
-                    let next = relative(Path::new(&next)).map_err(|_| Errno::EINVAL)?;
+                    let next = link_target(&parent, part, &parent_prefix, &rest)?;
                     return self.mkdir_all_rel(&next, mode, links + 1);
                 }
                 Err(e) => return Err(e),
@@ -187,13 +174,7 @@ impl Root {
         match self.open_with(rel, libc::O_CREAT | libc::O_WRONLY | libc::O_NOFOLLOW, mode) {
             Ok(fd) => drop(fd),
             Err(Errno::ELOOP) => {
-                let target = nix::fcntl::readlinkat(Some(parent.as_raw_fd()), name)?;
-                let target = target.to_str().ok_or(Errno::EINVAL)?;
-                let next = match target.starts_with('/') {
-                    true => target.to_string(),
-                    false => format!("{dir}/{target}"),
-                };
-                let next = relative(Path::new(&next)).map_err(|_| Errno::EINVAL)?;
+                let next = link_target(&parent, name, dir, "")?;
                 return self.create_file_rel(&next, mode, links + 1);
             }
             Err(e) => return Err(e),
@@ -250,6 +231,31 @@ impl Root {
         }
         Ok((self.mkdir_all(Path::new(&dir), 0o755)?, name))
     }
+}
+
+/// Where the symlink `name` of the directory `parent` (the container path `parent_path`)
+/// leads, with `rest` after it: a container path, relative and normalised (see
+/// [`relative`]), to be resolved inside the root again.
+fn link_target(
+    parent: &OwnedFd,
+    name: &str,
+    parent_path: &str,
+    rest: &str,
+) -> std::result::Result<String, Errno> {
+    let target = nix::fcntl::readlinkat(Some(parent.as_raw_fd()), name)?;
+    let target = target.to_str().ok_or(Errno::EINVAL)?;
+    let base = if target.starts_with('/') {
+        ""
+    } else {
+        parent_path
+    };
+    let next = [base, target, rest]
+        .iter()
+        .filter(|s| !s.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join("/");
+    relative(Path::new(&next)).map_err(|_| Errno::EINVAL)
 }
 
 #[cfg(test)]

@@ -109,17 +109,10 @@ impl Bundle {
                 )));
             }
         }
-        for (field, list) in [("env", process.env()), ("args", process.args())] {
-            if let Some((i, e)) = list
-                .iter()
-                .flatten()
-                .enumerate()
-                .find(|(_, e)| e.contains('\0'))
-            {
-                return Err(err(format!(
-                    "process.{field}[{i}]: {e:?} contains a NUL byte"
-                )));
-            }
+        if let Some((field, i, e)) = crate::process::nul_byte_in(process) {
+            return Err(err(format!(
+                "process.{field}[{i}]: {e:?} contains a NUL byte"
+            )));
         }
         if let Some(offsets) = linux_time_offsets(&self.spec) {
             validate_time_offsets(offsets).map_err(err)?;

@@ -80,6 +80,21 @@ fn process_env(process: &Process) -> Vec<String> {
     env
 }
 
+/// The first entry of `process.env` or `process.args` holding a NUL byte, which execve cannot
+/// take: (the list's name, its index, the entry).
+pub(crate) fn nul_byte_in(process: &Process) -> Option<(&'static str, usize, &String)> {
+    [("env", process.env()), ("args", process.args())]
+        .into_iter()
+        .find_map(|(field, list)| {
+            let (i, e) = list
+                .iter()
+                .flatten()
+                .enumerate()
+                .find(|(_, e)| e.contains('\0'))?;
+            Some((field, i, e))
+        })
+}
+
 fn to_cstrings(list: &[String]) -> Result<Vec<CString>> {
     list.iter()
         .map(|s| {

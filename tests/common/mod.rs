@@ -217,6 +217,36 @@ impl TestEnv {
         child
     }
 
+    /// Spawns `vrun ARGS... --bundle <bundle> ID` with stdio to /dev/null (for a test that
+    /// kills it or waits for something it makes).
+    pub fn spawn_quiet(&self, args: &[&str], id: &str) -> std::process::Child {
+        self.cmd()
+            .args(args)
+            .arg("--bundle")
+            .arg(&self.bundle)
+            .arg(id)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
+    /// `vrun --root <root>` run by a shell that gives it LISTEN_FDS=`n` with LISTEN_PID set to
+    /// vrun's own pid (socket activation): the caller adds the command.
+    pub fn cmd_with_listen_fds(&self, n: u32) -> Command {
+        let mut cmd = Command::new("sh");
+        cmd.args([
+            "-c",
+            &format!("LISTEN_PID=$$ LISTEN_FDS={n} exec \"$@\""),
+            "sh",
+            VRUN,
+            "--root",
+        ])
+        .arg(&self.root)
+        .stdin(Stdio::null());
+        cmd
+    }
+
     pub fn state(&self, id: &str) -> Value {
         let out = self.vrun(&["state", id]);
         assert!(

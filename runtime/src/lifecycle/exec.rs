@@ -137,18 +137,11 @@ pub fn build_process(opts: &ExecOptions, base: Option<&Process>) -> Result<Proce
                 file.display()
             )));
         }
-        for (field, list) in [("env", p.env()), ("args", p.args())] {
-            if let Some((i, e)) = list
-                .iter()
-                .flatten()
-                .enumerate()
-                .find(|(_, e)| e.contains('\0'))
-            {
-                return Err(Error::Invalid(format!(
-                    "{}: {field}[{i}]: {e:?} contains a NUL byte",
-                    file.display()
-                )));
-            }
+        if let Some((field, i, e)) = crate::process::nul_byte_in(&p) {
+            return Err(Error::Invalid(format!(
+                "{}: {field}[{i}]: {e:?} contains a NUL byte",
+                file.display()
+            )));
         }
         return Ok(p);
     }
