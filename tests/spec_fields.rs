@@ -176,13 +176,26 @@ fn exec_with_a_terminal_gets_its_console_size() {
     assert_eq!(pty_size(std::os::fd::AsFd::as_fd(&master)), (33, 111));
 }
 
-#[test]
-fn idmapped_bind_mounts_show_host_files_as_the_containers_own() {
-    let env = TestEnv::new("idmap");
+/// A directory owned by host uid 1000 holding a file `f` of host root's: the source of the
+/// idmapped mounts below.
+fn idmap_source(env: &TestEnv) -> std::path::PathBuf {
     let src = env.dir.join("src");
     std::fs::create_dir(&src).unwrap();
     std::fs::write(src.join("f"), "x").unwrap();
     std::os::unix::fs::chown(&src, Some(1000), Some(1000)).unwrap();
+    src
+}
+
+/// A mapping of its own for an idmapped mount: host 0 is container 5, host 1000 container 7.
+fn own_mount_mapping() -> (serde_json::Value, serde_json::Value) {
+    let map = json!([{"containerID": 0, "hostID": 100005, "size": 1}, {"containerID": 1000, "hostID": 100007, "size": 1}]);
+    (map.clone(), map)
+}
+
+#[test]
+fn idmapped_bind_mounts_show_host_files_as_the_containers_own() {
+    let env = TestEnv::new("idmap");
+    let src = idmap_source(&env);
     // Layers of an overlay the container mounts itself, in its user namespace, on an
     // idmapped mount of them (how a user-namespaced pod's image is mounted).
     let layers = env.dir.join("layers");
@@ -200,10 +213,11 @@ fn idmapped_bind_mounts_show_host_files_as_the_containers_own() {
     mounts.push(
         json!({"destination": "/a", "type": "bind", "source": src, "options": ["bind", "idmap"]}),
     );
-    // a mapping of its own: host 0 is container 5, host 1000 is container 7
-    mounts.push(json!({"destination": "/b", "type": "bind", "source": src, "options": ["rbind", "ridmap"],
-        "uidMappings": [{"containerID": 0, "hostID": 100005, "size": 1}, {"containerID": 1000, "hostID": 100007, "size": 1}],
-        "gidMappings": [{"containerID": 0, "hostID": 100005, "size": 1}, {"containerID": 1000, "hostID": 100007, "size": 1}]}));
+    let (uids, gids) = own_mount_mapping();
+    mounts.push(
+        json!({"destination": "/b", "type": "bind", "source": src, "options": ["rbind", "ridmap"],
+        "uidMappings": uids, "gidMappings": gids}),
+    );
     // without idmap: host root is nobody
     mounts.push(json!({"destination": "/c", "type": "bind", "source": src, "options": ["bind"]}));
     // the layers, idmapped, then the overlay on them (mounted before pivot_root: host paths)
@@ -228,16 +242,15 @@ fn idmapped_bind_mounts_show_host_files_as_the_containers_own() {
 #[test]
 fn mount_mappings_without_the_idmap_option_make_an_idmapped_mount() {
     let env = TestEnv::new("idmap-noopt");
-    let src = env.dir.join("src");
-    std::fs::create_dir(&src).unwrap();
-    std::fs::write(src.join("f"), "x").unwrap();
-    std::os::unix::fs::chown(&src, Some(1000), Some(1000)).unwrap();
+    let src = idmap_source(&env);
     std::fs::create_dir(env.bundle.join("rootfs/b")).unwrap();
     let mut c = env.sh("stat -c '%n %u %g' /b /b/f");
     in_user_namespace(&mut c);
-    c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/b", "type": "bind", "source": src, "options": ["bind"],
-        "uidMappings": [{"containerID": 0, "hostID": 100005, "size": 1}, {"containerID": 1000, "hostID": 100007, "size": 1}],
-        "gidMappings": [{"containerID": 0, "hostID": 100005, "size": 1}, {"containerID": 1000, "hostID": 100007, "size": 1}]}));
+    let (uids, gids) = own_mount_mapping();
+    c["mounts"].as_array_mut().unwrap().push(
+        json!({"destination": "/b", "type": "bind", "source": src, "options": ["bind"],
+        "uidMappings": uids, "gidMappings": gids}),
+    );
     assert_eq!(env.run_ok(&c), "/b 7 7\n/b/f 5 5\n");
 }
 
@@ -246,10 +259,7 @@ fn mount_mappings_without_the_idmap_option_make_an_idmapped_mount() {
 #[test]
 fn an_idmap_mount_in_a_joined_user_namespace_takes_its_mappings() {
     let env = TestEnv::new("idmap-joined");
-    let src = env.dir.join("src");
-    std::fs::create_dir(&src).unwrap();
-    std::fs::write(src.join("f"), "x").unwrap();
-    std::os::unix::fs::chown(&src, Some(1000), Some(1000)).unwrap();
+    let src = idmap_source(&env);
     std::fs::create_dir(env.bundle.join("rootfs/a")).unwrap();
     let mut sandbox = env.sh("sleep 30");
     in_user_namespace(&mut sandbox);
