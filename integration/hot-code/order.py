@@ -3,7 +3,7 @@
 (found by trace.c, see README.md here) next to each other, ahead of the rest of the code.
 
     order.py BINARY OUT.ld HITS...
-    order.py --check BINARY HITS...   # exit 1 when over 10% of the entered code (by size)
+    order.py --check BINARY HITS...   # exit 1 when over 3% of the entered code (by size)
                                       # lies outside BINARY's .text.hot: the script is stale
 
 BINARY is the unstripped vrun the HITS (addresses of functions entered) were traced from. Rust
@@ -57,7 +57,8 @@ def check(binary, hits):
     share = out / total if total else 1
     print(f"hot code: {len(addrs)} functions entered, {total // 1024} KiB; "
           f"{out // 1024} KiB ({share:.1%}) outside the block")
-    return 1 if share > 0.10 else 0
+    # (6% outside, after issue 21's changes, cost `run` 1.3 MB of peak RSS: 1.16x crun's)
+    return 1 if share > 0.03 else 0
 
 
 def main():

@@ -6,7 +6,7 @@
 #   integration/hot-code/run.sh           # writes cli/hot-code.ld (commit it)
 #   integration/hot-code/run.sh --check   # CI's: how much of the code the commands enter lies
 #                                         # outside the block in the current build; fails over
-#                                         # 10% (cli/hot-code.ld has gone stale: run this again)
+#                                         # 3% (cli/hot-code.ld has gone stale: run this again)
 set -euo pipefail
 . "$(dirname "$0")/../lib/common.sh"
 need gcc gcc python3 python3 nm binutils /usr/lib/x86_64-linux-gnu/libc.a libc6-dev
