@@ -93,11 +93,7 @@ fn a_peer_in_the_pid_namespace_finds_nothing_of_the_host_in_a_created_init() {
     let pid = env.state(&waiting)["pid"].as_i64().unwrap();
     let mut c = env.default_config(&["sh", "-c", SCAN, "scan", &secret, &hostpid]);
     with_ptrace(&mut c);
-    for ns in c["linux"]["namespaces"].as_array_mut().unwrap() {
-        if ns["type"] == "pid" {
-            ns["path"] = json!(format!("/proc/{pid}/ns/pid"));
-        }
-    }
+    join_namespace(&mut c, "pid", &format!("/proc/{pid}/ns/pid"));
     let out = env.run_ok(&c);
     assert_scan_found_nothing(&out);
 }
@@ -284,11 +280,7 @@ fn joining_the_mount_namespace_vrun_runs_in_is_refused() {
         link.to_str().unwrap().to_string(),
     ] {
         let mut c = env.sh("true");
-        for ns in c["linux"]["namespaces"].as_array_mut().unwrap() {
-            if ns["type"] == "mount" {
-                ns["path"] = json!(path);
-            }
-        }
+        join_namespace(&mut c, "mount", &path);
         env.write_config(&c);
         let id = env.id("bad");
         let out = Command::new("unshare")

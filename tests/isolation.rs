@@ -494,21 +494,13 @@ fn hostname_is_set_in_a_joined_uts_namespace() {
     let mut c = env.sh("hostname; cat /proc/sys/kernel/domainname");
     c["hostname"] = json!("joined-name");
     c["domainname"] = json!("joined.example");
-    for ns in c["linux"]["namespaces"].as_array_mut().unwrap() {
-        if ns["type"] == "uts" {
-            ns["path"] = json!(format!("/proc/{pid}/ns/uts"));
-        }
-    }
+    join_namespace(&mut c, "uts", &format!("/proc/{pid}/ns/uts"));
     assert_eq!(env.run_ok(&c), "joined-name\njoined.example\n");
     let out = env.vrun(&["exec", &owner, "hostname"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "joined-name\n");
     // the uts namespace vrun runs in (the host's, here): refused, the host keeps its name
     let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
-    for ns in c["linux"]["namespaces"].as_array_mut().unwrap() {
-        if ns["type"] == "uts" {
-            ns["path"] = json!("/proc/self/ns/uts");
-        }
-    }
+    join_namespace(&mut c, "uts", "/proc/self/ns/uts");
     assert_create_fails(
         &env,
         &c,

@@ -270,14 +270,8 @@ fn an_idmap_mount_in_a_joined_user_namespace_takes_its_mappings() {
     // (a pod's: the sandbox's network namespace, whose owner may mount sysfs, and its pid
     // namespace: vrun clones a new one in its caller's user namespace, whose /proc the
     // joined user namespace's root may not mount)
-    for ns in c["linux"]["namespaces"].as_array_mut().unwrap() {
-        if ns["type"] == "network" {
-            ns["path"] = json!(format!("/proc/{pid}/ns/net"));
-        }
-        if ns["type"] == "pid" {
-            ns["path"] = json!(format!("/proc/{pid}/ns/pid"));
-        }
-    }
+    join_namespace(&mut c, "network", &format!("/proc/{pid}/ns/net"));
+    join_namespace(&mut c, "pid", &format!("/proc/{pid}/ns/pid"));
     c["linux"]["namespaces"]
         .as_array_mut()
         .unwrap()

@@ -657,6 +657,9 @@ pub fn remove_marked_for(registry: &Registry, id: &str, timeout: Duration) -> Re
         if pids.is_empty() || Instant::now() > deadline {
             break;
         }
+        // (on v1 each process is in every hierarchy's directory)
+        pids.sort_unstable();
+        pids.dedup();
         for pid in pids {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),

@@ -12,9 +12,10 @@
 //! (a create killed before it saved any, a corrupt state.json) finds the directories it made
 //! (tmpfs keeps a target under 128 bytes in the inode; a longer one costs a page).
 //! A mark is made before its directory, so that no kill in between leaves a directory that
-//! nothing records (a mark whose directory never came is removed by that same delete). Making a directory and marking it, and removing it and its
-//! mark, happen under a lock on the state root itself (no lock file to leave behind), so a
-//! container joining a directory never sees it half made or half removed.
+//! nothing records (a mark whose directory never came is removed by that same delete).
+//! Making a directory and marking it, and removing it and its mark, happen under a lock on the
+//! state root itself (no lock file to leave behind), so a container joining a directory never
+//! sees it half made or half removed.
 //! A mark costs one file, whatever the number of containers: the single list this replaced
 //! (`<root>/@cgroups`, read into memory and written back by every create and delete, under the
 //! lock) grew with them, and 100 containers created at once spent their time in it (issue 14);
@@ -186,7 +187,6 @@ impl Session<'_> {
         {
             self.unmark(dir)?;
             self.make_mark(dir, NO_OWNER)?;
-            self.unmarked = false;
         }
         Ok(())
     }

@@ -207,30 +207,28 @@ pub fn open_of_process(pid: i32, typ: LinuxNamespaceType) -> Result<OwnedFd> {
 
 /// Whether `fd` is open on the namespace of kind `typ` this process is in (by device and
 /// inode).
-pub fn is_own(fd: &OwnedFd, typ: LinuxNamespaceType) -> bool {
+pub fn is_own(fd: &impl AsFd, typ: LinuxNamespaceType) -> bool {
+    is_namespace_at(fd, &format!("/proc/self/ns/{}", proc_name(typ)))
+}
+
+/// Whether `fd` and the namespace file `path` name the same namespace (device and inode).
+fn is_namespace_at(fd: &impl AsFd, path: &str) -> bool {
     use std::os::fd::AsRawFd;
     use std::os::unix::fs::MetadataExt;
-    let Ok(joined) = nix::sys::stat::fstat(fd.as_raw_fd()) else {
+    let Ok(opened) = nix::sys::stat::fstat(fd.as_fd().as_raw_fd()) else {
         return false;
     };
-    std::fs::metadata(format!("/proc/self/ns/{}", proc_name(typ)))
-        .is_ok_and(|m| m.dev() == joined.st_dev && m.ino() == joined.st_ino)
+    std::fs::metadata(path).is_ok_and(|m| m.dev() == opened.st_dev && m.ino() == opened.st_ino)
 }
 
 /// See [`Namespaces::open_joined`]: `fd` is open on the mount namespace of
 /// linux.namespaces[`i`].
 fn refuse_a_shared_mount_namespace(fd: &std::fs::File, path: &Path, i: usize) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let id = |m: std::fs::Metadata| (m.dev(), m.ino());
-    let joined = fd
-        .metadata()
-        .map(id)
-        .context(|| format!("stat {}", path.display()))?;
     for (whose, own) in [
         ("the one vrun runs in", "/proc/self/ns/mnt"),
         ("the one of pid 1 (this machine's init)", "/proc/1/ns/mnt"),
     ] {
-        if std::fs::metadata(own).map(id).ok() == Some(joined) {
+        if is_namespace_at(fd, own) {
             return Err(Error::Invalid(format!(
                 "linux.namespaces[{i}].path: {}: the mount namespace of linux.namespaces[{i}] is {whose}: the container's init would pivot its root, and every process in it would get the container's rootfs as its root (leave out the path for a mount namespace of the container's own)",
                 path.display()

@@ -114,9 +114,6 @@ impl Bundle {
                 "process.{field}[{i}]: {e:?} contains a NUL byte"
             )));
         }
-        if let Some(offsets) = linux_time_offsets(&self.spec) {
-            validate_time_offsets(offsets).map_err(err)?;
-        }
         vrun_isolation::rlimits::validate(process.rlimits().as_deref().unwrap_or(&[]))
             .map_err(|e| err(e.to_string()))?;
         crate::process::check_apparmor(process, "process.apparmorProfile")
@@ -127,6 +124,9 @@ impl Bundle {
             .linux()
             .as_ref()
             .ok_or_else(|| err("linux: missing".into()))?;
+        if let Some(offsets) = linux.time_offsets() {
+            validate_time_offsets(offsets).map_err(err)?;
+        }
         let ns = Namespaces::from_spec(linux.namespaces().as_deref().unwrap_or(&[]))
             .map_err(|e| err(e.to_string()))?;
         if !ns.has(LinuxNamespaceType::Mount) {
@@ -319,12 +319,6 @@ impl Bundle {
         }
         Ok(())
     }
-}
-
-fn linux_time_offsets(
-    spec: &Spec,
-) -> Option<&std::collections::HashMap<String, oci_spec::runtime::LinuxTimeOffset>> {
-    spec.linux().as_ref()?.time_offsets().as_ref()
 }
 
 /// linux.timeOffsets: the clocks a time namespace has, and nanoseconds below a second (the

@@ -66,8 +66,8 @@ fn run_one(hook: &Hook, state_json: &str) -> std::result::Result<(), String> {
     let mut child = cmd.spawn().map_err(|e| format!("start: {e}"))?;
     let deadline = hook
         .timeout()
-        .map(|t| (Instant::now() + Duration::from_secs(t.max(0) as u64), t));
-    match feed_and_wait(&mut child, state_json.as_bytes(), deadline.map(|d| d.0)) {
+        .map(|t| Instant::now() + Duration::from_secs(t.max(0) as u64));
+    match feed_and_wait(&mut child, state_json.as_bytes(), deadline) {
         Ok(status) if status.success() => Ok(()),
         Ok(status) => Err(format!("failed: {status}")),
         Err(Waited::PastDeadline) => {
@@ -75,7 +75,7 @@ fn run_one(hook: &Hook, state_json: &str) -> std::result::Result<(), String> {
             // runc's words
             Err(format!(
                 "hook ran past specified timeout of {:.1}s",
-                deadline.map_or(0, |d| d.1) as f64
+                hook.timeout().unwrap_or_default() as f64
             ))
         }
         Err(Waited::Failed(e)) => {
@@ -166,10 +166,10 @@ fn timeout_of(d: Duration) -> PollTimeout {
     PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
 }
 
-/// SIGKILL to the hook's process group (it leads one, see `run_one`), then its exit.
+/// SIGKILL to the hook's process group (it leads one, see `run_one`: the hook itself among
+/// them), then its exit.
 fn kill_group(child: &mut Child) {
     let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
     let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
-    let _ = child.kill();
     let _ = child.wait();
 }

@@ -56,7 +56,7 @@ pub(crate) struct InitContext<'a> {
 
 /// Runs init to the exec of the user's process. Never returns, and never drops `ctx` (it ends
 /// in execve or _exit): the fds init closes by number before it waits (see
-/// [`release_the_host`]) may be owned by `ctx` or by create's stack frame, which the child
+/// [`process::release_the_host`]) may be owned by `ctx` or by create's stack frame, which the child
 /// never unwinds either, so none is closed twice.
 pub(crate) fn run(mut ctx: InitContext) -> ! {
     let mut reported_ready = false;
@@ -300,7 +300,7 @@ fn setup_and_exec(ctx: &mut InitContext, reported_ready: &mut bool) -> Result<In
     // surely allows them). Everything of the host goes just before it, while no filter can
     // refuse close_range(2).
     let load_filter = || -> Result<()> {
-        release_the_host(&[&keep[..], &until_ready, listener.as_slice()].concat())?;
+        process::release_the_host(&[&keep[..], &until_ready, listener.as_slice()].concat())?;
         match &seccomp {
             Some(s) => s.load(&state_json, "creating"),
             None => Ok(()),
@@ -335,18 +335,6 @@ fn setup_and_exec(ctx: &mut InitContext, reported_ready: &mut bool) -> Result<In
     wait_for_start(&ctx.fifo)?;
     hooks::run("startContainer", &start_container_hooks, &state_json)?;
     Err(program.exec_after(|| Ok(())))
-}
-
-/// Before init waits for `start` (for hours, if its user likes), it gives back everything of the
-/// host it holds: the pinned host /proc, and every fd but `keep` (what it still needs). It
-/// held the host's namespaces, cgroup directories, mount trees and sockets, and a process
-/// that can see init (a peer container sharing its pid namespace, a process `exec`'d into
-/// it) with CAP_SYS_PTRACE reaches them through /proc/<init>/fd/N, a directory fd even past
-/// its mount's root (`..` from the host's cgroup directory climbs to the host's /).
-/// close-on-exec would only close them at the exec, hours later.
-fn release_the_host(keep: &[RawFd]) -> Result<()> {
-    vrun_rootfs::procfs::release();
-    sys::close_fds_except(keep).context(|| "close the fds of the host before the wait".into())
 }
 
 /// See [`setup_and_exec`]: `process.cwd`, made inside the root if it is missing.

@@ -16,9 +16,8 @@ use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PassedFds {
-    /// How many numbers from 3 the container is handed (LISTEN_FDS + --preserve-fds).
-    pub count: u32,
-    /// The numbers in the range the caller had open: what the container gets.
+    /// The numbers of 3 .. 3+count (LISTEN_FDS + --preserve-fds) the caller had open: what
+    /// the container gets.
     pub open: Vec<RawFd>,
 }
 
@@ -27,10 +26,7 @@ impl PassedFds {
     /// placeholders. Call it first thing, before this process opens an fd of its own (main()
     /// does, before logging opens `--log`). `flag` names the count in errors.
     pub fn reserve(count: u32, flag: &str) -> Result<PassedFds> {
-        let mut passed = PassedFds {
-            count,
-            open: Vec::new(),
-        };
+        let mut passed = PassedFds::default();
         if count == 0 {
             return Ok(passed);
         }
@@ -76,8 +72,12 @@ impl PassedFds {
         Ok(passed)
     }
 
-    /// Whether `fd` is one of the container's: open in the range.
-    pub fn contains(&self, fd: RawFd) -> bool {
-        self.open.contains(&fd)
+    /// The fds main() reserved (`given`), or, for a caller of the library that did not,
+    /// [`PassedFds::reserve`] of `count` now.
+    pub fn given_or_reserved(given: Option<&PassedFds>, count: u32) -> Result<PassedFds> {
+        match given {
+            Some(p) => Ok(p.clone()),
+            None => PassedFds::reserve(count, "--preserve-fds"),
+        }
     }
 }

@@ -251,6 +251,20 @@ pub(crate) fn apply_attributes(
     Ok(())
 }
 
+/// Before a process of the container's waits or execs, it gives back everything of the host it
+/// holds: the pinned host /proc, and every fd but `keep` (what it still needs). A created
+/// container's init (which may wait for `start` for hours) and an `exec`'d process held the
+/// host's namespaces, cgroup directories, mount trees and sockets, and a process that can see
+/// them (a peer container sharing the pid namespace, a process `exec`'d into it) with
+/// CAP_SYS_PTRACE reaches those through /proc/<pid>/fd/N, a directory fd even past its
+/// mount's root (`..` from the host's cgroup directory climbs to the host's /). close-on-exec
+/// would only close them at the exec. Call it before any seccomp filter, which may refuse
+/// close_range(2).
+pub(crate) fn release_the_host(keep: &[std::os::fd::RawFd]) -> Result<()> {
+    vrun_rootfs::procfs::release();
+    sys::close_fds_except(keep).context(|| "close the fds of the host".into())
+}
+
 /// The fds handed to the process (LISTEN_FDS, --preserve-fds) stay open across exec at their
 /// numbers; every other fd from 3 up is marked close-on-exec, the placeholders in the range
 /// among them (see passed_fds). Done before any seccomp filter: close_range(2) is newer than

@@ -41,7 +41,7 @@ pub fn cloexec_from(first: u32) -> Result<(), Errno> {
 }
 
 /// Closes every fd of this process but those in `keep` (stdio is not kept unless listed).
-/// For a created container's init before it waits (see init::release_the_host): the fds it
+/// For a created container's init before it waits (see process::release_the_host): the fds it
 /// holds without owning them (values of create's stack frame, which the child never unwinds,
 /// and whatever the caller passed vrun) go too, so none of them can be closed twice.
 pub fn close_fds_except(keep: &[std::os::fd::RawFd]) -> Result<(), Errno> {

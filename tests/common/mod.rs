@@ -544,6 +544,16 @@ pub fn recv_fd(conn: &std::os::unix::net::UnixStream) -> std::os::fd::OwnedFd {
     panic!("no fd received");
 }
 
+/// The namespace of kind `typ` (as linux.namespaces names it) in config `c` is joined from
+/// `path` instead of made.
+pub fn join_namespace(c: &mut Value, typ: &str, path: &str) {
+    for ns in c["linux"]["namespaces"].as_array_mut().unwrap() {
+        if ns["type"] == typ {
+            ns["path"] = json!(path);
+        }
+    }
+}
+
 /// A user namespace of the container's own, its 65536 ids from host id 100000.
 pub fn in_user_namespace(c: &mut Value) {
     c["linux"]["namespaces"]

@@ -106,13 +106,10 @@ impl Drop for Undo {
 }
 
 pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created> {
-    let passed_fds = match &opts.passed_fds {
-        Some(p) => p.clone(),
-        None => crate::passed_fds::PassedFds::reserve(
-            opts.listen_fds.saturating_add(opts.preserve_fds),
-            "--preserve-fds",
-        )?,
-    };
+    let passed_fds = crate::passed_fds::PassedFds::given_or_reserved(
+        opts.passed_fds.as_ref(),
+        opts.listen_fds.saturating_add(opts.preserve_fds),
+    )?;
     crate::id::validate(&opts.id)?;
     let mut bundle = Bundle::load(&opts.bundle)?;
     bundle.validate()?;

@@ -219,10 +219,10 @@ pub fn build_process(opts: &ExecOptions, base: Option<&Process>) -> Result<Proce
 
 /// Runs the process; returns its exit status (0 when detached).
 pub fn exec(opts: &ExecOptions) -> Result<i32> {
-    let passed_fds = match &opts.passed_fds {
-        Some(p) => p.clone(),
-        None => crate::passed_fds::PassedFds::reserve(opts.preserve_fds, "--preserve-fds")?,
-    };
+    let passed_fds = crate::passed_fds::PassedFds::given_or_reserved(
+        opts.passed_fds.as_ref(),
+        opts.preserve_fds,
+    )?;
     let dir = ContainerDir::open(&opts.root, &opts.id)?;
     let state = dir.load()?;
     match status(&dir.path, &state) {
@@ -604,17 +604,12 @@ fn exec_child(
     // What the process keeps to its exec: stdio, the fds handed to it and the channel (whose
     // close at exec tells the parent it went well). The rest of the host's (its /proc, the
     // container's namespaces and cgroup as the host opened them) goes before the filter, as
-    // in init (see init::release_the_host): a process of the container that can see this one
-    // meanwhile reads its fds.
+    // in init (see process::release_the_host).
     let mut keep = vec![0, 1, 2, std::os::fd::AsRawFd::as_raw_fd(channel)];
     keep.extend(&fg.passed_fds.open);
     keep.extend(sc.setup.and_then(|s| s.listener_fd()));
-    let release = || -> Result<()> {
-        vrun_rootfs::procfs::release();
-        sys::close_fds_except(&keep).context(|| "close the fds of the host before exec".into())
-    };
     let load_filter = || -> Result<()> {
-        release()?;
+        process::release_the_host(&keep)?;
         match &seccomp {
             Some(s) => s.load(&sc.container_state, "running"),
             None => Ok(()),
