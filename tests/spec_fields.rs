@@ -267,9 +267,7 @@ fn an_idmap_mount_in_a_joined_user_namespace_takes_its_mappings() {
     env.create(&id, &sandbox);
     let pid = env.state(&id)["pid"].as_i64().unwrap();
     let mut c = env.sh("stat -c '%n %u %g' /a /a/f");
-    // (a pod's: the sandbox's network namespace, whose owner may mount sysfs, and its pid
-    // namespace: vrun clones a new one in its caller's user namespace, whose /proc the
-    // joined user namespace's root may not mount)
+    // (a pod's with a shared pid namespace: the sandbox's network and pid namespaces)
     join_namespace(&mut c, "network", &format!("/proc/{pid}/ns/net"));
     join_namespace(&mut c, "pid", &format!("/proc/{pid}/ns/pid"));
     c["linux"]["namespaces"]
@@ -280,6 +278,62 @@ fn an_idmap_mount_in_a_joined_user_namespace_takes_its_mappings() {
         json!({"destination": "/a", "type": "bind", "source": src, "options": ["bind", "idmap"]}),
     );
     assert_eq!(env.run_ok(&c), "/a 1000 1000\n/a/f 0 0\n");
+}
+
+/// A pod with `hostUsers: false` under containerd 2: each container joins the sandbox's user
+/// namespace by path, the mappings given beside it, and has a pid namespace of its own. That
+/// pid namespace must belong to the joined user namespace, or the container's root could not
+/// mount its /proc; mappings that are not the joined namespace's are refused, as runc does.
+#[test]
+fn a_container_joining_a_user_namespace_by_path_gets_its_own_pid_namespace_and_proc() {
+    let env = TestEnv::new("userns-join");
+    let mut sandbox = env.sh("sleep 30");
+    in_user_namespace(&mut sandbox);
+    let id = env.id("sandbox");
+    env.create(&id, &sandbox);
+    let pid = env.state(&id)["pid"].as_i64().unwrap();
+    // (raised, never lowered: lowering needs CAP_SYS_RESOURCE)
+    let own: i32 = std::fs::read_to_string("/proc/self/oom_score_adj")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let adj = (own + 1).min(1000);
+    let joining = |uid_host: u32| {
+        let mut c =
+            env.sh("echo $$; cat /proc/self/uid_map; id -u; ls /proc/1/ns/pid; cat /proc/self/oom_score_adj");
+        // (set before the user namespace is joined: in it, init's /proc files are the host
+        // root's)
+        c["process"]["oomScoreAdj"] = json!(adj);
+        join_namespace(&mut c, "network", &format!("/proc/{pid}/ns/net"));
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user", "path": format!("/proc/{pid}/ns/user")}));
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": uid_host, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c
+    };
+    let out = env.run_ok(&joining(100000));
+    let words: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(
+        words,
+        [
+            "1",
+            "0",
+            "100000",
+            "65536",
+            "0",
+            "/proc/1/ns/pid",
+            &adj.to_string()
+        ],
+        "{out}"
+    );
+    assert_create_fails(
+        &env,
+        &joining(200000),
+        "linux.uidMappings: the mappings given are not those of the user namespace joined by path (linux.namespaces), which maps 0 100000 65536",
+    );
 }
 
 #[test]

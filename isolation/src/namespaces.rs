@@ -1,7 +1,7 @@
 //! Which namespaces a container gets, new or joined by path, and the kernel-required order
 //! of entering them.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::sched::{setns, unshare, CloneFlags};
@@ -109,7 +109,8 @@ impl Namespaces {
     /// only moves children). cgroup and time are left out: cgroup must be unshared after the
     /// process is placed in its cgroup, and time can only be unshared for children (the
     /// caller does that before cloning). When the user namespace is joined, every other new
-    /// namespace is unshared after joining it, so that the joined user namespace owns them.
+    /// namespace is unshared after joining it, so that the joined user namespace owns them
+    /// (but pid: see vrun_rootfs::mounts::premade_proc).
     pub fn clone_flags(&self) -> CloneFlags {
         let mut flags = CloneFlags::empty();
         let user_joined = self.joined_path(LinuxNamespaceType::User).is_some();
@@ -197,6 +198,80 @@ pub fn join(typ: LinuxNamespaceType, fd: &OwnedFd) -> Result<()> {
     setns(fd.as_fd(), clone_flag(typ)).context(|| format!("join the {} namespace", spec_name(typ)))
 }
 
+/// The uid_map and gid_map of the user namespace `userns`, as the kernel prints them, read by
+/// a helper process that joins it (a namespace file tells nothing of its maps).
+pub fn maps_of_user_ns(userns: BorrowedFd) -> Result<(String, String)> {
+    use std::io::{Read, Write};
+    let (mut report_r, mut report_w) = std::io::pipe().context(|| "pipe".into())?;
+    let child = match crate::clone_process(CloneFlags::empty())
+        .context(|| "fork the user namespace helper".into())?
+    {
+        crate::CloneResult::Child => {
+            drop(report_r);
+            let report = (|| -> std::result::Result<String, String> {
+                setns(userns, CloneFlags::CLONE_NEWUSER)
+                    .map_err(|e| format!("join the user namespace: {e}"))?;
+                let read =
+                    |f: &str| std::fs::read_to_string(f).map_err(|e| format!("read {f}: {e}"));
+                Ok(format!(
+                    "{}\0{}",
+                    read("/proc/self/uid_map")?,
+                    read("/proc/self/gid_map")?
+                ))
+            })();
+            let text = match report {
+                Ok(maps) => format!("ok\0{maps}"),
+                Err(e) => format!("error\0{e}"),
+            };
+            let _ = report_w.write_all(text.as_bytes());
+            drop(report_w);
+            crate::sys::exit_now(0)
+        }
+        crate::CloneResult::Parent(pid) => pid,
+    };
+    drop(report_w);
+    let result = (|| {
+        let mut text = String::new();
+        report_r
+            .read_to_string(&mut text)
+            .context(|| "the user namespace helper".into())?;
+        let parts: Vec<&str> = text.split('\0').collect();
+        match parts.as_slice() {
+            ["ok", uid_map, gid_map] => Ok((uid_map.to_string(), gid_map.to_string())),
+            ["error", e] => Err(Error::Invalid(format!(
+                "linux.namespaces: the user namespace: {e}"
+            ))),
+            _ => Err(Error::Invalid(
+                "linux.namespaces: the user namespace helper died".into(),
+            )),
+        }
+    })();
+    let _ = nix::sys::wait::waitpid(child, None);
+    result
+}
+
+/// Whether the text of a uid_map or gid_map file holds exactly the given mappings (in any
+/// order), as (container id, host id, size).
+pub fn map_is(text: &str, maps: &[(u32, u32, u32)]) -> bool {
+    let mut have: Vec<(u32, u32, u32)> = text
+        .lines()
+        .filter_map(|l| {
+            let v: Vec<u32> = l
+                .split_whitespace()
+                .filter_map(|n| n.parse().ok())
+                .collect();
+            match v.as_slice() {
+                [c, h, s] => Some((*c, *h, *s)),
+                _ => None,
+            }
+        })
+        .collect();
+    let mut want = maps.to_vec();
+    have.sort_unstable();
+    want.sort_unstable();
+    have == want
+}
+
 /// Opens /proc/<pid>/ns/<kind> of a running process.
 pub fn open_of_process(pid: i32, typ: LinuxNamespaceType) -> Result<OwnedFd> {
     let path = format!("/proc/{pid}/ns/{}", proc_name(typ));
@@ -273,6 +348,14 @@ mod tests {
             Some(p) => b.path(p).build().unwrap(),
             None => b.build().unwrap(),
         }
+    }
+
+    #[test]
+    fn a_map_is_compared_as_a_set_of_ranges() {
+        let text = "         0     100000      65536\n     65536       1000          1\n";
+        assert!(map_is(text, &[(65536, 1000, 1), (0, 100000, 65536)]));
+        assert!(!map_is(text, &[(0, 100000, 65536)]));
+        assert!(!map_is(text, &[(0, 100000, 65535), (65536, 1000, 1)]));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use oci_spec::runtime::Mount;
 use crate::error::{Context, Error, Result};
 use crate::mount_options::{self, MountOptions};
 use crate::resolve::{fd_path, relative, Root};
-use crate::sys::mount_setattr;
+use crate::sys::{mount_setattr, FsContext};
 
 /// Where a `cgroup` mount gets its contents from: the container's own cgroup directories.
 #[derive(Debug, Clone)]
@@ -33,6 +33,48 @@ pub struct MountContext<'a> {
     /// Bind mount sources the runtime cloned with its own credentials (see
     /// [`open_bind_sources`]), by index in `mounts`.
     pub sources: &'a [Option<OwnedFd>],
+    /// A proc mount made before init joined a user namespace by path (see [`premade_proc`]),
+    /// attached at the first proc mount.
+    pub proc: std::cell::Cell<Option<OwnedFd>>,
+}
+
+/// A detached mount of a new procfs for the first proc mount of `mounts`, with its flags,
+/// made while init still has the host's credentials. A container that joins a user namespace
+/// by path gets a pid namespace owned by the host's user namespace (it is cloned with it), and
+/// the kernel lets only that namespace's root mount a /proc for it: once init has joined the
+/// container's user namespace it could not. runc forks once more, in the joined namespace, to
+/// give the pid namespace that owner; a procfs made now and attached later needs no process.
+/// None when there is no proc mount.
+pub fn premade_proc(mounts: &[Mount]) -> Result<Option<OwnedFd>> {
+    let Some((i, m)) = mounts
+        .iter()
+        .enumerate()
+        .find(|(_, m)| m.typ().as_deref() == Some("proc"))
+    else {
+        return Ok(None);
+    };
+    let field = format!("mounts[{i}] ({})", m.destination().display());
+    let opts = mount_options::parse(m.options().as_deref().unwrap_or(&[]), &field)?;
+    let mut attrs = 0u64;
+    for (flag, attr) in [
+        (MsFlags::MS_RDONLY, mount_options::MOUNT_ATTR_RDONLY),
+        (MsFlags::MS_NOSUID, mount_options::MOUNT_ATTR_NOSUID),
+        (MsFlags::MS_NODEV, mount_options::MOUNT_ATTR_NODEV),
+        (MsFlags::MS_NOEXEC, mount_options::MOUNT_ATTR_NOEXEC),
+    ] {
+        if opts.flags.contains(flag) {
+            attrs |= attr;
+        }
+    }
+    let fs = FsContext::open("proc").context(|| format!("{field}: open a procfs"))?;
+    for option in opts.data.split(',').filter(|o| !o.is_empty()) {
+        let (key, value) = option.split_once('=').unwrap_or((option, ""));
+        fs.set(key, value)
+            .context(|| format!("{field}: the procfs option {option}"))?;
+    }
+    fs.mount(attrs as libc::c_uint)
+        .map(Some)
+        .context(|| format!("{field}: mount a procfs"))
 }
 
 /// Clones the source of every bind mount (open_tree) while the process still has the host's
@@ -220,6 +262,13 @@ fn mount_typed(
         refuse_non_directory(ctx.root, dest, typ, field)?;
     }
     let target = ctx.root.mkdir_all(dest, 0o755)?;
+    if typ == "proc" {
+        if let Some(proc) = ctx.proc.take() {
+            crate::sys::move_mount_fd(proc.as_fd(), target.as_fd())
+                .context(|| format!("{field}: attach the procfs"))?;
+            return Ok(());
+        }
+    }
     // tmpcopyup: what the tmpfs covers, read through this fd once it is covered; the tmpfs
     // is mounted writable for the copy and made read-only after, if asked.
     let covered = match opts.tmpcopyup && typ == "tmpfs" {

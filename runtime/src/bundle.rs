@@ -154,7 +154,8 @@ impl Bundle {
                     "linux.uidMappings/gidMappings: a new user namespace needs both".into(),
                 ));
             }
-        } else if has_maps {
+        } else if has_maps && !ns.has(LinuxNamespaceType::User) {
+            // (beside a user namespace joined by path, create checks they are its own)
             return Err(err("linux.uidMappings: mappings are given but no new user namespace is (linux.namespaces)".into()));
         }
         if self.spec.hostname().as_ref().is_some_and(|h| !h.is_empty())

@@ -142,6 +142,16 @@ fn setup_and_exec(ctx: &mut InitContext, reported_ready: &mut bool) -> Result<In
     if ctx.ns.is_new(LinuxNamespaceType::User) {
         user::become_ns_root()?;
     }
+    // Before a user namespace is joined: in it, /proc/self/oom_score_adj is the host root's
+    // (init is not dumpable), which the namespace's root may not write.
+    if let Some(adj) = process.oom_score_adj() {
+        attrs::set_oom_score_adj(adj)?;
+    }
+    let joins_user_ns = ctx.ns.joined_path(LinuxNamespaceType::User).is_some();
+    let premade_proc = match joins_user_ns && ctx.ns.is_new(LinuxNamespaceType::Pid) {
+        true => mounts::premade_proc(spec.mounts().as_deref().unwrap_or(&[]))?,
+        false => None,
+    };
     ctx.ns.enter(&ctx.ns_fds)?;
     // (a joined pid or network namespace of the host's, among them)
     drop(std::mem::take(&mut ctx.ns_fds));
@@ -165,9 +175,6 @@ fn setup_and_exec(ctx: &mut InitContext, reported_ready: &mut bool) -> Result<In
     if let Some(sysctl) = linux.sysctl() {
         attrs::apply_sysctls(sysctl)?;
     }
-    if let Some(adj) = process.oom_score_adj() {
-        attrs::set_oom_score_adj(adj)?;
-    }
 
     let root = if own_mount_ns {
         mounts::isolate(propagation)?;
@@ -188,6 +195,7 @@ fn setup_and_exec(ctx: &mut InitContext, reported_ready: &mut bool) -> Result<In
             bundle: ctx.bundle_dir,
             cgroup: ctx.cgroup_source.as_ref(),
             sources: &ctx.mount_sources,
+            proc: std::cell::Cell::new(premade_proc),
         },
         spec_mounts,
     )?;

@@ -152,6 +152,7 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
         return Err(Error::Invalid("the virtual disk (--overlay and its flags, or run.vrun.* annotations) needs a mount namespace of the container's own (linux.namespaces): its mounts are never the host's".into()));
     }
     let ns_fds = ns.open_joined()?;
+    check_the_joined_user_ns_maps(&ns_fds, linux)?;
     refuse_renaming_the_host(spec, &ns_fds)?;
     let cgroups_path = linux
         .cgroups_path()
@@ -770,6 +771,40 @@ pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     std::fs::write(&tmp, pid.to_string())
         .context(|| format!("write the pid file {}", tmp.display()))?;
     std::fs::rename(&tmp, path).context(|| format!("write the pid file {}", path.display()))
+}
+
+/// A user namespace joined by path (a pod's, as containerd gives it for `hostUsers: false`):
+/// mappings the config gives beside it must be its own (containerd gives both; runc checks
+/// them too).
+fn check_the_joined_user_ns_maps(
+    fds: &[(LinuxNamespaceType, OwnedFd)],
+    linux: &oci_spec::runtime::Linux,
+) -> Result<()> {
+    let Some((_, userns)) = fds.iter().find(|(t, _)| *t == LinuxNamespaceType::User) else {
+        return Ok(());
+    };
+    let uid = linux.uid_mappings().as_deref().unwrap_or(&[]);
+    let gid = linux.gid_mappings().as_deref().unwrap_or(&[]);
+    if uid.is_empty() && gid.is_empty() {
+        return Ok(());
+    }
+    let (uid_map, gid_map) = namespaces::maps_of_user_ns(userns.as_fd())?;
+    for (field, maps, text) in [
+        ("linux.uidMappings", uid, &uid_map),
+        ("linux.gidMappings", gid, &gid_map),
+    ] {
+        let want: Vec<(u32, u32, u32)> = maps
+            .iter()
+            .map(|m| (m.container_id(), m.host_id(), m.size()))
+            .collect();
+        if !maps.is_empty() && !namespaces::map_is(text, &want) {
+            return Err(Error::Invalid(format!(
+                "{field}: the mappings given are not those of the user namespace joined by path (linux.namespaces), which maps {}",
+                text.split_whitespace().collect::<Vec<_>>().chunks(3).map(|c| c.join(" ")).collect::<Vec<_>>().join(", ")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The pid and time namespaces act on children only: the parent enters them (or creates the
