@@ -299,9 +299,20 @@ fn a_container_joining_a_user_namespace_by_path_gets_its_own_pid_namespace_and_p
         .parse()
         .unwrap();
     let adj = (own + 1).min(1000);
+    let sealed = env.dir.join("sealed");
+    std::fs::create_dir_all(sealed.join("src")).unwrap();
+    std::fs::write(sealed.join("src/f"), "sealed\n").unwrap();
+    std::fs::set_permissions(&sealed, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     let joining = |uid_host: u32| {
-        let mut c =
-            env.sh("echo $$; cat /proc/self/uid_map; id -u; ls /proc/1/ns/pid; cat /proc/self/oom_score_adj");
+        let mut c = env.sh(
+            "echo $$; cat /proc/self/uid_map; id -u; ls /proc/1/ns/pid; cat /proc/self/oom_score_adj; cat /tmp/f",
+        );
+        // (a bind source under a directory only the host's root may search, as containerd's
+        // sandbox /dev/shm is: opened before the user namespace is joined)
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/tmp", "type": "bind", "source": sealed.join("src"), "options": ["bind"]}));
         // (set before the user namespace is joined: in it, init's /proc files are the host
         // root's)
         c["process"]["oomScoreAdj"] = json!(adj);
@@ -325,7 +336,8 @@ fn a_container_joining_a_user_namespace_by_path_gets_its_own_pid_namespace_and_p
             "65536",
             "0",
             "/proc/1/ns/pid",
-            &adj.to_string()
+            &adj.to_string(),
+            "sealed"
         ],
         "{out}"
     );

@@ -291,9 +291,9 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
             linux.gid_mappings().as_deref().unwrap_or(&[]),
             nix::unistd::getegid().as_raw(),
         );
-    // Cloned here, with the caller's credentials, which init loses to the new user
-    // namespace's before it mounts.
-    let mut mount_sources: Vec<Option<OwnedFd>> = match ns.is_new(LinuxNamespaceType::User) {
+    // Cloned here, with the caller's credentials, which init loses to the user namespace's
+    // (new, or joined by path) before it mounts.
+    let mut mount_sources: Vec<Option<OwnedFd>> = match ns.has(LinuxNamespaceType::User) {
         true => vrun_rootfs::mounts::open_bind_sources(
             spec.mounts().as_deref().unwrap_or(&[]),
             &bundle.dir,
