@@ -470,3 +470,31 @@ fn kill_all_reaches_a_paused_container() {
     assert!(env.vrun(&["delete", &id]).status.success());
     assert_no_state_left(&env, "after delete");
 }
+
+/// `vrun list | head -1`, `vrun state ID | grep -q running`: a reader that leaves early closes
+/// the pipe. runc dies of SIGPIPE there; vrun (which ignores SIGPIPE for its own pipes) exits
+/// 141 as quietly, where println! used to panic ("failed printing to stdout").
+#[test]
+fn a_closed_stdout_pipe_ends_vrun_quietly() {
+    let env = TestEnv::new("epipe");
+    let id = env.id("c");
+    env.create(&id, &env.sh("sleep 30"));
+    for args in [
+        vec!["list"],
+        vec!["state", id.as_str()],
+        vec!["ps", id.as_str()],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = env
+            .cmd()
+            .args(&args)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(141), "vrun {args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "vrun {args:?}: {stderr}");
+    }
+}

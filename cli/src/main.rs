@@ -2,6 +2,17 @@
 //! conmon, or a person). Parses arguments, sets up logging, calls `vrun_runtime`, and turns
 //! errors into one line and exit status 1.
 
+/// println! to stdout that ends vrun quietly when stdout is a closed pipe (`vrun list | head
+/// -1`): runc is killed by SIGPIPE there, which vrun ignores for its own pipes, so it exits
+/// 141, the status a shell gives that death, instead of panicking in println!.
+macro_rules! outln {
+    ($($t:tt)*) => { $crate::write_stdout(format_args!("{}\n", format_args!($($t)*))) };
+}
+/// print! to stdout, as [`outln`].
+macro_rules! out {
+    ($($t:tt)*) => { $crate::write_stdout(format_args!($($t)*)) };
+}
+
 mod commands;
 mod logging;
 
@@ -286,5 +297,18 @@ fn main() -> ExitCode {
             logging::error(&e.to_string());
             ExitCode::from(failure)
         }
+    }
+}
+
+/// See [`outln`].
+pub fn write_stdout(text: std::fmt::Arguments) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(text).and_then(|()| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(141);
+        }
+        eprintln!("vrun: write to stdout: {e}");
+        std::process::exit(1);
     }
 }

@@ -33,7 +33,7 @@ fn human(bytes: Option<u64>) -> String {
 fn list(g: &Global, a: ListArgs) -> super::Result {
     let rows = vrun_runtime::disk::list(&g.root)?;
     if a.format == "json" {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into())
         );
@@ -54,6 +54,6 @@ fn list(g: &Global, a: ListArgs) -> super::Result {
             layers.join(":"),
         ]);
     }
-    print!("{}", super::list::columns(&table));
+    out!("{}", super::list::columns(&table));
     Ok(0)
 }

@@ -1,5 +1,5 @@
 pub fn run() -> super::Result {
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(&vrun_runtime::features::features()).unwrap_or_default()
     );

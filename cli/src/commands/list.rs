@@ -13,13 +13,13 @@ pub fn run(g: &Global, a: Args) -> super::Result {
     let all = vrun_runtime::state::list(&g.root)?;
     if a.quiet {
         for (s, _) in &all {
-            println!("{}", s.id);
+            outln!("{}", s.id);
         }
         return Ok(0);
     }
     if a.format == "json" {
         let states: Vec<_> = all.iter().map(|(s, st)| s.spec_state(*st)).collect();
-        println!(
+        outln!(
             "{}",
             serde_json::to_string(&states).unwrap_or_else(|_| "[]".into())
         );
@@ -43,7 +43,7 @@ pub fn run(g: &Global, a: Args) -> super::Result {
             s.owner.clone(),
         ]);
     }
-    print!("{}", columns(&rows));
+    out!("{}", columns(&rows));
     Ok(0)
 }
 

@@ -23,7 +23,7 @@ pub fn run(g: &Global, a: Args) -> super::Result {
         None => vrun_runtime::procfs::container_processes(state.pid, state.start_time),
     };
     if a.format == "json" {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string(&pids).unwrap_or_else(|_| "[]".into())
         );
@@ -55,7 +55,7 @@ pub fn run(g: &Global, a: Args) -> super::Result {
         .split_whitespace()
         .position(|h| h == "PID")
         .ok_or_else(|| Error::Invalid("ps printed no PID column".into()))?;
-    println!("{header}");
+    outln!("{header}");
     for line in lines {
         if let Some(pid) = line
             .split_whitespace()
@@ -63,7 +63,7 @@ pub fn run(g: &Global, a: Args) -> super::Result {
             .and_then(|p| p.parse::<i32>().ok())
         {
             if pids.contains(&pid) {
-                println!("{line}");
+                outln!("{line}");
             }
         }
     }

@@ -14,6 +14,6 @@ pub fn run(g: &Global, a: Args) -> super::Result {
     let s = status(&dir, &state);
     let text = serde_json::to_string_pretty(&state.spec_state(s))
         .map_err(|e| vrun_runtime::Error::Invalid(e.to_string()))?;
-    println!("{text}");
+    outln!("{text}");
     Ok(0)
 }
