@@ -341,6 +341,19 @@ fn a_container_joining_a_user_namespace_by_path_gets_its_own_pid_namespace_and_p
         ],
         "{out}"
     );
+    // A pod's sandbox made that way, and a container that joins its user and pid namespaces
+    // (that pid namespace too belongs to the host's user namespace)
+    let sandbox2 = env.id("sandbox2");
+    let mut c = joining(100000);
+    c["process"]["args"] = json!(["sleep", "30"]);
+    env.create(&sandbox2, &c);
+    let pid2 = env.state(&sandbox2)["pid"].as_i64().unwrap();
+    let mut c = joining(100000);
+    join_namespace(&mut c, "pid", &format!("/proc/{pid2}/ns/pid"));
+    let out = env.run_ok(&c);
+    let words: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(words.get(1..3), Some(&["0", "100000"][..]), "{out}");
+    assert_ne!(words[0], "1", "{out}");
     assert_create_fails(
         &env,
         &joining(200000),

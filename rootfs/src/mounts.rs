@@ -40,9 +40,9 @@ pub struct MountContext<'a> {
 
 /// A detached mount of a new procfs for the first proc mount of `mounts`, with its flags,
 /// made while init still has the host's credentials. A container that joins a user namespace
-/// by path gets a pid namespace owned by the host's user namespace (it is cloned with it), and
-/// the kernel lets only that namespace's root mount a /proc for it: once init has joined the
-/// container's user namespace it could not. runc forks once more, in the joined namespace, to
+/// by path gets a pid namespace owned by the host's user namespace (it is cloned with it, or
+/// joins a pod's that was), and the kernel lets only that namespace's root mount a /proc for
+/// it: once init has joined the container's user namespace it could not. runc forks once more, in the joined namespace, to
 /// give the pid namespace that owner; a procfs made now and attached later needs no process.
 /// None when there is no proc mount.
 pub fn premade_proc(mounts: &[Mount]) -> Result<Option<OwnedFd>> {

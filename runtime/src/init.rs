@@ -148,9 +148,10 @@ fn setup_and_exec(ctx: &mut InitContext, reported_ready: &mut bool) -> Result<In
         attrs::set_oom_score_adj(adj)?;
     }
     let joins_user_ns = ctx.ns.joined_path(LinuxNamespaceType::User).is_some();
-    let premade_proc = match joins_user_ns && ctx.ns.is_new(LinuxNamespaceType::Pid) {
-        true => mounts::premade_proc(spec.mounts().as_deref().unwrap_or(&[]))?,
-        false => None,
+    let premade_proc = if joins_user_ns {
+        mounts::premade_proc(spec.mounts().as_deref().unwrap_or(&[]))?
+    } else {
+        None
     };
     ctx.ns.enter(&ctx.ns_fds)?;
     // (a joined pid or network namespace of the host's, among them)
