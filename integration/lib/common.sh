@@ -4,11 +4,11 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 log() { printf '\n== %s\n' "$*" >&2; }
 
-# apt-get install the named packages if their commands are missing: need CMD PKG [CMD PKG...]
+# apt-get install the named packages if their commands (or files) are missing: need CMD PKG [CMD PKG...]
 need() {
   local pkgs=()
   while (($#)); do
-    command -v "$1" >/dev/null 2>&1 || [ -x "$1" ] || pkgs+=("$2")
+    command -v "$1" >/dev/null 2>&1 || [ -e "$1" ] || pkgs+=("$2")
     shift 2
   done
   if ((${#pkgs[@]})); then

@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# critest, Kubernetes' CRI validation suite, through containerd with handler `runc` and handler
+# `vrun` (both under containerd-shim-runc-v2, BinaryName set), one run each on the same
+# containerd: vrun must fail nothing runc passes.
+#
+#   critest.sh [2|1.6]...   (both without an argument)
+#   2:   containerd 2 and critest at Kubernetes' version, runc at its newest release as the peer
+#        (all built by tools.sh)
+#   1.6: Debian's containerd 1.6 and its runc, with the critest release of versions.sh
+#
+# Each containerd runs as a node (lib.sh): its cgroups under the caller's own, in a cgroup and
+# mount namespace of its own, and in a network namespace `vrun-critest` where critest runs too.
+# Pods get addresses there from the CNI bridge, host-local and portmap plugins (10.88.0.0/16 on
+# cni0, inside that namespace only). The images critest pulls are built here and served by
+# registry.py on that namespace's 127.0.0.1, containerd's mirror for registry.k8s.io and
+# gcr.io: the Image Manager tests pull through the CRI. The one test that pulls an upstream image
+# by its digest is skipped by name, with the reason printed.
+set -euo pipefail
+. "$(dirname "$0")/../lib/common.sh"
+. "$(dirname "$0")/lib.sh"
+need containerd containerd python3 python3 /usr/lib/cni/loopback containernetworking-plugins \
+  /usr/bin/catatonit catatonit runc runc curl curl iptables iptables gcc gcc
+need /usr/include/seccomp.h libseccomp-dev pkg-config pkg-config
+build_vrun
+which=("$@")
+((${#which[@]})) || which=(2 1.6)
+tools=()
+for w in "${which[@]}"; do
+  case $w in 2) tools+=(containerd runc cri-tools) ;; 1.6) tools+=(cri-tools-16) ;;
+  *) echo "critest.sh: no containerd $w (2 or 1.6)" >&2; exit 2 ;; esac
+done
+build_k8s_tools "${tools[@]}"
+
+# name|reason: the specs skipped for both runtimes
+SKIPS=(
+  "image with digest|pulls an upstream image by its digest, which no image built here can have"
+  "runtime should support MaskedPaths|masks /bin/ls and expects sh -c ls to fail, but Debian's static busybox, the only one here, runs ls as an applet inside sh (a masked /bin/ls is never executed); masked paths are checked by integration/cri.sh and tests/"
+)
+NETNS=vrun-critest
+[ ! -e "/run/netns/$NETNS" ] || { echo "critest.sh: /run/netns/$NETNS exists: another run is going on, or one left it" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/vrun-critest.XXXXXX)
+chmod 755 "$work" # (a user namespace's root reaches its rootfs under containerd's state here)
+REGISTRY_PID=
+daemon=
+node=
+cleanup() {
+  set +e
+  [ -n "$node" ] && stop_containerd
+  [ -n "$REGISTRY_PID" ] && kill "$REGISTRY_PID" 2>/dev/null && wait "$REGISTRY_PID" 2>/dev/null
+  [ -e "/run/netns/$NETNS" ] && ip netns del "$NETNS"
+  rm -rf "$work"
+  true
+}
+trap cleanup EXIT
+trap "exit 1" INT TERM
+
+# containerd's own and its shims' pids: every process in the node's cgroup
+node_pids() { while read -r _ d; do cat "$d/cgroup.procs" 2>/dev/null; done < <(node_cgroups "$node") | sort -u; }
+shims() { for p in $(node_pids); do tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q '^[^ ]*containerd-shim' && echo "$p"; done; true; }
+
+stop_containerd() { # kills what a failed run left, in the node, then the node
+  local c=(in_node "$node" "$work" "$CTR" --address "$sock" --namespace k8s.io) t r id
+  for t in $("${c[@]}" tasks ls -q 2>/dev/null); do "${c[@]}" tasks kill -s KILL "$t"; done
+  sleep 0.5
+  for t in $("${c[@]}" tasks ls -q 2>/dev/null); do "${c[@]}" tasks delete -f "$t"; done
+  kill "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null
+  for p in $(shims); do kill -9 "$p"; done
+  for r in runc vrun; do
+    for id in $(ls "$cwork/root-$r/k8s.io" 2>/dev/null); do
+      in_node "$node" "$work" "${RUNTIME[$r]}" --root "$cwork/root-$r/k8s.io" delete -f "$id"
+    done
+  done 2>/dev/null
+  # (the node's mounts go with its mount namespace, when its last process ends)
+  for p in $(node_pids); do kill -9 "$p"; done
+  node_stop "$node" "$work"
+  node=
+}
+
+declare -A RUNTIME
+status=0
+summary=()
+
+for w in "${which[@]}"; do
+  cwork=$work/containerd-$w
+  sock=$cwork/containerd.sock
+  mkdir -p "$cwork/cni" "$cwork/cni-bin"
+  for p in bridge host-local loopback portmap; do ln -s "/usr/lib/cni/$p" "$cwork/cni-bin/$p"; done
+  cat >"$cwork/cni/10-critest.conflist" <<JSON
+{"cniVersion": "0.4.0", "name": "vrun-critest", "plugins": [
+  {"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": false, "hairpinMode": true,
+   "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.88.0.0/16"}]], "routes": [{"dst": "0.0.0.0/0"}],
+            "dataDir": "$cwork/ipam"}},
+  {"type": "portmap", "capabilities": {"portMappings": true}}]}
+JSON
+  if [ ! -e "/run/netns/$NETNS" ]; then
+    ip netns add "$NETNS"
+    ip -n "$NETNS" link set lo up
+  fi
+  [ -n "$REGISTRY_PID" ] || { log "images, served on $NETNS's 127.0.0.1"; k8s_registry "$work" "$NETNS"; }
+  mirror_hosts "$cwork/certs.d" "$REGISTRY_PORT"
+  if [ "$w" = 2 ]; then
+    bin=$(k8s_tool_dir containerd)
+    CONTAINERD=$bin/containerd CTR=$bin/ctr
+    RUNTIME[runc]=$(k8s_tool_dir runc)/runc
+    CRITEST=$(k8s_tool_dir cri-tools)/critest
+    containerd2_config "$cwork" "$sock" "$cwork/cni-bin" "$cwork/cni" \
+      "runc=${RUNTIME[runc]}" "vrun=$VRUN" >"$cwork/config.toml"
+    path=$bin:$PATH # (its containerd-shim-runc-v2, not Debian's)
+  else
+    CONTAINERD=$(command -v containerd) CTR=$(command -v ctr)
+    RUNTIME[runc]=$(command -v runc)
+    CRITEST=$(k8s_tool_dir cri-tools-16)/critest
+    containerd16_config "$cwork" "$sock" "$cwork/cni-bin" "$cwork/cni" \
+      "runc=${RUNTIME[runc]}" "vrun=$VRUN" >"$cwork/config.toml"
+    path=$PATH
+  fi
+  RUNTIME[vrun]=$VRUN
+  log "containerd $("$CONTAINERD" --version | awk '{print $3}') as a node, handlers runc ($("${RUNTIME[runc]}" --version | head -1)) and vrun"
+  node=critest
+  node_start "$node" "$work" "$NETNS"
+  PATH=$path in_node "$node" "$work" "$CONTAINERD" --config "$cwork/config.toml" >"$cwork/containerd.log" 2>&1 &
+  daemon=$!
+  wait_containerd "$CTR" --address "$sock" || { tail -30 "$cwork/containerd.log"; echo "critest.sh: containerd $w did not start" >&2; exit 1; }
+
+  skip=""
+  for s in "${SKIPS[@]}"; do skip+="${skip:+|}${s%%|*}"; done
+  for h in runc vrun; do
+    log "critest on containerd $w, handler $h"
+    set +e
+    # (in the node's namespaces: its mount namespace is the "host" of the mount propagation tests)
+    # (--parallel runs the specs on ginkgo's parallel processes, the ginkgo built beside critest)
+    PATH=$(dirname "$CRITEST"):$PATH in_node "$node" "$work" "$CRITEST" --parallel "${CRITEST_PARALLEL:-4}" \
+      --runtime-endpoint "unix://$sock" --image-endpoint "unix://$sock" --runtime-handler "$h" \
+      --ginkgo.skip "$skip" ${CRITEST_FOCUS:+--ginkgo.focus "$CRITEST_FOCUS"} --ginkgo.junit-report "$cwork/$h.xml" --ginkgo.no-color --ginkgo.flake-attempts 1 \
+      >"$cwork/$h.out" 2>&1
+    set -e
+    grep -E '^(Ran |FAIL|SUCCESS)' "$cwork/$h.out" | tail -3
+    # why each failing spec failed, in a line
+    grep -E '^\s*\[FAILED\] ' "$cwork/$h.out" | grep -v '\[FAILED\] in \[' | sort -u | cut -c1-1500 | sed "s/^ */critest: $h: /" || true
+    [ -s "$cwork/$h.xml" ] || { tail -40 "$cwork/$h.out"; echo "critest.sh: critest wrote no report for $h" >&2; exit 1; }
+    # what the handler's run left: containers, shims, cgroups of the pods, runtime state
+    left="$(shims)$(node_cgroups_left "$node" | grep -v '/k8s.io$' || true)$(ls -A "$cwork/root-$h/k8s.io" 2>/dev/null)"
+    if [ -n "${left//[[:space:]]/}" ]; then
+      echo "critest.sh: handler $h left: $left" >&2
+      [ "$h" = vrun ] && status=1
+    fi
+  done
+  python3 "$k8s_dir/junit.py" "$cwork/runc.xml" "$cwork/vrun.xml" "containerd $w" >"$cwork/compare.out" || status=1
+  cat "$cwork/compare.out"
+  summary+=("$(grep '^critest' "$cwork/compare.out")")
+  stop_containerd || true # (best effort, as in cleanup: what it kills may be gone)
+done
+for s in "${SKIPS[@]}"; do echo "critest.sh: skipped for both runtimes: \"${s%%|*}\": ${s#*|}"; done
+printf '%s\n' "${summary[@]}"
+[ "$status" = 0 ] || { echo "critest.sh: FAIL" >&2; exit 1; }
+echo "critest.sh: vrun fails no critest spec runc passes, and leaves nothing"
