@@ -60,6 +60,8 @@ trap cleanup EXIT
 trap "exit 1" INT TERM
 fail() { echo "cluster.sh: FAIL: $*" >&2; exit 1; }
 in_cp() { nsenter --net="/run/netns/$CP" -- "$@"; }
+# (for daemons: $! of a function run in the background is a subshell's, not the daemon's)
+CPNS=(nsenter --net="/run/netns/$CP" --)
 K() { in_cp "$KBIN/kubectl" --kubeconfig "$work/pki/admin.kubeconfig" "$@"; }
 crictl_on() { local n=$1; shift; "$CRICTL" --config "$work/crictl.yaml" --runtime-endpoint "unix://$work/$n/containerd.sock" --timeout 20s "$@"; }
 # waits up to $1 seconds for the command to succeed
@@ -125,12 +127,12 @@ network() {
 # --- the control plane
 control_plane() {
   local d=$work/pki
-  in_cp "$ETCD" --name vrun-k8s --data-dir "$work/etcd" --listen-client-urls http://127.0.0.1:2379 \
+  "${CPNS[@]}" "$ETCD" --name vrun-k8s --data-dir "$work/etcd" --listen-client-urls http://127.0.0.1:2379 \
     --advertise-client-urls http://127.0.0.1:2379 --listen-peer-urls http://127.0.0.1:2380 \
     --initial-advertise-peer-urls http://127.0.0.1:2380 --initial-cluster vrun-k8s=http://127.0.0.1:2380 \
     --listen-metrics-urls "" --log-level warn >"$work/etcd.log" 2>&1 &
   pids+=($!)
-  in_cp "$KBIN/kube-apiserver" --etcd-servers http://127.0.0.1:2379 --bind-address 10.240.0.1 \
+  "${CPNS[@]}" "$KBIN/kube-apiserver" --etcd-servers http://127.0.0.1:2379 --bind-address 10.240.0.1 \
     --advertise-address 10.240.0.1 --secure-port 6443 --cert-dir "$work/apiserver-certs" \
     --tls-cert-file "$d/apiserver.crt" --tls-private-key-file "$d/apiserver.key" --client-ca-file "$d/ca.crt" \
     --kubelet-client-certificate "$d/apiserver-kubelet-client.crt" --kubelet-client-key "$d/apiserver-kubelet-client.key" \
@@ -140,12 +142,12 @@ control_plane() {
     --enable-admission-plugins NodeRestriction --allow-privileged=true >"$work/apiserver.log" 2>&1 &
   pids+=($!)
   until_ok 90 K get --raw /readyz || { tail -20 "$work/apiserver.log" "$work/etcd.log"; fail "the apiserver did not start"; }
-  in_cp "$KBIN/kube-controller-manager" --kubeconfig "$d/admin.kubeconfig" --leader-elect=false \
+  "${CPNS[@]}" "$KBIN/kube-controller-manager" --kubeconfig "$d/admin.kubeconfig" --leader-elect=false \
     --service-account-private-key-file "$d/sa.key" --root-ca-file "$d/ca.crt" --use-service-account-credentials=false \
     --cluster-signing-cert-file "$d/ca.crt" --cluster-signing-key-file "$d/ca.key" \
     --bind-address 127.0.0.1 --secure-port 10257 >"$work/controller-manager.log" 2>&1 &
   pids+=($!)
-  in_cp "$KBIN/kube-scheduler" --kubeconfig "$d/admin.kubeconfig" --leader-elect=false \
+  "${CPNS[@]}" "$KBIN/kube-scheduler" --kubeconfig "$d/admin.kubeconfig" --leader-elect=false \
     --bind-address 127.0.0.1 --secure-port 10259 >"$work/scheduler.log" 2>&1 &
   pids+=($!)
 }
@@ -206,8 +208,8 @@ start_node() { # NAME INDEX
 
 start_daemons() { # NAME INDEX: containerd, then the kubelet
   local n=$1 i=$2 nw=$work/$1
-  PATH=$CBIN:$PATH in_node "$n" "$work" "$CBIN/containerd" --config "$nw/config.toml" >>"$nw/containerd.log" 2>&1 &
-  echo $! >"$nw/containerd.pid"
+  rm -f "$nw/containerd.pid" "$nw/kubelet.pid"
+  PATH=$CBIN:$PATH NODE_PIDFILE=$nw/containerd.pid in_node "$n" "$work" "$CBIN/containerd" --config "$nw/config.toml" >>"$nw/containerd.log" 2>&1 &
   wait_containerd "$CBIN/ctr" --address "$nw/containerd.sock" || { tail "$nw/containerd.log"; fail "containerd of $n did not start"; }
   # The kubelet's own mount namespace, a peer of the node's (the volumes it mounts reach
   # containerd), where its /proc alone is private and carries the tunables' files: a file
@@ -215,11 +217,11 @@ start_daemons() { # NAME INDEX: containerd, then the kubelet
   # revealing" to the kernel (EPERM), and hostUsers: false pods could not start.
   local binds="mount --make-rprivate /proc" k
   for k in "$nw"/sysctl/*; do binds+=" && mount --bind $k /proc/sys/$(basename "$k" | tr . /)"; done
-  in_node "$n" "$work" unshare --mount --propagation unchanged -- bash -c "$binds && exec \"\$@\"" - \
+  NODE_PIDFILE=$nw/kubelet.pid in_node "$n" "$work" unshare --mount --propagation unchanged -- bash -c "$binds && exec \"\$@\"" - \
     "$KBIN/kubelet" --config "$nw/kubelet.yaml" --kubeconfig "$work/pki/$n.kubeconfig" \
     --root-dir "$nw/kubelet" --cert-dir "$nw/kubelet-pki" --hostname-override "$n" --node-ip "10.240.0.1$i" \
     >>"$nw/kubelet.log" 2>&1 &
-  echo $! >"$nw/kubelet.pid"
+  until_ok 10 test -s "$nw/kubelet.pid"
 }
 
 # node_procs NAME: every process in the node's cgroups
@@ -464,8 +466,12 @@ restarts_keep_containers() { # kubelet and containerd of node1 killed with SIGKI
   local nw=$work/node1 before after listed
   before=$(K -n "$ns" get pods --field-selector spec.nodeName=node1 -o jsonpath='{range .items[*]}{.metadata.name}={.status.containerStatuses[0].containerID}/{.status.containerStatuses[0].restartCount} {end}')
   kill -9 "$(cat "$nw/kubelet.pid")" "$(cat "$nw/containerd.pid")"
-  wait "$(cat "$nw/kubelet.pid")" "$(cat "$nw/containerd.pid")" 2>/dev/null || true
-  sleep 2
+  local p
+  for p in $(cat "$nw/kubelet.pid" "$nw/containerd.pid"); do
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    ! kill -0 "$p" 2>/dev/null || { echo "pid $p survived SIGKILL"; return 1; }
+  done
+  echo "killed kubelet and containerd of node1 (SIGKILL)"
   start_daemons node1 1
   until_ok 120 K wait --for=condition=Ready node/node1 --timeout=5s
   sleep 5

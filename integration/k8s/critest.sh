@@ -119,9 +119,8 @@ JSON
   log "containerd $("$CONTAINERD" --version | awk '{print $3}') as a node, handlers runc ($("${RUNTIME[runc]}" --version | head -1)) and vrun"
   node=critest
   node_start "$node" "$work" "$NETNS"
-  PATH=$path in_node "$node" "$work" "$CONTAINERD" --config "$cwork/config.toml" >"$cwork/containerd.log" 2>&1 &
-  daemon=$!
-  wait_containerd "$CTR" --address "$sock" || { tail -30 "$cwork/containerd.log"; echo "critest.sh: containerd $w did not start" >&2; exit 1; }
+  PATH=$path NODE_PIDFILE=$cwork/containerd.pid in_node "$node" "$work" "$CONTAINERD" --config "$cwork/config.toml" >"$cwork/containerd.log" 2>&1 &
+  wait_containerd "$CTR" --address "$sock" && daemon=$(cat "$cwork/containerd.pid") || { tail -30 "$cwork/containerd.log"; echo "critest.sh: containerd $w did not start" >&2; exit 1; }
 
   skip=""
   for s in "${SKIPS[@]}"; do skip+="${skip:+|}${s%%|*}"; done

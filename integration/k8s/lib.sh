@@ -207,12 +207,16 @@ node_join() {
   if [ "$#" -ge 2 ] && [ "${*: -2:1}" = --netns ]; then
     netns=${*: -1}; set -- "${@:1:$#-2}"
   fi
+  # (with NODE_PIDFILE set, the pid of COMMAND goes there: each step execs the next, and
+  # nsenter without a pid namespace does not fork)
   exec bash -c 'for d in $(cut -d" " -f2 <<<"$1"); do echo $BASHPID >"$d/cgroup.procs"; done
+    [ -z "${NODE_PIDFILE:-}" ] || echo $BASHPID >"$NODE_PIDFILE"
     shift; exec "$@"' - "$(node_cgroups "$name")" ${netns:+nsenter --net="/run/netns/$netns" --} "$@"
 }
 
 # in_node NAME WORK COMMAND...: runs COMMAND inside a started node: its cgroups, and its cgroup,
-# mount and network namespaces
+# mount and network namespaces. Run in the background, $! is a subshell's: set NODE_PIDFILE for
+# COMMAND's own pid.
 in_node() {
   local name=$1 pid; pid=$(cat "$2/$name.pid"); shift 2
   (node_join "$name" nsenter -t "$pid" -C -m -n -- "$@")
