@@ -462,9 +462,16 @@ YAML
   grep -qF "$want" <<<"$text" && K -n "$ns" delete pod refused --wait=true --timeout=60s >/dev/null
 }
 
+# each pod's container and restart count on node1, but the liveness pod's, which its failing
+# probe restarts on its own
+containers_on_node1() {
+  K -n "$ns" get pods --field-selector spec.nodeName=node1 -o jsonpath='{range .items[*]}{.metadata.name}={.status.containerStatuses[0].containerID}/{.status.containerStatuses[0].restartCount}{"\n"}{end}' |
+    grep -v '^liveness=' | xargs
+}
+
 restarts_keep_containers() { # kubelet and containerd of node1 killed with SIGKILL, then started again
   local nw=$work/node1 before after listed
-  before=$(K -n "$ns" get pods --field-selector spec.nodeName=node1 -o jsonpath='{range .items[*]}{.metadata.name}={.status.containerStatuses[0].containerID}/{.status.containerStatuses[0].restartCount} {end}')
+  before=$(containers_on_node1)
   kill -9 "$(cat "$nw/kubelet.pid")" "$(cat "$nw/containerd.pid")"
   local p
   for p in $(cat "$nw/kubelet.pid" "$nw/containerd.pid"); do
@@ -475,7 +482,7 @@ restarts_keep_containers() { # kubelet and containerd of node1 killed with SIGKI
   start_daemons node1 1
   until_ok 120 K wait --for=condition=Ready node/node1 --timeout=5s
   sleep 5
-  after=$(K -n "$ns" get pods --field-selector spec.nodeName=node1 -o jsonpath='{range .items[*]}{.metadata.name}={.status.containerStatuses[0].containerID}/{.status.containerStatuses[0].restartCount} {end}')
+  after=$(containers_on_node1)
   echo "pods on node1 before: $before"
   echo "pods on node1 after:  $after"
   # the CRI's running containers and ready pod sandboxes are the runtime's running containers
