@@ -53,22 +53,30 @@ TOML
   done
 }
 
+# containerd_daemon_toml VERSION WORK SOCK: what both configuration versions say alike: the
+# daemon's own root, state and sockets
+containerd_daemon_toml() {
+  cat <<TOML
+version = $1
+root = "$2/root"
+state = "$2/state"
+[grpc]
+  address = "$3"
+[ttrpc]
+  address = "$3.ttrpc"
+[debug]
+  address = "$3.debug"
+TOML
+}
+
 # containerd2_config WORK SOCK CNI_BIN CNI_CONF NAME=BINARY...: containerd 2's
 # configuration (version 3): its own root, state and socket, the CRI with the registry mirror, and
 # one runc-shim handler per NAME whose runtime is BINARY, each with its own state root
 containerd2_config() {
   local work=$1 sock=$2 cni_bin=$3 cni_conf=$4 h name
   shift 4
+  containerd_daemon_toml 3 "$work" "$sock"
   cat <<TOML
-version = 3
-root = "$work/root"
-state = "$work/state"
-[grpc]
-  address = "$sock"
-[ttrpc]
-  address = "$sock.ttrpc"
-[debug]
-  address = "$sock.debug"
 [plugins.'io.containerd.internal.v1.opt']
   path = "$work/opt"
 [plugins.'io.containerd.cri.v1.images']
@@ -109,16 +117,8 @@ TOML
 containerd16_config() {
   local work=$1 sock=$2 cni_bin=$3 cni_conf=$4 h name p='plugins."io.containerd.grpc.v1.cri"'
   shift 4
+  containerd_daemon_toml 2 "$work" "$sock"
   cat <<TOML
-version = 2
-root = "$work/root"
-state = "$work/state"
-[grpc]
-  address = "$sock"
-[ttrpc]
-  address = "$sock.ttrpc"
-[debug]
-  address = "$sock.debug"
 [plugins."io.containerd.internal.v1.opt"]
   path = "$work/opt"
 [$p]
