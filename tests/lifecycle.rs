@@ -100,13 +100,27 @@ fn a_created_container_dies_on_sigterm_and_its_kin() {
         assert_eq!(env.state(&id)["status"], "stopped", "{signal}");
         assert!(env.vrun(&["delete", &id]).status.success());
     }
-    // started, the process (not vrun's handler) meets the signal: a shell that traps TERM
+    // started, the process (not vrun's handler) meets the signal: a shell that traps TERM.
+    // It says when its trap is set: a TERM before that meets pid 1's default disposition,
+    // which the kernel drops, and the test would wait for a trap that never was.
     let id = env.id("started");
     env.create(
         &id,
-        &env.sh("trap 'echo trapped > /tmp/term; exit 0' TERM; while true; do sleep 0.1; done"),
+        &env.sh(
+            "trap 'echo trapped > /tmp/term; exit 0' TERM; touch /tmp/trap-set; \
+             while true; do sleep 0.1; done",
+        ),
     );
     assert!(env.vrun(&["start", &id]).status.success());
+    let trap_set = env.bundle.join("rootfs/tmp/trap-set");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !trap_set.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the shell did not set its trap"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     assert!(env.vrun(&["kill", &id, "TERM"]).status.success());
     let marker = env.bundle.join("rootfs/tmp/term");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
