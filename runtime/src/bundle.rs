@@ -228,7 +228,7 @@ impl Bundle {
                 .map_err(|e| err(e.to_string()))?;
         }
         if let Some(profile) = &self.seccomp {
-            vrun_seccomp::validate(profile).map_err(err)?;
+            vrun_seccomp::validate(profile).map_err(|e| err(e.to_string()))?;
         }
         if let Some(hooks) = self.spec.hooks() {
             #[allow(deprecated)]
@@ -397,7 +397,6 @@ pub fn check_config_bytes(data: &[u8]) -> Result<()> {
         &crate::disk::DiskOptions::default(),
         &annotations,
         Path::new("/"),
-        Path::new("/nonexistent-vrun-root"),
         false,
     )
     .map(drop)

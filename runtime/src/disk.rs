@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use vrun_rootfs::disk::{self, LoopDevice};
 
 use crate::error::{Error, Result};
-use crate::lifecycle::update::parse_size;
+use crate::size::parse_size;
 
 /// Every annotation vrun reads starts with this.
 pub const ANNOTATION_PREFIX: &str = "run.vrun.";
@@ -71,7 +71,7 @@ pub struct DiskState {
 #[derive(Debug, Clone)]
 pub struct DiskPlan {
     layers: Vec<PathBuf>,
-    upper_dir: Option<PathBuf>,
+    pub(crate) upper_dir: Option<PathBuf>,
     size: Option<u64>,
     tmpfs: bool,
     io: Option<IoLimits>,
@@ -120,12 +120,12 @@ fn source(from_flag: bool, flag: &str, annotation: &str) -> String {
 
 /// The disk the flags and the config's annotations ask for (flags win), or None. Checks
 /// everything that can be checked before anything is made: layers, size, the upper
-/// directory's filesystem and whether a live container uses it.
+/// directory's filesystem (whether a live container uses it is the state's to say:
+/// [`crate::state::check_upper_dir_unused`]).
 pub fn plan(
     opts: &DiskOptions,
     annotations: &HashMap<String, String>,
     rootfs: &Path,
-    state_root: &Path,
     user_namespace: bool,
 ) -> Result<Option<DiskPlan>> {
     let ann = |k: &str| {
@@ -245,21 +245,6 @@ pub fn plan(
             }
             disk::check_upper_filesystem(existing)
                 .map_err(|e| Error::Invalid(format!("--upper-dir {}: {e}", d.display())))?;
-            for (state, status) in crate::state::list(state_root)? {
-                let live = !matches!(status, crate::state::Status::Stopped);
-                if live
-                    && state
-                        .disk
-                        .as_ref()
-                        .is_some_and(|s| s.given_upper && s.dir == d)
-                {
-                    return Err(Error::Invalid(format!(
-                        "--upper-dir {}: container {:?} is using it",
-                        d.display(),
-                        state.id
-                    )));
-                }
-            }
             Some(d)
         }
     };
@@ -369,8 +354,9 @@ pub struct DiskRow {
     pub used: Option<u64>,
 }
 
-/// Every disk under `root`: the containers' (live or stopped) and the kept ones.
-pub fn list(root: &Path) -> Result<Vec<DiskRow>> {
+/// Every disk under `root`: the containers' (live or stopped: id, status and disk, see
+/// [`crate::state::disks`]) and the kept ones.
+pub fn list(root: &Path, containers: Vec<(String, String, DiskState)>) -> Result<Vec<DiskRow>> {
     let row = |id: &str, status: String, d: &DiskState| DiskRow {
         id: id.to_string(),
         status,
@@ -390,10 +376,8 @@ pub fn list(root: &Path) -> Result<Vec<DiskRow>> {
         },
     };
     let mut rows = Vec::new();
-    for (state, status) in crate::state::list(root)? {
-        if let Some(d) = &state.disk {
-            rows.push(row(&state.id, status.to_string(), d));
-        }
+    for (id, status, d) in &containers {
+        rows.push(row(id, status.clone(), d));
     }
     if let Ok(entries) = std::fs::read_dir(root.join(KEPT_DISKS)) {
         for e in entries.flatten() {

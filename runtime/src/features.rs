@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::state::OCI_VERSION;
+use crate::OCI_VERSION;
 
 pub fn features() -> Value {
     json!({

@@ -23,6 +23,7 @@ pub mod procfs;
 mod seccomp;
 pub mod selfclone;
 pub mod signals;
+pub mod size;
 pub mod spec_default;
 pub mod spec_ext;
 pub mod state;
@@ -30,4 +31,7 @@ mod sync;
 mod sys;
 pub mod time;
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
+
+/// The runtime-spec version of the state vrun reports (`vrun state`, hooks' stdin).
+pub const OCI_VERSION: &str = "1.2.0";

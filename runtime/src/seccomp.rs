@@ -14,7 +14,7 @@ use serde_json::Value;
 use vrun_seccomp::{Filter, Profile};
 
 use crate::error::{Error, Result};
-use crate::state::OCI_VERSION;
+use crate::OCI_VERSION;
 
 /// The parent's part, done once before the clone: the profile compiled, and the connection
 /// to the listener when a rule notifies.
@@ -30,12 +30,9 @@ impl<'a> SeccompSetup<'a> {
         let Some(profile) = profile else {
             return Ok(None);
         };
-        let filter =
-            vrun_seccomp::compile(profile, vrun_seccomp::arch::native()).map_err(Error::Invalid)?;
+        let filter = vrun_seccomp::compile(profile, vrun_seccomp::arch::native())?;
         let listener_socket = match (&profile.listener_path, filter.notify) {
-            (Some(path), true) => {
-                Some(vrun_seccomp::notify::connect_listener(path).map_err(Error::Invalid)?)
-            }
+            (Some(path), true) => Some(vrun_seccomp::notify::connect_listener(path)?),
             _ => None,
         };
         Ok(Some(SeccompSetup {
@@ -86,7 +83,7 @@ impl<'a> Seccomp<'a> {
     /// (`state` is the container's state, `status` what it is at this moment), and closes
     /// the socket it went over.
     pub fn load(&self, state_json: &str, status: &str) -> Result<()> {
-        let listener = vrun_seccomp::load(&self.setup.filter).map_err(Error::Invalid)?;
+        let listener = vrun_seccomp::load(&self.setup.filter)?;
         let socket = self.setup.listener_socket.borrow_mut().take();
         if let (Some(listener), Some(socket)) = (listener, &socket) {
             let mut state: Value = serde_json::from_str(state_json).unwrap_or(Value::Null);
@@ -97,8 +94,7 @@ impl<'a> Seccomp<'a> {
                 self.setup.profile.listener_metadata.as_deref(),
                 state,
             );
-            vrun_seccomp::notify::send_listener(socket, &listener, payload.to_string().as_bytes())
-                .map_err(Error::Invalid)?;
+            vrun_seccomp::notify::send_listener(socket, &listener, payload.to_string().as_bytes())?;
         }
         Ok(())
     }

@@ -12,7 +12,7 @@ use vrun_cgroup::Cgroup;
 
 use crate::error::{Context, Error, Result};
 
-pub const OCI_VERSION: &str = "1.2.0";
+pub use crate::OCI_VERSION;
 pub const FIFO: &str = "exec.fifo";
 const STATE_FILE: &str = "state.json";
 
@@ -120,6 +120,13 @@ impl Persisted {
             disk: None,
             notify_socket: None,
         }
+    }
+
+    /// The container's cgroup, which pause, resume, update and events act on.
+    pub fn own_cgroup(&self) -> Result<&vrun_cgroup::Cgroup> {
+        self.cgroup
+            .as_ref()
+            .ok_or_else(|| Error::WrongState(format!("container \"{}\" has no cgroup", self.id)))
     }
 
     pub fn spec_state(&self, status: Status) -> SpecState<'_> {
@@ -421,4 +428,36 @@ pub fn list(root: &Path) -> Result<Vec<(Persisted, Status)>> {
     }
     out.sort_by(|a, b| a.0.id.cmp(&b.0.id));
     Ok(out)
+}
+
+/// Every disk under `root` (`vrun disk list`): the containers' and the kept ones.
+pub fn disks(root: &Path) -> Result<Vec<crate::disk::DiskRow>> {
+    let containers = list(root)?
+        .into_iter()
+        .filter_map(|(state, status)| Some((state.id, status.to_string(), state.disk?)))
+        .collect();
+    crate::disk::list(root, containers)
+}
+
+/// A directory given as the upper layer (`--upper-dir`) is one container's at a time.
+pub fn check_upper_dir_unused(root: &Path, plan: Option<&crate::disk::DiskPlan>) -> Result<()> {
+    let Some(d) = plan.and_then(|p| p.upper_dir.as_ref()) else {
+        return Ok(());
+    };
+    for (state, status) in list(root)? {
+        let live = !matches!(status, Status::Stopped);
+        if live
+            && state
+                .disk
+                .as_ref()
+                .is_some_and(|s| s.given_upper && &s.dir == d)
+        {
+            return Err(Error::Invalid(format!(
+                "--upper-dir {}: container {:?} is using it",
+                d.display(),
+                state.id
+            )));
+        }
+    }
+    Ok(())
 }

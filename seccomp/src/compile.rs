@@ -25,6 +25,7 @@ use crate::arch::{self, ArchInfo, X32_SYSCALL_BIT};
 use crate::bpf::{Asm, Label, Target, JEQ, JGE, JGT};
 use crate::profile::{Action, Arch, Arg, Flag, Op, Profile};
 use crate::sys;
+use crate::Error;
 
 /// What the container's syscalls are checked against before anything else.
 const BAD_ARCH_RET: u32 = 0x8000_0000; // SECCOMP_RET_KILL_PROCESS
@@ -53,10 +54,45 @@ struct Rule {
 
 /// Compiles `profile` for the architectures it lists plus `native`. Errors name the field
 /// under linux.seccomp.
-pub fn compile(profile: &Profile, native: Arch) -> Result<Filter, String> {
-    let field = |f: String| format!("linux.seccomp.{f}");
+pub fn compile(profile: &Profile, native: Arch) -> Result<Filter, Error> {
+    compile_checked(profile, native).map_err(Error::Profile)
+}
+
+/// The phases of a compile: the default action, the architectures, the rules per
+/// architecture, what notifying needs, the flags, and the program.
+fn compile_checked(profile: &Profile, native: Arch) -> Result<Filter, String> {
+    let default_ret = default_action(profile)?;
+    let infos = architectures(profile, native)?;
+    let (mut per_arch, notify) = rules_per_arch(profile, &infos)?;
+    if let Some(p) = &profile.listener_path {
+        if !notify && !p.as_os_str().is_empty() {
+            tracing::debug!("seccomp: listenerPath is set but no rule uses SCMP_ACT_NOTIFY");
+        }
+    }
+    for rules in &mut per_arch {
+        rules.retain(|_, list| simplify(list, default_ret));
+    }
+    if notify && !sendmsg_allowed(&infos[0], &per_arch[0], default_ret) {
+        return Err(field("syscalls: vrun passes the listener fd with sendmsg(2) after loading the filter, so a profile with SCMP_ACT_NOTIFY must allow sendmsg"));
+    }
+    let flags = flags(profile, notify);
+    let enosys = !matches!(profile.default_action, Action::Allow | Action::Log);
+    let program = emit(&infos, &per_arch, default_ret, enosys)?;
+    Ok(Filter {
+        program,
+        flags,
+        notify,
+    })
+}
+
+fn field(f: impl std::fmt::Display) -> String {
+    format!("linux.seccomp.{f}")
+}
+
+/// The default action's return value, once its errno is checked.
+fn default_action(profile: &Profile) -> Result<u32, String> {
     if profile.default_action == Action::Notify {
-        return Err(field("defaultAction: SCMP_ACT_NOTIFY cannot be the default action (the runtime's own last syscalls would wait on a listener that does not have the fd yet)".into()));
+        return Err(field("defaultAction: SCMP_ACT_NOTIFY cannot be the default action (the runtime's own last syscalls would wait on a listener that does not have the fd yet)"));
     }
     if profile.default_errno_ret.is_some() && !profile.default_action.takes_errno() {
         return Err(field(format!(
@@ -64,11 +100,12 @@ pub fn compile(profile: &Profile, native: Arch) -> Result<Filter, String> {
             profile.default_action.name()
         )));
     }
-    check_errno(profile.default_errno_ret, || {
-        field("defaultErrnoRet".into())
-    })?;
-    let default_ret = profile.default_action.ret(profile.default_errno_ret);
+    check_errno(profile.default_errno_ret, || field("defaultErrnoRet"))?;
+    Ok(profile.default_action.ret(profile.default_errno_ret))
+}
 
+/// `native` first, then the profile's, each once.
+fn architectures(profile: &Profile, native: Arch) -> Result<Vec<ArchInfo>, String> {
     let mut archs = vec![native];
     for (i, a) in profile.architectures.iter().flatten().enumerate() {
         if arch::info(*a).is_none() {
@@ -82,60 +119,22 @@ pub fn compile(profile: &Profile, native: Arch) -> Result<Filter, String> {
             archs.push(*a);
         }
     }
-    let infos: Vec<ArchInfo> = archs.iter().filter_map(|a| arch::info(*a)).collect();
+    Ok(archs.iter().filter_map(|a| arch::info(*a)).collect())
+}
 
+type RulesByNumber = BTreeMap<u32, Vec<Rule>>;
+
+/// Each architecture's rules by syscall number, and whether any rule notifies.
+fn rules_per_arch(
+    profile: &Profile,
+    infos: &[ArchInfo],
+) -> Result<(Vec<RulesByNumber>, bool), String> {
     let mut notify = false;
-    let mut per_arch: Vec<BTreeMap<u32, Vec<Rule>>> = vec![BTreeMap::new(); infos.len()];
+    let mut per_arch: Vec<RulesByNumber> = vec![BTreeMap::new(); infos.len()];
     for (i, rule) in profile.syscalls.iter().flatten().enumerate() {
         let f = |s: &str| field(format!("syscalls[{i}]{s}"));
-        if rule.names.is_empty() || rule.names.iter().any(|n| n.is_empty()) {
-            return Err(f(".names: must list syscall names"));
-        }
-        if rule.errno_ret.is_some() && !rule.action.takes_errno() {
-            return Err(f(&format!(
-                ".errnoRet: {} does not take an errno (only SCMP_ACT_ERRNO and SCMP_ACT_TRACE do)",
-                rule.action.name()
-            )));
-        }
-        check_errno(rule.errno_ret, || f(".errnoRet"))?;
-        for (j, a) in rule.args.iter().flatten().enumerate() {
-            if a.index > 5 {
-                return Err(f(&format!(
-                    ".args[{j}].index: {} is not a syscall argument (0 to 5)",
-                    a.index
-                )));
-            }
-        }
-        if rule.action == Action::Notify {
-            notify = true;
-            if profile
-                .listener_path
-                .as_ref()
-                .is_none_or(|p| p.as_os_str().is_empty())
-            {
-                return Err(f(
-                    ".action: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath, the socket the listener fd goes to",
-                ));
-            }
-            if let Some(n) = rule
-                .names
-                .iter()
-                .find(|n| NOTIFY_REFUSED_LIKE_RUNC.contains(&n.as_str()))
-            {
-                return Err(f(&format!(
-                    ".names: SCMP_ACT_NOTIFY cannot be used for the {n} syscall"
-                )));
-            }
-            if let Some(n) = rule
-                .names
-                .iter()
-                .find(|n| SYSCALLS_VRUN_NEEDS_AFTER_LOAD.contains(&n.as_str()))
-            {
-                return Err(f(&format!(
-                    ".names: SCMP_ACT_NOTIFY cannot be used for {n}: vrun sends the listener fd with it after loading the filter"
-                )));
-            }
-        }
+        check_rule(profile, rule, &f)?;
+        notify |= rule.action == Action::Notify;
         let ret = rule.action.ret(rule.errno_ret);
         for group in condition_groups(rule.args.as_deref().unwrap_or(&[])) {
             for name in &rule.names {
@@ -155,32 +154,83 @@ pub fn compile(profile: &Profile, native: Arch) -> Result<Filter, String> {
             }
         }
     }
-    if let Some(p) = &profile.listener_path {
-        if !notify && !p.as_os_str().is_empty() {
-            tracing::debug!("seccomp: listenerPath is set but no rule uses SCMP_ACT_NOTIFY");
+    Ok((per_arch, notify))
+}
+
+/// One rule's names, errno and argument indexes, and what SCMP_ACT_NOTIFY needs of it.
+fn check_rule(
+    profile: &Profile,
+    rule: &crate::profile::SyscallRule,
+    f: &dyn Fn(&str) -> String,
+) -> Result<(), String> {
+    if rule.names.is_empty() || rule.names.iter().any(|n| n.is_empty()) {
+        return Err(f(".names: must list syscall names"));
+    }
+    if rule.errno_ret.is_some() && !rule.action.takes_errno() {
+        return Err(f(&format!(
+            ".errnoRet: {} does not take an errno (only SCMP_ACT_ERRNO and SCMP_ACT_TRACE do)",
+            rule.action.name()
+        )));
+    }
+    check_errno(rule.errno_ret, || f(".errnoRet"))?;
+    for (j, a) in rule.args.iter().flatten().enumerate() {
+        if a.index > 5 {
+            return Err(f(&format!(
+                ".args[{j}].index: {} is not a syscall argument (0 to 5)",
+                a.index
+            )));
         }
     }
-    for rules in &mut per_arch {
-        rules.retain(|_, list| simplify(list, default_ret));
+    if rule.action != Action::Notify {
+        return Ok(());
     }
-
-    let sendmsg_allowed = {
-        let native_info = &infos[0];
-        let allow = [Action::Allow.ret(None), Action::Log.ret(None)];
-        match native_info.number("sendmsg") {
-            None => true,
-            Some(nr) => match per_arch[0].get(&nr) {
-                Some(list) => list
-                    .first()
-                    .is_some_and(|r| r.conds.is_empty() && allow.contains(&r.ret)),
-                None => allow.contains(&default_ret),
-            },
-        }
-    };
-
-    if notify && !sendmsg_allowed {
-        return Err(field("syscalls: vrun passes the listener fd with sendmsg(2) after loading the filter, so a profile with SCMP_ACT_NOTIFY must allow sendmsg".into()));
+    if profile
+        .listener_path
+        .as_ref()
+        .is_none_or(|p| p.as_os_str().is_empty())
+    {
+        return Err(f(
+            ".action: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath, the socket the listener fd goes to",
+        ));
     }
+    if let Some(n) = rule
+        .names
+        .iter()
+        .find(|n| NOTIFY_REFUSED_LIKE_RUNC.contains(&n.as_str()))
+    {
+        return Err(f(&format!(
+            ".names: SCMP_ACT_NOTIFY cannot be used for the {n} syscall"
+        )));
+    }
+    if let Some(n) = rule
+        .names
+        .iter()
+        .find(|n| SYSCALLS_VRUN_NEEDS_AFTER_LOAD.contains(&n.as_str()))
+    {
+        return Err(f(&format!(
+            ".names: SCMP_ACT_NOTIFY cannot be used for {n}: vrun sends the listener fd with it after loading the filter"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether the native architecture's filter lets sendmsg(2) through unconditionally.
+fn sendmsg_allowed(native: &ArchInfo, rules: &RulesByNumber, default_ret: u32) -> bool {
+    let allow = [Action::Allow.ret(None), Action::Log.ret(None)];
+    match native.number("sendmsg") {
+        None => true,
+        Some(nr) => match rules.get(&nr) {
+            Some(list) => list
+                .first()
+                .is_some_and(|r| r.conds.is_empty() && allow.contains(&r.ret)),
+            None => allow.contains(&default_ret),
+        },
+    }
+}
+
+/// seccomp(2)'s flags: the profile's, with NEW_LISTENER (and TSYNC_ESRCH beside TSYNC) when
+/// a rule notifies.
+fn flags(profile: &Profile, notify: bool) -> u32 {
     let mut flags = 0;
     for f in profile.flags.iter().flatten() {
         if *f == Flag::WaitKillableRecv && !notify {
@@ -197,13 +247,7 @@ pub fn compile(profile: &Profile, native: Arch) -> Result<Filter, String> {
             flags |= sys::FLAG_TSYNC_ESRCH;
         }
     }
-    let enosys = !matches!(profile.default_action, Action::Allow | Action::Log);
-    let program = emit(&infos, &per_arch, default_ret, enosys)?;
-    Ok(Filter {
-        program,
-        flags,
-        notify,
-    })
+    flags
 }
 
 fn check_errno(errno: Option<u32>, field: impl Fn() -> String) -> Result<(), String> {
@@ -717,7 +761,11 @@ mod tests {
 
     #[test]
     fn bad_profiles_name_the_field() {
-        let err = |json: serde_json::Value| compile(&profile(json), Arch::X86_64).unwrap_err();
+        let err = |json: serde_json::Value| {
+            compile(&profile(json), Arch::X86_64)
+                .unwrap_err()
+                .to_string()
+        };
         assert!(err(serde_json::json!({"defaultAction": "SCMP_ACT_NOTIFY"}))
             .starts_with("linux.seccomp.defaultAction: "));
         assert!(

@@ -4,6 +4,7 @@
 pub mod arch;
 mod bpf;
 pub mod compile;
+mod error;
 pub mod notify;
 pub mod profile;
 mod sys;
@@ -12,22 +13,26 @@ mod tables;
 use std::os::fd::OwnedFd;
 
 pub use compile::{compile, Filter};
+pub use error::Error;
 pub use profile::{Action, Arch, Arg, Flag, Op, Profile, SyscallRule};
 
 /// Checks a profile the way `create` will compile it, naming the field on error.
-pub fn validate(profile: &Profile) -> Result<(), String> {
+pub fn validate(profile: &Profile) -> Result<(), Error> {
     compile(profile, arch::native()).map(|_| ())
 }
 
 /// Loads the filter into the calling thread; returns the listener fd when a rule notifies.
-pub fn load(filter: &Filter) -> Result<Option<OwnedFd>, String> {
-    sys::set_mode_filter(&filter.program, filter.flags).map_err(|e| match e {
-        nix::errno::Errno::EACCES => "load the seccomp filter: permission denied (the process needs noNewPrivileges or CAP_SYS_ADMIN)".to_string(),
-        nix::errno::Errno::EINVAL => format!(
-            "load the seccomp filter: the kernel refused it or its flags ({}): {e}",
-            flag_names(filter.flags).join(", ")
-        ),
-        e => format!("load the seccomp filter: {e}"),
+pub fn load(filter: &Filter) -> Result<Option<OwnedFd>, Error> {
+    sys::set_mode_filter(&filter.program, filter.flags).map_err(|errno| Error::Load {
+        message: match errno {
+            nix::errno::Errno::EACCES => "load the seccomp filter: permission denied (the process needs noNewPrivileges or CAP_SYS_ADMIN)".to_string(),
+            nix::errno::Errno::EINVAL => format!(
+                "load the seccomp filter: the kernel refused it or its flags ({}): {errno}",
+                flag_names(filter.flags).join(", ")
+            ),
+            e => format!("load the seccomp filter: {e}"),
+        },
+        errno,
     })
 }
 

@@ -11,9 +11,11 @@ use nix::sys::socket::{
 };
 use serde_json::{json, Value};
 
+use crate::Error;
+
 /// Connects to the listener's socket. Called while the host's filesystem is still
 /// reachable (before pivot_root, or before joining the container's mount namespace).
-pub fn connect_listener(path: &Path) -> Result<OwnedFd, String> {
+pub fn connect_listener(path: &Path) -> Result<OwnedFd, Error> {
     // "failed to connect with seccomp agent": runc's words, which its users' tests look for.
     let what = || {
         format!(
@@ -27,9 +29,16 @@ pub fn connect_listener(path: &Path) -> Result<OwnedFd, String> {
         SockFlag::SOCK_CLOEXEC,
         None,
     )
-    .map_err(|e| format!("{}: socket: {e}", what()))?;
-    let addr = UnixAddr::new(path).map_err(|e| format!("{}: {e}", what()))?;
-    connect(fd.as_raw_fd(), &addr).map_err(|e| format!("{}: {e}", what()))?;
+    .map_err(|errno| Error::Listener {
+        message: format!("{}: socket: {errno}", what()),
+        errno,
+    })?;
+    let failed = |errno| Error::Listener {
+        message: format!("{}: {errno}", what()),
+        errno,
+    };
+    let addr = UnixAddr::new(path).map_err(failed)?;
+    connect(fd.as_raw_fd(), &addr).map_err(failed)?;
     Ok(fd)
 }
 
@@ -50,9 +59,10 @@ pub fn process_state(oci_version: &str, pid: i32, metadata: Option<&str>, state:
 
 /// Sends the payload and the listener fd over the connected socket. The payload holds the
 /// container's annotations and may be larger than one send takes: the rest follows the fd.
-pub fn send_listener(socket: &OwnedFd, listener: &OwnedFd, payload: &[u8]) -> Result<(), String> {
-    let failed = |e: nix::errno::Errno| {
-        format!("linux.seccomp.listenerPath: send the seccomp listener fd: {e}")
+pub fn send_listener(socket: &OwnedFd, listener: &OwnedFd, payload: &[u8]) -> Result<(), Error> {
+    let failed = |errno: nix::errno::Errno| Error::Listener {
+        message: format!("linux.seccomp.listenerPath: send the seccomp listener fd: {errno}"),
+        errno,
     };
     let fds = [listener.as_raw_fd()];
     let cmsg = [ControlMessage::ScmRights(&fds)];

@@ -31,7 +31,7 @@ fn human(bytes: Option<u64>) -> String {
 }
 
 fn list(g: &Global, a: ListArgs) -> super::Result {
-    let rows = vrun_runtime::disk::list(&g.root)?;
+    let rows = vrun_runtime::state::disks(&g.root)?;
     if a.format == "json" {
         outln!(
             "{}",

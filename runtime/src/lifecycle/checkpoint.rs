@@ -299,7 +299,7 @@ pub fn checkpoint(opts: &CheckpointOptions) -> Result<()> {
     match status(&dir.path, &state) {
         Status::Running | Status::Paused => {}
         s => {
-            return Err(Error::Invalid(format!(
+            return Err(Error::WrongState(format!(
                 "cannot checkpoint container \"{}\": it is {s}, not running",
                 opts.id
             )))
@@ -469,7 +469,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32> {
         .dir
         .as_ref()
         .map(|d| d.path.clone())
-        .ok_or_else(|| Error::Invalid("state directory lost".into()))?;
+        .ok_or_else(|| Error::Failed("state directory lost".into()))?;
     let criu_root = state_dir.join("criu-root");
     std::fs::create_dir(&criu_root).context(|| format!("create {}", criu_root.display()))?;
     let pidfile = state_dir.join("criu.pid");
@@ -549,7 +549,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32> {
         })?;
     undo.pid = Some(pid);
     let (_, start_time) = crate::procfs::stat(pid)
-        .ok_or_else(|| Error::Invalid("the restored process exited at once".into()))?;
+        .ok_or_else(|| Error::Failed("the restored process exited at once".into()))?;
     let state = Persisted {
         id: opts.id.clone(),
         pid,
@@ -568,7 +568,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32> {
     };
     undo.dir
         .as_ref()
-        .ok_or_else(|| Error::Invalid("state directory lost".into()))?
+        .ok_or_else(|| Error::Failed("state directory lost".into()))?
         .save(&state)?;
     if let Some(f) = &opts.pid_file {
         crate::lifecycle::create::write_pid_file(f, pid)?;

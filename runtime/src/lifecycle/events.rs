@@ -9,7 +9,6 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::lifecycle::pause::cgroup_of;
 use crate::procfs;
 use crate::state::{status, ContainerDir, Status};
 
@@ -37,11 +36,13 @@ pub fn events(
         let dir = ContainerDir::open(root, id)?;
         let state = dir.load()?;
         if status(&dir.path, &state) == Status::Stopped {
-            return Err(Error::Invalid(format!("container \"{id}\" is not running")));
+            return Err(Error::WrongState(format!(
+                "container \"{id}\" is not running"
+            )));
         }
         state
     };
-    let cg = cgroup_of(&state)?;
+    let cg = state.own_cgroup()?;
     let stats = || Event {
         kind: "stats",
         id,

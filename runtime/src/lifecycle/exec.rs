@@ -229,12 +229,12 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         Status::Running | Status::Created => {}
         Status::Paused if opts.ignore_paused => {}
         Status::Paused => {
-            return Err(Error::Invalid(
+            return Err(Error::WrongState(
                 "cannot exec in a paused container (use --ignore-paused to override)".into(),
             ))
         }
         s => {
-            return Err(Error::Invalid(format!(
+            return Err(Error::WrongState(format!(
                 "cannot exec in container \"{}\": it is {s}",
                 opts.id
             )))
@@ -405,7 +405,7 @@ fn finish_parent(
         None => false,
     };
     if state.cgroup.is_none() && !opts.sub_cgroups.is_empty() {
-        return Err(Error::Invalid(
+        return Err(Error::WrongState(
             "--cgroup: the container has no cgroup of its own (a rootless container without one)"
                 .into(),
         ));
@@ -421,7 +421,7 @@ fn finish_parent(
             return Err(Error::Invalid(String::from_utf8_lossy(&body).into_owned()))
         }
         Some((tag, _)) => {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Failed(format!(
                 "unexpected message {:?} from the exec process",
                 String::from_utf8_lossy(&tag)
             )))

@@ -29,7 +29,7 @@ pub fn kill(root: &Path, id: &str, signal: Option<Signal>, all: bool) -> Result<
 
 /// runc's words ("container not running"), which containerd matches on.
 fn not_running(id: &str) -> Error {
-    Error::Invalid(format!("cannot signal \"{id}\": container not running"))
+    Error::WrongState(format!("cannot signal \"{id}\": container not running"))
 }
 
 /// `--all`, as runc: every process left in the container's cgroup, also after init exited

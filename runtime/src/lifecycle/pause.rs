@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::state::{status, ContainerDir, Persisted, Status};
+use crate::state::{status, ContainerDir, Status};
 
 pub fn pause(root: &Path, id: &str) -> Result<()> {
     let dir = ContainerDir::open(root, id)?;
@@ -11,18 +11,11 @@ pub fn pause(root: &Path, id: &str) -> Result<()> {
     match status(&dir.path, &state) {
         Status::Running => {}
         s => {
-            return Err(Error::Invalid(format!(
+            return Err(Error::WrongState(format!(
                 "cannot pause container \"{id}\": it is {s}, not running"
             )))
         }
     }
-    cgroup_of(&state)?.set_frozen(true)?;
+    state.own_cgroup()?.set_frozen(true)?;
     Ok(())
-}
-
-pub(crate) fn cgroup_of(state: &Persisted) -> Result<&vrun_cgroup::Cgroup> {
-    state
-        .cgroup
-        .as_ref()
-        .ok_or_else(|| Error::Invalid(format!("container \"{}\" has no cgroup", state.id)))
 }

@@ -3,7 +3,6 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::lifecycle::pause::cgroup_of;
 use crate::state::{status, ContainerDir, Status};
 
 pub fn resume(root: &Path, id: &str) -> Result<()> {
@@ -12,11 +11,11 @@ pub fn resume(root: &Path, id: &str) -> Result<()> {
     match status(&dir.path, &state) {
         Status::Paused => {}
         s => {
-            return Err(Error::Invalid(format!(
+            return Err(Error::WrongState(format!(
                 "cannot resume container \"{id}\": it is {s}, not paused"
             )))
         }
     }
-    cgroup_of(&state)?.set_frozen(false)?;
+    state.own_cgroup()?.set_frozen(false)?;
     Ok(())
 }

@@ -16,7 +16,7 @@ pub fn start(root: &Path, id: &str) -> Result<Option<notify::Proxy>> {
     match status(&dir.path, &state) {
         Status::Created => {}
         s => {
-            return Err(Error::Invalid(format!(
+            return Err(Error::WrongState(format!(
                 "cannot start container \"{id}\": it is {s}, not created"
             )))
         }
@@ -45,9 +45,11 @@ pub fn start(root: &Path, id: &str) -> Result<Option<notify::Proxy>> {
     };
     // Opened first and alone: with init gone there is no reader and the open fails (ENXIO).
     let release = open(false).map_err(|e| match e {
-        Error::Io { source, .. } if source.raw_os_error() == Some(libc::ENXIO) => Error::Invalid(
-            format!("cannot start container \"{id}\": its init process is not running"),
-        ),
+        Error::Io { source, .. } if source.raw_os_error() == Some(libc::ENXIO) => {
+            Error::WrongState(format!(
+                "cannot start container \"{id}\": its init process is not running"
+            ))
+        }
         e => e,
     })?;
     let exec_watch = open(true)?;

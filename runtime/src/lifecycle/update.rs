@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use oci_spec::runtime::{LinuxCpu, LinuxMemory, LinuxResources};
 
 use crate::error::{Context, Error, Result};
-use crate::lifecycle::pause::cgroup_of;
+use crate::size::parse_size;
 use crate::state::{status, ContainerDir, Status};
 
 /// runc's update flags; each set one overrides the same field of `--resources`.
@@ -40,7 +40,7 @@ pub fn update(root: &Path, id: &str, opts: &UpdateOptions) -> Result<()> {
     let dir = ContainerDir::open(root, id)?;
     let mut state = dir.load()?;
     if status(&dir.path, &state) == Status::Stopped {
-        return Err(Error::Invalid(format!(
+        return Err(Error::WrongState(format!(
             "cannot update container \"{id}\": it is stopped"
         )));
     }
@@ -56,7 +56,7 @@ pub fn update(root: &Path, id: &str, opts: &UpdateOptions) -> Result<()> {
     }
     let r = resources(opts)?;
     vrun_cgroup::validate(&r)?;
-    cgroup_of(&state)?.update(&r)?;
+    state.own_cgroup()?.update(&r)?;
     // Keep the recorded config in step, as runc does, so `state` consumers see the new limits.
     if let Some(linux) = state.config.linux_mut() {
         let mut current = linux.resources().clone().unwrap_or_default();
@@ -244,44 +244,9 @@ fn merge(current: &mut LinuxResources, new: &LinuxResources) {
     }
 }
 
-/// "512", "512k", "64M", "1g" (powers of 1024, as runc's units.RAMInBytes); "-1" for no limit.
-pub fn parse_size(text: &str) -> std::result::Result<i64, String> {
-    let t = text.trim();
-    if t == "-1" {
-        return Ok(-1);
-    }
-    let lower = t.to_ascii_lowercase();
-    let body = lower.strip_suffix('b').unwrap_or(&lower);
-    let (digits, mult) = match body.char_indices().last() {
-        Some((i, 'k')) => (&body[..i], 1i64 << 10),
-        Some((i, 'm')) => (&body[..i], 1 << 20),
-        Some((i, 'g')) => (&body[..i], 1 << 30),
-        Some((i, 't')) => (&body[..i], 1 << 40),
-        _ => (body, 1),
-    };
-    let n: i64 = digits
-        .trim()
-        .parse()
-        .map_err(|_| "not a size (use e.g. 512m, 1g, or bytes)".to_string())?;
-    n.checked_mul(mult)
-        .filter(|v| *v >= 0)
-        .ok_or_else(|| "too large".to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("512"), Ok(512));
-        assert_eq!(parse_size("64M"), Ok(64 << 20));
-        assert_eq!(parse_size("1g"), Ok(1 << 30));
-        assert_eq!(parse_size("2kb"), Ok(2048));
-        assert_eq!(parse_size("-1"), Ok(-1));
-        assert!(parse_size("lots").is_err());
-        assert!(parse_size("-5").is_err());
-    }
 
     #[test]
     fn flags_override_the_json() {
