@@ -95,6 +95,95 @@ fn kill_create_at_every_step(env: &TestEnv) {
     }
 }
 
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The processes in the cgroups named so, each once (on v1 each is in every hierarchy).
+fn distinct_cgroup_pids(name: &str) -> Vec<i32> {
+    let mut pids = cgroup_pids(name);
+    pids.sort_unstable();
+    pids.dedup();
+    pids
+}
+
+/// `delete --force` of a container whose create is half-way (init cloned and placed, its pid
+/// not yet recorded) in a cgroupsPath that another container shares ends that create's
+/// init, not the other container: the cgroup's other processes are not its own. (The whole
+/// cgroup was killed, and a neighbour's init with it, when a force delete met a create.)
+#[test]
+fn delete_force_of_a_half_made_container_spares_its_cgroup_neighbours() {
+    let env = TestEnv::new("fault-shared");
+    let shared = format!("{}-shared", env.name);
+    let mut c = env.sh("sleep 30");
+    c["linux"]["cgroupsPath"] = serde_json::json!(shared);
+    let neighbour = env.id("neighbour");
+    env.create(&neighbour, &c);
+    let neighbour_pid = env.state(&neighbour)["pid"].as_i64().unwrap() as u32;
+
+    let half = env.id("half");
+    let mut create = env.cmd();
+    create
+        .env("VRUN_TEST_STOP_AT", "placed")
+        .args(["create", "--bundle"])
+        .arg(&env.bundle)
+        .arg(&half)
+        .stderr(std::fs::File::create(env.dir.join("half.err")).unwrap());
+    // (killed if the test fails first: stopped, it holds the container's lock, which the
+    // test env's cleanup would wait for)
+    let mut child = KillOnDrop(create.spawn().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while proc_state(child.0.id()) != Some('T') {
+        assert!(
+            Instant::now() < deadline,
+            "create never reached step placed: {}",
+            std::fs::read_to_string(env.dir.join("half.err")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let in_cgroup = distinct_cgroup_pids(&shared);
+    assert_eq!(
+        in_cgroup.len(),
+        2,
+        "the cgroup holds both inits: {in_cgroup:?}"
+    );
+    // (the create holds the container's lock: killed, as a create that died half-way)
+    child.0.kill().unwrap();
+    let _ = child.0.wait();
+    let out = env.vrun(&["delete", "--force", &half]);
+    assert!(
+        out.status.success(),
+        "delete --force: {}",
+        messages(&out.stderr)
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        proc_state(neighbour_pid).is_some_and(|s| s != 'Z'),
+        "the neighbour's init was killed by another container's delete"
+    );
+    assert_eq!(env.state(&neighbour)["status"], "created");
+    // the half-made one's init ended with its create (its sync socket closed)
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while distinct_cgroup_pids(&shared) != [neighbour_pid as i32] {
+        assert!(
+            Instant::now() < deadline,
+            "the half-made container's init outlived its create: {:?}",
+            distinct_cgroup_pids(&shared)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(env
+        .vrun(&["delete", "--force", &neighbour])
+        .status
+        .success());
+    assert!(cgroup_dirs_named(&shared).is_empty(), "cgroup left");
+}
+
 /// Configs as large as users make them: 300 KB of annotations (Kubernetes allows 256 KiB of
 /// them) and a 10 MB config. Every step that carries the state carries all of it: create
 /// (init gets the state over the sync socket), the hooks' stdin (in the runtime and in the

@@ -637,12 +637,19 @@ impl Cgroup {
 /// before it saved one, a state.json that cannot be read): the directories the registry's
 /// marks say were made for container `id` are emptied (SIGKILL to what is in them, thawed
 /// first if frozen, for up to `timeout`) and removed, deepest first, with the `vrun/` parent
-/// of the default placement once it is empty. Returns the directories left (still in use).
+/// of the default placement once it is empty. Only the default placement's directories,
+/// which the id names, are emptied so: a `cgroupsPath` the container made may be shared by
+/// containers that joined it since, whose processes are not its own; such a directory is
+/// removed if empty, else left to the last container out. Returns the directories left
+/// (still in use) of the default placement.
 pub fn remove_marked_for(registry: &Registry, id: &str, timeout: Duration) -> Result<Vec<PathBuf>> {
-    let dirs = registry.lock()?.marked_for(id)?;
-    if dirs.is_empty() {
-        return Ok(dirs);
+    let marked = registry.lock()?.marked_for(id)?;
+    if marked.is_empty() {
+        return Ok(marked);
     }
+    let (dirs, named): (Vec<PathBuf>, Vec<PathBuf>) = marked
+        .into_iter()
+        .partition(|d| is_default_placement_of(d, id));
     // Emptied without the registry's lock, which every create and delete needs.
     let deadline = Instant::now() + timeout;
     let mut pause = Duration::from_micros(200);
@@ -700,8 +707,46 @@ pub fn remove_marked_for(registry: &Registry, id: &str, timeout: Duration) -> Re
             let _ = std::fs::remove_dir(parent);
         }
     }
+    drop(session);
+    // (a half-made init there ends by itself, soon: its create's sync socket closed)
+    let deadline = Instant::now() + HALF_MADE_INIT_ENDS;
+    for dir in &named {
+        while !registry.lock()?.remove_marked_dir(dir)? && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    let mut session = registry.lock()?;
+    session.remove_marks_dir_if_empty();
+    for dir in named.iter().filter(|d| d.exists()) {
+        session.disown(dir)?;
+    }
     session.save()?;
     Ok(left)
+}
+
+/// How long a force delete waits for the init of a create that died half-way to end by
+/// itself, in a cgroup that may hold other containers' processes.
+pub const HALF_MADE_INIT_ENDS: Duration = Duration::from_secs(2);
+
+impl Session<'_> {
+    /// Removes a marked directory with its mark if it is empty; false if it is in use.
+    fn remove_marked_dir(&mut self, dir: &Path) -> Result<bool> {
+        let gone = remove_tree(dir, false)?;
+        if gone {
+            self.unmark(dir)?;
+        }
+        Ok(gone)
+    }
+}
+
+/// `<caller>/vrun/<id>`, or a directory below it: the default placement's, named by the id.
+fn is_default_placement_of(dir: &Path, id: &str) -> bool {
+    dir.ancestors().any(|d| {
+        d.file_name().is_some_and(|n| n == id)
+            && d.parent()
+                .and_then(Path::file_name)
+                .is_some_and(|n| n == "vrun")
+    })
 }
 
 /// Takes back the marks a walk of [`Cgroup::make_dirs`] made for levels it did not make.

@@ -239,6 +239,12 @@ impl Session<'_> {
     }
 
     /// Ends the session: the marks' directory goes once its last mark has.
+    /// At `save`, the marks' directory goes if it is empty, also when the marks went in
+    /// sessions before this one.
+    pub(crate) fn remove_marks_dir_if_empty(&mut self) {
+        self.unmarked = true;
+    }
+
     pub fn save(self) -> Result<()> {
         if self.unmarked {
             let _ = std::fs::remove_dir(self.marks()); // (not empty: other marks remain)

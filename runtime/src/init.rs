@@ -334,6 +334,12 @@ fn setup_and_exec(ctx: &mut InitContext, reported_ready: &mut bool) -> Result<In
 
     ctx.channel.send(sync::READY, b"")?;
     *reported_ready = true;
+    // create records init's pid only after "ready": a create that dies before it says it
+    // has leaves a state no delete finds init by, in a cgroup it may share with other
+    // containers. init then ends itself rather than wait on the fifo for ever.
+    if !ctx.channel.read_bare_tag(sync::SAVED) {
+        sys::exit_now(1);
+    }
     // The last fd of the host's but the fifo (the listener socket went with the filter). By
     // number: `ctx` is never dropped (see run).
     let _ = nix::unistd::close(ctx.channel.as_raw_fd());

@@ -18,6 +18,8 @@ pub const GO: &[u8] = b"go";
 pub const HOOKS: &[u8] = b"hooks";
 pub const HOOKS_DONE: &[u8] = b"hooks-done";
 pub const READY: &[u8] = b"ready";
+/// create has recorded init's pid in the state (see init's wait for it).
+pub const SAVED: &[u8] = b"saved";
 pub const ERROR: &[u8] = b"error";
 /// init has mounted the disk image (it must do so before it joins the container's cgroup,
 /// whose device rules do not allow the loop device).
@@ -95,6 +97,20 @@ impl Channel {
         Ok(n)
     }
 
+    /// Whether the next message is `tag` (with an empty body), read with read(2) alone: what
+    /// init reads after "ready" may be under a seccomp filter, which allows read (init reads
+    /// the exec fifo with it) but perhaps not recv. False at EOF.
+    pub fn read_bare_tag(&self, tag: &[u8]) -> bool {
+        let mut record = [0u8; 32];
+        let n = loop {
+            match nix::unistd::read(self.0.as_raw_fd(), &mut record) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                other => break other.unwrap_or(0),
+            }
+        };
+        record[..n].strip_prefix(tag) == Some(b"\n0\n")
+    }
+
     /// The next message as (tag, body); None when the other side has gone (EOF).
     pub fn recv(&self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
         let mut record = Vec::new();
@@ -137,7 +153,7 @@ impl Channel {
             Some((t, body)) if t == ERROR => {
                 Err(Error::Invalid(String::from_utf8_lossy(&body).into_owned()))
             }
-            Some((t, _)) => Err(Error::Invalid(format!(
+            Some((t, _)) => Err(Error::Failed(format!(
                 "unexpected message {:?} while waiting for {waiting_for}",
                 String::from_utf8_lossy(&t)
             ))),

@@ -145,9 +145,9 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
         &opts.disk,
         &spec.annotations().clone().unwrap_or_default(),
         &bundle.rootfs,
-        &opts.root,
         ns.is_new(LinuxNamespaceType::User),
     )?;
+    crate::state::check_upper_dir_unused(&opts.root, disk_plan.as_ref())?;
     if disk_plan.is_some() && !ns.has(LinuxNamespaceType::Mount) {
         return Err(Error::Invalid("the virtual disk (--overlay and its flags, or run.vrun.* annotations) needs a mount namespace of the container's own (linux.namespaces): its mounts are never the host's".into()));
     }
@@ -393,7 +393,7 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
     state.cgroup = cgroup.clone();
     stop_point("placed");
     let (_, start_time) = procfs::stat(pid.as_raw())
-        .ok_or_else(|| Error::Invalid("the container's init exited during create".into()))?;
+        .ok_or_else(|| Error::Failed("the container's init exited during create".into()))?;
     state.pid = pid.as_raw();
     state.start_time = start_time;
     // The state the create-time hooks get. runtime-spec 1.2's lifecycle runs them after the
@@ -424,7 +424,7 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
                 return Err(Error::Invalid(String::from_utf8_lossy(&body).into_owned()))
             }
             Some((tag, _)) => {
-                return Err(Error::Invalid(format!(
+                return Err(Error::Failed(format!(
                     "unexpected message {:?} from the container's init",
                     String::from_utf8_lossy(&tag)
                 )))
@@ -440,8 +440,9 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
     let dir = undo
         .dir
         .as_ref()
-        .ok_or_else(|| Error::Invalid("state directory lost".into()))?;
+        .ok_or_else(|| Error::Failed("state directory lost".into()))?;
     dir.save(&state)?;
+    parent_end.send(sync::SAVED, b"")?;
     stop_point("saved");
     if let Some(pid_file) = &opts.pid_file {
         write_pid_file(pid_file, pid.as_raw())?;
@@ -485,7 +486,7 @@ fn init_died(pid: Pid, bundle: &Bundle) -> Error {
         Ok(WaitStatus::Exited(_, code)) => format!(" (exit status {code})"),
         _ => String::new(),
     };
-    Error::Invalid(format!(
+    Error::Failed(format!(
         "the container's init exited before it was ready{how}"
     ))
 }

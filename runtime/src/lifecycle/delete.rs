@@ -46,7 +46,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
             stop(&state)?
         }
         s => {
-            return Err(Error::Invalid(format!(
+            return Err(Error::WrongState(format!(
                 "cannot delete container \"{id}\": it is {s} (stop it first, or use --force)"
             )))
         }
@@ -84,7 +84,7 @@ fn remove_unrecorded(root: &Path, dir: ContainerDir, damage: Option<Error>) -> R
         if crate::procfs::is_alive(pid, start_time) {
             let _ = signal_init(&init, Signal::SIGKILL);
             if !wait_exit(&init, Duration::from_secs(10)) {
-                return Err(Error::Invalid(format!(
+                return Err(Error::Failed(format!(
                     "container \"{id}\": its init (pid {pid}) did not exit after SIGKILL"
                 )));
             }
@@ -133,16 +133,25 @@ fn has_own_pid_ns(state: &Persisted) -> bool {
         .is_ok_and(|ns| ns.is_new(LinuxNamespaceType::Pid))
 }
 
+/// Whether the container's processes are whatever is in its cgroup: without a pid namespace
+/// of its own, as runc treats them; before init's pid is known (a create that died
+/// half-way), only in a cgroup that is the container's alone (the default placement, named
+/// by its id, or its systemd unit). A `cgroupsPath` other containers share holds their
+/// processes too; a half-made init there ends with its create, whose sync socket closed.
+fn processes_are_the_cgroups(state: &Persisted, cg: &vrun_cgroup::Cgroup) -> bool {
+    !has_own_pid_ns(state) || (state.pid == 0 && (cg.default_placement || cg.unit.is_some()))
+}
+
 fn stop(state: &Persisted) -> Result<()> {
-    // Without a pid namespace of its own (or before init's pid is known) the container's
-    // processes are whatever is in its cgroup, as runc treats them.
-    if !has_own_pid_ns(state) || state.pid == 0 {
-        if let Some(cg) = &state.cgroup {
-            cg.signal_all(Signal::SIGKILL)?;
-        }
+    if let Some(cg) = state
+        .cgroup
+        .as_ref()
+        .filter(|cg| processes_are_the_cgroups(state, cg))
+    {
+        cg.signal_all(Signal::SIGKILL)?;
     }
     match signal_init(state, Signal::SIGKILL) {
-        Ok(()) | Err(Error::Invalid(_)) => {}
+        Ok(()) | Err(Error::WrongState(_)) => {}
         Err(e) => return Err(e),
     }
     // Frozen tasks act on SIGKILL only once thawed.
@@ -150,7 +159,7 @@ fn stop(state: &Persisted) -> Result<()> {
         cg.set_frozen(false)?;
     }
     if !wait_exit(state, Duration::from_secs(10)) {
-        return Err(Error::Invalid(format!(
+        return Err(Error::Failed(format!(
             "container \"{}\" did not exit after SIGKILL",
             state.id
         )));
@@ -162,8 +171,15 @@ fn stop(state: &Persisted) -> Result<()> {
 pub(crate) fn destroy(root: &Path, dir: ContainerDir, state: &Persisted) -> Result<()> {
     tracing::debug!("container {}: removing its cgroup and state", state.id);
     if let Some(cg) = &state.cgroup {
-        if !has_own_pid_ns(state) || state.pid == 0 {
+        if processes_are_the_cgroups(state, cg) {
             cg.kill_all(Duration::from_secs(10))?;
+        } else if state.pid == 0 {
+            // (a half-made init ends by itself: given the time, its cgroup goes now if it
+            // is the only one in it)
+            let deadline = std::time::Instant::now() + vrun_cgroup::HALF_MADE_INIT_ENDS;
+            while cg.pids().is_ok_and(|p| !p.is_empty()) && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
         }
         cg.remove(&Registry::for_container(root, &state.id))?;
     }
