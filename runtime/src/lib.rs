@@ -15,6 +15,7 @@ pub mod hooks;
 pub mod id;
 mod init;
 pub mod lifecycle;
+mod made;
 mod netdev;
 pub mod notify;
 pub mod passed_fds;

@@ -4,7 +4,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use nix::sys::signal::{kill, Signal};
+use nix::sys::signal::Signal;
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::LinuxNamespaceType;
@@ -17,6 +17,7 @@ use crate::bundle::Bundle;
 use crate::error::{Context, Error, Result};
 use crate::fault::stop_point;
 use crate::init::{self, InitContext};
+use crate::made::{self, Made, Undo};
 use crate::state::{ContainerDir, Persisted, Status};
 use crate::sync;
 use crate::{console, hooks, procfs};
@@ -67,261 +68,492 @@ pub struct Created {
     pub console: Option<OwnedFd>,
 }
 
-/// Undoes a half-done create when dropped: kills init, removes the cgroup and the state dir.
-struct Undo {
-    dir: Option<ContainerDir>,
-    cgroup: Option<Cgroup>,
+/// The container's own cgroup as create made (or joined) it: on failure its processes are
+/// killed (without a pid namespace of its own, init's death does not end them) and the
+/// directories this create made removed.
+struct OwnCgroup {
+    cgroup: Cgroup,
     registry: Registry,
-    /// Whether init has a pid namespace of its own (its death then ends all its processes).
     own_pid_ns: bool,
-    child: Option<Pid>,
-    /// The disk, and whether this create made its directory.
-    disk: Option<(crate::disk::DiskState, bool)>,
-    /// Without a mount namespace: the rootfs and the id of its bind in the caller's.
-    host_root_mount: Option<(PathBuf, u64)>,
 }
 
-impl Drop for Undo {
-    fn drop(&mut self) {
-        if let Some(pid) = self.child.take() {
-            let _ = kill(pid, Signal::SIGKILL);
-            let _ = waitpid(pid, None);
+impl Undo for OwnCgroup {
+    fn undo(self) {
+        if !self.own_pid_ns {
+            let _ = self.cgroup.kill_all(Duration::from_secs(5));
         }
-        if let Some(cg) = self.cgroup.take() {
-            if !self.own_pid_ns {
-                let _ = cg.kill_all(Duration::from_secs(5));
-            }
-            let _ = cg.remove(&self.registry);
-        }
-        if let Some((rootfs, id)) = self.host_root_mount.take() {
-            let _ = vrun_rootfs::host_root::detach(&rootfs, id);
-        }
-        if let Some((d, new_dir)) = self.disk.take() {
-            crate::disk::remove_after_failed_create(&d, new_dir);
-        }
-        if let Some(dir) = self.dir.take() {
-            let _ = dir.remove();
-        }
+        let _ = self.cgroup.remove(&self.registry);
     }
 }
 
+/// The disk, and whether this create made its directory.
+struct OwnDisk(crate::disk::DiskState, bool);
+
+impl Undo for OwnDisk {
+    fn undo(self) {
+        crate::disk::remove_after_failed_create(&self.0, self.1);
+    }
+}
+
+/// Without a mount namespace: the rootfs and the id of its bind in the caller's.
+struct HostRootBind(PathBuf, u64);
+
+impl Undo for HostRootBind {
+    fn undo(self) {
+        let _ = vrun_rootfs::host_root::detach(&self.0, self.1);
+    }
+}
+
+/// Creates the container, phase by phase in the order the kernel needs them; a failure in
+/// any phase undoes what the phases before it made (see [`Made`]).
 pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created> {
     let passed_fds = crate::passed_fds::PassedFds::given_or_reserved(
         opts.passed_fds.as_ref(),
         opts.listen_fds.saturating_add(opts.preserve_fds),
     )?;
-    crate::id::validate(&opts.id)?;
-    let mut bundle = Bundle::load(&opts.bundle)?;
-    bundle.validate()?;
-    if opts.listen_fds > 0 {
-        pass_listen_fds(&mut bundle.spec, opts.listen_fds);
-    }
-    let notify_socket = crate::notify::host_socket();
-    let notify_dir = crate::notify::dir_of(&opts.root.join(&opts.id));
-    if notify_socket.is_some() {
-        crate::notify::setup_spec(&mut bundle.spec, &notify_dir)?;
-    }
-    let spec = &bundle.spec;
-    let (linux, process) = crate::bundle::parts(spec)?;
-    crate::process::warn_unavailable_capabilities(process);
-    crate::process::check_selinux(&[
-        ("process.selinuxLabel", process.selinux_label().as_deref()),
-        ("linux.mountLabel", linux.mount_label().as_deref()),
-    ])?;
-    let terminal = process.terminal().unwrap_or(false);
-    if terminal && matches!(console_mode, ConsoleMode::None) {
-        return Err(Error::Invalid(
-            "process.terminal is true but no --console-socket was given: the pty master would have nowhere to go (set terminal to false, or pass --console-socket)".into(),
-        ));
-    }
-    let ns = Namespaces::from_spec(linux.namespaces().as_deref().unwrap_or(&[]))?;
-    let euid = nix::unistd::geteuid();
-    if !euid.is_root() && !ns.is_new(LinuxNamespaceType::User) {
-        return Err(Error::Invalid(format!(
-            "linux.namespaces: vrun runs as uid {euid}, not root: the container needs a user namespace of its own ({{\"type\": \"user\"}} with uidMappings and gidMappings; `vrun spec --rootless` writes such a config)"
-        )));
-    }
-    let disk_plan = crate::disk::plan(
-        &opts.disk,
-        &spec.annotations().clone().unwrap_or_default(),
-        &bundle.rootfs,
-        ns.is_new(LinuxNamespaceType::User),
-    )?;
-    crate::state::check_upper_dir_unused(&opts.root, disk_plan.as_ref())?;
-    if disk_plan.is_some() && !ns.has(LinuxNamespaceType::Mount) {
-        return Err(Error::Invalid("the virtual disk (--overlay and its flags, or run.vrun.* annotations) needs a mount namespace of the container's own (linux.namespaces): its mounts are never the host's".into()));
-    }
-    let ns_fds = ns.open_joined()?;
-    check_the_joined_user_ns_maps(&ns_fds, linux)?;
-    refuse_renaming_the_host(spec, &ns_fds)?;
-    let cgroups_path = linux
-        .cgroups_path()
-        .as_ref()
-        .map(|p| p.to_string_lossy().into_owned());
-    let placement = Placement::parse(cgroups_path.as_deref(), &opts.id, opts.systemd_cgroup)?;
-    let hierarchy = Hierarchy::detect()?;
-    hierarchy.container_dirs(&placement)?;
-
-    let dir = ContainerDir::create(&opts.root, &opts.id)?;
-    let registry = Registry::for_container(&opts.root, &opts.id);
-    let mut undo = Undo {
-        dir: None,
-        cgroup: None,
-        registry: registry.clone(),
-        own_pid_ns: ns.is_new(LinuxNamespaceType::Pid),
-        child: None,
-        disk: None,
-        host_root_mount: None,
-    };
-    let fifo_path = dir.fifo();
-    undo.dir = Some(dir);
-    if notify_socket.is_some() {
-        crate::notify::make_dir(&notify_dir)?;
+    let mut plan = Plan::load(opts, &console_mode)?;
+    let dir = Made::new(ContainerDir::create(&opts.root, &opts.id)?);
+    if plan.notify_socket.is_some() {
+        crate::notify::make_dir(&plan.notify_dir)?;
     }
     stop_point("state-dir");
-    let mut resources = linux.resources().clone().unwrap_or_default();
-    let created = match &placement {
+    let mut cgroup = make_cgroup(opts, &plan)?;
+    let (disk, loop_device) = make_disk(opts, &plan, &dir)?;
+    let mut state = first_state(opts, &plan, &cgroup, &disk);
+    dir.save(&state)?;
+    let host_root = bind_host_root(&plan, &dir, &mut state)?;
+    stop_point("cgroup");
+    let limits = apply_limits(&plan, &mut cgroup, disk.as_ref().map(|d| &d.0))?;
+    let fds = InitFds::prepare(&plan, &dir, &console_mode, &cgroup)?;
+    let (init, mut fds) = clone_init(
+        opts,
+        &mut plan,
+        &dir,
+        &passed_fds,
+        disk.as_ref(),
+        fds,
+        loop_device,
+    )?;
+    stop_point("cloned");
+    tracing::debug!(
+        "container {}: init cloned as pid {} with {:?}",
+        opts.id,
+        init.0,
+        plan.ns.clone_flags()
+    );
+    place_init(
+        &plan,
+        &init,
+        &fds,
+        &limits,
+        &mut cgroup,
+        disk.as_ref().map(|d| &d.0),
+    )?;
+    state.cgroup = cgroup.as_ref().map(|c| c.cgroup.clone());
+    stop_point("placed");
+    let (_, start_time) = procfs::stat(init.0.as_raw())
+        .ok_or_else(|| Error::Failed("the container's init exited during create".into()))?;
+    state.pid = init.0.as_raw();
+    state.start_time = start_time;
+    run_create_hooks(&plan, &fds.parent_end, &state, init.0)?;
+    stop_point("ready");
+    let console = match fds.console_receiver.take() {
+        Some(r) => Some(console::recv_master(r.as_fd())?),
+        None => None,
+    };
+    persist(opts, &dir, &state, &fds.parent_end)?;
+    tracing::debug!(
+        "container {}: created, init pid {} waits on {}",
+        opts.id,
+        init.0,
+        dir.fifo().display()
+    );
+    // Success: keep everything, last made first, as a failure would have undone them.
+    let pid = init.keep().0;
+    drop((host_root.map(Made::keep), disk.map(Made::keep)));
+    drop((cgroup.map(Made::keep), dir.keep()));
+    // init has mounted the disk: its mount holds the loop device from now on.
+    drop(fds.loop_device);
+    Ok(Created {
+        pid,
+        state,
+        console,
+    })
+}
+
+/// What `create` is asked for, checked before anything is made: the bundle and its config,
+/// the namespaces (those joined by path opened), the disk and the cgroup placement.
+struct Plan {
+    bundle: Bundle,
+    terminal: bool,
+    ns: Namespaces,
+    ns_fds: Vec<(LinuxNamespaceType, OwnedFd)>,
+    disk: Option<crate::disk::DiskPlan>,
+    placement: Placement,
+    hierarchy: Hierarchy,
+    notify_socket: Option<String>,
+    notify_dir: PathBuf,
+    euid: nix::unistd::Uid,
+}
+
+impl Plan {
+    fn load(opts: &CreateOptions, console_mode: &ConsoleMode) -> Result<Plan> {
+        crate::id::validate(&opts.id)?;
+        let mut bundle = Bundle::load(&opts.bundle)?;
+        bundle.validate()?;
+        if opts.listen_fds > 0 {
+            pass_listen_fds(&mut bundle.spec, opts.listen_fds);
+        }
+        let notify_socket = crate::notify::host_socket();
+        let notify_dir = crate::notify::dir_of(&opts.root.join(&opts.id));
+        if notify_socket.is_some() {
+            crate::notify::setup_spec(&mut bundle.spec, &notify_dir)?;
+        }
+        let (linux, process) = crate::bundle::parts(&bundle.spec)?;
+        crate::process::warn_unavailable_capabilities(process);
+        crate::process::check_selinux(&[
+            ("process.selinuxLabel", process.selinux_label().as_deref()),
+            ("linux.mountLabel", linux.mount_label().as_deref()),
+        ])?;
+        let terminal = process.terminal().unwrap_or(false);
+        if terminal && matches!(console_mode, ConsoleMode::None) {
+            return Err(Error::Invalid(
+                "process.terminal is true but no --console-socket was given: the pty master would have nowhere to go (set terminal to false, or pass --console-socket)".into(),
+            ));
+        }
+        let ns = Namespaces::from_spec(linux.namespaces().as_deref().unwrap_or(&[]))?;
+        let euid = nix::unistd::geteuid();
+        if !euid.is_root() && !ns.is_new(LinuxNamespaceType::User) {
+            return Err(Error::Invalid(format!(
+                "linux.namespaces: vrun runs as uid {euid}, not root: the container needs a user namespace of its own ({{\"type\": \"user\"}} with uidMappings and gidMappings; `vrun spec --rootless` writes such a config)"
+            )));
+        }
+        let disk = Self::disk(opts, &bundle, &ns)?;
+        let ns_fds = ns.open_joined()?;
+        check_the_joined_user_ns_maps(&ns_fds, linux)?;
+        refuse_renaming_the_host(&bundle.spec, &ns_fds)?;
+        let cgroups_path = linux
+            .cgroups_path()
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned());
+        let placement = Placement::parse(cgroups_path.as_deref(), &opts.id, opts.systemd_cgroup)?;
+        let hierarchy = Hierarchy::detect()?;
+        hierarchy.container_dirs(&placement)?;
+        Ok(Plan {
+            bundle,
+            terminal,
+            ns,
+            ns_fds,
+            disk,
+            placement,
+            hierarchy,
+            notify_socket,
+            notify_dir,
+            euid,
+        })
+    }
+
+    /// The virtual disk the flags and annotations ask for, checked.
+    fn disk(
+        opts: &CreateOptions,
+        bundle: &Bundle,
+        ns: &Namespaces,
+    ) -> Result<Option<crate::disk::DiskPlan>> {
+        let disk = crate::disk::plan(
+            &opts.disk,
+            &bundle.spec.annotations().clone().unwrap_or_default(),
+            &bundle.rootfs,
+            ns.is_new(LinuxNamespaceType::User),
+        )?;
+        crate::state::check_upper_dir_unused(&opts.root, disk.as_ref())?;
+        if disk.is_some() && !ns.has(LinuxNamespaceType::Mount) {
+            return Err(Error::Invalid("the virtual disk (--overlay and its flags, or run.vrun.* annotations) needs a mount namespace of the container's own (linux.namespaces): its mounts are never the host's".into()));
+        }
+        Ok(disk)
+    }
+
+    fn spec(&self) -> &oci_spec::runtime::Spec {
+        &self.bundle.spec
+    }
+
+    fn linux(&self) -> &oci_spec::runtime::Linux {
+        // (Plan::load checked that the config has one)
+        match self.bundle.spec.linux() {
+            Some(linux) => linux,
+            None => unreachable!("Plan::load refuses a config without linux"),
+        }
+    }
+
+    fn annotations(&self) -> std::collections::HashMap<String, String> {
+        self.spec().annotations().clone().unwrap_or_default()
+    }
+}
+
+/// The container's cgroup: made (or joined) at its placement, or, for a rootless caller who
+/// may not, none (see [`without_cgroup`]).
+fn make_cgroup(opts: &CreateOptions, plan: &Plan) -> Result<Option<Made<OwnCgroup>>> {
+    let registry = Registry::for_container(&opts.root, &opts.id);
+    let created = match &plan.placement {
         Placement::Systemd {
             slice,
             prefix,
             name,
         } => vrun_cgroup::systemd::Unit::new(slice, prefix, name, opts.rootless)
-            .and_then(|unit| Cgroup::for_unit(&hierarchy, unit)),
-        _ => Cgroup::create(&hierarchy, &placement, &registry),
+            .and_then(|unit| Cgroup::for_unit(&plan.hierarchy, unit)),
+        _ => Cgroup::create(&plan.hierarchy, &plan.placement, &registry),
     };
-    let mut cgroup = match created {
-        Ok(cg) => Some(cg),
+    let cgroup = match created {
+        Ok(cg) => cg,
         Err(e) if opts.rootless && e.is_permission_denied() => {
-            without_cgroup(&resources, &e)?;
-            None
+            without_cgroup(&plan.linux().resources().clone().unwrap_or_default(), &e)?;
+            return Ok(None);
         }
         Err(e) => return Err(e.into()),
     };
-    undo.cgroup = cgroup.clone();
+    let made = Made::new(OwnCgroup {
+        cgroup,
+        registry,
+        own_pid_ns: plan.ns.is_new(LinuxNamespaceType::Pid),
+    });
     // (a unit is made whole by systemd at placement, with init in it)
-    if let Some(cg) = cgroup.as_ref().filter(|c| c.unit.is_none()) {
-        check_cgroup_unused(cg)?;
+    if made.cgroup.unit.is_none() {
+        check_cgroup_unused(&made.cgroup)?;
     }
-    let (disk, loop_device) = match (&disk_plan, &undo.dir) {
-        (Some(plan), Some(dir)) => {
-            let made = crate::disk::make(plan, &opts.root, &dir.path, &opts.id)?;
-            undo.disk = Some((made.state.clone(), made.new_dir));
-            (Some(made.state), made.loop_device)
-        }
-        _ => (None, None),
+    Ok(Some(made))
+}
+
+/// The virtual disk, made in the state directory (or where its flags say); and the loop
+/// device of its image, held until init has mounted it.
+fn make_disk(
+    opts: &CreateOptions,
+    plan: &Plan,
+    dir: &ContainerDir,
+) -> Result<(Option<Made<OwnDisk>>, Option<vrun_rootfs::disk::LoopDevice>)> {
+    let Some(disk) = &plan.disk else {
+        return Ok((None, None));
     };
-    // A first state (pid 0: "creating") as soon as there is something to clean up, so that a
-    // create killed half-way leaves a state `delete --force` can remove with its cgroup.
-    let mut state = Persisted {
+    let made = crate::disk::make(disk, &opts.root, &dir.path, &opts.id)?;
+    Ok((
+        Some(Made::new(OwnDisk(made.state, made.new_dir))),
+        made.loop_device,
+    ))
+}
+
+/// A first state (pid 0: "creating") as soon as there is something to clean up, so that a
+/// create killed half-way leaves a state `delete --force` can remove with its cgroup.
+fn first_state(
+    opts: &CreateOptions,
+    plan: &Plan,
+    cgroup: &Option<Made<OwnCgroup>>,
+    disk: &Option<Made<OwnDisk>>,
+) -> Persisted {
+    let spec = plan.spec();
+    Persisted {
         id: opts.id.clone(),
         pid: 0,
         start_time: 0,
-        bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs.clone(),
+        bundle: plan.bundle.dir.clone(),
+        rootfs: plan.bundle.rootfs.clone(),
         created: crate::time::now_rfc3339(),
         owner: String::new(),
-        annotations: spec.annotations().clone().unwrap_or_default(),
-        cgroup: cgroup.clone(),
+        annotations: plan.annotations(),
+        cgroup: cgroup.as_ref().map(|c| c.cgroup.clone()),
         config: spec.clone(),
-        seccomp: bundle.seccomp.clone(),
-        disk: disk.clone(),
+        seccomp: plan.bundle.seccomp.clone(),
+        disk: disk.as_ref().map(|d| d.0.clone()),
         host_root_mount: None,
-        notify_socket,
-    };
-    if let Some(dir) = &undo.dir {
-        dir.save(&state)?;
+        notify_socket: plan.notify_socket.clone(),
     }
-    if !ns.has(LinuxNamespaceType::Mount) {
-        // Made (and recorded) before init exists, so nothing can lose it.
-        let id = vrun_rootfs::host_root::bind(&bundle.rootfs)?;
-        undo.host_root_mount = Some((bundle.rootfs.clone(), id));
-        state.host_root_mount = Some(id);
-        if let Some(dir) = &undo.dir {
-            dir.save(&state)?;
-        }
+}
+
+/// Without a mount namespace, the rootfs is bound in the caller's: made (and recorded)
+/// before init exists, so nothing can lose it.
+fn bind_host_root(
+    plan: &Plan,
+    dir: &ContainerDir,
+    state: &mut Persisted,
+) -> Result<Option<Made<HostRootBind>>> {
+    if plan.ns.has(LinuxNamespaceType::Mount) {
+        return Ok(None);
     }
-    stop_point("cgroup");
-    if let Some(d) = &disk {
+    let id = vrun_rootfs::host_root::bind(&plan.bundle.rootfs)?;
+    let made = Made::new(HostRootBind(plan.bundle.rootfs.clone(), id));
+    state.host_root_mount = Some(id);
+    dir.save(state)?;
+    Ok(Some(made))
+}
+
+/// The limits (with the disk's io throttles) written to the cgroup before init is in it;
+/// a unit's are written once systemd has made it, at placement.
+fn apply_limits(
+    plan: &Plan,
+    cgroup: &mut Option<Made<OwnCgroup>>,
+    disk: Option<&crate::disk::DiskState>,
+) -> Result<Limits> {
+    let mut resources = plan.linux().resources().clone().unwrap_or_default();
+    if let Some(d) = disk {
         crate::disk::add_throttles(&mut resources, d)?;
     }
-    let annotations = spec.annotations().clone().unwrap_or_default();
     let limits = Limits {
-        resources: &resources,
-        registry: &registry,
-        hierarchy: &hierarchy,
-        annotations: &annotations,
+        resources,
+        annotations: plan.annotations(),
     };
-    if let Some(cg) = cgroup.as_mut().filter(|c| c.unit.is_none()) {
-        limits.apply(cg)?;
-        undo.cgroup = Some(cg.clone());
+    if let Some(own) = cgroup.as_mut().filter(|c| c.cgroup.unit.is_none()) {
+        limits.apply(own)?;
     }
-    // (only its owner starts the container: the fifo is no one else's to write)
-    nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o600))
-        .context(|| format!("create {}", fifo_path.display()))?;
-    let fifo = open_fifo(&fifo_path)?;
+    Ok(limits)
+}
 
-    let (console_socket, console_receiver) = match (&console_mode, terminal) {
-        (ConsoleMode::Socket(p), true) => (Some(console::connect_socket(p)?), None),
-        (ConsoleMode::Proxy, true) => {
-            let (a, b) = sync_stream_pair()?;
-            (Some(b), Some(a))
-        }
-        _ => (None, None),
-    };
-    let seccomp = crate::seccomp::SeccompSetup::new(bundle.seccomp.as_ref())?;
-    let (parent_end, init_end) = sync::pair()?;
-    // init joins its cgroup itself, born in the v2 directory and moving itself on v1: far
-    // cheaper than the parent moving it (see vrun_cgroup::SelfJoin). A cgroup that cannot be
-    // opened so is placed by the parent, as before.
-    let self_join = match cgroup.as_ref().filter(|_| euid.is_root()) {
-        Some(cg) => cg.self_join(&Default::default()).unwrap_or_else(|e| {
-            tracing::debug!("init cannot join its cgroup itself ({e}): placed by the parent");
-            None
-        }),
-        None => None,
-    };
-    let cgroup_source = match &cgroup {
-        Some(cg) => cgroup_source(cg, ns.is_new(LinuxNamespaceType::Cgroup)),
-        None => callers_cgroup_source(&hierarchy, ns.is_new(LinuxNamespaceType::Cgroup))?,
-    };
-    // setgroups(2) stays allowed in the user namespace unless an unprivileged caller writes
-    // the gid map itself (see idmap::write_maps).
-    let setgroups_allowed = euid.is_root()
-        || idmap::needs_helper(
-            linux.gid_mappings().as_deref().unwrap_or(&[]),
-            nix::unistd::getegid().as_raw(),
-        );
-    // Cloned here, with the caller's credentials, which init loses to the user namespace's
-    // (new, or joined by path) before it mounts.
-    let mut mount_sources: Vec<Option<OwnedFd>> = match ns.has(LinuxNamespaceType::User) {
+/// What the parent prepares for init before the clone: the exec fifo, the console, the
+/// seccomp filter, the sync channel, the cgroup init joins itself, the cgroup a `cgroup`
+/// mount shows, and the mount sources that must be opened with the caller's credentials.
+struct InitFds {
+    fifo: OwnedFd,
+    console_socket: Option<OwnedFd>,
+    console_receiver: Option<OwnedFd>,
+    parent_end: sync::Channel,
+    init_end: sync::Channel,
+    self_join: Option<vrun_cgroup::SelfJoin>,
+    cgroup_source: Option<CgroupSource>,
+    setgroups_allowed: bool,
+    mount_sources: Vec<Option<OwnedFd>>,
+}
+
+impl InitFds {
+    fn prepare(
+        plan: &Plan,
+        dir: &ContainerDir,
+        console_mode: &ConsoleMode,
+        cgroup: &Option<Made<OwnCgroup>>,
+    ) -> Result<InitFds> {
+        let fifo_path = dir.fifo();
+        // (only its owner starts the container: the fifo is no one else's to write)
+        nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o600))
+            .context(|| format!("create {}", fifo_path.display()))?;
+        let fifo = open_fifo(&fifo_path)?;
+        let (console_socket, console_receiver) = match (console_mode, plan.terminal) {
+            (ConsoleMode::Socket(p), true) => (Some(console::connect_socket(p)?), None),
+            (ConsoleMode::Proxy, true) => {
+                let (a, b) = sync_stream_pair()?;
+                (Some(b), Some(a))
+            }
+            _ => (None, None),
+        };
+        let (parent_end, init_end) = sync::pair()?;
+        let cgroup = cgroup.as_ref().map(|c| &c.cgroup);
+        let cgroup_source = match cgroup {
+            Some(cg) => cgroup_source(cg, plan.ns.is_new(LinuxNamespaceType::Cgroup)),
+            None => {
+                callers_cgroup_source(&plan.hierarchy, plan.ns.is_new(LinuxNamespaceType::Cgroup))?
+            }
+        };
+        let linux = plan.linux();
+        Ok(InitFds {
+            fifo,
+            console_socket,
+            console_receiver,
+            parent_end,
+            init_end,
+            self_join: self_join(plan, cgroup),
+            cgroup_source,
+            // setgroups(2) stays allowed in the user namespace unless an unprivileged caller
+            // writes the gid map itself (see idmap::write_maps).
+            setgroups_allowed: plan.euid.is_root()
+                || idmap::needs_helper(
+                    linux.gid_mappings().as_deref().unwrap_or(&[]),
+                    nix::unistd::getegid().as_raw(),
+                ),
+            mount_sources: mount_sources(plan)?,
+        })
+    }
+}
+
+/// init joins its cgroup itself, born in the v2 directory and moving itself on v1: far
+/// cheaper than the parent moving it (see vrun_cgroup::SelfJoin). A cgroup that cannot be
+/// opened so is placed by the parent, as before.
+fn self_join(plan: &Plan, cgroup: Option<&Cgroup>) -> Option<vrun_cgroup::SelfJoin> {
+    let cg = cgroup.filter(|_| plan.euid.is_root())?;
+    cg.self_join(&Default::default()).unwrap_or_else(|e| {
+        tracing::debug!("init cannot join its cgroup itself ({e}): placed by the parent");
+        None
+    })
+}
+
+/// Bind sources cloned here, with the caller's credentials, which init loses to the user
+/// namespace's (new, or joined by path) before it mounts; and the idmapped ones.
+fn mount_sources(plan: &Plan) -> Result<Vec<Option<OwnedFd>>> {
+    let spec = plan.spec();
+    let mut sources: Vec<Option<OwnedFd>> = match plan.ns.has(LinuxNamespaceType::User) {
         true => vrun_rootfs::mounts::open_bind_sources(
             spec.mounts().as_deref().unwrap_or(&[]),
-            &bundle.dir,
+            &plan.bundle.dir,
         ),
         false => Vec::new(),
     };
-    let joined_user_ns = ns_fds
+    let joined_user_ns = plan
+        .ns_fds
         .iter()
         .find(|(t, _)| *t == LinuxNamespaceType::User)
         .map(|(_, fd)| fd.as_fd());
-    prepare_idmapped_sources(&mut mount_sources, &bundle, linux, joined_user_ns)?;
+    prepare_idmapped_sources(&mut sources, &plan.bundle, plan.linux(), joined_user_ns)?;
+    Ok(sources)
+}
 
-    let restore = ChildNamespaces::enter(&ns, &ns_fds, linux, &bundle.config_path())?;
+/// What the parent keeps of the fds once init is cloned.
+struct ParentFds {
+    parent_end: sync::Channel,
+    console_receiver: Option<OwnedFd>,
+    self_join: Option<bool>,
+    /// linux.netDevices go into the namespace the container joins, or the one init made.
+    devices_netns: Option<OwnedFd>,
+    /// Held until init has mounted the disk image.
+    loop_device: Option<vrun_rootfs::disk::LoopDevice>,
+}
+
+/// Clones init into its namespaces (the pid and time ones entered around the clone) and,
+/// when it can, straight into its v2 cgroup; init runs [`init::run`] and never returns.
+fn clone_init(
+    opts: &CreateOptions,
+    plan: &mut Plan,
+    dir: &ContainerDir,
+    passed_fds: &crate::passed_fds::PassedFds,
+    disk: Option<&Made<OwnDisk>>,
+    fds: InitFds,
+    loop_device: Option<vrun_rootfs::disk::LoopDevice>,
+) -> Result<(Made<made::Child>, ParentFds)> {
+    let InitFds {
+        fifo,
+        console_socket,
+        console_receiver,
+        parent_end,
+        init_end,
+        self_join,
+        cgroup_source,
+        setgroups_allowed,
+        mount_sources,
+    } = fds;
+    // (init's to close: moved into it)
+    let ns_fds = std::mem::take(&mut plan.ns_fds);
+    let plan = &*plan;
+    let seccomp = crate::seccomp::SeccompSetup::new(plan.bundle.seccomp.as_ref())?;
+    let linux = plan.linux();
+    let restore = ChildNamespaces::enter(&plan.ns, &ns_fds, linux, &plan.bundle.config_path())?;
     // init is born in its v2 cgroup, unless it must mount a disk image first (the cgroup's
     // device rules do not allow the loop device).
-    let disk_first = disk.as_ref().is_some_and(|d| d.loop_device.is_some());
+    let disk_state = disk.map(|d| &d.0);
+    let disk_first = disk_state.is_some_and(|d| d.loop_device.is_some());
     let (cloned, born_placed) =
-        super::clone_joining(ns.clone_flags(), self_join.as_ref(), !disk_first);
+        super::clone_joining(plan.ns.clone_flags(), self_join.as_ref(), !disk_first);
     let pid = match cloned.context(|| "clone the container's init".into())? {
         CloneResult::Child => {
             // What init does not need of the parent's; what it needs is moved into it.
             drop((parent_end, restore, console_receiver, loop_device));
             init::run(InitContext {
                 id: &opts.id,
-                spec,
-                bundle_dir: &bundle.dir,
-                rootfs: &bundle.rootfs,
-                ns: &ns,
+                spec: plan.spec(),
+                bundle_dir: &plan.bundle.dir,
+                rootfs: &plan.bundle.rootfs,
+                ns: &plan.ns,
                 ns_fds,
                 channel: init_end,
                 fifo,
@@ -329,11 +561,11 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
                 cgroup_source,
                 no_pivot: opts.no_pivot,
                 no_new_keyring: opts.no_new_keyring,
-                passed_fds: &passed_fds,
+                passed_fds,
                 setgroups_allowed,
                 seccomp,
-                state_lock: undo.dir.as_ref().map(|d| d.lock_fd()),
-                disk: disk.as_ref(),
+                state_lock: Some(dir.lock_fd()),
+                disk: disk_state,
                 mount_sources,
                 cgroup_join: self_join,
                 shed_memory: !opts.starts_at_once,
@@ -341,71 +573,101 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
         }
         CloneResult::Parent(pid) => pid,
     };
-    undo.child = Some(pid);
+    let init = Made::new(made::Child(pid));
     restore.undo()?;
-    stop_point("cloned");
-    tracing::debug!(
-        "container {}: init cloned as pid {pid} with {:?}",
-        opts.id,
-        ns.clone_flags()
-    );
-    // linux.netDevices go into the namespace the container joins, or the one init made.
-    let devices_netns = match linux.net_devices().as_ref().filter(|d| !d.is_empty()) {
-        None => None,
-        Some(_) => Some(
-            match ns_fds
-                .iter()
-                .find(|(t, _)| *t == LinuxNamespaceType::Network)
-            {
-                Some((_, fd)) => fd
-                    .try_clone()
-                    .context(|| "linux.netDevices: the network namespace".into())?,
-                None => vrun_isolation::namespaces::open_of_process(
-                    pid.as_raw(),
-                    LinuxNamespaceType::Network,
-                )?,
-            },
-        ),
-    };
+    let devices_netns = devices_netns(plan, &ns_fds, pid)?;
     drop((init_end, fifo, console_socket, ns_fds, seccomp));
+    let joined = self_join.map(|_| born_placed);
+    Ok((
+        init,
+        ParentFds {
+            parent_end,
+            console_receiver,
+            self_join: joined,
+            devices_netns,
+            loop_device,
+        },
+    ))
+}
 
-    if ns.is_new(LinuxNamespaceType::User) {
+fn devices_netns(
+    plan: &Plan,
+    ns_fds: &[(LinuxNamespaceType, OwnedFd)],
+    pid: Pid,
+) -> Result<Option<OwnedFd>> {
+    if plan
+        .linux()
+        .net_devices()
+        .as_ref()
+        .is_none_or(|d| d.is_empty())
+    {
+        return Ok(None);
+    }
+    Ok(Some(
+        match ns_fds
+            .iter()
+            .find(|(t, _)| *t == LinuxNamespaceType::Network)
+        {
+            Some((_, fd)) => fd
+                .try_clone()
+                .context(|| "linux.netDevices: the network namespace".into())?,
+            None => namespaces::open_of_process(pid.as_raw(), LinuxNamespaceType::Network)?,
+        },
+    ))
+}
+
+/// What makes init the container's from outside: its id maps, its disk image mounted, its
+/// cgroup (unless it joined it itself), its network devices.
+fn place_init(
+    plan: &Plan,
+    init: &made::Child,
+    fds: &ParentFds,
+    limits: &Limits,
+    cgroup: &mut Option<Made<OwnCgroup>>,
+    disk: Option<&crate::disk::DiskState>,
+) -> Result<()> {
+    let linux = plan.linux();
+    if plan.ns.is_new(LinuxNamespaceType::User) {
         idmap::write_maps(
-            pid.as_raw(),
+            init.0.as_raw(),
             linux.uid_mappings().as_deref().unwrap_or(&[]),
             linux.gid_mappings().as_deref().unwrap_or(&[]),
         )?;
     }
-    if disk.as_ref().is_some_and(|d| d.loop_device.is_some()) {
-        parent_end.expect(sync::DISK_MOUNTED, "init to mount the disk image")?;
+    if disk.is_some_and(|d| d.loop_device.is_some()) {
+        fds.parent_end
+            .expect(sync::DISK_MOUNTED, "init to mount the disk image")?;
     }
-    let joined = match self_join {
-        Some(_) => super::child_joined(&parent_end, born_placed)?,
+    let joined = match fds.self_join {
+        Some(born_placed) => super::child_joined(&fds.parent_end, born_placed)?,
         None => false,
     };
-    if let Some(cg) = cgroup.as_mut().filter(|_| !joined) {
-        limits.place(cg, pid.as_raw())?;
-        undo.cgroup = Some(cg.clone());
+    if let Some(own) = cgroup.as_mut().filter(|_| !joined) {
+        limits.place(&plan.hierarchy, own, init.0.as_raw())?;
     }
-    if let (Some(devices), Some(netns)) = (linux.net_devices(), &devices_netns) {
+    if let (Some(devices), Some(netns)) = (linux.net_devices(), &fds.devices_netns) {
         crate::netdev::move_into(devices, netns.as_fd())?;
     }
-    state.cgroup = cgroup.clone();
-    stop_point("placed");
-    let (_, start_time) = procfs::stat(pid.as_raw())
-        .ok_or_else(|| Error::Failed("the container's init exited during create".into()))?;
-    state.pid = pid.as_raw();
-    state.start_time = start_time;
-    // The state the create-time hooks get. runtime-spec 1.2's lifecycle runs them after the
-    // environment is created (steps 3 to 5, "after step 2"), which its state section calls
-    // `created`; crun passes the same (runc passes `creating`).
+    Ok(())
+}
+
+/// Sends init the state and runs the create-time hooks when it asks, until it is ready.
+/// runtime-spec 1.2's lifecycle runs them after the environment is created (steps 3 to 5,
+/// "after step 2"), which its state section calls `created`; crun passes the same (runc
+/// passes `creating`).
+fn run_create_hooks(
+    plan: &Plan,
+    channel: &sync::Channel,
+    state: &Persisted,
+    pid: Pid,
+) -> Result<()> {
     let hook_state = state.spec_state_json(Status::Created);
-    parent_end.send(sync::GO, hook_state.as_bytes())?;
+    channel.send(sync::GO, hook_state.as_bytes())?;
     loop {
-        match parent_end.recv()? {
+        match channel.recv()? {
             Some((tag, _)) if tag == sync::HOOKS => {
                 #[allow(deprecated)]
-                if let Some(h) = spec.hooks() {
+                if let Some(h) = plan.spec().hooks() {
                     hooks::run(
                         "prestart",
                         h.prestart().as_deref().unwrap_or(&[]),
@@ -417,9 +679,9 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
                         &hook_state,
                     )?;
                 }
-                parent_end.send(sync::HOOKS_DONE, b"")?;
+                channel.send(sync::HOOKS_DONE, b"")?;
             }
-            Some((tag, _)) if tag == sync::READY => break,
+            Some((tag, _)) if tag == sync::READY => return Ok(()),
             Some((tag, body)) if tag == sync::ERROR => {
                 return Err(Error::Invalid(String::from_utf8_lossy(&body).into_owned()))
             }
@@ -429,45 +691,29 @@ pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created
                     String::from_utf8_lossy(&tag)
                 )))
             }
-            None => return Err(init_died(pid, &bundle)),
+            None => return Err(init_died(pid, &plan.bundle)),
         }
     }
-    stop_point("ready");
-    let console = match console_receiver {
-        Some(r) => Some(console::recv_master(std::os::fd::AsFd::as_fd(&r))?),
-        None => None,
-    };
-    let dir = undo
-        .dir
-        .as_ref()
-        .ok_or_else(|| Error::Failed("state directory lost".into()))?;
-    dir.save(&state)?;
-    parent_end.send(sync::SAVED, b"")?;
+}
+
+/// The whole state, saved; init is told (it ends itself if create dies before: see
+/// init's wait for it); then the pid file and the pidfd the caller asked for.
+fn persist(
+    opts: &CreateOptions,
+    dir: &ContainerDir,
+    state: &Persisted,
+    channel: &sync::Channel,
+) -> Result<()> {
+    dir.save(state)?;
+    channel.send(sync::SAVED, b"")?;
     stop_point("saved");
     if let Some(pid_file) = &opts.pid_file {
-        write_pid_file(pid_file, pid.as_raw())?;
+        write_pid_file(pid_file, state.pid)?;
     }
     if let Some(socket) = &opts.pidfd_socket {
-        console::send_pidfd(socket, pid.as_raw())?;
+        console::send_pidfd(socket, state.pid)?;
     }
-    tracing::debug!(
-        "container {}: created, init pid {pid} waits on {}",
-        opts.id,
-        fifo_path.display()
-    );
-    // Success: keep everything.
-    undo.child = None;
-    undo.cgroup = None;
-    undo.dir = None;
-    undo.disk = None;
-    undo.host_root_mount = None;
-    // init has mounted the disk: its mount holds the loop device from now on.
-    drop(loop_device);
-    Ok(Created {
-        pid,
-        state,
-        console,
-    })
+    Ok(())
 }
 
 /// init went before it reported ready without saying why (it reports its errors): how it
@@ -558,29 +804,28 @@ fn check_cgroup_unused(cgroup: &Cgroup) -> Result<()> {
 /// removed it in between: that one saw the directory empty (this one had no process in it
 /// yet), which is its right. The directory is made again, the limits applied again, and the
 /// step retried.
-struct Limits<'a> {
-    resources: &'a oci_spec::runtime::LinuxResources,
-    registry: &'a Registry,
-    hierarchy: &'a Hierarchy,
+struct Limits {
+    resources: oci_spec::runtime::LinuxResources,
     /// For the systemd driver's `org.systemd.property.*`.
-    annotations: &'a std::collections::HashMap<String, String>,
+    annotations: std::collections::HashMap<String, String>,
 }
 
-impl Limits<'_> {
+impl Limits {
     const ATTEMPTS: u32 = 20;
 
-    fn apply(&self, cg: &mut Cgroup) -> Result<()> {
-        self.retry(cg, true, None)
+    fn apply(&self, own: &mut OwnCgroup) -> Result<()> {
+        self.retry(own, true, None)
     }
 
     /// Moves init into the cgroup: from then on the directory is in use and stays. With the
     /// systemd driver, starts the unit with init in it, then writes the limits' files.
-    fn place(&self, cg: &mut Cgroup, pid: i32) -> Result<()> {
+    fn place(&self, h: &Hierarchy, own: &mut OwnCgroup, pid: i32) -> Result<()> {
+        let cg = &mut own.cgroup;
         if cg.unit.is_some() {
-            cg.start_unit(self.hierarchy, pid, self.resources, self.annotations)?;
-            return Ok(cg.apply(self.resources)?);
+            cg.start_unit(h, pid, &self.resources, &self.annotations)?;
+            return Ok(cg.apply(&self.resources)?);
         }
-        self.retry(cg, false, Some(pid))
+        self.retry(own, false, Some(pid))
     }
 
     /// Each attempt runs under the registry's lock, so that no container of this state root
@@ -591,10 +836,15 @@ impl Limits<'_> {
     /// this container's) is first written without the lock, which every create and delete of
     /// the state root contends for; only if the directory turns out gone is it the shared
     /// case.
-    fn retry(&self, cg: &mut Cgroup, mut apply: bool, pid: Option<i32>) -> Result<()> {
+    fn retry(&self, own: &mut OwnCgroup, mut apply: bool, pid: Option<i32>) -> Result<()> {
+        let OwnCgroup {
+            cgroup: cg,
+            registry,
+            ..
+        } = own;
         let step = |cg: &Cgroup, apply: bool| {
             let applied = match apply {
-                true => cg.apply(self.resources),
+                true => cg.apply(&self.resources),
                 false => Ok(()),
             };
             applied.and_then(|()| pid.map_or(Ok(()), |p| cg.add_process(p)))
@@ -608,14 +858,14 @@ impl Limits<'_> {
         let mut attempt = 0;
         loop {
             let result = {
-                let _lock = self.registry.lock()?;
+                let _lock = registry.lock()?;
                 step(cg, apply)
             };
             match result {
                 Err(e) if attempt < Self::ATTEMPTS && e.is_shared_race() => {
                     tracing::debug!("the shared cgroup changed under this create ({e}): again");
                     attempt += 1;
-                    apply |= cg.recreate(self.registry)?;
+                    apply |= cg.recreate(registry)?;
                 }
                 other => return Ok(other?),
             }
