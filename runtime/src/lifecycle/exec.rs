@@ -15,6 +15,7 @@ use vrun_isolation::{attrs, clone_process, CloneResult};
 use crate::error::{Context, Error, Result};
 use crate::lifecycle::create::write_pid_file;
 use crate::lifecycle::run::{forwarded_signals, wait_foreground};
+use crate::made::{self, Made};
 use crate::process::{self, Program};
 use crate::seccomp::Seccomp;
 use crate::state::{status, ContainerDir, Persisted, Status};
@@ -217,135 +218,72 @@ pub fn build_process(opts: &ExecOptions, base: Option<&Process>) -> Result<Proce
     Ok(p)
 }
 
+/// An exec'd process, running in the container: its pid, and with a terminal proxied by
+/// vrun (`--tty` without `--console-socket`), the pty master.
+pub struct Spawned {
+    pub pid: Pid,
+    pub console: Option<OwnedFd>,
+}
+
+impl Spawned {
+    /// Waits for the process, forwarding signals to it (blocked by [`spawn`] unless
+    /// detached) and proxying its terminal; its exit status, 128+N when killed by signal N.
+    pub fn wait(self) -> Result<i32> {
+        wait_foreground(self.pid, self.console.as_ref())
+    }
+}
+
 /// Runs the process; returns its exit status (0 when detached).
 pub fn exec(opts: &ExecOptions) -> Result<i32> {
+    let spawned = spawn(opts)?;
+    if opts.detach {
+        return Ok(0);
+    }
+    spawned.wait()
+}
+
+/// Starts the process in the container and returns once it has exec'd (its pid file
+/// written, its pidfd sent). Unless `opts.detach`, the signals vrun forwards stay blocked
+/// for [`Spawned::wait`].
+pub fn spawn(opts: &ExecOptions) -> Result<Spawned> {
     let passed_fds = crate::passed_fds::PassedFds::given_or_reserved(
         opts.passed_fds.as_ref(),
         opts.preserve_fds,
     )?;
-    let dir = ContainerDir::open(&opts.root, &opts.id)?;
-    let state = dir.load()?;
-    match status(&dir.path, &state) {
-        Status::Running | Status::Created => {}
-        Status::Paused if opts.ignore_paused => {}
-        Status::Paused => {
-            return Err(Error::WrongState(
-                "cannot exec in a paused container (use --ignore-paused to override)".into(),
-            ))
-        }
-        s => {
-            return Err(Error::WrongState(format!(
-                "cannot exec in container \"{}\": it is {s}",
-                opts.id
-            )))
-        }
-    }
-    let mut process = build_process(opts, state.config.process().as_ref())?;
-    if let Some(label) = &opts.process_label {
-        process.set_selinux_label(Some(label.clone()));
-    }
-    if let Some(profile) = &opts.apparmor {
-        process.set_apparmor_profile(Some(profile.clone()));
-    }
-    crate::process::warn_unavailable_capabilities(&process);
-    crate::process::check_apparmor(&process, "apparmorProfile")?;
-    crate::process::check_selinux(&[("selinuxLabel", process.selinux_label().as_deref())])?;
-    crate::process::validate_scheduling(&process, "")?;
-    let linux = state.config.linux().clone().unwrap_or_default();
-    if process.terminal().unwrap_or(false) && opts.detach && opts.console_socket.is_none() {
-        return Err(Error::Invalid(
-            "--tty with --detach needs --console-socket".into(),
-        ));
-    }
-    let mut fds = container_namespaces(&state)?;
-    let root = shared_mount_ns_root(&state)?;
-    if let Some(unit) = state.cgroup.as_ref().and_then(|c| c.unit.as_ref()) {
-        join_unit_if_unprivileged(unit)?;
-    }
-    let setgroups_allowed = std::fs::read_to_string(format!("/proc/{}/setgroups", state.pid))
-        .map_or(true, |s| s.trim() != "deny");
-    // The lock is not needed while the process runs.
-    drop(dir);
-
-    let (console_socket, console_receiver) =
-        match (&opts.console_socket, process.terminal().unwrap_or(false)) {
-            (Some(p), true) => (Some(console::connect_socket(p)?), None),
-            (None, true) => {
-                use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
-                let (a, b) = socketpair(
-                    AddressFamily::Unix,
-                    SockType::Stream,
-                    None,
-                    SockFlag::SOCK_CLOEXEC,
-                )
-                .context(|| "socketpair".into())?;
-                (Some(b), Some(a))
-            }
-            _ => (None, None),
-        };
-    let seccomp = crate::seccomp::SeccompSetup::new(state.seccomp.as_ref())?;
-    let container_state = state.spec_state_json(Status::Running);
+    let target = Target::load(opts)?;
+    let (console_socket, console_receiver) = console_pair(opts, &target.process)?;
+    let seccomp = crate::seccomp::SeccompSetup::new(target.state.seccomp.as_ref())?;
+    let container_state = target.state.spec_state_json(Status::Running);
     let (parent_end, child_end) = sync::pair()?;
-    let forwarded = forwarded_signals();
     if !opts.detach {
-        nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), None)
+        nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded_signals()), None)
             .context(|| "block signals".into())?;
     }
-    // An unprivileged caller has no CAP_SYS_ADMIN of its own: it may join the container's
-    // pid namespace only from inside the container's user namespace. It joins that first,
-    // and stays (it forks nothing after the process; the process inherits it).
-    let joined_user_ns = !nix::unistd::geteuid().is_root()
-        && match fds.iter().position(|(t, _)| *t == LinuxNamespaceType::User) {
-            Some(i) => {
-                let (typ, fd) = fds.remove(i);
-                namespaces::join(typ, &fd)?;
-                true
-            }
-            None => false,
-        };
-    // pid and time namespaces take effect for children: enter them around the fork.
-    let own_pid_ns =
-        namespaces::open_of_process(std::process::id() as i32, LinuxNamespaceType::Pid)?;
-    let own_time_ns =
-        namespaces::open_of_process(std::process::id() as i32, LinuxNamespaceType::Time).ok();
-    for (typ, fd) in &fds {
-        if matches!(typ, LinuxNamespaceType::Pid | LinuxNamespaceType::Time) {
-            namespaces::join(*typ, fd)?;
-        }
-    }
+    let mut fds = target.fds;
+    let entered = EnteredNamespaces::enter(&mut fds)?;
     // Inherited by the process, until it is in the container's cgroup.
-    process::apply_cpu_affinity(&process, process::AffinityStage::Initial)?;
-    // The process joins the cgroup itself (see vrun_cgroup::SelfJoin); one that cannot be
-    // opened so (a bad --cgroup among them) is left to finish_parent, which says why.
-    let self_join = match &state.cgroup {
-        Some(cg) if nix::unistd::geteuid().is_root() => {
-            cg.self_join(&opts.sub_cgroups).unwrap_or_else(|e| {
-                tracing::debug!("exec: no self-join of the cgroup ({e})");
-                None
-            })
-        }
-        _ => None,
-    };
+    process::apply_cpu_affinity(&target.process, process::AffinityStage::Initial)?;
+    let self_join = self_join(opts, &target.state);
     let (cloned, born_placed) =
         super::clone_joining(nix::sched::CloneFlags::empty(), self_join.as_ref(), true);
     let pid = match cloned.context(|| "fork the exec process".into())? {
         CloneResult::Child => {
             // (the host's pid and time namespaces among them: the parent's to go back to)
-            drop((parent_end, own_pid_ns, own_time_ns, console_receiver));
+            drop((parent_end, entered, console_receiver));
             let err = match sys::no_unwind(|| {
                 exec_child(
                     &child_end,
                     &fds,
-                    root.as_ref(),
+                    target.root.as_ref(),
                     ExecTarget {
-                        process: &process,
-                        linux: &linux,
+                        process: &target.process,
+                        linux: &target.linux,
                         cgroup_join: self_join.as_ref(),
                     },
                     console_socket.as_ref(),
                     FdsAndGroups {
                         passed_fds: &passed_fds,
-                        setgroups_allowed,
+                        setgroups_allowed: target.setgroups_allowed,
                     },
                     ExecSeccomp {
                         setup: seccomp.as_ref(),
@@ -361,11 +299,173 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
         }
         CloneResult::Parent(pid) => pid,
     };
-    // Back to our own namespaces for children (the parent only: the child is in the
-    // container's pid namespace and may not leave it). A caller without CAP_SYS_ADMIN over
-    // them (from inside the container's user namespace, or run by rootless podman in its
-    // own) cannot, and need not: the parent forks nothing more.
-    if !joined_user_ns {
+    let process = Made::new(made::Child(pid));
+    entered.leave(&fds)?;
+    drop((child_end, console_socket, fds, seccomp, target.root));
+    let joined = self_join.map(|_| born_placed);
+    let console = finish_parent(opts, &target.state, pid, &parent_end, console_receiver, joined)?;
+    Ok(Spawned {
+        pid: process.keep().0,
+        console,
+    })
+}
+
+/// The container the process joins, checked, and the process itself, built from the
+/// options and the container's own.
+struct Target {
+    state: Persisted,
+    process: Process,
+    linux: oci_spec::runtime::Linux,
+    fds: Vec<(LinuxNamespaceType, OwnedFd)>,
+    root: Option<OwnedFd>,
+    setgroups_allowed: bool,
+}
+
+impl Target {
+    fn load(opts: &ExecOptions) -> Result<Target> {
+        let dir = ContainerDir::open(&opts.root, &opts.id)?;
+        let state = dir.load()?;
+        match status(&dir.path, &state) {
+            Status::Running | Status::Created => {}
+            Status::Paused if opts.ignore_paused => {}
+            Status::Paused => {
+                return Err(Error::WrongState(
+                    "cannot exec in a paused container (use --ignore-paused to override)".into(),
+                ))
+            }
+            s => {
+                return Err(Error::WrongState(format!(
+                    "cannot exec in container \"{}\": it is {s}",
+                    opts.id
+                )))
+            }
+        }
+        let process = checked_process(opts, &state)?;
+        let linux = state.config.linux().clone().unwrap_or_default();
+        if process.terminal().unwrap_or(false) && opts.detach && opts.console_socket.is_none() {
+            return Err(Error::Invalid(
+                "--tty with --detach needs --console-socket".into(),
+            ));
+        }
+        let fds = container_namespaces(&state)?;
+        let root = shared_mount_ns_root(&state)?;
+        if let Some(unit) = state.cgroup.as_ref().and_then(|c| c.unit.as_ref()) {
+            join_unit_if_unprivileged(unit)?;
+        }
+        let setgroups_allowed = std::fs::read_to_string(format!("/proc/{}/setgroups", state.pid))
+            .map_or(true, |s| s.trim() != "deny");
+        // The lock is not needed while the process runs.
+        drop(dir);
+        Ok(Target {
+            state,
+            process,
+            linux,
+            fds,
+            root,
+            setgroups_allowed,
+        })
+    }
+}
+
+/// The process of the options and the container's, with its labels, checked.
+fn checked_process(opts: &ExecOptions, state: &Persisted) -> Result<Process> {
+    let mut process = build_process(opts, state.config.process().as_ref())?;
+    if let Some(label) = &opts.process_label {
+        process.set_selinux_label(Some(label.clone()));
+    }
+    if let Some(profile) = &opts.apparmor {
+        process.set_apparmor_profile(Some(profile.clone()));
+    }
+    crate::process::warn_unavailable_capabilities(&process);
+    crate::process::check_apparmor(&process, "apparmorProfile")?;
+    crate::process::check_selinux(&[("selinuxLabel", process.selinux_label().as_deref())])?;
+    crate::process::validate_scheduling(&process, "")?;
+    Ok(process)
+}
+
+/// The process's terminal: to `--console-socket`, or proxied by vrun (the receiving end).
+fn console_pair(
+    opts: &ExecOptions,
+    process: &Process,
+) -> Result<(Option<OwnedFd>, Option<OwnedFd>)> {
+    Ok(
+        match (&opts.console_socket, process.terminal().unwrap_or(false)) {
+            (Some(p), true) => (Some(console::connect_socket(p)?), None),
+            (None, true) => {
+                use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+                let (a, b) = socketpair(
+                    AddressFamily::Unix,
+                    SockType::Stream,
+                    None,
+                    SockFlag::SOCK_CLOEXEC,
+                )
+                .context(|| "socketpair".into())?;
+                (Some(b), Some(a))
+            }
+            _ => (None, None),
+        },
+    )
+}
+
+/// The process joins the cgroup itself (see vrun_cgroup::SelfJoin); one that cannot be
+/// opened so (a bad --cgroup among them) is left to finish_parent, which says why.
+fn self_join(opts: &ExecOptions, state: &Persisted) -> Option<vrun_cgroup::SelfJoin> {
+    match &state.cgroup {
+        Some(cg) if nix::unistd::geteuid().is_root() => {
+            cg.self_join(&opts.sub_cgroups).unwrap_or_else(|e| {
+                tracing::debug!("exec: no self-join of the cgroup ({e})");
+                None
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The namespaces the parent enters around the fork: the container's user namespace for an
+/// unprivileged caller (for good), its pid and time namespaces (which act on children).
+struct EnteredNamespaces {
+    joined_user_ns: bool,
+    own_pid_ns: OwnedFd,
+    own_time_ns: Option<OwnedFd>,
+}
+
+impl EnteredNamespaces {
+    /// An unprivileged caller has no CAP_SYS_ADMIN of its own: it may join the container's
+    /// pid namespace only from inside the container's user namespace. It joins that first,
+    /// and stays (it forks nothing after the process; the process inherits it).
+    fn enter(fds: &mut Vec<(LinuxNamespaceType, OwnedFd)>) -> Result<EnteredNamespaces> {
+        let joined_user_ns = !nix::unistd::geteuid().is_root()
+            && match fds.iter().position(|(t, _)| *t == LinuxNamespaceType::User) {
+                Some(i) => {
+                    let (typ, fd) = fds.remove(i);
+                    namespaces::join(typ, &fd)?;
+                    true
+                }
+                None => false,
+            };
+        let me = std::process::id() as i32;
+        let own_pid_ns = namespaces::open_of_process(me, LinuxNamespaceType::Pid)?;
+        let own_time_ns = namespaces::open_of_process(me, LinuxNamespaceType::Time).ok();
+        for (typ, fd) in fds.iter() {
+            if matches!(typ, LinuxNamespaceType::Pid | LinuxNamespaceType::Time) {
+                namespaces::join(*typ, fd)?;
+            }
+        }
+        Ok(EnteredNamespaces {
+            joined_user_ns,
+            own_pid_ns,
+            own_time_ns,
+        })
+    }
+
+    /// Back to our own namespaces for children (the parent only: the child is in the
+    /// container's pid namespace and may not leave it). A caller without CAP_SYS_ADMIN over
+    /// them (from inside the container's user namespace, or run by rootless podman in its
+    /// own) cannot, and need not: the parent forks nothing more.
+    fn leave(self, fds: &[(LinuxNamespaceType, OwnedFd)]) -> Result<()> {
+        if self.joined_user_ns {
+            return Ok(());
+        }
         let back = |typ, fd| match namespaces::join(typ, fd) {
             Err(e) if e.is_permission_denied() => {
                 tracing::debug!("exec: stays in the container's namespace for children: {e}");
@@ -373,22 +473,15 @@ pub fn exec(opts: &ExecOptions) -> Result<i32> {
             }
             other => other,
         };
-        back(LinuxNamespaceType::Pid, &own_pid_ns)?;
+        back(LinuxNamespaceType::Pid, &self.own_pid_ns)?;
         if let (Some(fd), true) = (
-            &own_time_ns,
+            &self.own_time_ns,
             fds.iter().any(|(t, _)| *t == LinuxNamespaceType::Time),
         ) {
             back(LinuxNamespaceType::Time, fd)?;
         }
+        Ok(())
     }
-    drop((child_end, console_socket, fds, seccomp, root));
-    let joined = self_join.map(|_| born_placed);
-    let result = finish_parent(opts, &state, pid, &parent_end, console_receiver, joined);
-    if result.is_err() {
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-        let _ = nix::sys::wait::waitpid(pid, None);
-    }
-    result
 }
 
 fn finish_parent(
@@ -399,7 +492,7 @@ fn finish_parent(
     console_receiver: Option<OwnedFd>,
     // Some(whether the process was born in its v2 cgroup) when it joins the cgroup itself
     self_joined: Option<bool>,
-) -> Result<i32> {
+) -> Result<Option<OwnedFd>> {
     let joined = match self_joined {
         Some(born_placed) => super::child_joined(channel, born_placed)?,
         None => false,
@@ -431,25 +524,15 @@ fn finish_parent(
         Some(r) => Some(console::recv_master(r.as_fd())?),
         None => None,
     };
+    // (a process its client cannot find is not left running, as runc kills it too: a
+    // failure here drops the process's Made, which kills it)
     if let Some(f) = &opts.pid_file {
-        if let Err(e) = write_pid_file(f, pid.as_raw()) {
-            // A process its client cannot find is not left running (runc kills it too).
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-            let _ = nix::sys::wait::waitpid(pid, None);
-            return Err(e);
-        }
+        write_pid_file(f, pid.as_raw())?;
     }
     if let Some(socket) = &opts.pidfd_socket {
-        if let Err(e) = console::send_pidfd(socket, pid.as_raw()) {
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-            let _ = nix::sys::wait::waitpid(pid, None);
-            return Err(e);
-        }
+        console::send_pidfd(socket, pid.as_raw())?;
     }
-    if opts.detach {
-        return Ok(0);
-    }
-    wait_foreground(pid, master.as_ref())
+    Ok(master)
 }
 
 /// A rootless caller may not move a process into the container's scope (it may write only
