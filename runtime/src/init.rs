@@ -85,6 +85,71 @@ pub(crate) fn join_cgroup(join: Option<&vrun_cgroup::SelfJoin>, channel: &Channe
 }
 
 fn setup_and_exec(ctx: &mut InitContext, reported_ready: &mut bool) -> Result<Infallible> {
+    let spec = ctx.spec;
+    let (linux, process) = crate::bundle::parts(spec)?;
+    let propagation = Propagation::of(linux);
+    let state_json = start_placed(ctx, propagation.setup)?;
+    // (out of ctx, for the phases to borrow beside it; never dropped, as ctx is not: see run)
+    let seccomp_setup = std::mem::ManuallyDrop::new(ctx.seccomp.take());
+    // (it reads the host pid, which only the host's /proc tells)
+    let seccomp = match &*seccomp_setup {
+        Some(s) => Some(Seccomp::prepare(s, process)?),
+        None => None,
+    };
+    let premade_proc = enter_namespaces(ctx, process)?;
+    let (root, dev_readonly_later) = build_root(ctx, propagation.setup, premade_proc)?;
+    let start_container_hooks = run_create_container_hooks(ctx, &state_json)?;
+    finish_root(ctx, root, dev_readonly_later, propagation.root)?;
+    let program = Program::resolve(process)?;
+    let listener = seccomp_setup.as_ref().and_then(|s| s.listener_fd());
+    let shed_late = apply_the_process(ctx, seccomp.as_ref(), listener, &state_json)?;
+    ctx.channel.send(sync::READY, b"")?;
+    *reported_ready = true;
+    // create records init's pid only after "ready": a create that dies before it says it
+    // has leaves a state no delete finds init by, in a cgroup it may share with other
+    // containers. init then ends itself rather than wait on the fifo for ever.
+    if !ctx.channel.read_bare_tag(sync::SAVED) {
+        sys::exit_now(1);
+    }
+    // The last fd of the host's but the fifo (the listener socket went with the filter). By
+    // number: `ctx` is never dropped (see run).
+    let _ = nix::unistd::close(ctx.channel.as_raw_fd());
+
+    if ctx.shed_memory && shed_late {
+        shed_memory();
+    }
+    wait_for_start(&ctx.fifo)?;
+    hooks::run("startContainer", &start_container_hooks, &state_json)?;
+    Err(program.exec_after(|| Ok(())))
+}
+
+/// The mount propagation while the rootfs is set up, and the root's own afterwards.
+#[derive(Clone, Copy)]
+struct Propagation {
+    setup: MsFlags,
+    root: Option<MsFlags>,
+}
+
+impl Propagation {
+    fn of(linux: &oci_spec::runtime::Linux) -> Propagation {
+        let root = linux
+            .rootfs_propagation()
+            .as_deref()
+            .and_then(mount_options::propagation_flag);
+        // While the rootfs is set up nothing may propagate to the host, and the mounts must
+        // stay bindable (the rootfs is bind-mounted onto itself): an unbindable
+        // rootfsPropagation is applied to the new root only, after pivot_root.
+        let setup = root
+            .filter(|p| !p.contains(MsFlags::MS_UNBINDABLE))
+            .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+        Propagation { setup, root }
+    }
+}
+
+/// init's first steps, still in the caller's mount namespace's view: the state lock and
+/// the parent-death signal, dumpability, /proc pinned, the disk image mounted, the cgroup
+/// joined; then the parent's "go", with the state the hooks get.
+fn start_placed(ctx: &mut InitContext, propagation: MsFlags) -> Result<String> {
     if let Some(fd) = ctx.state_lock {
         let _ = nix::unistd::close(fd);
     }
@@ -101,22 +166,6 @@ fn setup_and_exec(ctx: &mut InitContext, reported_ready: &mut bool) -> Result<In
     }
     // Before anything of the container's can stand in for /proc.
     vrun_rootfs::procfs::pin()?;
-    let spec = ctx.spec;
-    let (linux, process) = crate::bundle::parts(spec)?;
-    let root_propagation = linux
-        .rootfs_propagation()
-        .as_deref()
-        .and_then(mount_options::propagation_flag);
-    // While the rootfs is set up nothing may propagate to the host, and the mounts must
-    // stay bindable (the rootfs is bind-mounted onto itself): an unbindable
-    // rootfsPropagation is applied to the new root only, after pivot_root.
-    let propagation = root_propagation
-        .filter(|p| !p.contains(MsFlags::MS_UNBINDABLE))
-        .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
-    // Without a mount namespace of its own the container's mounts are made in the caller's,
-    // under the private bind of the rootfs that create made (vrun_rootfs::host_root), and no
-    // other mount's propagation may change.
-    let own_mount_ns = ctx.ns.has(LinuxNamespaceType::Mount);
     if let Some(d) = ctx.disk.filter(|d| d.loop_device.is_some()) {
         // Still in the caller's cgroup, whose device rules allow the loop device.
         mounts::isolate(propagation)?;
@@ -130,15 +179,19 @@ fn setup_and_exec(ctx: &mut InitContext, reported_ready: &mut bool) -> Result<In
     let state_json = ctx
         .channel
         .expect(sync::GO, "the parent to place the container")?;
-    let state_json = String::from_utf8_lossy(&state_json).into_owned();
     if new_user_ns {
         attrs::set_not_dumpable()?;
     }
-    // (it reads the host pid, which only the host's /proc tells)
-    let seccomp = match &ctx.seccomp {
-        Some(s) => Some(Seccomp::prepare(s, process)?),
-        None => None,
-    };
+    Ok(String::from_utf8_lossy(&state_json).into_owned())
+}
+
+/// Into the container's namespaces (with, for a joined user namespace, the /proc made
+/// before); then the uts names and sysctls.
+fn enter_namespaces(
+    ctx: &mut InitContext,
+    process: &oci_spec::runtime::Process,
+) -> Result<Option<OwnedFd>> {
+    let spec = ctx.spec;
     if ctx.ns.is_new(LinuxNamespaceType::User) {
         user::become_ns_root()?;
     }
@@ -159,7 +212,7 @@ fn setup_and_exec(ctx: &mut InitContext, reported_ready: &mut bool) -> Result<In
     // In a joined user namespace too, setup is done as its root (runc's setresuid(0) after
     // setns): with the host's ids, which it does not map, nothing could be made on the
     // container's own filesystems (EOVERFLOW).
-    if ctx.ns.joined_path(LinuxNamespaceType::User).is_some() {
+    if joins_user_ns {
         user::become_ns_root()?;
     }
     ctx.ns.enter_cgroup()?;
@@ -173,11 +226,24 @@ fn setup_and_exec(ctx: &mut InitContext, reported_ready: &mut bool) -> Result<In
             attrs::set_domainname(d)?;
         }
     }
-    if let Some(sysctl) = linux.sysctl() {
+    if let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
         attrs::apply_sysctls(sysctl)?;
     }
+    Ok(premade_proc)
+}
 
-    let root = if own_mount_ns {
+/// The root and everything mounted in it, and the device nodes. Returns whether /dev is to
+/// be made read-only once the rest is done.
+fn build_root(
+    ctx: &mut InitContext,
+    propagation: MsFlags,
+    premade_proc: Option<OwnedFd>,
+) -> Result<(Root, bool)> {
+    let spec = ctx.spec;
+    // Without a mount namespace of its own the container's mounts are made in the caller's,
+    // under the private bind of the rootfs that create made (vrun_rootfs::host_root), and no
+    // other mount's propagation may change.
+    let root = if ctx.ns.has(LinuxNamespaceType::Mount) {
         mounts::isolate(propagation)?;
         // The disk is mounted here, in the container's mount namespace, once it no longer
         // propagates to the host's: the merged tree becomes the root everything else works on.
@@ -216,28 +282,50 @@ fn setup_and_exec(ctx: &mut InitContext, reported_ready: &mut bool) -> Result<In
             .any(|m| m.destination() == Path::new("/dev/pts"));
         devices::create_symlinks(&root, has_devpts)?;
     }
+    let linux = spec.linux().clone().unwrap_or_default();
     devices::create(
         &root,
         &devices::from_spec(linux.devices().as_deref().unwrap_or(&[]))?,
     )?;
+    Ok((root, dev_readonly_later))
+}
 
+/// The prestart and createRuntime hooks (the parent's, asked for), then createContainer;
+/// returns the startContainer hooks, for after `start`.
+fn run_create_container_hooks(
+    ctx: &InitContext,
+    state_json: &str,
+) -> Result<Vec<oci_spec::runtime::Hook>> {
     #[allow(deprecated)]
-    let (needs_runtime_hooks, create_container_hooks, start_container_hooks) = match spec.hooks() {
-        Some(h) => (
-            h.prestart().as_ref().is_some_and(|v| !v.is_empty())
-                || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty()),
-            h.create_container().clone().unwrap_or_default(),
-            h.start_container().clone().unwrap_or_default(),
-        ),
-        None => (false, Vec::new(), Vec::new()),
-    };
+    let (needs_runtime_hooks, create_container_hooks, start_container_hooks) =
+        match ctx.spec.hooks() {
+            Some(h) => (
+                h.prestart().as_ref().is_some_and(|v| !v.is_empty())
+                    || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty()),
+                h.create_container().clone().unwrap_or_default(),
+                h.start_container().clone().unwrap_or_default(),
+            ),
+            None => (false, Vec::new(), Vec::new()),
+        };
     if needs_runtime_hooks {
         ctx.channel.send(sync::HOOKS, b"")?;
         ctx.channel
             .expect(sync::HOOKS_DONE, "the createRuntime hooks")?;
     }
-    hooks::run("createContainer", &create_container_hooks, &state_json)?;
+    hooks::run("createContainer", &create_container_hooks, state_json)?;
+    Ok(start_container_hooks)
+}
 
+/// The console (or a session of its own), the cwd, what is masked and read-only; then the
+/// root becomes `/` (pivot_root, a move, or a chroot without a mount namespace).
+fn finish_root(
+    ctx: &mut InitContext,
+    root: Root,
+    dev_readonly_later: bool,
+    root_propagation: Option<MsFlags>,
+) -> Result<()> {
+    let spec = ctx.spec;
+    let (linux, process) = crate::bundle::parts(spec)?;
     if process.terminal().unwrap_or(false) {
         let socket = ctx.console_socket.take().ok_or_else(|| {
             Error::Invalid("process.terminal is true but there is no console socket".into())
@@ -267,7 +355,7 @@ fn setup_and_exec(ctx: &mut InitContext, reported_ready: &mut bool) -> Result<In
     {
         pivot::make_root_readonly(&root)?;
     }
-    if !own_mount_ns {
+    if !ctx.ns.has(LinuxNamespaceType::Mount) {
         pivot::chroot_into(&root)?;
     } else if ctx.no_pivot {
         pivot::move_root(&root)?;
@@ -278,8 +366,18 @@ fn setup_and_exec(ctx: &mut InitContext, reported_ready: &mut bool) -> Result<In
     if let Some(p) = root_propagation {
         pivot::set_root_propagation(p)?;
     }
+    Ok(())
+}
 
-    let program = Program::resolve(process)?;
+/// The process's attributes (keyring, linux settings, fds, ids, capabilities), the host's
+/// fds closed and the seccomp filter loaded. Returns whether memory is shed after "ready".
+fn apply_the_process(
+    ctx: &InitContext,
+    seccomp: Option<&Seccomp>,
+    listener: Option<RawFd>,
+    state_json: &str,
+) -> Result<bool> {
+    let (linux, process) = crate::bundle::parts(ctx.spec)?;
     if !ctx.no_new_keyring {
         attrs::join_new_session_keyring(ctx.id)?;
     }
@@ -289,9 +387,7 @@ fn setup_and_exec(ctx: &mut InitContext, reported_ready: &mut bool) -> Result<In
     nix::sys::prctl::set_pdeathsig(None).context(|| "clear PR_SET_PDEATHSIG".into())?;
     // As late as possible, just before the wait; before the filter if the filter might
     // refuse what shedding calls (see shed_memory).
-    let shed_late = seccomp
-        .as_ref()
-        .is_none_or(|s| s.allows_plainly(SHED_SYSCALLS));
+    let shed_late = seccomp.is_none_or(|s| s.allows_plainly(SHED_SYSCALLS));
     if ctx.shed_memory && !shed_late {
         shed_memory();
     }
@@ -300,7 +396,6 @@ fn setup_and_exec(ctx: &mut InitContext, reported_ready: &mut bool) -> Result<In
     let mut keep: Vec<RawFd> = vec![0, 1, 2, ctx.fifo.as_raw_fd()];
     keep.extend(&ctx.passed_fds.open);
     let until_ready = [ctx.channel.as_raw_fd()];
-    let listener = ctx.seccomp.as_ref().and_then(|s| s.listener_fd());
     // The filter goes in during create, as runc loads it, so that a listener has its fd
     // before `start` and the startContainer hooks run under it. Early (see
     // process::apply_attributes) when loading it needs privileges the process drops, else
@@ -310,8 +405,8 @@ fn setup_and_exec(ctx: &mut InitContext, reported_ready: &mut bool) -> Result<In
     // refuse close_range(2).
     let load_filter = || -> Result<()> {
         process::release_the_host(&[&keep[..], &until_ready, listener.as_slice()].concat())?;
-        match &seccomp {
-            Some(s) => s.load(&state_json, "creating"),
+        match seccomp {
+            Some(s) => s.load(state_json, "creating"),
             None => Ok(()),
         }
     };
@@ -321,7 +416,7 @@ fn setup_and_exec(ctx: &mut InitContext, reported_ready: &mut bool) -> Result<In
     if ctx.ns.is_new(LinuxNamespaceType::Pid) {
         sys::die_on_terminating_signals();
     }
-    let early = seccomp.as_ref().is_some_and(|s| s.early);
+    let early = seccomp.is_some_and(|s| s.early);
     process::apply_attributes(
         process,
         ctx.setgroups_allowed,
@@ -331,25 +426,7 @@ fn setup_and_exec(ctx: &mut InitContext, reported_ready: &mut bool) -> Result<In
     if !early {
         load_filter()?;
     }
-
-    ctx.channel.send(sync::READY, b"")?;
-    *reported_ready = true;
-    // create records init's pid only after "ready": a create that dies before it says it
-    // has leaves a state no delete finds init by, in a cgroup it may share with other
-    // containers. init then ends itself rather than wait on the fifo for ever.
-    if !ctx.channel.read_bare_tag(sync::SAVED) {
-        sys::exit_now(1);
-    }
-    // The last fd of the host's but the fifo (the listener socket went with the filter). By
-    // number: `ctx` is never dropped (see run).
-    let _ = nix::unistd::close(ctx.channel.as_raw_fd());
-
-    if ctx.shed_memory && shed_late {
-        shed_memory();
-    }
-    wait_for_start(&ctx.fifo)?;
-    hooks::run("startContainer", &start_container_hooks, &state_json)?;
-    Err(program.exec_after(|| Ok(())))
+    Ok(shed_late)
 }
 
 /// See [`setup_and_exec`]: `process.cwd`, made inside the root if it is missing.
