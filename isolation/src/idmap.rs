@@ -29,7 +29,7 @@ pub fn needs_helper(maps: &[LinuxIdMapping], own: u32) -> bool {
     !matches!(maps, [m] if m.size() == 1 && m.host_id() == own)
 }
 
-/// Writes /proc/<pid>/uid_map and gid_map. Root writes them itself. An unprivileged caller
+/// Writes `/proc/<pid>/uid_map` and gid_map. Root writes them itself. An unprivileged caller
 /// writes a map of only its own id itself (for gids, after disabling setgroups, as the kernel
 /// requires) and any other through newuidmap/newgidmap.
 pub fn write_maps(pid: i32, uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> Result<()> {

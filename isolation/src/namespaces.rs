@@ -39,7 +39,7 @@ pub fn clone_flag(typ: LinuxNamespaceType) -> CloneFlags {
     }
 }
 
-/// The name the spec (and /proc/<pid>/ns) uses for a namespace kind.
+/// The name the spec (and `/proc/<pid>/ns`) uses for a namespace kind.
 pub fn spec_name(typ: LinuxNamespaceType) -> &'static str {
     match typ {
         LinuxNamespaceType::Mount => "mount",
@@ -53,7 +53,7 @@ pub fn spec_name(typ: LinuxNamespaceType) -> &'static str {
     }
 }
 
-/// The file name of a namespace under /proc/<pid>/ns.
+/// The file name of a namespace under `/proc/<pid>/ns`.
 pub fn proc_name(typ: LinuxNamespaceType) -> &'static str {
     match typ {
         LinuxNamespaceType::Mount => "mnt",
@@ -272,7 +272,7 @@ pub fn map_is(text: &str, maps: &[(u32, u32, u32)]) -> bool {
     have == want
 }
 
-/// Opens /proc/<pid>/ns/<kind> of a running process.
+/// Opens `/proc/<pid>/ns/<kind>` of a running process.
 pub fn open_of_process(pid: i32, typ: LinuxNamespaceType) -> Result<OwnedFd> {
     let path = format!("/proc/{pid}/ns/{}", proc_name(typ));
     std::fs::File::open(&path)

@@ -63,7 +63,7 @@ pub fn pin() -> Result<()> {
 /// Closes the pinned /proc. A created container's init, which waits for `start` for as long
 /// as its user likes, holds nothing of the host meanwhile: a process that can see it (a peer
 /// in its pid namespace, or one `exec`'d into it) and holds CAP_SYS_PTRACE would otherwise
-/// reach the host's processes, their roots and sysctls through /proc/<init>/fd/N. Writes
+/// reach the host's processes, their roots and sysctls through `/proc/<init>/fd/N`. Writes
 /// after this fail with EBADFD.
 pub fn release() {
     drop(pinned().take());

@@ -1,4 +1,4 @@
-//! Fault injection for tests: with VRUN_TEST_STOP_AT=<step>, `create` stops itself (SIGSTOP)
+//! Fault injection for tests: with `VRUN_TEST_STOP_AT=<step>`, `create` stops itself (SIGSTOP)
 //! at that step, so that a test can SIGKILL it exactly there and check that
 //! `delete --force` leaves nothing behind. It only ever affects the process that was given
 //! the variable.

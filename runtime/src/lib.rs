@@ -5,6 +5,7 @@
 //! namespaces; init sets everything up, reports "ready" over a socketpair and blocks on the
 //! exec fifo; `start` opens the fifo and init execs the user's process. No daemon stays.
 
+mod api;
 pub mod bundle;
 pub mod console;
 pub mod disk;
@@ -32,7 +33,9 @@ mod sync;
 mod sys;
 pub mod time;
 
+pub use api::{Container, Process, Runtime};
 pub use error::{Error, ErrorKind, Result};
+pub use lifecycle::{ConsoleMode, CreateOptions, ExecOptions, UpdateOptions};
 
 /// The runtime-spec version of the state vrun reports (`vrun state`, hooks' stdin).
 pub const OCI_VERSION: &str = "1.2.0";

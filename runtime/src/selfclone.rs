@@ -1,5 +1,5 @@
 //! CVE-2019-5736: a process of vrun's inside the container (init before its exec, or an
-//! `exec`'d process before its own) shows the vrun binary at /proc/<pid>/exe; a container
+//! `exec`'d process before its own) shows the vrun binary at `/proc/<pid>/exe`; a container
 //! with CAP_SYS_PTRACE can open it there and, once vrun has exited, write through that fd
 //! to the host's binary. As runc and crun do, the commands that put a process into a
 //! container (create, run, exec) first re-execute themselves from a binary no one can write:

@@ -42,7 +42,7 @@ impl std::fmt::Display for Status {
 pub struct Persisted {
     pub id: String,
     pub pid: i32,
-    /// Field 22 of /proc/<pid>/stat when the container was created.
+    /// Field 22 of `/proc/<pid>/stat` when the container was created.
     pub start_time: u64,
     pub bundle: PathBuf,
     pub rootfs: PathBuf,

@@ -1,4 +1,4 @@
-//! OCI `linux.seccomp` to a BPF filter of vrun's own making ([`compile`]), loaded with
+//! OCI `linux.seccomp` to a BPF filter of vrun's own making ([`compile()`]), loaded with
 //! seccomp(2) ([`load`]), and the SCMP_ACT_NOTIFY listener hand-over ([`notify`]).
 
 pub mod arch;

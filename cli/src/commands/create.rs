@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use vrun_runtime::lifecycle::{self, ConsoleMode, CreateOptions};
+use vrun_runtime::lifecycle::{ConsoleMode, CreateOptions};
 
 use crate::Global;
 
@@ -92,7 +92,8 @@ pub fn run(g: &Global, a: Args) -> super::Result {
         Some(p) => ConsoleMode::Socket(p.clone()),
         None => ConsoleMode::None,
     };
-    lifecycle::create(&a.options(g), console)?;
+    let opts = a.options(g);
+    vrun_runtime::Runtime::new(&g.root).create(&opts.id, &opts.bundle, opts.clone(), console)?;
     Ok(0)
 }
 

@@ -9,6 +9,8 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, a: Args) -> super::Result {
-    vrun_runtime::lifecycle::delete(&g.root, &a.id, a.force)?;
+    vrun_runtime::Runtime::new(&g.root)
+        .container(&a.id)?
+        .delete(a.force)?;
     Ok(0)
 }

@@ -16,13 +16,15 @@ pub struct Args {
 pub fn run(g: &Global, a: Args) -> super::Result {
     let interval = vrun_runtime::lifecycle::parse_duration(&a.interval)?;
     let stdout = std::io::stdout();
-    vrun_runtime::lifecycle::events(&g.root, &a.id, a.stats, interval, |event| {
-        let Ok(line) = serde_json::to_string(event) else {
-            return false;
-        };
-        let mut out = stdout.lock();
-        // A reader that went away (a closed pipe) ends the stream at the next event.
-        writeln!(out, "{line}").and_then(|_| out.flush()).is_ok()
-    })?;
+    vrun_runtime::Runtime::new(&g.root)
+        .container(&a.id)?
+        .events(a.stats, interval, |event| {
+            let Ok(line) = serde_json::to_string(event) else {
+                return false;
+            };
+            let mut out = stdout.lock();
+            // A reader that went away (a closed pipe) ends the stream at the next event.
+            writeln!(out, "{line}").and_then(|_| out.flush()).is_ok()
+        })?;
     Ok(0)
 }

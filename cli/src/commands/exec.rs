@@ -27,7 +27,7 @@ pub struct Args {
     /// Working directory inside the container.
     #[arg(long, value_name = "DIR")]
     pub cwd: Option<PathBuf>,
-    /// uid[:gid] to run as.
+    /// `uid[:gid]` to run as.
     #[arg(short, long, value_name = "UID[:GID]")]
     pub user: Option<String>,
     /// Additional gids; repeatable.
@@ -87,5 +87,12 @@ pub fn run(g: &Global, a: Args) -> super::Result {
         apparmor: a.apparmor,
         passed_fds: g.passed_fds.clone(),
     };
-    lifecycle::exec(&opts)
+    let detach = opts.detach;
+    let process = vrun_runtime::Runtime::new(&g.root)
+        .container(&opts.id)?
+        .exec(opts)?;
+    match detach {
+        true => Ok(0),
+        false => process.wait(),
+    }
 }

@@ -13,6 +13,8 @@ pub struct Args {
 
 pub fn run(g: &Global, a: Args) -> super::Result {
     let signal = vrun_runtime::signals::parse(&a.signal)?;
-    vrun_runtime::lifecycle::kill(&g.root, &a.id, signal, a.all)?;
+    vrun_runtime::Runtime::new(&g.root)
+        .container(&a.id)?
+        .kill(signal, a.all)?;
     Ok(0)
 }

@@ -10,7 +10,7 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, a: Args) -> super::Result {
-    let all = vrun_runtime::state::list(&g.root)?;
+    let all = vrun_runtime::Runtime::new(&g.root).list()?;
     if a.quiet {
         for (s, _) in &all {
             outln!("{}", s.id);

@@ -6,6 +6,8 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, a: Args) -> super::Result {
-    vrun_runtime::lifecycle::pause(&g.root, &a.id)?;
+    vrun_runtime::Runtime::new(&g.root)
+        .container(&a.id)?
+        .pause()?;
     Ok(0)
 }

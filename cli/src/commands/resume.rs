@@ -6,6 +6,8 @@ pub struct Args {
 }
 
 pub fn run(g: &Global, a: Args) -> super::Result {
-    vrun_runtime::lifecycle::resume(&g.root, &a.id)?;
+    vrun_runtime::Runtime::new(&g.root)
+        .container(&a.id)?
+        .resume()?;
     Ok(0)
 }

@@ -7,7 +7,10 @@ pub struct Args {
 
 pub fn run(g: &Global, a: Args) -> super::Result {
     // With NOTIFY_SOCKET, until the container says it is ready (or ends), as with runc.
-    if let Some(proxy) = vrun_runtime::lifecycle::start(&g.root, &a.id)? {
+    if let Some(proxy) = vrun_runtime::Runtime::new(&g.root)
+        .container(&a.id)?
+        .start()?
+    {
         proxy.wait()?;
     }
     Ok(0)

@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use vrun_runtime::lifecycle::{self, UpdateOptions};
+use vrun_runtime::lifecycle::UpdateOptions;
 
 use crate::Global;
 
@@ -88,6 +88,8 @@ pub fn run(g: &Global, a: Args) -> super::Result {
         kernel_memory: a.kernel_memory,
         kernel_memory_tcp: a.kernel_memory_tcp,
     };
-    lifecycle::update(&g.root, &a.id, &opts)?;
+    vrun_runtime::Runtime::new(&g.root)
+        .container(&a.id)?
+        .update(&opts)?;
     Ok(0)
 }

@@ -105,7 +105,7 @@ impl Undo for HostRootBind {
 }
 
 /// Creates the container, phase by phase in the order the kernel needs them; a failure in
-/// any phase undoes what the phases before it made (see [`Made`]).
+/// any phase undoes what the phases before it made (each resource a guard, see made.rs).
 pub fn create(opts: &CreateOptions, console_mode: ConsoleMode) -> Result<Created> {
     let passed_fds = crate::passed_fds::PassedFds::given_or_reserved(
         opts.passed_fds.as_ref(),

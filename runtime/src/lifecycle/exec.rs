@@ -303,7 +303,14 @@ pub fn spawn(opts: &ExecOptions) -> Result<Spawned> {
     entered.leave(&fds)?;
     drop((child_end, console_socket, fds, seccomp, target.root));
     let joined = self_join.map(|_| born_placed);
-    let console = finish_parent(opts, &target.state, pid, &parent_end, console_receiver, joined)?;
+    let console = finish_parent(
+        opts,
+        &target.state,
+        pid,
+        &parent_end,
+        console_receiver,
+        joined,
+    )?;
     Ok(Spawned {
         pid: process.keep().0,
         console,
