@@ -3,6 +3,7 @@
 //! no harness: create clones init from the caller, which must then be single-threaded, as
 //! vrun itself and a shim's container-making process are (the harness runs tests on
 //! threads).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the test failing
 
 mod common;
 

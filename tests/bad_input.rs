@@ -1,5 +1,6 @@
 //! Bad input: one clear line on stderr naming what is wrong and where, exit status 1, and
 //! nothing left behind (no state dir, cgroup, mount or process). Never a panic.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the test failing
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! The commands around the lifecycle: list, ps, spec, features, --version, --log formats,
 //! the console socket and --preserve-fds.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the test failing
 
 mod common;
 

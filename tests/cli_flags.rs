@@ -2,6 +2,7 @@
 //! real container: --pidfd-socket (create, run, exec), exec --cgroup, --ignore-paused,
 //! --apparmor and --process-label, run --no-subreaper, update --cpu-burst and --cpu-share,
 //! the Intel RDT schemata, -v, and socket activation (LISTEN_FDS).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the test failing
 
 mod common;
 
@@ -16,25 +17,6 @@ use common::*;
 fn pidfd_from(listener: &UnixListener) -> OwnedFd {
     let (conn, _) = listener.accept().unwrap();
     recv_fd(&conn)
-}
-
-fn pidfd_signal(fd: &OwnedFd, sig: i32) {
-    // SAFETY: integer arguments and an open pidfd.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            fd.as_raw_fd(),
-            sig,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        )
-    };
-    assert_eq!(
-        rc,
-        0,
-        "pidfd_send_signal: {}",
-        std::io::Error::last_os_error()
-    );
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! 200 create/start/delete cycles, alone in this test binary so that the caller's fd count
 //! means something.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the test failing
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! The virtual disk: an overlay per container on a shared, never-modified image, with an
 //! upper layer on a directory, a tmpfs or an ext4 image of a fixed size, and io limits.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the test failing
 
 mod common;
 

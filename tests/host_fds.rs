@@ -3,6 +3,7 @@
 //! `--preserve-fds` and LISTEN_FDS, a joined mount namespace that is vrun's own, and the
 //! state files (which hold the config's secrets). Each test is the attack as a hostile
 //! container, or a curious user on the host, would make it.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the test failing
 
 mod common;
 
@@ -119,37 +120,6 @@ fn an_exec_into_a_created_container_finds_nothing_of_the_host_in_its_init() {
     ]);
     assert!(out.status.success(), "{}", messages(&out.stderr));
     assert_scan_found_nothing(&String::from_utf8_lossy(&out.stdout));
-}
-
-/// The child gets exactly these fds beyond stdio: `(fd of ours, number in the child)`. Every
-/// other fd up to 1023 is closed in it, so that nothing the test process inherited (from
-/// cargo, a CI runner) is taken for one of vrun's.
-fn with_only_fds(cmd: &mut Command, fds: Vec<(i32, i32)>) {
-    // SAFETY: only dup/dup2/close, which are async-signal-safe, run in the child before exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            let mut moved = Vec::new();
-            for (from, to) in &fds {
-                let high = libc::fcntl(*from, libc::F_DUPFD, 1024);
-                if high < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                moved.push((high, *to));
-            }
-            for (high, to) in &moved {
-                if libc::dup2(*high, *to) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                libc::close(*high);
-            }
-            for fd in 3..1024 {
-                if !moved.iter().any(|(_, to)| *to == fd) {
-                    libc::close(fd);
-                }
-            }
-            Ok(())
-        });
-    }
 }
 
 /// The container's fds, as `ls` in it lists them (less the one ls reads the list with).

@@ -1,5 +1,6 @@
 //! The lifecycle of runtime.md on real containers: create, start, state, kill, delete, run,
 //! exec, and every operation refused in the wrong state.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the test failing
 
 mod common;
 
@@ -409,7 +410,10 @@ fn a_create_killed_half_way_is_cleaned_by_delete_force() {
         .trim()
         .parse()
         .unwrap();
-    unsafe { libc::kill(hook, libc::SIGKILL) };
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(hook),
+        nix::sys::signal::Signal::SIGKILL,
+    );
     assert!(
         !cgroup_dirs_named(&id).is_empty(),
         "the cgroup should exist at this point"

@@ -1,4 +1,5 @@
 //! vrun killed at every step of create, and many lifecycles in a row: nothing may be left.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the test failing
 
 mod common;
 

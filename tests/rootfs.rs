@@ -1,5 +1,6 @@
 //! The rootfs: mounts, /dev, masked and read-only paths, readonly root, --no-pivot, and that
 //! nothing is mounted outside the rootfs.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the test failing
 
 mod common;
 

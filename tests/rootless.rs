@@ -2,6 +2,7 @@
 //! removed at the end), its state in $XDG_RUNTIME_DIR/vrun, a user namespace with the
 //! user's own id and its subordinate ranges (newuidmap/newgidmap), and no cgroup where the
 //! user may not make one (this host's v1 hierarchies).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the test failing
 
 mod common;
 

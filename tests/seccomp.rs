@@ -1,6 +1,7 @@
 //! linux.seccomp enforced on real containers: the errno a rule returns, a KILL action
 //! killing, argument conditions matching and not, a notify listener answering a syscall,
 //! unknown names, bad profiles, the early load without no_new_privs, and `exec`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the test failing
 
 mod common;
 

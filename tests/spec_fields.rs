@@ -3,6 +3,7 @@
 //! execCPUAffinity, personality, memoryPolicy, netDevices, intelRdt, idmapped mounts,
 //! nosymfollow, tmpcopyup, exec's consoleSize and oomScoreAdj, and the warning for a field
 //! vrun does not know.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the test failing
 
 mod common;
 

@@ -4,7 +4,7 @@
 //! says whether it may be used (runc's rule; a config that denies everything and lists
 //! /dev/kmsg means the node exists but cannot be opened).
 
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType};
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
 
 /// A device rule; a `major`/`minor` of None matches any.
 pub(crate) fn rule(
@@ -14,17 +14,13 @@ pub(crate) fn rule(
     minor: Option<i64>,
     access: &str,
 ) -> LinuxDeviceCgroup {
-    let mut b = LinuxDeviceCgroupBuilder::default()
-        .allow(allow)
-        .typ(typ)
-        .access(access);
-    if let Some(m) = major {
-        b = b.major(m);
-    }
-    if let Some(m) = minor {
-        b = b.minor(m);
-    }
-    b.build().expect("every field of a device rule is set")
+    let mut r = LinuxDeviceCgroup::default();
+    r.set_allow(allow);
+    r.set_typ(Some(typ));
+    r.set_major(major);
+    r.set_minor(minor);
+    r.set_access(Some(access.to_string()));
+    r
 }
 
 pub fn default_allowed() -> Vec<LinuxDeviceCgroup> {

@@ -1,6 +1,8 @@
 //! The bpf(2) calls of the v2 device controller, which nix does not wrap. Every `unsafe` block
 //! of the crate is here.
 
+#![allow(unsafe_code)]
+
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;

@@ -13,11 +13,7 @@ pub fn set_hostname(name: &str) -> Result<()> {
 }
 
 pub fn set_domainname(name: &str) -> Result<()> {
-    // SAFETY: the pointer and length describe `name`, which outlives the call.
-    let ret = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
-    nix::errno::Errno::result(ret)
-        .map(drop)
-        .context(|| format!("setdomainname {name:?} (domainname)"))
+    sys::setdomainname(name).context(|| format!("setdomainname {name:?} (domainname)"))
 }
 
 /// Which namespace a sysctl key belongs to, so a key that would change the host is refused

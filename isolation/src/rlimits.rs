@@ -50,14 +50,8 @@ pub fn validate(limits: &[PosixRlimit]) -> Result<()> {
 
 pub fn apply(limits: &[PosixRlimit]) -> Result<()> {
     for l in limits {
-        let lim = libc::rlimit {
-            rlim_cur: l.soft(),
-            rlim_max: l.hard(),
-        };
-        // SAFETY: setrlimit reads the struct we pass by reference; nothing else.
-        let ret = unsafe { libc::setrlimit(resource(l.typ()), &lim) };
-        if ret != 0 {
-            let err = std::io::Error::last_os_error();
+        if let Err(errno) = crate::sys::setrlimit(resource(l.typ()), l.soft(), l.hard()) {
+            let err = std::io::Error::from(errno);
             return Err(Error::Invalid(format!(
                 "set {} to soft {} hard {} (process.rlimits): {err}{}",
                 l.typ(),

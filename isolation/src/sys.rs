@@ -1,6 +1,8 @@
 //! The raw syscalls this crate needs that nix does not wrap. Every `unsafe` block of the
 //! crate is here.
 
+#![allow(unsafe_code)]
+
 use nix::errno::Errno;
 use nix::unistd::Pid;
 
@@ -113,6 +115,29 @@ pub(crate) fn join_session_keyring(name: &std::ffi::CStr) -> Result<(), Errno> {
     // SAFETY: name is a valid NUL-terminated string that outlives the call.
     let ret =
         unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    Errno::result(ret).map(drop)
+}
+
+/// setdomainname(2), which nix does not wrap.
+pub(crate) fn setdomainname(name: &str) -> Result<(), Errno> {
+    // SAFETY: the pointer and length describe `name`, which outlives the call.
+    let ret = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+    Errno::result(ret).map(drop)
+}
+
+/// setrlimit(2) with the resource as the kernel numbers it (nix's enum lacks some, e.g.
+/// RLIMIT_RTTIME on some targets).
+pub(crate) fn setrlimit(
+    resource: libc::__rlimit_resource_t,
+    soft: u64,
+    hard: u64,
+) -> Result<(), Errno> {
+    let lim = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: setrlimit reads the struct we pass by reference; nothing else.
+    let ret = unsafe { libc::setrlimit(resource, &lim) };
     Errno::result(ret).map(drop)
 }
 

@@ -1,6 +1,8 @@
 //! openat2 and mount_setattr, which nix 0.29 does not wrap. Every `unsafe` block of the crate
 //! is here.
 
+#![allow(unsafe_code)]
+
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 

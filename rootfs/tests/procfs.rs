@@ -1,28 +1,14 @@
 //! The verified /proc writer against a file mounted over a /proc entry (the CVE-2025-52881
 //! class: a write meant for procfs redirected to another file). Runs as root, in a child
 //! with its own mount and uts namespaces, so the host sees nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the test failing
 
 use nix::mount::{mount, MsFlags};
 use nix::sched::{unshare, CloneFlags};
-use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{fork, ForkResult};
 
-/// Runs `body` in a forked child; its return value is the exit code.
-fn in_child(body: impl FnOnce() -> i32) -> i32 {
-    // SAFETY: the child only makes syscalls and leaves with _exit, never returning into the
-    // test harness's threads or allocator state.
-    match unsafe { fork() }.unwrap() {
-        ForkResult::Child => {
-            let code = body();
-            // SAFETY: _exit ends the child without running the parent's destructors.
-            unsafe { libc::_exit(code) }
-        }
-        ForkResult::Parent { child } => match waitpid(child, None).unwrap() {
-            WaitStatus::Exited(_, code) => code,
-            other => panic!("child ended with {other:?}"),
-        },
-    }
-}
+#[path = "support/sys.rs"]
+mod sys;
+use sys::in_child;
 
 #[test]
 fn a_file_mounted_over_a_proc_entry_does_not_take_the_write() {

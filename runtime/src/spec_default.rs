@@ -48,7 +48,9 @@ pub fn default_spec(rootless: bool, uid: u32, gid: u32) -> Value {
         linux["gidMappings"] = json!([{"containerID": 0, "hostID": gid, "size": 1}]);
         linux["namespaces"] = json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}, {"type": "user"}]);
         linux.as_object_mut().map(|l| l.remove("resources"));
-        let mounts = spec["mounts"].as_array_mut().expect("mounts is an array");
+        // (the literal above makes mounts an array)
+        let mounts = spec["mounts"].as_array_mut().map(std::mem::take);
+        let mut mounts = mounts.unwrap_or_default();
         mounts.retain(|m| m["destination"] != "/sys/fs/cgroup");
         for m in mounts.iter_mut() {
             if m["destination"] == "/dev/pts" {
@@ -64,6 +66,7 @@ pub fn default_spec(rootless: bool, uid: u32, gid: u32) -> Value {
                 *m = json!({"destination": "/sys", "type": "none", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
             }
         }
+        spec["mounts"] = serde_json::Value::Array(mounts);
     }
     spec
 }

@@ -1,6 +1,8 @@
 //! The raw syscalls the runtime needs beyond nix: pidfds and close_range. Every `unsafe`
 //! block of the crate is here.
 
+#![allow(unsafe_code)]
+
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use nix::errno::Errno;

@@ -1,5 +1,6 @@
 //! Every input kept in fuzz/regressions (seeds, and what the fuzz targets found) goes through
 //! the same checks as the fuzz targets: errors are expected, panics are bugs.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the test failing
 
 use std::path::Path;
 

@@ -1,5 +1,7 @@
 //! The seccomp(2) calls: all of this crate's unsafe code.
 
+#![allow(unsafe_code)]
+
 use std::os::fd::{FromRawFd, OwnedFd};
 
 pub const FLAG_TSYNC: u32 = 1;

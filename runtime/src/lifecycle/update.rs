@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{LinuxCpu, LinuxMemory, LinuxResources};
+use oci_spec::runtime::LinuxResources;
 
 use crate::error::{Context, Error, Result};
 use crate::size::parse_size;
@@ -69,7 +69,40 @@ pub fn update(root: &Path, id: &str, opts: &UpdateOptions) -> Result<()> {
 /// The resources to write: the JSON first, then each flag given.
 pub fn resources(opts: &UpdateOptions) -> Result<LinuxResources> {
     let mut r: LinuxResources = match &opts.resources {
-        Some(p) => {
+        Some(p) => resources_file(p)?,
+        None => literal("{}")?,
+    };
+    memory_flags(&mut r, opts)?;
+    cpu_flags(&mut r, opts)?;
+    if let Some(w) = opts.blkio_weight {
+        let mut b = match r.block_io() {
+            Some(b) => b.clone(),
+            None => literal("{}")?,
+        };
+        b.set_weight(Some(w));
+        r.set_block_io(Some(b));
+    }
+    if let Some(v) = opts.pids_limit {
+        let mut p = match r.pids() {
+            Some(p) => *p,
+            None => literal(r#"{"limit": -1}"#)?,
+        };
+        p.set_limit(v);
+        r.set_pids(Some(p));
+    }
+    Ok(r)
+}
+
+/// A value of oci-spec's from JSON text, with only the fields the text sets (its
+/// `Default`s may set more).
+fn literal<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| Error::Invalid(format!("{text}: {e}")))
+}
+
+/// `--resources FILE` (or `-`, stdin): linux.resources as JSON.
+fn resources_file(p: &Path) -> Result<LinuxResources> {
+    {
+        {
             let text = if p.as_os_str() == "-" {
                 let mut s = Vec::new();
                 std::io::stdin()
@@ -89,10 +122,13 @@ pub fn resources(opts: &UpdateOptions) -> Result<LinuxResources> {
                     e.path(),
                     e.inner()
                 ))
-            })?
+            })
         }
-        None => serde_json::from_str("{}").map_err(|e| Error::Invalid(e.to_string()))?,
-    };
+    }
+}
+
+/// The memory flags, over the JSON's memory.
+fn memory_flags(r: &mut LinuxResources, opts: &UpdateOptions) -> Result<()> {
     let size = |flag: &str, v: &Option<String>| {
         v.as_deref()
             .map(|s| parse_size(s).map_err(|e| Error::Invalid(format!("--{flag} {s:?}: {e}"))))
@@ -109,7 +145,10 @@ pub fn resources(opts: &UpdateOptions) -> Result<LinuxResources> {
         || kernel.is_some()
         || kernel_tcp.is_some()
     {
-        let mut m = (*r.memory()).unwrap_or_else(empty_memory);
+        let mut m = match r.memory() {
+            Some(m) => *m,
+            None => literal("{}")?,
+        };
         if let Some(v) = limit {
             m.set_limit(Some(v));
         }
@@ -127,6 +166,11 @@ pub fn resources(opts: &UpdateOptions) -> Result<LinuxResources> {
         }
         r.set_memory(Some(m));
     }
+    Ok(())
+}
+
+/// The cpu flags, over the JSON's cpu.
+fn cpu_flags(r: &mut LinuxResources, opts: &UpdateOptions) -> Result<()> {
     if opts.cpu_shares.is_some()
         || opts.cpu_quota.is_some()
         || opts.cpu_period.is_some()
@@ -137,7 +181,10 @@ pub fn resources(opts: &UpdateOptions) -> Result<LinuxResources> {
         || opts.cpu_idle.is_some()
         || opts.cpu_burst.is_some()
     {
-        let mut c = r.cpu().clone().unwrap_or_else(empty_cpu);
+        let mut c = match r.cpu() {
+            Some(c) => c.clone(),
+            None => literal("{}")?,
+        };
         if let Some(v) = opts.cpu_shares {
             c.set_shares(Some(v));
         }
@@ -167,30 +214,7 @@ pub fn resources(opts: &UpdateOptions) -> Result<LinuxResources> {
         }
         r.set_cpu(Some(c));
     }
-    if let Some(w) = opts.blkio_weight {
-        let mut b = r
-            .block_io()
-            .clone()
-            .unwrap_or_else(|| serde_json::from_str("{}").expect("a literal LinuxBlockIo"));
-        b.set_weight(Some(w));
-        r.set_block_io(Some(b));
-    }
-    if let Some(v) = opts.pids_limit {
-        let mut p = (*r.pids()).unwrap_or_else(|| {
-            serde_json::from_str(r#"{"limit": -1}"#).expect("a literal LinuxPids")
-        });
-        p.set_limit(v);
-        r.set_pids(Some(p));
-    }
-    Ok(r)
-}
-
-fn empty_memory() -> LinuxMemory {
-    serde_json::from_str("{}").expect("a literal LinuxMemory")
-}
-
-fn empty_cpu() -> LinuxCpu {
-    serde_json::from_str("{}").expect("a literal LinuxCpu")
+    Ok(())
 }
 
 /// The fields set in `new` replace those of `current`.
@@ -199,7 +223,7 @@ fn merge(current: &mut LinuxResources, new: &LinuxResources) {
         current.set_block_io(new.block_io().clone());
     }
     if let Some(m) = new.memory() {
-        let mut c = (*current.memory()).unwrap_or_else(empty_memory);
+        let mut c = (*current.memory()).unwrap_or_default();
         if m.limit().is_some() {
             c.set_limit(m.limit());
         }
@@ -212,7 +236,7 @@ fn merge(current: &mut LinuxResources, new: &LinuxResources) {
         current.set_memory(Some(c));
     }
     if let Some(n) = new.cpu() {
-        let mut c = current.cpu().clone().unwrap_or_else(empty_cpu);
+        let mut c = current.cpu().clone().unwrap_or_default();
         if n.shares().is_some() {
             c.set_shares(n.shares());
         }
