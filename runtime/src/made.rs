@@ -63,9 +63,3 @@ impl Undo for Child {
         let _ = nix::sys::wait::waitpid(self.0, None);
     }
 }
-
-impl Undo for crate::state::ContainerDir {
-    fn undo(self) {
-        let _ = self.remove();
-    }
-}

@@ -161,6 +161,13 @@ pub struct ContainerDir {
     _lock: Flock<File>,
 }
 
+/// A directory a create made goes again if the create fails.
+impl crate::made::Undo for ContainerDir {
+    fn undo(self) {
+        let _ = self.remove();
+    }
+}
+
 impl ContainerDir {
     /// Makes the directory for a new container; an existing one is an error.
     pub fn create(root: &Path, id: &str) -> Result<ContainerDir> {
