@@ -326,43 +326,7 @@ fn memory_v1(cg: &Cgroup, m: &LinuxMemory, plan: &mut Plan) -> Result<()> {
         return Ok(());
     };
     let dir = need(cg, "memory", &field)?;
-    let limit_write = |plan: &mut Plan, v: i64| {
-        plan.add(dir, "memory.limit_in_bytes", v, format!("{F}.memory.limit"))
-    };
-    let swap_write = |plan: &mut Plan, v: i64| {
-        plan.add(
-            dir,
-            "memory.memsw.limit_in_bytes",
-            v,
-            format!("{F}.memory.swap"),
-        )
-    };
-    match (limit, swap) {
-        // memory+swap may never be below memory: when the new memsw is above the current
-        // limit, it goes first (as runc orders them).
-        (Some(l), Some(s)) => {
-            let current: i64 = std::fs::read_to_string(dir.join("memory.limit_in_bytes"))
-                .ok()
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(i64::MAX);
-            if s == -1 || current < s {
-                swap_write(plan, s);
-                limit_write(plan, l);
-            } else {
-                limit_write(plan, l);
-                swap_write(plan, s);
-            }
-        }
-        // Unlimited memory with no swap given: memory+swap goes unlimited first, or the
-        // kernel refuses a limit above it (runc's rule).
-        (Some(-1), None) if dir.join("memory.memsw.limit_in_bytes").exists() => {
-            swap_write(plan, -1);
-            limit_write(plan, -1);
-        }
-        (Some(l), None) => limit_write(plan, l),
-        (None, Some(s)) => swap_write(plan, s),
-        (None, None) => {}
-    }
+    limit_and_swap_v1(dir, limit, swap, plan);
     if let Some(v) = reservation {
         plan.add(
             dir,
@@ -412,6 +376,47 @@ fn memory_v1(cg: &Cgroup, m: &LinuxMemory, plan: &mut Plan) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// memory.limit and memory.swap, in the order the kernel accepts them.
+fn limit_and_swap_v1(dir: &Path, limit: Option<i64>, swap: Option<i64>, plan: &mut Plan) {
+    let limit_write = |plan: &mut Plan, v: i64| {
+        plan.add(dir, "memory.limit_in_bytes", v, format!("{F}.memory.limit"))
+    };
+    let swap_write = |plan: &mut Plan, v: i64| {
+        plan.add(
+            dir,
+            "memory.memsw.limit_in_bytes",
+            v,
+            format!("{F}.memory.swap"),
+        )
+    };
+    match (limit, swap) {
+        // memory+swap may never be below memory: when the new memsw is above the current
+        // limit, it goes first (as runc orders them).
+        (Some(l), Some(s)) => {
+            let current: i64 = std::fs::read_to_string(dir.join("memory.limit_in_bytes"))
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(i64::MAX);
+            if s == -1 || current < s {
+                swap_write(plan, s);
+                limit_write(plan, l);
+            } else {
+                limit_write(plan, l);
+                swap_write(plan, s);
+            }
+        }
+        // Unlimited memory with no swap given: memory+swap goes unlimited first, or the
+        // kernel refuses a limit above it (runc's rule).
+        (Some(-1), None) if dir.join("memory.memsw.limit_in_bytes").exists() => {
+            swap_write(plan, -1);
+            limit_write(plan, -1);
+        }
+        (Some(l), None) => limit_write(plan, l),
+        (None, Some(s)) => swap_write(plan, s),
+        (None, None) => {}
+    }
 }
 
 fn cpu_v1(cg: &Cgroup, c: &LinuxCpu, plan: &mut Plan) -> Result<()> {
