@@ -320,6 +320,15 @@ fn the_last_unnamed_errors_name_the_field_and_the_file() {
         &c,
         &named("process.args[1]", "\"a\\0b\" contains a NUL byte"),
     );
+}
+
+/// The rest of them: time offsets the kernel refuses, a seccomp profile that kills init
+/// before it can exec, a number above 2^53.
+#[test]
+fn refused_offsets_filters_and_numbers_name_the_field_and_the_file() {
+    let env = TestEnv::new("unnamed2");
+    let file = format!("{}/config.json", env.bundle.display());
+    let named = |field: &str, what: &str| format!("{file}: {field}: {what}");
 
     for (offsets, what) in [
         (
