@@ -396,8 +396,13 @@ fn bad_disk_input_fails_cleanly() {
     let mut c = env.sh("true");
     c["annotations"] = json!({"run.vrun.rootfs.size": "huge"});
     assert_create_fails(&env, &c, "annotation run.vrun.rootfs.size: \"huge\"");
+}
 
-    // An upper directory on overlayfs, and one a live container uses.
+/// An upper directory on overlayfs, and one a live container uses, are refused, and nothing
+/// is left.
+#[test]
+fn an_upper_dir_that_cannot_or_may_not_be_used_fails_cleanly() {
+    let env = TestEnv::new("disk-bad-upper");
     let (lower, ovl_upper, work, merged) = (
         env.dir.join("l"),
         env.dir.join("u"),
