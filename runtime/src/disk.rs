@@ -164,6 +164,47 @@ pub fn plan(
     if !wanted {
         return Ok(None);
     }
+    let all = checked_layers(rootfs, &layers, from_annotation)?;
+    let size = checked_size(opts, size_text.as_deref())?;
+    if opts.tmpfs && size.is_none() {
+        return Err(Error::Invalid(
+            "--disk-tmpfs needs --disk-size (the tmpfs's size)".into(),
+        ));
+    }
+    let io = match &io_text {
+        None => None,
+        Some(t) => {
+            let what = source(opts.io.is_some(), "--disk-io", ANNOTATION_IO);
+            if size.is_none() || opts.tmpfs {
+                return Err(Error::Invalid(format!(
+                    "{what}: io limits need a disk device of the container's own (--disk-size without --disk-tmpfs)"
+                )));
+            }
+            Some(parse_io(t, &what)?)
+        }
+    };
+    if user_namespace && size.is_some() && !opts.tmpfs {
+        return Err(Error::Invalid(
+            "--disk-size: an ext4 disk cannot be mounted inside a user namespace (use --disk-tmpfs, or no user namespace)".into(),
+        ));
+    }
+    let upper_dir = checked_upper_dir(opts, size)?;
+    Ok(Some(DiskPlan {
+        layers: all,
+        upper_dir,
+        size,
+        tmpfs: opts.tmpfs,
+        io,
+        keep: opts.keep,
+    }))
+}
+
+/// The rootfs and the layers over it, each an existing directory.
+fn checked_layers(
+    rootfs: &Path,
+    layers: &[PathBuf],
+    from_annotation: bool,
+) -> Result<Vec<PathBuf>> {
     let mut all = vec![rootfs.to_path_buf()];
     for (i, l) in layers.iter().enumerate() {
         let what = if from_annotation {
@@ -188,7 +229,12 @@ pub fn plan(
             }
         }
     }
-    let size = match &size_text {
+    Ok(all)
+}
+
+/// The disk's size (`--disk-size` or its annotation), at least the smallest image.
+fn checked_size(opts: &DiskOptions, size_text: Option<&str>) -> Result<Option<u64>> {
+    Ok(match size_text {
         None => None,
         Some(t) => {
             let what = source(opts.size.is_some(), "--disk-size", ANNOTATION_SIZE);
@@ -201,30 +247,12 @@ pub fn plan(
             }
             Some(v as u64)
         }
-    };
-    if opts.tmpfs && size.is_none() {
-        return Err(Error::Invalid(
-            "--disk-tmpfs needs --disk-size (the tmpfs's size)".into(),
-        ));
-    }
-    let io = match &io_text {
-        None => None,
-        Some(t) => {
-            let what = source(opts.io.is_some(), "--disk-io", ANNOTATION_IO);
-            if size.is_none() || opts.tmpfs {
-                return Err(Error::Invalid(format!(
-                    "{what}: io limits need a disk device of the container's own (--disk-size without --disk-tmpfs)"
-                )));
-            }
-            Some(parse_io(t, &what)?)
-        }
-    };
-    if user_namespace && size.is_some() && !opts.tmpfs {
-        return Err(Error::Invalid(
-            "--disk-size: an ext4 disk cannot be mounted inside a user namespace (use --disk-tmpfs, or no user namespace)".into(),
-        ));
-    }
-    let upper_dir = match &opts.upper_dir {
+    })
+}
+
+/// `--upper-dir`: not beside a disk of its own, on a filesystem that can hold an upper layer.
+fn checked_upper_dir(opts: &DiskOptions, size: Option<u64>) -> Result<Option<PathBuf>> {
+    Ok(match &opts.upper_dir {
         None => None,
         Some(d) => {
             if size.is_some() {
@@ -247,15 +275,7 @@ pub fn plan(
                 .map_err(|e| Error::Invalid(format!("--upper-dir {}: {e}", d.display())))?;
             Some(d)
         }
-    };
-    Ok(Some(DiskPlan {
-        layers: all,
-        upper_dir,
-        size,
-        tmpfs: opts.tmpfs,
-        io,
-        keep: opts.keep,
-    }))
+    })
 }
 
 /// What [`make`] made.
