@@ -329,6 +329,39 @@ pub fn checkpoint(opts: &CheckpointOptions) -> Result<()> {
             return Err(Error::Invalid(format!("invalid --parent-path: {problem}")));
         }
     }
+    let mut cmd = dump_command(opts, &state)?;
+    // init's stdio opened outside the container (vrun's caller's /dev/null, files, pipes):
+    // external to CRIU, and given again on restore (descriptors.json, as runc keeps it)
+    let keys = external_stdio(state.pid);
+    for key in keys.iter().flatten().filter(|k| k.starts_with("file[")) {
+        cmd.arg("--external").arg(key);
+    }
+    let descriptors = opts.criu.image_path.join(DESCRIPTORS);
+    std::fs::write(
+        &descriptors,
+        serde_json::to_vec(&keys).map_err(|e| Error::Invalid(e.to_string()))?,
+    )
+    .context(|| format!("write {}", descriptors.display()))?;
+    let log = opts.criu.work_dir().join("dump.log");
+    run_criu(
+        cmd,
+        if opts.pre_dump {
+            "criu pre-dump"
+        } else {
+            "criu dump"
+        },
+        &log,
+    )?;
+    if opts.leave_running || opts.pre_dump {
+        return Ok(());
+    }
+    // The processes ended with the dump: the container goes, as with runc.
+    crate::lifecycle::delete::destroy(&opts.root, dir, &state)
+}
+
+/// CRIU's dump (or pre-dump) of the container's tree, with the options asked for and the
+/// container's host bind mounts and masked files as externals.
+fn dump_command(opts: &CheckpointOptions, state: &Persisted) -> Result<Command> {
     let mut cmd = Command::new(&opts.criu.criu);
     cmd.arg(if opts.pre_dump { "pre-dump" } else { "dump" })
         .args(["--tree", &state.pid.to_string()])
@@ -371,36 +404,10 @@ pub fn checkpoint(opts: &CheckpointOptions) -> Result<()> {
         let dest = m.destination().display().to_string();
         cmd.arg("--external").arg(format!("mnt[{dest}]:{dest}"));
     }
-    for p in masked_files(&state) {
+    for p in masked_files(state) {
         cmd.arg("--external").arg(format!("mnt[{p}]:/dev/null"));
     }
-    // init's stdio opened outside the container (vrun's caller's /dev/null, files, pipes):
-    // external to CRIU, and given again on restore (descriptors.json, as runc keeps it)
-    let keys = external_stdio(state.pid);
-    for key in keys.iter().flatten().filter(|k| k.starts_with("file[")) {
-        cmd.arg("--external").arg(key);
-    }
-    let descriptors = opts.criu.image_path.join(DESCRIPTORS);
-    std::fs::write(
-        &descriptors,
-        serde_json::to_vec(&keys).map_err(|e| Error::Invalid(e.to_string()))?,
-    )
-    .context(|| format!("write {}", descriptors.display()))?;
-    let log = opts.criu.work_dir().join("dump.log");
-    run_criu(
-        cmd,
-        if opts.pre_dump {
-            "criu pre-dump"
-        } else {
-            "criu dump"
-        },
-        &log,
-    )?;
-    if opts.leave_running || opts.pre_dump {
-        return Ok(());
-    }
-    // The processes ended with the dump: the container goes, as with runc.
-    crate::lifecycle::delete::destroy(&opts.root, dir, &state)
+    Ok(cmd)
 }
 
 /// Restores a checkpointed container from the bundle's config, under `opts.id`; returns the
