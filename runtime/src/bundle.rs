@@ -62,6 +62,56 @@ impl Bundle {
     pub fn validate(&self) -> Result<()> {
         let file = self.config_path();
         let err = |msg: String| Error::Invalid(format!("{}: {msg}", file.display()));
+        self.validate_root(&err)?;
+        self.validate_process(&err)?;
+        let linux = self
+            .spec
+            .linux()
+            .as_ref()
+            .ok_or_else(|| err("linux: missing".into()))?;
+        let ns = self.validate_namespaces(linux, &err)?;
+        if let Some(r) = linux.resources() {
+            vrun_cgroup::validate(r).map_err(|e| err(e.to_string()))?;
+        }
+        crate::process::validate_linux_attributes(linux).map_err(|e| err(e.to_string()))?;
+        if linux.intel_rdt().is_some() {
+            return Err(err(intel_rdt_unsupported()));
+        }
+        if let Some(devices) = linux.net_devices().as_ref().filter(|d| !d.is_empty()) {
+            crate::netdev::validate(devices, &ns).map_err(|e| err(e.to_string()))?;
+        }
+        if let Some(devs) = linux.devices() {
+            vrun_rootfs::devices::from_spec(devs).map_err(|e| err(e.to_string()))?;
+        }
+        if let Some(p) = linux.rootfs_propagation() {
+            if !p.is_empty() && vrun_rootfs::mount_options::propagation_flag(p).is_none() {
+                return Err(err(format!(
+                    "linux.rootfsPropagation: {p:?} is not a propagation mode"
+                )));
+            }
+        }
+        for (i, m) in self.spec.mounts().iter().flatten().enumerate() {
+            if m.destination().as_os_str().is_empty() {
+                return Err(err(format!("mounts[{i}].destination: must not be empty")));
+            }
+            let field = format!("mounts[{i}] ({})", m.destination().display());
+            let opts =
+                vrun_rootfs::mount_options::parse(m.options().as_deref().unwrap_or(&[]), &field)
+                    .map_err(|e| err(e.to_string()))?;
+            self.validate_mount_extensions(i, m, &opts, ns.has(LinuxNamespaceType::User))
+                .map_err(|e| err(e.to_string()))?;
+        }
+        if let Some(profile) = &self.seccomp {
+            vrun_seccomp::validate(profile).map_err(|e| err(e.to_string()))?;
+        }
+        self.validate_hooks(&err)?;
+        Ok(())
+    }
+}
+
+impl Bundle {
+    /// root.path: the rootfs itself, a directory, reached without a symlink.
+    fn validate_root(&self, err: &dyn Fn(String) -> Error) -> Result<()> {
         match std::fs::metadata(&self.rootfs) {
             // runc's rule and words: root.path, made absolute and clean, is the rootfs itself,
             // with no symlink on the way (one could be changed to point elsewhere between
@@ -87,6 +137,11 @@ impl Bundle {
                 )))
             }
         }
+        Ok(())
+    }
+
+    /// process: what to run, its cwd, env, rlimits, LSM profile and scheduling.
+    fn validate_process(&self, err: &dyn Fn(String) -> Error) -> Result<()> {
         let process = self
             .spec
             .process()
@@ -119,11 +174,15 @@ impl Bundle {
         crate::process::check_apparmor(process, "process.apparmorProfile")
             .map_err(|e| err(e.to_string()))?;
         crate::process::validate_scheduling(process, "process.").map_err(|e| err(e.to_string()))?;
-        let linux = self
-            .spec
-            .linux()
-            .as_ref()
-            .ok_or_else(|| err("linux: missing".into()))?;
+        Ok(())
+    }
+
+    /// The namespaces, and what needs one: time offsets, masks, id maps, names, sysctls.
+    fn validate_namespaces(
+        &self,
+        linux: &oci_spec::runtime::Linux,
+        err: &dyn Fn(String) -> Error,
+    ) -> Result<Namespaces> {
         if let Some(offsets) = linux.time_offsets() {
             validate_time_offsets(offsets).map_err(err)?;
         }
@@ -196,40 +255,11 @@ impl Bundle {
                 )));
             }
         }
-        if let Some(r) = linux.resources() {
-            vrun_cgroup::validate(r).map_err(|e| err(e.to_string()))?;
-        }
-        crate::process::validate_linux_attributes(linux).map_err(|e| err(e.to_string()))?;
-        if linux.intel_rdt().is_some() {
-            return Err(err(intel_rdt_unsupported()));
-        }
-        if let Some(devices) = linux.net_devices().as_ref().filter(|d| !d.is_empty()) {
-            crate::netdev::validate(devices, &ns).map_err(|e| err(e.to_string()))?;
-        }
-        if let Some(devs) = linux.devices() {
-            vrun_rootfs::devices::from_spec(devs).map_err(|e| err(e.to_string()))?;
-        }
-        if let Some(p) = linux.rootfs_propagation() {
-            if !p.is_empty() && vrun_rootfs::mount_options::propagation_flag(p).is_none() {
-                return Err(err(format!(
-                    "linux.rootfsPropagation: {p:?} is not a propagation mode"
-                )));
-            }
-        }
-        for (i, m) in self.spec.mounts().iter().flatten().enumerate() {
-            if m.destination().as_os_str().is_empty() {
-                return Err(err(format!("mounts[{i}].destination: must not be empty")));
-            }
-            let field = format!("mounts[{i}] ({})", m.destination().display());
-            let opts =
-                vrun_rootfs::mount_options::parse(m.options().as_deref().unwrap_or(&[]), &field)
-                    .map_err(|e| err(e.to_string()))?;
-            self.validate_mount_extensions(i, m, &opts, ns.has(LinuxNamespaceType::User))
-                .map_err(|e| err(e.to_string()))?;
-        }
-        if let Some(profile) = &self.seccomp {
-            vrun_seccomp::validate(profile).map_err(|e| err(e.to_string()))?;
-        }
+        Ok(ns)
+    }
+
+    /// Every hook's path absolute and its timeout above zero.
+    fn validate_hooks(&self, err: &dyn Fn(String) -> Error) -> Result<()> {
         if let Some(hooks) = self.spec.hooks() {
             #[allow(deprecated)]
             let all = [
