@@ -414,30 +414,12 @@ fn dump_command(opts: &CheckpointOptions, state: &Persisted) -> Result<Command> 
 /// exit status to leave with (0 when detached).
 pub fn restore(opts: &RestoreOptions) -> Result<i32> {
     crate::id::validate(&opts.id)?;
-    if let Some(profile) = &opts.lsm_profile {
-        return Err(Error::Invalid(format!(
-            "--lsm-profile {profile:?}: vrun applies no LSM label on restore (neither AppArmor nor SELinux profiles are restored by it)"
-        )));
-    }
-    if opts.lsm_mount_context.is_some() {
-        return Err(Error::Invalid(
-            "--lsm-mount-context: vrun does not apply SELinux mount contexts".into(),
-        ));
-    }
+    refuse_lsm_labels(opts)?;
     let bundle = Bundle::load(&opts.bundle)?;
     bundle.validate()?;
     let spec = &bundle.spec;
     let (linux, process) = crate::bundle::parts(spec)?;
-    if process.terminal().unwrap_or(false) && opts.console_socket.is_none() {
-        return Err(Error::Invalid(
-            "process.terminal is true: restore needs --console-socket (or --shell-job with a checkpoint of a terminal)".into(),
-        ));
-    }
-    if opts.console_socket.is_some() {
-        return Err(Error::Invalid(
-            "--console-socket: vrun does not restore a container's terminal yet".into(),
-        ));
-    }
+    refuse_what_restore_cannot_give(opts, process)?;
     opts.criu.check_binary()?;
     if let Some(work) = opts.criu.work_path.as_ref().filter(|w| !w.exists()) {
         make_private_dir("--work-path", work)?;
@@ -481,13 +463,104 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32> {
     std::fs::create_dir(&criu_root).context(|| format!("create {}", criu_root.display()))?;
     let pidfile = state_dir.join("criu.pid");
 
+    let cmd = restore_command(opts, &bundle, &criu_root, &pidfile, &cgroup)?;
+    if !opts.no_subreaper && !opts.detach {
+        // The restored init is CRIU's child, which exits: it comes to vrun, which waits for it.
+        nix::sys::prctl::set_child_subreaper(true)
+            .context(|| "prctl(PR_SET_CHILD_SUBREAPER)".into())?;
+    }
+    let log = opts.criu.work_dir().join("restore.log");
+    run_criu(cmd, "criu restore", &log)?;
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "criu restore wrote no pid to {}",
+                pidfile.display()
+            ))
+        })?;
+    undo.pid = Some(pid);
+    let (_, start_time) = crate::procfs::stat(pid)
+        .ok_or_else(|| Error::Failed("the restored process exited at once".into()))?;
+    let state = restored_state(opts, &bundle, pid, start_time, cgroup);
+    undo.dir
+        .as_ref()
+        .ok_or_else(|| Error::Failed("state directory lost".into()))?
+        .save(&state)?;
+    if let Some(f) = &opts.pid_file {
+        crate::lifecycle::create::write_pid_file(f, pid)?;
+    }
+    if let Some(socket) = &opts.pidfd_socket {
+        crate::console::send_pidfd(socket, pid)?;
+    }
+    // restored: nothing to undo any more (the state directory's lock goes with it)
+    undo.cgroup = None;
+    undo.pid = None;
+    drop(undo.dir.take());
+    if opts.detach {
+        return Ok(0);
+    }
+    let code = crate::lifecycle::run::wait_foreground(Pid::from_raw(pid), None)?;
+    if let Ok(dir) = ContainerDir::open(&opts.root, &opts.id) {
+        if let Ok(state) = dir.load() {
+            crate::lifecycle::delete::destroy(&opts.root, dir, &state)?;
+        }
+    }
+    Ok(code)
+}
+
+/// vrun applies no LSM label on restore: asking for one is refused by name.
+fn refuse_lsm_labels(opts: &RestoreOptions) -> Result<()> {
+    if let Some(profile) = &opts.lsm_profile {
+        return Err(Error::Invalid(format!(
+            "--lsm-profile {profile:?}: vrun applies no LSM label on restore (neither AppArmor nor SELinux profiles are restored by it)"
+        )));
+    }
+    if opts.lsm_mount_context.is_some() {
+        return Err(Error::Invalid(
+            "--lsm-mount-context: vrun does not apply SELinux mount contexts".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A terminal, which restore does not give back yet, refused by name.
+fn refuse_what_restore_cannot_give(
+    opts: &RestoreOptions,
+    process: &oci_spec::runtime::Process,
+) -> Result<()> {
+    if process.terminal().unwrap_or(false) && opts.console_socket.is_none() {
+        return Err(Error::Invalid(
+            "process.terminal is true: restore needs --console-socket (or --shell-job with a checkpoint of a terminal)".into(),
+        ));
+    }
+    if opts.console_socket.is_some() {
+        return Err(Error::Invalid(
+            "--console-socket: vrun does not restore a container's terminal yet".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// CRIU's restore into the container's cgroup, in a mount namespace of its own where the
+/// rootfs is bound at `criu_root`, with the bind mounts and init's outside stdio given again.
+fn restore_command(
+    opts: &RestoreOptions,
+    bundle: &Bundle,
+    criu_root: &Path,
+    pidfile: &Path,
+    cgroup: &Cgroup,
+) -> Result<Command> {
+    let spec = &bundle.spec;
+    let (linux, _) = crate::bundle::parts(spec)?;
     let mut cmd = Command::new(&opts.criu.criu);
     cmd.arg("restore")
         .arg("--root")
-        .arg(&criu_root)
+        .arg(criu_root)
         .args(["--restore-detached", "--log-file", "restore.log"])
         .arg("--pidfile")
-        .arg(&pidfile);
+        .arg(pidfile);
     opts.criu.common_args(&mut cmd)?;
     for m in spec.mounts().iter().flatten().filter(|m| is_bind(m)) {
         let Some(source) = m.source() else { continue };
@@ -516,7 +589,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32> {
     // namespace where the rootfs is bound at criu-root (and nowhere on the host).
     let criu_cgroup = cgroup.clone();
     let rootfs = bundle.rootfs.clone();
-    let root_target = criu_root.clone();
+    let root_target = criu_root.to_path_buf();
     crate::sys::pre_exec(&mut cmd, move || {
         criu_cgroup
             .add_process(std::process::id() as i32)
@@ -538,26 +611,19 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32> {
         )?;
         Ok(())
     });
-    if !opts.no_subreaper && !opts.detach {
-        // The restored init is CRIU's child, which exits: it comes to vrun, which waits for it.
-        nix::sys::prctl::set_child_subreaper(true)
-            .context(|| "prctl(PR_SET_CHILD_SUBREAPER)".into())?;
-    }
-    let log = opts.criu.work_dir().join("restore.log");
-    run_criu(cmd, "criu restore", &log)?;
-    let pid: i32 = std::fs::read_to_string(&pidfile)
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .ok_or_else(|| {
-            Error::Invalid(format!(
-                "criu restore wrote no pid to {}",
-                pidfile.display()
-            ))
-        })?;
-    undo.pid = Some(pid);
-    let (_, start_time) = crate::procfs::stat(pid)
-        .ok_or_else(|| Error::Failed("the restored process exited at once".into()))?;
-    let state = Persisted {
+    Ok(cmd)
+}
+
+/// The state of a restored container.
+fn restored_state(
+    opts: &RestoreOptions,
+    bundle: &Bundle,
+    pid: i32,
+    start_time: u64,
+    cgroup: Cgroup,
+) -> Persisted {
+    let spec = &bundle.spec;
+    Persisted {
         id: opts.id.clone(),
         pid,
         start_time,
@@ -572,31 +638,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32> {
         disk: None,
         host_root_mount: None,
         notify_socket: None,
-    };
-    undo.dir
-        .as_ref()
-        .ok_or_else(|| Error::Failed("state directory lost".into()))?
-        .save(&state)?;
-    if let Some(f) = &opts.pid_file {
-        crate::lifecycle::create::write_pid_file(f, pid)?;
     }
-    if let Some(socket) = &opts.pidfd_socket {
-        crate::console::send_pidfd(socket, pid)?;
-    }
-    // restored: nothing to undo any more (the state directory's lock goes with it)
-    undo.cgroup = None;
-    undo.pid = None;
-    drop(undo.dir.take());
-    if opts.detach {
-        return Ok(0);
-    }
-    let code = crate::lifecycle::run::wait_foreground(Pid::from_raw(pid), None)?;
-    if let Ok(dir) = ContainerDir::open(&opts.root, &opts.id) {
-        if let Ok(state) = dir.load() {
-            crate::lifecycle::delete::destroy(&opts.root, dir, &state)?;
-        }
-    }
-    Ok(code)
 }
 
 /// Undoes a failed restore: the restored process, the cgroup, the state directory.
