@@ -20,6 +20,7 @@ use vrun_rootfs::mounts::is_bind;
 
 use crate::bundle::Bundle;
 use crate::error::{Context, Error, Result};
+use crate::made::{Made, Undo};
 use crate::state::{status, ContainerDir, Persisted, Status};
 
 /// What both commands share.
@@ -443,22 +444,12 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32> {
         ));
     }
     let hierarchy = Hierarchy::detect()?;
-    let dir = ContainerDir::create(&opts.root, &opts.id)?;
+    let dir = Made::new(ContainerDir::create(&opts.root, &opts.id)?);
     let registry = Registry::for_container(&opts.root, &opts.id);
-    let mut undo = RestoreUndo {
-        dir: Some(dir),
-        cgroup: None,
-        registry: registry.clone(),
-        pid: None,
-    };
     let cgroup = Cgroup::create(&hierarchy, &placement, &registry)?;
-    undo.cgroup = Some(cgroup.clone());
+    let own_cgroup = Made::new(RestoredCgroup(cgroup.clone(), registry));
     cgroup.apply(&linux.resources().clone().unwrap_or_default())?;
-    let state_dir = undo
-        .dir
-        .as_ref()
-        .map(|d| d.path.clone())
-        .ok_or_else(|| Error::Failed("state directory lost".into()))?;
+    let state_dir = dir.path.clone();
     let criu_root = state_dir.join("criu-root");
     std::fs::create_dir(&criu_root).context(|| format!("create {}", criu_root.display()))?;
     let pidfile = state_dir.join("criu.pid");
@@ -480,24 +471,22 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32> {
                 pidfile.display()
             ))
         })?;
-    undo.pid = Some(pid);
+    let restored = Made::new(Restored(pid));
     let (_, start_time) = crate::procfs::stat(pid)
         .ok_or_else(|| Error::Failed("the restored process exited at once".into()))?;
     let state = restored_state(opts, &bundle, pid, start_time, cgroup);
-    undo.dir
-        .as_ref()
-        .ok_or_else(|| Error::Failed("state directory lost".into()))?
-        .save(&state)?;
+    dir.save(&state)?;
     if let Some(f) = &opts.pid_file {
         crate::lifecycle::create::write_pid_file(f, pid)?;
     }
     if let Some(socket) = &opts.pidfd_socket {
         crate::console::send_pidfd(socket, pid)?;
     }
-    // restored: nothing to undo any more (the state directory's lock goes with it)
-    undo.cgroup = None;
-    undo.pid = None;
-    drop(undo.dir.take());
+    // restored: nothing to undo any more, last made first (the state directory's lock goes
+    // with it)
+    restored.keep();
+    own_cgroup.keep();
+    drop(dir.keep());
     if opts.detach {
         return Ok(0);
     }
@@ -641,25 +630,21 @@ fn restored_state(
     }
 }
 
-/// Undoes a failed restore: the restored process, the cgroup, the state directory.
-struct RestoreUndo {
-    dir: Option<ContainerDir>,
-    cgroup: Option<Cgroup>,
-    registry: Registry,
-    pid: Option<i32>,
+/// A failed restore's cgroup: what is in it killed, the directories removed.
+struct RestoredCgroup(Cgroup, Registry);
+
+impl Undo for RestoredCgroup {
+    fn undo(self) {
+        let _ = self.0.kill_all(std::time::Duration::from_secs(5));
+        let _ = self.0.remove(&self.1);
+    }
 }
 
-impl Drop for RestoreUndo {
-    fn drop(&mut self) {
-        if let Some(pid) = self.pid.take() {
-            let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-        }
-        if let Some(cg) = self.cgroup.take() {
-            let _ = cg.kill_all(std::time::Duration::from_secs(5));
-            let _ = cg.remove(&self.registry);
-        }
-        if let Some(d) = self.dir.take() {
-            let _ = d.remove();
-        }
+/// A failed restore's process (CRIU's child, not ours to reap): killed.
+struct Restored(i32);
+
+impl Undo for Restored {
+    fn undo(self) {
+        let _ = nix::sys::signal::kill(Pid::from_raw(self.0), nix::sys::signal::Signal::SIGKILL);
     }
 }
