@@ -121,6 +121,7 @@ fn distinct_cgroup_pids(name: &str) -> Vec<i32> {
 fn delete_force_of_a_half_made_container_spares_its_cgroup_neighbours() {
     let env = TestEnv::new("fault-shared");
     let shared = format!("{}-shared", env.name);
+    let _cgroups = CgroupsNamed(shared.clone());
     let mut c = env.sh("sleep 30");
     c["linux"]["cgroupsPath"] = serde_json::json!(shared);
     let neighbour = env.id("neighbour");
@@ -273,6 +274,7 @@ fn next_below(state: &mut u64, n: u64) -> u64 {
 fn create_killed_at_random_moments_leaves_nothing_delete_force_cannot_remove() {
     let env = TestEnv::new("randkill");
     let parent = format!("vrun-randkill-{}", std::process::id());
+    let _cgroups = CgroupsNamed(parent.clone());
     let mut seed = u64::from(std::process::id()) | 1;
     // How long a whole create takes here: the kills fall within it.
     let mut c = env.sh("sleep 30");

@@ -356,6 +356,37 @@ pub fn assert_create_fails(env: &TestEnv, config: &Value, needle: &str) {
     assert_clean_failure(env, &out, &id, needle);
 }
 
+/// Kills what is left in the cgroup directories named so and removes them, deepest first,
+/// when dropped: a test that names its own cgroupsPath (or parent) holds one, so that a
+/// failure before its last check leaves no cgroup (TestEnv's delete --force finds only the
+/// containers whose state is left).
+pub struct CgroupsNamed(pub String);
+
+impl Drop for CgroupsNamed {
+    fn drop(&mut self) {
+        let mut dirs = cgroup_dirs_named(&self.0);
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+        for d in &dirs {
+            let procs = std::fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default();
+            for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+        for d in &dirs {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+            while std::fs::remove_dir(d).is_err()
+                && d.exists()
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+    }
+}
+
 /// cgroup directories whose name contains `needle`, anywhere under /sys/fs/cgroup.
 pub fn cgroup_dirs_named(needle: &str) -> Vec<PathBuf> {
     fn walk(dir: &Path, needle: &str, out: &mut Vec<PathBuf>, depth: usize) {
