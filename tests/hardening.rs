@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -26,17 +25,6 @@ fn all_caps() -> Value {
     .map(|s| s.to_string())
     .collect();
     json!({"bounding": list, "effective": list, "permitted": list})
-}
-
-fn wait_for(path: &Path, secs: u64) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < deadline {
-        if path.exists() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
 }
 
 /// CVE-2019-5736: a container with CAP_SYS_PTRACE holds /proc/1/exe open while init is still

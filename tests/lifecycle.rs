@@ -113,25 +113,15 @@ fn a_created_container_dies_on_sigterm_and_its_kin() {
         ),
     );
     assert!(env.vrun(&["start", &id]).status.success());
-    let trap_set = env.bundle.join("rootfs/tmp/trap-set");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while !trap_set.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the shell did not set its trap"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    assert!(
+        wait_for(&env.bundle.join("rootfs/tmp/trap-set"), 5),
+        "the shell did not set its trap"
+    );
     assert!(env.vrun(&["kill", &id, "TERM"]).status.success());
-    let marker = env.bundle.join("rootfs/tmp/term");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while !marker.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the process's trap did not run"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    assert!(
+        wait_for(&env.bundle.join("rootfs/tmp/term"), 5),
+        "the process's trap did not run"
+    );
     let _ = env.vrun(&["delete", "--force", &id]);
 }
 

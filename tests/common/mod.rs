@@ -356,6 +356,18 @@ pub fn assert_create_fails(env: &TestEnv, config: &Value, needle: &str) {
     assert_clean_failure(env, &out, &id, needle);
 }
 
+/// Whether `path` appears within `secs` seconds (a marker a container's process writes).
+pub fn wait_for(path: &Path, secs: u64) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if path.exists() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    false
+}
+
 /// Kills what is left in the cgroup directories named so and removes them, deepest first,
 /// when dropped: a test that names its own cgroupsPath (or parent) holds one, so that a
 /// failure before its last check leaves no cgroup (TestEnv's delete --force finds only the
