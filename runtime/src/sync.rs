@@ -4,7 +4,8 @@
 //! (net.core.wmem_default, 208 KiB here), and the state JSON of `go` is as large as the
 //! config's annotations (Kubernetes allows 256 KiB; runc takes a 100 MB config).
 //!
-//! parent -> init: `go` + the state JSON (after id maps and cgroup placement), `hooks-done`.
+//! parent -> init: `go` + the state JSON (after id maps and cgroup placement), `hooks-done`,
+//! `saved` (after `ready`; init then closes its end, and create waits for that).
 //! init -> parent: `disk-mounted`, `joined` (+ why not), `hooks` (ready for createRuntime
 //! hooks), `ready`, `error` + text.
 
@@ -109,6 +110,28 @@ impl Channel {
             }
         };
         record[..n].strip_prefix(tag) == Some(b"\n0\n")
+    }
+
+    /// Waits (up to `timeout`) for the other side to close its end: EOF, or anything else
+    /// read or a timeout (false).
+    pub fn wait_closed(&self, timeout: std::time::Duration) -> bool {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        use std::os::fd::AsFd;
+        let ms = PollTimeout::try_from(timeout.as_millis().min(i32::MAX as u128) as i32)
+            .unwrap_or(PollTimeout::MAX);
+        let mut fds = [PollFd::new(self.0.as_fd(), PollFlags::POLLIN)];
+        loop {
+            match poll(&mut fds, ms) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                Ok(n) if n > 0 => break,
+                _ => return false,
+            }
+        }
+        let mut byte = [0u8; 1];
+        matches!(
+            recv(self.0.as_raw_fd(), &mut byte, MsgFlags::MSG_DONTWAIT),
+            Ok(0)
+        )
     }
 
     /// The next message as (tag, body); None when the other side has gone (EOF).

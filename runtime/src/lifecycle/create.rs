@@ -713,8 +713,20 @@ fn persist(
     if let Some(socket) = &opts.pidfd_socket {
         console::send_pidfd(socket, state.pid)?;
     }
+    // create returns with init as it waits for start, holding only what it keeps: it closes
+    // its end of this channel once it has read "saved" (a reader of init's fds right after
+    // create saw it there now and then). Bounded: a stopped init does not hold create.
+    if !channel.wait_closed(INIT_CLOSES_CHANNEL) {
+        tracing::debug!(
+            "init (pid {}) did not close the sync channel in time",
+            state.pid
+        );
+    }
     Ok(())
 }
+
+/// How long create waits for init to close its end of the sync channel after "saved".
+const INIT_CLOSES_CHANNEL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// init went before it reported ready without saying why (it reports its errors): how it
 /// ended, from its wait status. A seccomp filter that kills what vrun's last steps call (a
