@@ -14,6 +14,9 @@ use crate::error::{Context, Error, Result};
 
 pub use crate::OCI_VERSION;
 pub const FIFO: &str = "exec.fifo";
+/// Made by `start` once the container's process is exec'd: its time is when it began, which
+/// `kill` needs (see lifecycle::kill::hold_while_init_settles).
+const STARTED: &str = "started";
 const STATE_FILE: &str = "state.json";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -229,6 +232,23 @@ impl ContainerDir {
 
     pub fn fifo(&self) -> PathBuf {
         self.path.join(FIFO)
+    }
+
+    /// Records that the container's process was exec'd now (the file's modification time).
+    pub fn mark_started(&self) -> Result<()> {
+        let path = self.path.join(STARTED);
+        File::create(&path).map(drop).map_err(|e| Error::Io {
+            what: format!("create {}", path.display()),
+            source: e,
+        })
+    }
+
+    /// When the container's process was exec'd, if `start` recorded it.
+    pub fn started_at(&self) -> Option<std::time::SystemTime> {
+        std::fs::metadata(self.path.join(STARTED))
+            .ok()?
+            .modified()
+            .ok()
     }
 
     pub fn load(&self) -> Result<Persisted> {

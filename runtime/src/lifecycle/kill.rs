@@ -5,6 +5,7 @@
 //! with `kill --all ID KILL`, which must succeed once init has exited.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
@@ -22,9 +23,54 @@ pub fn kill(root: &Path, id: &str, signal: Option<Signal>, all: bool) -> Result<
         (Some(signal), true) => signal_cgroup(&state, current, signal),
         (None, true) => Ok(()),
         _ if current == Status::Stopped => Err(not_running(id)),
-        (Some(signal), false) => signal_init(&state, signal),
+        (Some(signal), false) => {
+            hold_while_init_settles(&dir, &state, signal);
+            signal_init(&state, signal)
+        }
         (None, false) => send_to_init(&state, 0, "signal 0"),
     }
+}
+
+/// How long after `start` a signal may be held for init to settle (see below): long enough
+/// for a shell, Python or Node to set their handlers and reach their first wait.
+const SETTLING: Duration = Duration::from_millis(500);
+
+/// A signal sent the moment a container starts meets its init in the middle of its startup,
+/// and is lost two ways. If init has no handler for it yet, the kernel drops it (a pid
+/// namespace's init has no default action). If it has one but is still busy, as an
+/// entrypoint script between `trap ... TERM` and `wait $!`, the trap runs before the wait,
+/// which then waits out the whole server: `docker run -d` then `docker stop` took the stop's
+/// full timeout and a SIGKILL (runc sends at once; so does vrun after the first SETTLING).
+/// So in the first SETTLING after start, a signal other than SIGKILL, SIGSTOP and SIGCONT
+/// (never dropped, and not to be late) waits until init takes it (catches or blocks it)
+/// and is waiting (not in state R), or has exited, or SETTLING is over; then it is sent.
+/// The wait is bounded by start's time, not by anything the container does.
+fn hold_while_init_settles(dir: &ContainerDir, state: &Persisted, signal: Signal) {
+    if matches!(signal, Signal::SIGKILL | Signal::SIGSTOP | Signal::SIGCONT) {
+        return;
+    }
+    let Some(started) = dir.started_at() else {
+        return;
+    };
+    // (a clock set back makes the start look future: counted as just now)
+    let since = started.elapsed().unwrap_or(Duration::ZERO);
+    let Some(left) = SETTLING.checked_sub(since) else {
+        return;
+    };
+    let began = Instant::now();
+    let mut polls = 0u32;
+    let settled = || {
+        procfs::signal_target(state.pid).is_none_or(|t| !t.drops(signal as i32) && !t.is_running())
+    };
+    while !settled() && procfs::is_alive(state.pid, state.start_time) && began.elapsed() < left {
+        std::thread::sleep(Duration::from_millis(2));
+        polls += 1;
+    }
+    tracing::debug!(
+        "{signal}: init started {since:?} ago, held {:?} ({polls} polls){}",
+        began.elapsed(),
+        if settled() { "" } else { ", unsettled" }
+    );
 }
 
 /// runc's words ("container not running"), which containerd matches on.

@@ -68,6 +68,10 @@ pub fn start(root: &Path, id: &str) -> Result<Option<notify::Proxy>> {
         source: e,
     })?;
     wait_for_exec(&exec_watch, &fifo)?;
+    if let Err(e) = dir.mark_started() {
+        // (only kill's wait for a just-started init to catch a signal goes without it)
+        tracing::warn!("container {id}: {e}");
+    }
     if let Some(h) = state.config.hooks() {
         let running = state.spec_state_json(Status::Running);
         for warning in hooks::run_all(
