@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, as root: formatting and lints, the unit and real-container tests, packaging, the
-# podman (root and rootless), containerd, CRI, critest, Kubernetes cluster and Docker runs, the cgroup v2, systemd and CRIU checks in microVMs, the OCI conformance suite (host
+# podman (root and rootless), containerd, CRI, critest, vrun's own containerd shim, Kubernetes cluster and Docker runs, the cgroup v2, systemd and CRIU checks in microVMs, the OCI conformance suite (host
 # and microVM), fuzzing, the hot-code check, and a short benchmark against runc and crun. Installs what it needs
 # from Debian.
 set -euo pipefail
@@ -28,6 +28,8 @@ log "Kubernetes' CRI (containerd) with runc and vrun"
 bash integration/cri.sh
 log "critest on containerd 2 and 1.6, handlers runc and vrun (the Kubernetes tools are built once: integration/k8s/tools.sh)"
 bash integration/k8s/critest.sh
+log "containerd-shim-vrun-v2 under containerd 1.6 and 2 (ctr)"
+bash integration/shim.sh
 log "a two-node Kubernetes cluster, RuntimeClass vrun, then runc"
 bash integration/k8s/cluster.sh
 log "Docker with runc and vrun"

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# containerd-shim-vrun-v2 under a private containerd, 1.6 (Debian's) and 2 (built by
+# integration/k8s/tools.sh), through `ctr run --runtime io.containerd.vrun.v2`: output on
+# stdout and stderr, the exit status, a detached task's ps, pause and resume, kill and delete,
+# a config vrun refuses (its message reaches ctr), and a shim killed with SIGKILL (containerd
+# reports the task stopped and cleans up). After each daemon: no shim, container state,
+# mount or cgroup of the run is left.
+set -euo pipefail
+. "$(dirname "$0")/lib/common.sh"
+. "$top/integration/k8s/tools.sh"
+need containerd containerd python3 python3
+build_k8s_tools containerd
+(cd "$top" && cargo build --release -q -p vrun -p containerd-shim-vrun-v2)
+shim_bin=$(release_dir)/containerd-shim-vrun-v2
+
+work=$(mktemp -d /tmp/vrun-shim.XXXXXX)
+daemon="" sock="" passed=0 ctr_bin=ctr
+# (containerd 2's ctr warns of cgroup v1 on every call: not this test's business)
+C() { "$ctr_bin" --address "$sock" "$@" 2> >(grep -v "support for cgroup v1 is deprecated" >&2); }
+stop_daemon() {
+  set +e
+  if [ -n "$daemon" ]; then
+    for t in $(C tasks ls -q 2>/dev/null); do C tasks kill -s KILL "$t"; done
+    sleep 0.5
+    for t in $(C tasks ls -q 2>/dev/null); do C tasks delete -f "$t"; done
+    for c in $(C containers ls -q 2>/dev/null); do C containers delete "$c"; done
+    kill "$daemon" 2>/dev/null
+    wait "$daemon" 2>/dev/null
+    daemon=""
+  fi
+  # the shims of this run only: their binary is the copy in $work
+  for p in $(pgrep -f "^$work/bin/containerd-shim-vrun-v2" 2>/dev/null); do kill -9 "$p"; done
+  set -e
+}
+cleanup() {
+  set +e
+  stop_daemon
+  grep -F "$work" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
+  rm -rf "$work"
+  rmdir /run/containerd/vrun/default /run/containerd/vrun /run/containerd/fifo /run/containerd/s /run/containerd 2>/dev/null
+}
+trap cleanup EXIT
+fail() {
+  echo "shim.sh: FAIL ($label): $*" >&2
+  [ -f "$work/$label/containerd.log" ] && grep -i -E "error|shim" "$work/$label/containerd.log" | tail -20 >&2
+  exit 1
+}
+ok() { passed=$((passed + 1)); echo "shim.sh ($label): $*"; }
+
+mkdir -p "$work/bin"
+cp "$shim_bin" "$work/bin/"
+busybox_rootfs "$work/rootfs"
+python3 "$top/integration/lib/oci-image.py" "$work/rootfs" localhost/vrun-busybox:latest "$work/image.tar"
+
+status_of() { C tasks ls | awk -v t="$1" '$1==t{print $3}'; }
+wait_status() { # TASK STATUS
+  local s=""
+  for _ in $(seq 50); do
+    s=$(status_of "$1")
+    [ "$s" = "$2" ] && return 0
+    sleep 0.1
+  done
+  fail "task $1 is '$s', not $2"
+}
+
+checks() { # LABEL CONTAINERD CTR
+  label=$1 ctr_bin=$3
+  local d=$work/$1 out rc
+  mkdir -p "$d"
+  sock=$d/containerd.sock
+  cat >"$d/config.toml" <<TOML
+version = 2
+root = "$d/root"
+state = "$d/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime", "io.containerd.cri.v1.images"]
+[grpc]
+  address = "$sock"
+TOML
+  PATH=$work/bin:$PATH "$2" --config "$d/config.toml" >"$d/containerd.log" 2>&1 &
+  daemon=$!
+  for _ in $(seq 100); do [ -S "$sock" ] && C version >/dev/null 2>&1 && break; sleep 0.1; done
+  C version >/dev/null || fail "containerd did not start"
+  C images import "$work/image.tar" >/dev/null
+  local R=(run --runtime io.containerd.vrun.v2 --snapshotter native)
+
+  set +e
+  out=$(C "${R[@]}" --rm localhost/vrun-busybox:latest shim-1 sh -c 'echo hi from pid $$; echo to stderr >&2; exit 3' </dev/null 2>"$d/err")
+  rc=$?
+  set -e
+  [ "$out" = "hi from pid 1" ] || fail "ctr run printed '$out' (stderr: $(cat "$d/err"))"
+  grep -qx "to stderr" "$d/err" || fail "stderr was '$(cat "$d/err")'"
+  [ "$rc" = 3 ] || fail "ctr run exited $rc, not 3"
+  ok "ctr run --rm: stdout '$out', stderr apart, exit $rc"
+
+  C "${R[@]}" -d localhost/vrun-busybox:latest shim-2 sleep 1000 >/dev/null
+  wait_status shim-2 RUNNING
+  local n
+  n=$(C tasks ps shim-2 | tail -n +2 | wc -l)
+  [ "$n" = 1 ] || fail "tasks ps shows $n processes"
+  C tasks pause shim-2
+  wait_status shim-2 PAUSED
+  C tasks resume shim-2
+  wait_status shim-2 RUNNING
+  C tasks kill -s KILL shim-2
+  wait_status shim-2 STOPPED
+  out=$(C tasks delete shim-2 2>&1)
+  C containers delete shim-2
+  [ ! -e "/run/containerd/vrun/default/shim-2" ] || fail "vrun's state of shim-2 is left"
+  ok "run -d, ps, pause, resume, kill, delete ($out)"
+
+  set +e
+  out=$(C "${R[@]}" --rm --cwd relative/dir localhost/vrun-busybox:latest shim-3 true 2>&1 </dev/null)
+  rc=$?
+  set -e
+  [ "$rc" != 0 ] || fail "a relative process.cwd was run"
+  grep -q "cwd" <<<"$out" || fail "ctr's error does not carry vrun's message: $out"
+  C containers delete shim-3 >/dev/null 2>&1 || true
+  [ ! -e "/run/containerd/vrun/default/shim-3" ] || fail "the refused container's state is left"
+  ok "a config vrun refuses: $(tail -1 <<<"$out" | cut -c1-160)"
+
+  C "${R[@]}" -d localhost/vrun-busybox:latest shim-4 sleep 1000 >/dev/null
+  wait_status shim-4 RUNNING
+  local pid shim
+  pid=$(C tasks ls | awk '$1=="shim-4"{print $2}')
+  shim=$(pgrep -f "^$work/bin/containerd-shim-vrun-v2 .*-id shim-4" | head -1)
+  [ -n "$shim" ] || fail "no shim process for shim-4"
+  kill -9 "$shim"
+  for _ in $(seq 50); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
+  [ ! -d "/proc/$pid" ] || fail "the container's init ($pid) outlived containerd's clean-up of its killed shim"
+  [ ! -e "/run/containerd/vrun/default/shim-4" ] || fail "vrun's state of shim-4 is left after the shim was killed"
+  C tasks delete shim-4 >/dev/null 2>&1 || true
+  C containers delete shim-4
+  ok "a shim killed with SIGKILL: containerd cleaned its container up"
+
+  stop_daemon
+  local left
+  left=$({ pgrep -f "^$work/bin/containerd-shim-vrun-v2" || true; } | wc -l)
+  [ "$left" = 0 ] || fail "$left shim processes left"
+  ! grep -qF "$d/" /proc/self/mountinfo || fail "mounts left: $(grep -F "$d/" /proc/self/mountinfo)"
+}
+
+checks containerd-1.6 "$(command -v containerd)" "$(command -v ctr)"
+checks containerd-2 "$(k8s_tool_dir containerd)/containerd" "$(k8s_tool_dir containerd)/ctr"
+echo "shim.sh: $passed passed, 0 failed"

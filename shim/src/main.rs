@@ -1,0 +1,104 @@
+//! containerd-shim-vrun-v2: containerd's shim v2 (`runtime_type = "io.containerd.vrun.v2"`)
+//! on vrun's runtime API, run in the shim's own single-threaded maker process (maker.rs)
+//! rather than by exec'ing a runtime binary per call, as containerd's runc shim does.
+//!
+//! On containerd-shim (containerd's rust-extensions): its bootstrap (flags, the `start`,
+//! `delete` and serve actions, the ttrpc server, the event publisher) is what this shim
+//! would otherwise write, and containerd-shim-protos gives the task service's types.
+
+mod io;
+mod maker;
+mod service;
+mod sys;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use containerd_shim as shim;
+use shim::synchronous::publisher::RemotePublisher;
+use shim::{Config, DeleteResponse, ExitSignal, Flags, StartOpts};
+
+struct Shim {
+    namespace: String,
+    id: String,
+    /// Forked in serve mode only (the `start` and `delete` actions make no container).
+    maker: std::sync::Mutex<Option<maker::Maker>>,
+    exit: Arc<ExitSignal>,
+}
+
+/// The annotation CRI gives every container of a pod: one shim serves the whole pod, as
+/// runc's shim does.
+const SANDBOX_ID: &str = "io.kubernetes.cri.sandbox-id";
+
+impl shim::Shim for Shim {
+    type T = service::Service;
+
+    fn new(_runtime_id: &str, flags: &Flags, _config: &mut Config) -> Self {
+        let serving = flags.action.is_empty() && !flags.socket.is_empty();
+        let maker = match serving.then(maker::fork) {
+            Some(Ok(m)) => Some(m),
+            Some(Err(e)) => {
+                eprintln!("containerd-shim-vrun-v2: fork the maker: {e}");
+                std::process::exit(1)
+            }
+            None => None,
+        };
+        Shim {
+            namespace: flags.namespace.clone(),
+            id: flags.id.clone(),
+            maker: std::sync::Mutex::new(maker),
+            exit: Arc::new(ExitSignal::default()),
+        }
+    }
+
+    fn start_shim(&mut self, opts: StartOpts) -> Result<String, shim::Error> {
+        let grouping = sandbox_of(Path::new("config.json")).unwrap_or_else(|| opts.id.clone());
+        let (_pid, address) = shim::spawn(opts, &grouping, Vec::new())?;
+        Ok(address)
+    }
+
+    /// containerd's clean-up of a shim that died: the container goes (killed if it is still
+    /// running) with its rootfs mount; run with the bundle as the working directory.
+    fn delete_shim(&mut self) -> Result<DeleteResponse, shim::Error> {
+        let runtime = vrun_runtime::Runtime::new(service::default_root(&self.namespace));
+        match runtime.container(&self.id).and_then(|c| c.delete(true)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == vrun_runtime::ErrorKind::NotFound => {}
+            Err(e) => return Err(shim::Error::Other(format!("delete {}: {e}", self.id))),
+        }
+        let _ = nix::mount::umount2("rootfs", nix::mount::MntFlags::MNT_DETACH);
+        Ok(DeleteResponse {
+            exit_status: 128 + 9,
+            exited_at: shim::protos::protobuf::MessageField::some(
+                shim::protos::protobuf::well_known_types::timestamp::Timestamp::now(),
+            ),
+            ..Default::default()
+        })
+    }
+
+    fn wait(&mut self) {
+        self.exit.wait();
+    }
+
+    fn create_task_service(&self, publisher: RemotePublisher) -> Self::T {
+        let Some(maker) = self.maker.lock().ok().and_then(|mut m| m.take()) else {
+            eprintln!("containerd-shim-vrun-v2: serving without a maker");
+            std::process::exit(1)
+        };
+        service::Service::new(maker, publisher, &self.namespace, self.exit.clone())
+    }
+}
+
+/// The pod of the container whose config.json this is, from CRI's annotation.
+fn sandbox_of(config: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(config).ok()?;
+    let spec: serde_json::Value = serde_json::from_str(&text).ok()?;
+    spec.get("annotations")?
+        .get(SANDBOX_ID)?
+        .as_str()
+        .map(str::to_string)
+}
+
+fn main() {
+    shim::run::<Shim>("io.containerd.vrun.v2", None)
+}

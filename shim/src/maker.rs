@@ -1,0 +1,412 @@
+//! The maker: the shim's single-threaded second process, which runs every call of vrun's
+//! runtime API.
+//!
+//! Why a process of its own: the API's `create` (and `exec`) clone the container's init from
+//! the calling process and run vrun's setup code in the clone, which is only sound in a
+//! single-threaded process (another thread may hold the allocator's lock at the clone); the
+//! shim serves ttrpc from threads. Exec'ing `vrun` for each call, as runc's shim execs runc,
+//! would be sound too, but pays a process start per call, which is what this shim saves. So
+//! the shim forks the maker before its first thread (`Shim::new`) and drives it over a
+//! socketpair, one call at a time.
+//!
+//! The maker is the parent of every init it makes (and a subreaper, for what their processes
+//! leave), so it is the one that can wait for them: it reaps every child and reports each
+//! exit once, on a second socketpair, which a thread of the shim reads. It dies with the shim
+//! (parent-death signal); its containers then live on, as with a killed runc shim.
+
+use std::io::IoSlice;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use nix::sys::socket::{
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockFlag, SockType,
+};
+use serde::{Deserialize, Serialize};
+use vrun_runtime::{ConsoleMode, CreateOptions, ErrorKind, Runtime};
+
+/// A call of the runtime API, for container `id` of the state root `root`.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Request {
+    /// With three fds: the container's stdin, stdout and stderr.
+    Create {
+        root: PathBuf,
+        id: String,
+        bundle: PathBuf,
+        systemd_cgroup: bool,
+    },
+    Start {
+        root: PathBuf,
+        id: String,
+    },
+    Kill {
+        root: PathBuf,
+        id: String,
+        signal: i32,
+        all: bool,
+    },
+    Delete {
+        root: PathBuf,
+        id: String,
+        force: bool,
+    },
+    Pause {
+        root: PathBuf,
+        id: String,
+    },
+    Resume {
+        root: PathBuf,
+        id: String,
+    },
+    State {
+        root: PathBuf,
+        id: String,
+    },
+    Pids {
+        root: PathBuf,
+        id: String,
+    },
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Done {
+    pub pid: i32,
+    /// The status (`created`, `running`, ...), for State.
+    pub status: String,
+    pub pids: Vec<i32>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Reply {
+    Done(Done),
+    Failed { kind: Kind, message: String },
+}
+
+/// vrun's [`ErrorKind`], across the socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Kind {
+    NotFound,
+    AlreadyExists,
+    WrongState,
+    InvalidConfig,
+    PermissionDenied,
+    System,
+}
+
+impl From<ErrorKind> for Kind {
+    fn from(k: ErrorKind) -> Kind {
+        match k {
+            ErrorKind::NotFound => Kind::NotFound,
+            ErrorKind::AlreadyExists => Kind::AlreadyExists,
+            ErrorKind::WrongState => Kind::WrongState,
+            ErrorKind::InvalidConfig => Kind::InvalidConfig,
+            ErrorKind::PermissionDenied => Kind::PermissionDenied,
+            _ => Kind::System,
+        }
+    }
+}
+
+/// A process of the maker's that ended, with its status as a shell gives it (128 + the
+/// signal when killed).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Exit {
+    pub pid: i32,
+    pub status: i32,
+}
+
+/// A request or a reply is small; an error text of vrun's may be long (a config's field
+/// named): 256 KiB, far above both.
+const MESSAGE: usize = 256 * 1024;
+
+/// The shim's side: calls, one at a time, and the exits.
+pub struct Maker {
+    calls: Mutex<OwnedFd>,
+    pub exits: OwnedFd,
+}
+
+/// Forks the maker; in the child this never returns.
+pub fn fork() -> std::io::Result<Maker> {
+    let pair = || {
+        socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .map_err(std::io::Error::from)
+    };
+    let (calls, calls_theirs) = pair()?;
+    let (exits, exits_theirs) = pair()?;
+    match crate::sys::fork_before_threads()? {
+        nix::unistd::ForkResult::Child => {
+            drop(calls);
+            drop(exits);
+            serve(calls_theirs, exits_theirs)
+        }
+        nix::unistd::ForkResult::Parent { .. } => Ok(Maker {
+            calls: Mutex::new(calls),
+            exits,
+        }),
+    }
+}
+
+impl Maker {
+    /// One call; Err only when the maker is gone.
+    pub fn call(&self, request: &Request, fds: &[RawFd]) -> std::io::Result<Reply> {
+        let body = serde_json::to_vec(request)?;
+        let calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+        send(calls.as_fd().as_raw_fd(), &body, fds)?;
+        let (reply, _) = recv(calls.as_raw_fd())?;
+        serde_json::from_slice(&reply).map_err(std::io::Error::from)
+    }
+
+    /// The next exit; None once the maker is gone.
+    pub fn next_exit(&self) -> Option<Exit> {
+        let (msg, _) = recv(self.exits.as_raw_fd()).ok()?;
+        serde_json::from_slice(&msg).ok()
+    }
+}
+
+fn send(fd: RawFd, body: &[u8], fds: &[RawFd]) -> std::io::Result<()> {
+    let iov = [IoSlice::new(body)];
+    let cmsg = [ControlMessage::ScmRights(fds)];
+    let cmsgs: &[ControlMessage] = if fds.is_empty() { &[] } else { &cmsg };
+    sendmsg::<()>(fd, &iov, cmsgs, MsgFlags::empty(), None)?;
+    Ok(())
+}
+
+/// A message and the fds that came with it; an empty message (EOF) is an error.
+fn recv(fd: RawFd) -> std::io::Result<(Vec<u8>, Vec<OwnedFd>)> {
+    let mut buf = vec![0u8; MESSAGE];
+    let mut space = nix::cmsg_space!([RawFd; 3]);
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let msg = loop {
+        match recvmsg::<()>(fd, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            other => break other?,
+        }
+    };
+    let mut fds = Vec::new();
+    for c in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(raw) = c {
+            // (each fd is new to this process, and owned by nothing else)
+            fds.extend(raw.into_iter().map(owned));
+        }
+    }
+    let n = msg.bytes;
+    if n == 0 {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    buf.truncate(n);
+    Ok((buf, fds))
+}
+
+fn owned(fd: RawFd) -> OwnedFd {
+    crate::sys::own(fd)
+}
+
+/// The maker's life: calls and exits, until the shim goes.
+fn serve(calls: OwnedFd, exits: OwnedFd) -> ! {
+    crate::sys::default_signal_handlers();
+    let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+    let _ = nix::sys::prctl::set_child_subreaper(true);
+    let mut chld = nix::sys::signal::SigSet::empty();
+    chld.add(nix::sys::signal::Signal::SIGCHLD);
+    let _ = chld.thread_block();
+    let Ok(sfd) = nix::sys::signalfd::SignalFd::with_flags(
+        &chld,
+        nix::sys::signalfd::SfdFlags::SFD_CLOEXEC | nix::sys::signalfd::SfdFlags::SFD_NONBLOCK,
+    ) else {
+        std::process::exit(1)
+    };
+    close_all_but(&[calls.as_raw_fd(), exits.as_raw_fd(), sfd.as_raw_fd()]);
+    // The shim's stdout is the pipe its `start` reads to its end (containerd-shim closes the
+    // shim's copy once serving): the maker's copy would hold `start`, and containerd, for ever.
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        for fd in 0..3 {
+            let _ = nix::unistd::dup2(null.as_raw_fd(), fd);
+        }
+    }
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    loop {
+        let mut fds = [
+            PollFd::new(calls.as_fd(), PollFlags::POLLIN),
+            PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => std::process::exit(1),
+        }
+        while let Ok(Some(_)) = sfd.read_signal() {}
+        let call = fds[0].any().unwrap_or(false);
+        if call {
+            match recv(calls.as_raw_fd()) {
+                Ok((msg, fds)) => {
+                    let reply = answer(&msg, fds);
+                    let body = serde_json::to_vec(&reply).unwrap_or_default();
+                    if send(calls.as_raw_fd(), &body, &[]).is_err() {
+                        std::process::exit(0);
+                    }
+                }
+                // the shim is gone
+                Err(_) => std::process::exit(0),
+            }
+        }
+        reap(&exits);
+    }
+}
+
+/// Every child that ended, reported.
+fn reap(exits: &OwnedFd) {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    loop {
+        let exit = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) => Exit {
+                pid: pid.as_raw(),
+                status: code,
+            },
+            Ok(WaitStatus::Signaled(pid, sig, _)) => Exit {
+                pid: pid.as_raw(),
+                status: 128 + sig as i32,
+            },
+            Ok(WaitStatus::StillAlive) | Err(_) => return,
+            Ok(_) => continue,
+        };
+        let body = serde_json::to_vec(&exit).unwrap_or_default();
+        if send(exits.as_raw_fd(), &body, &[]).is_err() {
+            std::process::exit(0);
+        }
+    }
+}
+
+fn close_all_but(keep: &[RawFd]) {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<RawFd> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd > 2 && !keep.contains(fd))
+        .collect();
+    for fd in fds {
+        let _ = nix::unistd::close(fd);
+    }
+}
+
+fn answer(msg: &[u8], fds: Vec<OwnedFd>) -> Reply {
+    let request: Request = match serde_json::from_slice(msg) {
+        Ok(r) => r,
+        Err(e) => {
+            return Reply::Failed {
+                kind: Kind::System,
+                message: format!("a malformed call to the maker: {e}"),
+            }
+        }
+    };
+    match run(request, fds) {
+        Ok(done) => Reply::Done(done),
+        Err(e) => Reply::Failed {
+            kind: e.kind().into(),
+            message: e.to_string(),
+        },
+    }
+}
+
+fn run(request: Request, fds: Vec<OwnedFd>) -> vrun_runtime::Result<Done> {
+    use nix::sys::signal::Signal;
+    let done = |pid| Done {
+        pid,
+        ..Done::default()
+    };
+    match request {
+        Request::Create {
+            root,
+            id,
+            bundle,
+            systemd_cgroup,
+        } => {
+            let opts = CreateOptions {
+                systemd_cgroup,
+                ..CreateOptions::default()
+            };
+            let created = with_stdio(&fds, || {
+                Runtime::new(root).create(&id, bundle, opts, ConsoleMode::None)
+            })?;
+            Ok(done(created.pid()?))
+        }
+        Request::Start { root, id } => {
+            let c = Runtime::new(root).container(&id)?;
+            c.start()?;
+            Ok(done(c.pid()?))
+        }
+        Request::Kill {
+            root,
+            id,
+            signal,
+            all,
+        } => {
+            let signal = Signal::try_from(signal)
+                .map_err(|_| vrun_runtime::Error::Invalid(format!("kill: no signal {signal}")))?;
+            Runtime::new(root).container(&id)?.kill(Some(signal), all)?;
+            Ok(done(0))
+        }
+        Request::Delete { root, id, force } => {
+            Runtime::new(root).container(&id)?.delete(force)?;
+            Ok(done(0))
+        }
+        Request::Pause { root, id } => {
+            Runtime::new(root).container(&id)?.pause()?;
+            Ok(done(0))
+        }
+        Request::Resume { root, id } => {
+            Runtime::new(root).container(&id)?.resume()?;
+            Ok(done(0))
+        }
+        Request::State { root, id } => {
+            let (state, status) = Runtime::new(root).container(&id)?.state()?;
+            Ok(Done {
+                pid: state.pid,
+                status: status.to_string(),
+                pids: Vec::new(),
+            })
+        }
+        Request::Pids { root, id } => {
+            let (state, _) = Runtime::new(root).container(&id)?.state()?;
+            let pids = match &state.cgroup {
+                Some(cg) => cg.pids()?,
+                None => vrun_runtime::procfs::container_processes(state.pid, state.start_time),
+            };
+            Ok(Done {
+                pid: state.pid,
+                status: String::new(),
+                pids,
+            })
+        }
+    }
+}
+
+/// Runs `f` with `fds` as the maker's stdin, stdout and stderr (what a create's init
+/// inherits), and the maker's own back after.
+fn with_stdio<T>(fds: &[OwnedFd], f: impl FnOnce() -> T) -> T {
+    if fds.len() != 3 {
+        return f();
+    }
+    let saved: Vec<Option<OwnedFd>> = (0..3)
+        .map(|fd| nix::unistd::dup(fd).ok().map(owned))
+        .collect();
+    for (target, fd) in fds.iter().enumerate() {
+        let _ = nix::unistd::dup2(fd.as_raw_fd(), target as RawFd);
+    }
+    let result = f();
+    for (target, fd) in saved.iter().enumerate() {
+        if let Some(fd) = fd {
+            let _ = nix::unistd::dup2(fd.as_raw_fd(), target as RawFd);
+        }
+    }
+    result
+}

@@ -1,0 +1,578 @@
+//! containerd's task service, on vrun's runtime API (run by the maker, see maker.rs).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use containerd_shim as shim;
+use shim::api;
+use shim::protos::events::task::{
+    TaskCreate, TaskDelete, TaskExit, TaskIO, TaskPaused, TaskResumed, TaskStart,
+};
+use shim::protos::protobuf::well_known_types::timestamp::Timestamp;
+use shim::protos::protobuf::{Message, MessageDyn, MessageField};
+use shim::protos::topics;
+use shim::protos::ttrpc::{self, Code};
+use shim::synchronous::publisher::RemotePublisher;
+use shim::{ExitSignal, TtrpcContext, TtrpcResult};
+
+use crate::io::Stdio;
+use crate::maker::{Done, Exit, Kind, Maker, Reply, Request};
+
+/// A container of this shim's.
+struct Entry {
+    bundle: PathBuf,
+    pid: i32,
+    stdio: Stdio,
+    /// Its rootfs was mounted from containerd's list (undone at delete).
+    mounted_rootfs: bool,
+    exit: Option<(u32, Timestamp)>,
+}
+
+pub struct Shared {
+    maker: Maker,
+    publisher: RemotePublisher,
+    namespace: String,
+    /// vrun's state root: /run/containerd/vrun/<namespace>, or runc's `Root` option.
+    root: PathBuf,
+    containers: Mutex<HashMap<String, Entry>>,
+    /// Exits of pids no container has yet (an exit read before its create's reply).
+    early: Mutex<HashMap<i32, (u32, Timestamp)>>,
+    exited: Condvar,
+    pub exit: Arc<ExitSignal>,
+}
+
+#[derive(Clone)]
+pub struct Service(pub Arc<Shared>);
+
+/// The state root of a namespace, as runc's shim keeps runc's under /run/containerd/runc.
+pub fn default_root(namespace: &str) -> PathBuf {
+    Path::new("/run/containerd/vrun").join(namespace)
+}
+
+impl Service {
+    pub fn new(
+        maker: Maker,
+        publisher: RemotePublisher,
+        namespace: &str,
+        exit: Arc<ExitSignal>,
+    ) -> Service {
+        let service = Service(Arc::new(Shared {
+            maker,
+            publisher,
+            namespace: namespace.to_string(),
+            root: default_root(namespace),
+            containers: Mutex::new(HashMap::new()),
+            early: Mutex::new(HashMap::new()),
+            exited: Condvar::new(),
+            exit,
+        }));
+        let reader = service.clone();
+        std::thread::spawn(move || reader.read_exits());
+        service
+    }
+
+    fn containers(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
+        self.0.containers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The maker's exits, each given to its container (or kept until its create's reply).
+    fn read_exits(&self) {
+        while let Some(Exit { pid, status }) = self.0.maker.next_exit() {
+            let at = Timestamp::now();
+            let mut containers = self.containers();
+            let Some((id, entry)) = containers.iter_mut().find(|(_, e)| e.pid == pid) else {
+                drop(containers);
+                let mut early = self.0.early.lock().unwrap_or_else(|e| e.into_inner());
+                early.insert(pid, (status as u32, at));
+                continue;
+            };
+            entry.exit = Some((status as u32, at.clone()));
+            let event = TaskExit {
+                container_id: id.clone(),
+                id: id.clone(),
+                pid: pid as u32,
+                exit_status: status as u32,
+                exited_at: MessageField::some(at),
+                ..Default::default()
+            };
+            drop(containers);
+            self.0.exited.notify_all();
+            self.publish(topics::TASK_EXIT_EVENT_TOPIC, Box::new(event));
+        }
+        tracing::error!("the maker is gone: no exit is reported from now on");
+    }
+
+    fn publish(&self, topic: &str, event: Box<dyn MessageDyn>) {
+        if let Err(e) =
+            self.0
+                .publisher
+                .publish(shim::Context::default(), topic, &self.0.namespace, event)
+        {
+            tracing::warn!("publish {topic}: {e}");
+        }
+    }
+
+    fn call(&self, request: &Request, fds: &[std::os::fd::RawFd]) -> TtrpcResult<Done> {
+        match self.0.maker.call(request, fds) {
+            Ok(Reply::Done(done)) => Ok(done),
+            Ok(Reply::Failed { kind, message }) => Err(status(kind, message)),
+            Err(e) => Err(status(
+                Kind::System,
+                format!("the shim's maker is gone: {e}"),
+            )),
+        }
+    }
+
+    fn with_entry<T>(&self, id: &str, f: impl FnOnce(&mut Entry) -> T) -> TtrpcResult<T> {
+        let mut containers = self.containers();
+        match containers.get_mut(id) {
+            Some(e) => Ok(f(e)),
+            None => Err(not_found(id)),
+        }
+    }
+
+    fn create_task(&self, req: api::CreateTaskRequest) -> TtrpcResult<api::CreateTaskResponse> {
+        if req.terminal {
+            return Err(unimplemented("a terminal (process.terminal)"));
+        }
+        if !req.checkpoint.is_empty() {
+            return Err(unimplemented("create from a checkpoint"));
+        }
+        let systemd_cgroup = runc_options(&req)?.is_some_and(|o| o.systemd_cgroup);
+        let bundle = PathBuf::from(&req.bundle);
+        let mounted_rootfs = mount_rootfs(&bundle, &req.rootfs)?;
+        let undo_mount = |e| {
+            if mounted_rootfs {
+                unmount_rootfs(&bundle);
+            }
+            e
+        };
+        let stdio = Stdio::open(&req.stdin, &req.stdout, &req.stderr)
+            .map_err(|e| status(Kind::System, format!("open the container's io: {e}")))
+            .map_err(undo_mount)?;
+        let request = Request::Create {
+            root: self.0.root.clone(),
+            id: req.id.clone(),
+            bundle: bundle.clone(),
+            systemd_cgroup,
+        };
+        let done = self
+            .call(&request, &stdio.for_container())
+            .map_err(undo_mount)?;
+        let exit = {
+            let mut early = self.0.early.lock().unwrap_or_else(|e| e.into_inner());
+            early.remove(&done.pid)
+        };
+        let stdio = stdio.keep();
+        self.containers().insert(
+            req.id.clone(),
+            Entry {
+                bundle,
+                pid: done.pid,
+                stdio,
+                mounted_rootfs,
+                exit,
+            },
+        );
+        self.publish(
+            topics::TASK_CREATE_EVENT_TOPIC,
+            Box::new(TaskCreate {
+                container_id: req.id.clone(),
+                bundle: req.bundle.clone(),
+                rootfs: req.rootfs.clone(),
+                io: MessageField::some(TaskIO {
+                    stdin: req.stdin.clone(),
+                    stdout: req.stdout.clone(),
+                    stderr: req.stderr.clone(),
+                    terminal: req.terminal,
+                    ..Default::default()
+                }),
+                pid: done.pid as u32,
+                ..Default::default()
+            }),
+        );
+        Ok(api::CreateTaskResponse {
+            pid: done.pid as u32,
+            ..Default::default()
+        })
+    }
+
+    fn delete_task(&self, id: &str) -> TtrpcResult<api::DeleteResponse> {
+        let pid = self.with_entry(id, |e| e.pid)?;
+        self.call(
+            &Request::Delete {
+                root: self.0.root.clone(),
+                id: id.to_string(),
+                force: false,
+            },
+            &[],
+        )?;
+        // A created container's init is killed by the delete: its exit comes from the maker.
+        let (status, at) = self.wait_exit(id, Some(std::time::Duration::from_secs(5)))?;
+        let entry = self.containers().remove(id);
+        if let Some(entry) = entry {
+            if entry.mounted_rootfs {
+                unmount_rootfs(&entry.bundle);
+            }
+        }
+        self.publish(
+            topics::TASK_DELETE_EVENT_TOPIC,
+            Box::new(TaskDelete {
+                container_id: id.to_string(),
+                id: id.to_string(),
+                pid: pid as u32,
+                exit_status: status,
+                exited_at: MessageField::some(at.clone()),
+                ..Default::default()
+            }),
+        );
+        Ok(api::DeleteResponse {
+            pid: pid as u32,
+            exit_status: status,
+            exited_at: MessageField::some(at),
+            ..Default::default()
+        })
+    }
+
+    /// init's exit status and time, once it has exited (or `timeout` is over: 137, now).
+    fn wait_exit(
+        &self,
+        id: &str,
+        timeout: Option<std::time::Duration>,
+    ) -> TtrpcResult<(u32, Timestamp)> {
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
+        let mut containers = self.containers();
+        loop {
+            match containers.get(id) {
+                None => return Err(not_found(id)),
+                Some(Entry {
+                    exit: Some((s, at)),
+                    ..
+                }) => return Ok((*s, at.clone())),
+                Some(_) => {}
+            }
+            containers = match deadline {
+                None => self
+                    .0
+                    .exited
+                    .wait(containers)
+                    .unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let left = d.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        return Ok((128 + 9, Timestamp::now()));
+                    }
+                    self.0
+                        .exited
+                        .wait_timeout(containers, left)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
+        }
+    }
+}
+
+fn runc_options(req: &api::CreateTaskRequest) -> TtrpcResult<Option<api::Options>> {
+    let Some(any) = req.options.as_ref() else {
+        return Ok(None);
+    };
+    if !any.type_url.ends_with("containerd.runc.v1.Options") {
+        tracing::warn!("options of type {} are not runc's: not read", any.type_url);
+        return Ok(None);
+    }
+    api::Options::parse_from_bytes(&any.value)
+        .map(Some)
+        .map_err(|e| status(Kind::InvalidConfig, format!("the runc options: {e}")))
+}
+
+/// Mounts containerd's rootfs mounts (a snapshot: usually one overlay) on bundle/rootfs.
+fn mount_rootfs(bundle: &Path, mounts: &[shim::protos::types::mount::Mount]) -> TtrpcResult<bool> {
+    if mounts.is_empty() {
+        return Ok(false);
+    }
+    let target = bundle.join("rootfs");
+    std::fs::create_dir_all(&target)
+        .map_err(|e| status(Kind::System, format!("mkdir {}: {e}", target.display())))?;
+    for (n, m) in mounts.iter().enumerate() {
+        if let Err(e) =
+            shim::mount::mount_rootfs(Some(&m.type_), Some(&m.source), &m.options, &target)
+        {
+            if n > 0 {
+                unmount_rootfs(bundle);
+            }
+            return Err(status(
+                Kind::System,
+                format!("mount the rootfs ({} {}): {e}", m.type_, m.source),
+            ));
+        }
+    }
+    Ok(true)
+}
+
+fn unmount_rootfs(bundle: &Path) {
+    let target = bundle.join("rootfs");
+    loop {
+        match nix::mount::umount2(&target, nix::mount::MntFlags::MNT_DETACH) {
+            Ok(()) => continue,
+            Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => break,
+            Err(e) => {
+                tracing::warn!("unmount {}: {e}", target.display());
+                break;
+            }
+        }
+    }
+}
+
+/// vrun's error as containerd takes it: the gRPC code its errdefs read, and vrun's message.
+fn status(kind: Kind, message: String) -> ttrpc::Error {
+    let code = match kind {
+        Kind::NotFound => Code::NOT_FOUND,
+        Kind::AlreadyExists => Code::ALREADY_EXISTS,
+        Kind::WrongState => Code::FAILED_PRECONDITION,
+        Kind::InvalidConfig => Code::INVALID_ARGUMENT,
+        Kind::PermissionDenied => Code::PERMISSION_DENIED,
+        Kind::System => Code::UNKNOWN,
+    };
+    ttrpc::Error::RpcStatus(ttrpc::get_status(code, message))
+}
+
+fn not_found(id: &str) -> ttrpc::Error {
+    status(Kind::NotFound, format!("container {id}: not found"))
+}
+
+fn unimplemented(what: &str) -> ttrpc::Error {
+    ttrpc::Error::RpcStatus(ttrpc::get_status(
+        Code::UNIMPLEMENTED,
+        format!("containerd-shim-vrun-v2 does not support {what} yet"),
+    ))
+}
+
+fn no_exec(exec_id: &str) -> TtrpcResult<()> {
+    if exec_id.is_empty() {
+        Ok(())
+    } else {
+        Err(status(
+            Kind::NotFound,
+            format!("exec {exec_id}: not found (the shim does not exec yet)"),
+        ))
+    }
+}
+
+fn task_status(status: &str) -> api::Status {
+    match status {
+        "created" => api::Status::CREATED,
+        "running" => api::Status::RUNNING,
+        "paused" => api::Status::PAUSED,
+        "stopped" => api::Status::STOPPED,
+        _ => api::Status::UNKNOWN,
+    }
+}
+
+impl shim::Task for Service {
+    fn connect(
+        &self,
+        _: &TtrpcContext,
+        req: api::ConnectRequest,
+    ) -> TtrpcResult<api::ConnectResponse> {
+        let task_pid = self.with_entry(&req.id, |e| e.pid).unwrap_or(0);
+        Ok(api::ConnectResponse {
+            shim_pid: std::process::id(),
+            task_pid: task_pid as u32,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            ..Default::default()
+        })
+    }
+
+    fn create(
+        &self,
+        _: &TtrpcContext,
+        req: api::CreateTaskRequest,
+    ) -> TtrpcResult<api::CreateTaskResponse> {
+        self.create_task(req)
+    }
+
+    fn start(&self, _: &TtrpcContext, req: api::StartRequest) -> TtrpcResult<api::StartResponse> {
+        no_exec(&req.exec_id)?;
+        self.with_entry(&req.id, |_| ())?;
+        let done = self.call(
+            &Request::Start {
+                root: self.0.root.clone(),
+                id: req.id.clone(),
+            },
+            &[],
+        )?;
+        self.publish(
+            topics::TASK_START_EVENT_TOPIC,
+            Box::new(TaskStart {
+                container_id: req.id.clone(),
+                pid: done.pid as u32,
+                ..Default::default()
+            }),
+        );
+        Ok(api::StartResponse {
+            pid: done.pid as u32,
+            ..Default::default()
+        })
+    }
+
+    fn state(&self, _: &TtrpcContext, req: api::StateRequest) -> TtrpcResult<api::StateResponse> {
+        no_exec(&req.exec_id)?;
+        let (bundle, pid, exit, paths) = self.with_entry(&req.id, |e| {
+            (
+                e.bundle.clone(),
+                e.pid,
+                e.exit.clone(),
+                e.stdio.paths.clone(),
+            )
+        })?;
+        let mut resp = api::StateResponse {
+            id: req.id.clone(),
+            bundle: bundle.display().to_string(),
+            pid: pid as u32,
+            stdin: paths[0].clone(),
+            stdout: paths[1].clone(),
+            stderr: paths[2].clone(),
+            ..Default::default()
+        };
+        match exit {
+            Some((status, at)) => {
+                resp.status = api::Status::STOPPED.into();
+                resp.exit_status = status;
+                resp.exited_at = MessageField::some(at);
+            }
+            None => {
+                let done = self.call(
+                    &Request::State {
+                        root: self.0.root.clone(),
+                        id: req.id.clone(),
+                    },
+                    &[],
+                )?;
+                resp.status = task_status(&done.status).into();
+            }
+        }
+        Ok(resp)
+    }
+
+    fn kill(&self, _: &TtrpcContext, req: api::KillRequest) -> TtrpcResult<api::Empty> {
+        no_exec(&req.exec_id)?;
+        let exited = self.with_entry(&req.id, |e| e.exit.is_some())?;
+        if exited && !req.all {
+            return Err(status(Kind::NotFound, "process already finished".into()));
+        }
+        let result = self.call(
+            &Request::Kill {
+                root: self.0.root.clone(),
+                id: req.id.clone(),
+                signal: req.signal as i32,
+                all: req.all,
+            },
+            &[],
+        );
+        match result {
+            Ok(_) => Ok(api::Empty::new()),
+            // vrun's "container not running": containerd's "already finished" is NotFound
+            Err(ttrpc::Error::RpcStatus(s)) if s.code() == Code::FAILED_PRECONDITION => {
+                Err(status(
+                    Kind::NotFound,
+                    format!("process already finished: {}", s.message),
+                ))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn wait(&self, _: &TtrpcContext, req: api::WaitRequest) -> TtrpcResult<api::WaitResponse> {
+        no_exec(&req.exec_id)?;
+        let (status, at) = self.wait_exit(&req.id, None)?;
+        Ok(api::WaitResponse {
+            exit_status: status,
+            exited_at: MessageField::some(at),
+            ..Default::default()
+        })
+    }
+
+    fn delete(
+        &self,
+        _: &TtrpcContext,
+        req: api::DeleteRequest,
+    ) -> TtrpcResult<api::DeleteResponse> {
+        no_exec(&req.exec_id)?;
+        self.delete_task(&req.id)
+    }
+
+    fn pids(&self, _: &TtrpcContext, req: api::PidsRequest) -> TtrpcResult<api::PidsResponse> {
+        self.with_entry(&req.id, |_| ())?;
+        let done = self.call(
+            &Request::Pids {
+                root: self.0.root.clone(),
+                id: req.id.clone(),
+            },
+            &[],
+        )?;
+        Ok(api::PidsResponse {
+            processes: done
+                .pids
+                .into_iter()
+                .map(|pid| shim::protos::types::task::ProcessInfo {
+                    pid: pid as u32,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        })
+    }
+
+    fn pause(&self, _: &TtrpcContext, req: api::PauseRequest) -> TtrpcResult<api::Empty> {
+        self.with_entry(&req.id, |_| ())?;
+        self.call(
+            &Request::Pause {
+                root: self.0.root.clone(),
+                id: req.id.clone(),
+            },
+            &[],
+        )?;
+        self.publish(
+            topics::TASK_PAUSED_EVENT_TOPIC,
+            Box::new(TaskPaused {
+                container_id: req.id.clone(),
+                ..Default::default()
+            }),
+        );
+        Ok(api::Empty::new())
+    }
+
+    fn resume(&self, _: &TtrpcContext, req: api::ResumeRequest) -> TtrpcResult<api::Empty> {
+        self.with_entry(&req.id, |_| ())?;
+        self.call(
+            &Request::Resume {
+                root: self.0.root.clone(),
+                id: req.id.clone(),
+            },
+            &[],
+        )?;
+        self.publish(
+            topics::TASK_RESUMED_EVENT_TOPIC,
+            Box::new(TaskResumed {
+                container_id: req.id.clone(),
+                ..Default::default()
+            }),
+        );
+        Ok(api::Empty::new())
+    }
+
+    fn close_io(&self, _: &TtrpcContext, req: api::CloseIORequest) -> TtrpcResult<api::Empty> {
+        no_exec(&req.exec_id)?;
+        self.with_entry(&req.id, |e| e.stdio.close_stdin())?;
+        Ok(api::Empty::new())
+    }
+
+    fn shutdown(&self, _: &TtrpcContext, _req: api::ShutdownRequest) -> TtrpcResult<api::Empty> {
+        if self.containers().is_empty() {
+            self.0.exit.signal();
+        }
+        Ok(api::Empty::new())
+    }
+}

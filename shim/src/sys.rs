@@ -1,0 +1,37 @@
+//! The shim's unsafe calls, each with why it is sound.
+#![allow(unsafe_code)]
+
+use nix::unistd::ForkResult;
+
+/// Forks the maker (see maker.rs). Called from `Shim::new`, before containerd-shim's
+/// bootstrap starts a thread.
+pub fn fork_before_threads() -> nix::Result<ForkResult> {
+    // SAFETY: the process is single-threaded here (containerd-shim's bootstrap has parsed
+    // its flags and set signal handlers, and starts its threads after `Shim::new`), so the
+    // child inherits no lock held by another thread.
+    unsafe { nix::unistd::fork() }
+}
+
+/// The maker starts without the shim's signal handlers: signal-hook's write to a pipe the
+/// shim reads, so a SIGCHLD of the maker's would wake the shim's reaper.
+pub fn default_signal_handlers() {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    for sig in [
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGPIPE,
+        Signal::SIGCHLD,
+    ] {
+        // SAFETY: installing SIG_DFL runs no handler code; the maker is single-threaded.
+        let _ = unsafe { sigaction(sig, &default) };
+    }
+}
+
+/// Takes ownership of a new fd: one received with SCM_RIGHTS or returned by dup(2).
+pub fn own(fd: std::os::fd::RawFd) -> std::os::fd::OwnedFd {
+    use std::os::fd::FromRawFd;
+    // SAFETY: callers pass an fd just made for this process (recvmsg's SCM_RIGHTS, dup), open
+    // and owned by nothing else.
+    unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
+}
