@@ -265,10 +265,12 @@ impl ContainerDir {
             .context(|| format!("write {}/{STATE_FILE}", self.path.display()))
     }
 
-    /// Removes the directory and everything in it. Most hold only state.json by then: that
-    /// and the directory go in two calls, and only a directory holding more is walked.
+    /// Removes the directory and everything in it. Most hold only state.json (and start's
+    /// mark) by then: those and the directory go in three calls, and only a directory
+    /// holding more is walked.
     pub fn remove(self) -> Result<()> {
         let _ = std::fs::remove_file(self.path.join(STATE_FILE));
+        let _ = std::fs::remove_file(self.path.join(STARTED));
         match std::fs::remove_dir(&self.path) {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
