@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # containerd-shim-vrun-v2 under a private containerd, 1.6 (Debian's) and 2 (built by
 # integration/k8s/tools.sh), through `ctr run --runtime io.containerd.vrun.v2`: output on
-# stdout and stderr, the exit status, a detached task's ps, pause and resume, kill and delete,
+# stdout and stderr, the exit status, a detached task's ps, exec, pause and resume, kill and delete,
 # a config vrun refuses (its message reaches ctr), and a shim killed with SIGKILL (containerd
 # reports the task stopped and cleans up). After each daemon: no shim, container state,
 # mount or cgroup of the run is left.
@@ -67,6 +67,8 @@ checks() { # LABEL CONTAINERD CTR
   label=$1 ctr_bin=$3
   local d=$work/$1 out rc
   mkdir -p "$d"
+  local sockets_before
+  sockets_before=$(ls /run/containerd/s 2>/dev/null | sort)
   sock=$d/containerd.sock
   cat >"$d/config.toml" <<TOML
 version = 2
@@ -97,6 +99,13 @@ TOML
   local n
   n=$(C tasks ps shim-2 | tail -n +2 | wc -l)
   [ "$n" = 1 ] || fail "tasks ps shows $n processes"
+  set +e
+  out=$(C tasks exec --exec-id e1 shim-2 sh -c 'echo exec in pid $$ of $(cat /proc/1/cmdline | tr "\0" " "); exit 4' </dev/null)
+  rc=$?
+  set -e
+  [ "$(echo $out)" = "exec in pid 2 of sleep 1000" ] || fail "tasks exec printed '$out'"
+  [ "$rc" = 4 ] || fail "tasks exec exited $rc, not 4"
+  ok "tasks exec: '$out', exit $rc"
   C tasks pause shim-2
   wait_status shim-2 PAUSED
   C tasks resume shim-2
@@ -137,6 +146,9 @@ TOML
   left=$({ pgrep -f "^$work/bin/containerd-shim-vrun-v2" || true; } | wc -l)
   [ "$left" = 0 ] || fail "$left shim processes left"
   ! grep -qF "$d/" /proc/self/mountinfo || fail "mounts left: $(grep -F "$d/" /proc/self/mountinfo)"
+  local new_sockets
+  new_sockets=$(comm -13 <(echo "$sockets_before") <(ls /run/containerd/s 2>/dev/null | sort))
+  [ -z "$new_sockets" ] || fail "shim sockets left in /run/containerd/s: $new_sockets"
 }
 
 checks containerd-1.6 "$(command -v containerd)" "$(command -v ctr)"

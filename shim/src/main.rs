@@ -8,6 +8,7 @@
 
 mod io;
 mod maker;
+mod metrics;
 mod service;
 mod sys;
 
@@ -54,6 +55,9 @@ impl shim::Shim for Shim {
     fn start_shim(&mut self, opts: StartOpts) -> Result<String, shim::Error> {
         let grouping = sandbox_of(Path::new("config.json")).unwrap_or_else(|| opts.id.clone());
         let (_pid, address) = shim::spawn(opts, &grouping, Vec::new())?;
+        // in the bundle: the shim removes its socket by it when it ends, and `delete` when
+        // containerd cleans up after a shim that died
+        shim::util::write_address(&address)?;
         Ok(address)
     }
 
@@ -67,6 +71,7 @@ impl shim::Shim for Shim {
             Err(e) => return Err(shim::Error::Other(format!("delete {}: {e}", self.id))),
         }
         let _ = nix::mount::umount2("rootfs", nix::mount::MntFlags::MNT_DETACH);
+        remove_dead_socket();
         Ok(DeleteResponse {
             exit_status: 128 + 9,
             exited_at: shim::protos::protobuf::MessageField::some(
@@ -86,6 +91,18 @@ impl shim::Shim for Shim {
             std::process::exit(1)
         };
         service::Service::new(maker, publisher, &self.namespace, self.exit.clone())
+    }
+}
+
+/// The socket of a shim that died (its address in the bundle), unless a shim still serves
+/// it: the pod's other containers may still have theirs.
+fn remove_dead_socket() {
+    let Ok(address) = shim::util::read_address() else {
+        return;
+    };
+    let path = address.trim_start_matches("unix://");
+    if std::os::unix::net::UnixStream::connect(path).is_err() {
+        let _ = std::fs::remove_file(path);
     }
 }
 

@@ -40,6 +40,24 @@ pub enum Request {
         root: PathBuf,
         id: String,
     },
+    /// With three fds, as Create: the process `process_file` (a runtime-spec Process) run in
+    /// the container.
+    Exec {
+        root: PathBuf,
+        id: String,
+        process_file: PathBuf,
+    },
+    /// The container's cgroup limits, from `resources_file` (a runtime-spec LinuxResources).
+    Update {
+        root: PathBuf,
+        id: String,
+        resources_file: PathBuf,
+    },
+    /// A signal to a process the maker exec'd and has not reaped (so its pid is not reused).
+    Signal {
+        pid: i32,
+        signal: i32,
+    },
     Kill {
         root: PathBuf,
         id: String,
@@ -233,6 +251,7 @@ fn serve(calls: OwnedFd, exits: OwnedFd) -> ! {
         }
     }
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut execd = std::collections::HashSet::new();
     loop {
         let mut fds = [
             PollFd::new(calls.as_fd(), PollFlags::POLLIN),
@@ -247,7 +266,7 @@ fn serve(calls: OwnedFd, exits: OwnedFd) -> ! {
         if call {
             match recv(calls.as_raw_fd()) {
                 Ok((msg, fds)) => {
-                    let reply = answer(&msg, fds);
+                    let reply = answer(&msg, fds, &mut execd);
                     let body = serde_json::to_vec(&reply).unwrap_or_default();
                     if send(calls.as_raw_fd(), &body, &[]).is_err() {
                         std::process::exit(0);
@@ -257,12 +276,12 @@ fn serve(calls: OwnedFd, exits: OwnedFd) -> ! {
                 Err(_) => std::process::exit(0),
             }
         }
-        reap(&exits);
+        reap(&exits, &mut execd);
     }
 }
 
 /// Every child that ended, reported.
-fn reap(exits: &OwnedFd) {
+fn reap(exits: &OwnedFd, execd: &mut std::collections::HashSet<i32>) {
     use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
     loop {
         let exit = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
@@ -277,6 +296,7 @@ fn reap(exits: &OwnedFd) {
             Ok(WaitStatus::StillAlive) | Err(_) => return,
             Ok(_) => continue,
         };
+        execd.remove(&exit.pid);
         let body = serde_json::to_vec(&exit).unwrap_or_default();
         if send(exits.as_raw_fd(), &body, &[]).is_err() {
             std::process::exit(0);
@@ -298,7 +318,7 @@ fn close_all_but(keep: &[RawFd]) {
     }
 }
 
-fn answer(msg: &[u8], fds: Vec<OwnedFd>) -> Reply {
+fn answer(msg: &[u8], fds: Vec<OwnedFd>, execd: &mut std::collections::HashSet<i32>) -> Reply {
     let request: Request = match serde_json::from_slice(msg) {
         Ok(r) => r,
         Err(e) => {
@@ -308,7 +328,7 @@ fn answer(msg: &[u8], fds: Vec<OwnedFd>) -> Reply {
             }
         }
     };
-    match run(request, fds) {
+    match run(request, fds, execd) {
         Ok(done) => Reply::Done(done),
         Err(e) => Reply::Failed {
             kind: e.kind().into(),
@@ -317,7 +337,11 @@ fn answer(msg: &[u8], fds: Vec<OwnedFd>) -> Reply {
     }
 }
 
-fn run(request: Request, fds: Vec<OwnedFd>) -> vrun_runtime::Result<Done> {
+fn run(
+    request: Request,
+    fds: Vec<OwnedFd>,
+    execd: &mut std::collections::HashSet<i32>,
+) -> vrun_runtime::Result<Done> {
     use nix::sys::signal::Signal;
     let done = |pid| Done {
         pid,
@@ -343,6 +367,49 @@ fn run(request: Request, fds: Vec<OwnedFd>) -> vrun_runtime::Result<Done> {
             let c = Runtime::new(root).container(&id)?;
             c.start()?;
             Ok(done(c.pid()?))
+        }
+        Request::Exec {
+            root,
+            id,
+            process_file,
+        } => {
+            let opts = vrun_runtime::ExecOptions {
+                process_file: Some(process_file),
+                detach: true,
+                ..vrun_runtime::ExecOptions::default()
+            };
+            let container = Runtime::new(root).container(&id)?;
+            let process = with_stdio(&fds, || container.exec(opts))?;
+            execd.insert(process.pid());
+            Ok(done(process.pid()))
+        }
+        Request::Update {
+            root,
+            id,
+            resources_file,
+        } => {
+            let opts = vrun_runtime::UpdateOptions {
+                resources: Some(resources_file),
+                ..vrun_runtime::UpdateOptions::default()
+            };
+            Runtime::new(root).container(&id)?.update(&opts)?;
+            Ok(done(0))
+        }
+        Request::Signal { pid, signal } => {
+            if !execd.contains(&pid) {
+                return Err(vrun_runtime::Error::WrongState(format!(
+                    "process {pid}: not running"
+                )));
+            }
+            let signal = Signal::try_from(signal)
+                .map_err(|_| vrun_runtime::Error::Invalid(format!("kill: no signal {signal}")))?;
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal).map_err(|e| {
+                vrun_runtime::Error::Sys {
+                    what: format!("signal process {pid}"),
+                    source: e,
+                }
+            })?;
+            Ok(done(pid))
         }
         Request::Kill {
             root,

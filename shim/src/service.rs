@@ -7,7 +7,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use containerd_shim as shim;
 use shim::api;
 use shim::protos::events::task::{
-    TaskCreate, TaskDelete, TaskExit, TaskIO, TaskPaused, TaskResumed, TaskStart,
+    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskOOM, TaskPaused,
+    TaskResumed, TaskStart,
 };
 use shim::protos::protobuf::well_known_types::timestamp::Timestamp;
 use shim::protos::protobuf::{Message, MessageDyn, MessageField};
@@ -26,6 +27,18 @@ struct Entry {
     stdio: Stdio,
     /// Its rootfs was mounted from containerd's list (undone at delete).
     mounted_rootfs: bool,
+    exit: Option<(u32, Timestamp)>,
+    execs: HashMap<String, ExecEntry>,
+}
+
+/// A process exec'd into a container: added by Exec, run by Start.
+struct ExecEntry {
+    /// The runtime-spec Process containerd gave (JSON), until Start runs it.
+    spec: Vec<u8>,
+    paths: [String; 3],
+    /// 0 until started.
+    pid: i32,
+    stdio: Option<Stdio>,
     exit: Option<(u32, Timestamp)>,
 }
 
@@ -80,27 +93,126 @@ impl Service {
     fn read_exits(&self) {
         while let Some(Exit { pid, status }) = self.0.maker.next_exit() {
             let at = Timestamp::now();
+            let exit = (status as u32, at.clone());
             let mut containers = self.containers();
-            let Some((id, entry)) = containers.iter_mut().find(|(_, e)| e.pid == pid) else {
-                drop(containers);
+            let mut event = None;
+            for (id, entry) in containers.iter_mut() {
+                if entry.pid == pid && entry.exit.is_none() {
+                    entry.exit = Some(exit.clone());
+                    event = Some((id.clone(), id.clone()));
+                    break;
+                }
+                if let Some((exec_id, e)) = entry
+                    .execs
+                    .iter_mut()
+                    .find(|(_, e)| e.pid == pid && e.exit.is_none())
+                {
+                    e.exit = Some(exit.clone());
+                    // its ends of containerd's fifos: EOF for containerd once it is gone
+                    e.stdio = None;
+                    event = Some((id.clone(), exec_id.clone()));
+                    break;
+                }
+            }
+            let Some((container_id, id)) = event else {
+                // (under the containers' lock: a create or exec start takes its early exit
+                // under it too, once it has recorded the pid, so none is lost between)
                 let mut early = self.0.early.lock().unwrap_or_else(|e| e.into_inner());
-                early.insert(pid, (status as u32, at));
+                early.insert(pid, exit);
                 continue;
-            };
-            entry.exit = Some((status as u32, at.clone()));
-            let event = TaskExit {
-                container_id: id.clone(),
-                id: id.clone(),
-                pid: pid as u32,
-                exit_status: status as u32,
-                exited_at: MessageField::some(at),
-                ..Default::default()
             };
             drop(containers);
             self.0.exited.notify_all();
-            self.publish(topics::TASK_EXIT_EVENT_TOPIC, Box::new(event));
+            if container_id == id && self.oom_killed(&id) {
+                // before the exit: CRI gives the exit its reason (OOMKilled) from this event
+                self.publish(
+                    topics::TASK_OOM_EVENT_TOPIC,
+                    Box::new(TaskOOM {
+                        container_id: id.clone(),
+                        ..Default::default()
+                    }),
+                );
+            }
+            self.publish(
+                topics::TASK_EXIT_EVENT_TOPIC,
+                Box::new(TaskExit {
+                    container_id,
+                    id,
+                    pid: pid as u32,
+                    exit_status: status as u32,
+                    exited_at: MessageField::some(at),
+                    ..Default::default()
+                }),
+            );
         }
         tracing::error!("the maker is gone: no exit is reported from now on");
+    }
+
+    /// Whether the OOM killer acted in the container's cgroup (read in this process: a file
+    /// read, no fork).
+    fn oom_killed(&self, id: &str) -> bool {
+        vrun_runtime::Runtime::new(&self.0.root)
+            .container(id)
+            .and_then(|c| c.state())
+            .ok()
+            .and_then(|(state, _)| state.cgroup)
+            .is_some_and(|cg| cg.oom_kills() > 0)
+    }
+
+    fn stats_of(&self, id: &str) -> TtrpcResult<api::StatsResponse> {
+        self.with_entry(id, |_| ())?;
+        let (state, _) = vrun_runtime::Runtime::new(&self.0.root)
+            .container(id)
+            .and_then(|c| c.state())
+            .map_err(|e| status(e.kind().into(), e.to_string()))?;
+        let Some(cg) = state.cgroup else {
+            return Err(unimplemented(
+                "stats of a container without a cgroup of its own",
+            ));
+        };
+        if cg.version != vrun_cgroup::Version::V1 {
+            return Err(unimplemented(
+                "stats on cgroup v2 (containerd-shim-protos 0.10 has no v2 Metrics message)",
+            ));
+        }
+        let metrics = crate::metrics::from_stats(&cg.stats());
+        let value = metrics
+            .write_to_bytes()
+            .map_err(|e| status(Kind::System, format!("encode the metrics: {e}")))?;
+        Ok(api::StatsResponse {
+            stats: MessageField::some(shim::protos::protobuf::well_known_types::any::Any {
+                type_url: crate::metrics::TYPE_URL_V1.to_string(),
+                value,
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+    }
+
+    fn update_resources(&self, req: &api::UpdateTaskRequest) -> TtrpcResult<()> {
+        let bundle = self.with_entry(&req.id, |e| e.bundle.clone())?;
+        let Some(resources) = req.resources.as_ref() else {
+            return Ok(());
+        };
+        // vrun reads them from a file, as `runc update --resources` does.
+        let file = bundle.join(".vrun-update.json");
+        std::fs::write(&file, &resources.value)
+            .map_err(|e| status(Kind::System, format!("write {}: {e}", file.display())))?;
+        let result = self.call(
+            &Request::Update {
+                root: self.0.root.clone(),
+                id: req.id.clone(),
+                resources_file: file.clone(),
+            },
+            &[],
+        );
+        let _ = std::fs::remove_file(&file);
+        result.map(drop)
+    }
+
+    fn early_exit(&self, pid: i32) -> Option<(u32, Timestamp)> {
+        let mut early = self.0.early.lock().unwrap_or_else(|e| e.into_inner());
+        early.remove(&pid)
     }
 
     fn publish(&self, topic: &str, event: Box<dyn MessageDyn>) {
@@ -160,12 +272,10 @@ impl Service {
         let done = self
             .call(&request, &stdio.for_container())
             .map_err(undo_mount)?;
-        let exit = {
-            let mut early = self.0.early.lock().unwrap_or_else(|e| e.into_inner());
-            early.remove(&done.pid)
-        };
         let stdio = stdio.keep();
-        self.containers().insert(
+        let mut containers = self.containers();
+        let exit = self.early_exit(done.pid);
+        containers.insert(
             req.id.clone(),
             Entry {
                 bundle,
@@ -173,8 +283,10 @@ impl Service {
                 stdio,
                 mounted_rootfs,
                 exit,
+                execs: HashMap::new(),
             },
         );
+        drop(containers);
         self.publish(
             topics::TASK_CREATE_EVENT_TOPIC,
             Box::new(TaskCreate {
@@ -209,7 +321,7 @@ impl Service {
             &[],
         )?;
         // A created container's init is killed by the delete: its exit comes from the maker.
-        let (status, at) = self.wait_exit(id, Some(std::time::Duration::from_secs(5)))?;
+        let (status, at) = self.wait_exit(id, "", Some(std::time::Duration::from_secs(5)))?;
         let entry = self.containers().remove(id);
         if let Some(entry) = entry {
             if entry.mounted_rootfs {
@@ -235,22 +347,29 @@ impl Service {
         })
     }
 
-    /// init's exit status and time, once it has exited (or `timeout` is over: 137, now).
+    /// The exit status and time of init (`exec_id` empty) or an exec'd process, once it has
+    /// exited (or `timeout` is over: 137, now).
     fn wait_exit(
         &self,
         id: &str,
+        exec_id: &str,
         timeout: Option<std::time::Duration>,
     ) -> TtrpcResult<(u32, Timestamp)> {
         let deadline = timeout.map(|t| std::time::Instant::now() + t);
         let mut containers = self.containers();
         loop {
-            match containers.get(id) {
-                None => return Err(not_found(id)),
-                Some(Entry {
-                    exit: Some((s, at)),
-                    ..
-                }) => return Ok((*s, at.clone())),
-                Some(_) => {}
+            let entry = containers.get(id).ok_or_else(|| not_found(id))?;
+            let exit = if exec_id.is_empty() {
+                &entry.exit
+            } else {
+                &entry
+                    .execs
+                    .get(exec_id)
+                    .ok_or_else(|| exec_not_found(exec_id))?
+                    .exit
+            };
+            if let Some((s, at)) = exit {
+                return Ok((*s, at.clone()));
             }
             containers = match deadline {
                 None => self
@@ -272,6 +391,202 @@ impl Service {
             };
         }
     }
+
+    fn add_exec(&self, req: api::ExecProcessRequest) -> TtrpcResult<()> {
+        if req.terminal {
+            return Err(unimplemented("an exec with a terminal"));
+        }
+        if req.exec_id.is_empty()
+            || req.exec_id.contains('/')
+            || req.exec_id.starts_with('.')
+            || req.exec_id.len() > 128
+        {
+            return Err(status(
+                Kind::InvalidConfig,
+                format!("exec id {:?}: not a valid id", req.exec_id),
+            ));
+        }
+        let spec = req
+            .spec
+            .as_ref()
+            .map(|a| a.value.clone())
+            .unwrap_or_default();
+        let exec = ExecEntry {
+            spec,
+            paths: [req.stdin.clone(), req.stdout.clone(), req.stderr.clone()],
+            pid: 0,
+            stdio: None,
+            exit: None,
+        };
+        let mut containers = self.containers();
+        let entry = containers
+            .get_mut(&req.id)
+            .ok_or_else(|| not_found(&req.id))?;
+        if entry.exit.is_some() {
+            return Err(status(
+                Kind::WrongState,
+                format!("container {}: not running", req.id),
+            ));
+        }
+        if entry.execs.contains_key(&req.exec_id) {
+            return Err(status(
+                Kind::AlreadyExists,
+                format!("exec {}: exists already", req.exec_id),
+            ));
+        }
+        entry.execs.insert(req.exec_id.clone(), exec);
+        drop(containers);
+        self.publish(
+            topics::TASK_EXEC_ADDED_EVENT_TOPIC,
+            Box::new(TaskExecAdded {
+                container_id: req.id.clone(),
+                exec_id: req.exec_id.clone(),
+                ..Default::default()
+            }),
+        );
+        Ok(())
+    }
+
+    fn start_exec(&self, id: &str, exec_id: &str) -> TtrpcResult<i32> {
+        let (bundle, spec, paths) = self
+            .with_entry(id, |e| {
+                let x = e.execs.get_mut(exec_id)?;
+                (x.pid == 0).then(|| {
+                    (
+                        e.bundle.clone(),
+                        std::mem::take(&mut x.spec),
+                        x.paths.clone(),
+                    )
+                })
+            })?
+            .ok_or_else(|| exec_not_found(exec_id))?;
+        let stdio = Stdio::open(&paths[0], &paths[1], &paths[2])
+            .map_err(|e| status(Kind::System, format!("open the exec's io: {e}")))?;
+        // vrun reads the process from a file, as `runc exec --process` does.
+        let file = bundle.join(format!(".vrun-exec-{exec_id}.json"));
+        std::fs::write(&file, &spec)
+            .map_err(|e| status(Kind::System, format!("write {}: {e}", file.display())))?;
+        let result = self.call(
+            &Request::Exec {
+                root: self.0.root.clone(),
+                id: id.to_string(),
+                process_file: file.clone(),
+            },
+            &stdio.for_container(),
+        );
+        let _ = std::fs::remove_file(&file);
+        let done = result?;
+        self.with_entry(id, |e| {
+            if let Some(x) = e.execs.get_mut(exec_id) {
+                x.pid = done.pid;
+                // (under the containers' lock, as read_exits keeps an exit it could not place)
+                x.exit = self.early_exit(done.pid);
+                x.stdio = if x.exit.is_none() {
+                    Some(stdio.keep())
+                } else {
+                    None
+                };
+            }
+        })?;
+        self.publish(
+            topics::TASK_EXEC_STARTED_EVENT_TOPIC,
+            Box::new(TaskExecStarted {
+                container_id: id.to_string(),
+                exec_id: exec_id.to_string(),
+                pid: done.pid as u32,
+                ..Default::default()
+            }),
+        );
+        Ok(done.pid)
+    }
+
+    fn delete_exec(&self, id: &str, exec_id: &str) -> TtrpcResult<api::DeleteResponse> {
+        let mut containers = self.containers();
+        let entry = containers.get_mut(id).ok_or_else(|| not_found(id))?;
+        let x = entry
+            .execs
+            .get(exec_id)
+            .ok_or_else(|| exec_not_found(exec_id))?;
+        if x.pid != 0 && x.exit.is_none() {
+            return Err(status(
+                Kind::WrongState,
+                format!("exec {exec_id}: still running"),
+            ));
+        }
+        let pid = x.pid;
+        let (status, at) = x.exit.clone().unwrap_or((0, Timestamp::now()));
+        entry.execs.remove(exec_id);
+        Ok(api::DeleteResponse {
+            pid: pid as u32,
+            exit_status: status,
+            exited_at: MessageField::some(at),
+            ..Default::default()
+        })
+    }
+
+    fn exec_state(&self, req: &api::StateRequest) -> TtrpcResult<api::StateResponse> {
+        self.with_entry(&req.id, |e| {
+            let x = e
+                .execs
+                .get(&req.exec_id)
+                .ok_or_else(|| exec_not_found(&req.exec_id))?;
+            let mut resp = api::StateResponse {
+                id: req.exec_id.clone(),
+                exec_id: req.exec_id.clone(),
+                bundle: e.bundle.display().to_string(),
+                pid: x.pid as u32,
+                stdin: x.paths[0].clone(),
+                stdout: x.paths[1].clone(),
+                stderr: x.paths[2].clone(),
+                ..Default::default()
+            };
+            resp.status = match (&x.exit, x.pid) {
+                (Some((s, at)), _) => {
+                    resp.exit_status = *s;
+                    resp.exited_at = MessageField::some(at.clone());
+                    api::Status::STOPPED
+                }
+                (None, 0) => api::Status::CREATED,
+                (None, _) => api::Status::RUNNING,
+            }
+            .into();
+            Ok(resp)
+        })?
+    }
+
+    fn kill_exec(&self, req: &api::KillRequest) -> TtrpcResult<()> {
+        let pid = self.with_entry(&req.id, |e| {
+            let x = e
+                .execs
+                .get(&req.exec_id)
+                .ok_or_else(|| exec_not_found(&req.exec_id))?;
+            match (&x.exit, x.pid) {
+                (None, pid) if pid > 0 => Ok(pid),
+                (None, _) => Err(status(
+                    Kind::WrongState,
+                    format!("exec {}: not started", req.exec_id),
+                )),
+                (Some(_), _) => Err(status(Kind::NotFound, "process already finished".into())),
+            }
+        })??;
+        match self.call(
+            &Request::Signal {
+                pid,
+                signal: req.signal as i32,
+            },
+            &[],
+        ) {
+            Ok(_) => Ok(()),
+            Err(ttrpc::Error::RpcStatus(s)) if s.code() == Code::FAILED_PRECONDITION => {
+                Err(status(Kind::NotFound, "process already finished".into()))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn exec_not_found(exec_id: &str) -> ttrpc::Error {
+    status(Kind::NotFound, format!("exec {exec_id}: not found"))
 }
 
 fn runc_options(req: &api::CreateTaskRequest) -> TtrpcResult<Option<api::Options>> {
@@ -349,17 +664,6 @@ fn unimplemented(what: &str) -> ttrpc::Error {
     ))
 }
 
-fn no_exec(exec_id: &str) -> TtrpcResult<()> {
-    if exec_id.is_empty() {
-        Ok(())
-    } else {
-        Err(status(
-            Kind::NotFound,
-            format!("exec {exec_id}: not found (the shim does not exec yet)"),
-        ))
-    }
-}
-
 fn task_status(status: &str) -> api::Status {
     match status {
         "created" => api::Status::CREATED,
@@ -393,8 +697,19 @@ impl shim::Task for Service {
         self.create_task(req)
     }
 
+    fn exec(&self, _: &TtrpcContext, req: api::ExecProcessRequest) -> TtrpcResult<api::Empty> {
+        self.add_exec(req)?;
+        Ok(api::Empty::new())
+    }
+
     fn start(&self, _: &TtrpcContext, req: api::StartRequest) -> TtrpcResult<api::StartResponse> {
-        no_exec(&req.exec_id)?;
+        if !req.exec_id.is_empty() {
+            let pid = self.start_exec(&req.id, &req.exec_id)?;
+            return Ok(api::StartResponse {
+                pid: pid as u32,
+                ..Default::default()
+            });
+        }
         self.with_entry(&req.id, |_| ())?;
         let done = self.call(
             &Request::Start {
@@ -418,7 +733,9 @@ impl shim::Task for Service {
     }
 
     fn state(&self, _: &TtrpcContext, req: api::StateRequest) -> TtrpcResult<api::StateResponse> {
-        no_exec(&req.exec_id)?;
+        if !req.exec_id.is_empty() {
+            return self.exec_state(&req);
+        }
         let (bundle, pid, exit, paths) = self.with_entry(&req.id, |e| {
             (
                 e.bundle.clone(),
@@ -457,7 +774,10 @@ impl shim::Task for Service {
     }
 
     fn kill(&self, _: &TtrpcContext, req: api::KillRequest) -> TtrpcResult<api::Empty> {
-        no_exec(&req.exec_id)?;
+        if !req.exec_id.is_empty() {
+            self.kill_exec(&req)?;
+            return Ok(api::Empty::new());
+        }
         let exited = self.with_entry(&req.id, |e| e.exit.is_some())?;
         if exited && !req.all {
             return Err(status(Kind::NotFound, "process already finished".into()));
@@ -485,8 +805,7 @@ impl shim::Task for Service {
     }
 
     fn wait(&self, _: &TtrpcContext, req: api::WaitRequest) -> TtrpcResult<api::WaitResponse> {
-        no_exec(&req.exec_id)?;
-        let (status, at) = self.wait_exit(&req.id, None)?;
+        let (status, at) = self.wait_exit(&req.id, &req.exec_id, None)?;
         Ok(api::WaitResponse {
             exit_status: status,
             exited_at: MessageField::some(at),
@@ -499,7 +818,9 @@ impl shim::Task for Service {
         _: &TtrpcContext,
         req: api::DeleteRequest,
     ) -> TtrpcResult<api::DeleteResponse> {
-        no_exec(&req.exec_id)?;
+        if !req.exec_id.is_empty() {
+            return self.delete_exec(&req.id, &req.exec_id);
+        }
         self.delete_task(&req.id)
     }
 
@@ -564,8 +885,22 @@ impl shim::Task for Service {
     }
 
     fn close_io(&self, _: &TtrpcContext, req: api::CloseIORequest) -> TtrpcResult<api::Empty> {
-        no_exec(&req.exec_id)?;
-        self.with_entry(&req.id, |e| e.stdio.close_stdin())?;
+        self.with_entry(&req.id, |e| {
+            if req.exec_id.is_empty() {
+                e.stdio.close_stdin();
+            } else if let Some(s) = e.execs.get_mut(&req.exec_id).and_then(|x| x.stdio.as_mut()) {
+                s.close_stdin();
+            }
+        })?;
+        Ok(api::Empty::new())
+    }
+
+    fn stats(&self, _: &TtrpcContext, req: api::StatsRequest) -> TtrpcResult<api::StatsResponse> {
+        self.stats_of(&req.id)
+    }
+
+    fn update(&self, _: &TtrpcContext, req: api::UpdateTaskRequest) -> TtrpcResult<api::Empty> {
+        self.update_resources(&req)?;
         Ok(api::Empty::new())
     }
 
