@@ -39,8 +39,8 @@ pub enum Error {
 }
 
 /// What kind of failure an [`Error`] is: what a caller acts on (a shim's gRPC code, an
-/// exit status, a retry).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// exit status, a retry). Serializable: a shim passes it between its processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ErrorKind {
     /// No container of that id.
     NotFound,

@@ -98,31 +98,7 @@ pub struct Done {
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Reply {
     Done(Done),
-    Failed { kind: Kind, message: String },
-}
-
-/// vrun's [`ErrorKind`], across the socket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Kind {
-    NotFound,
-    AlreadyExists,
-    WrongState,
-    InvalidConfig,
-    PermissionDenied,
-    System,
-}
-
-impl From<ErrorKind> for Kind {
-    fn from(k: ErrorKind) -> Kind {
-        match k {
-            ErrorKind::NotFound => Kind::NotFound,
-            ErrorKind::AlreadyExists => Kind::AlreadyExists,
-            ErrorKind::WrongState => Kind::WrongState,
-            ErrorKind::InvalidConfig => Kind::InvalidConfig,
-            ErrorKind::PermissionDenied => Kind::PermissionDenied,
-            _ => Kind::System,
-        }
-    }
+    Failed { kind: ErrorKind, message: String },
 }
 
 /// A process of the maker's that ended, with its status as a shell gives it (128 + the
@@ -323,7 +299,7 @@ fn answer(msg: &[u8], fds: Vec<OwnedFd>, execd: &mut std::collections::HashSet<i
         Ok(r) => r,
         Err(e) => {
             return Reply::Failed {
-                kind: Kind::System,
+                kind: ErrorKind::System,
                 message: format!("a malformed call to the maker: {e}"),
             }
         }
@@ -331,7 +307,7 @@ fn answer(msg: &[u8], fds: Vec<OwnedFd>, execd: &mut std::collections::HashSet<i
     match run(request, fds, execd) {
         Ok(done) => Reply::Done(done),
         Err(e) => Reply::Failed {
-            kind: e.kind().into(),
+            kind: e.kind(),
             message: e.to_string(),
         },
     }

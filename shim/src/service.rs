@@ -18,7 +18,8 @@ use shim::synchronous::publisher::RemotePublisher;
 use shim::{ExitSignal, TtrpcContext, TtrpcResult};
 
 use crate::io::Stdio;
-use crate::maker::{Done, Exit, Kind, Maker, Reply, Request};
+use crate::maker::{Done, Exit, Maker, Reply, Request};
+use vrun_runtime::ErrorKind as Kind;
 
 /// A container of this shim's.
 struct Entry {
@@ -164,7 +165,7 @@ impl Service {
         let (state, _) = vrun_runtime::Runtime::new(&self.0.root)
             .container(id)
             .and_then(|c| c.state())
-            .map_err(|e| status(e.kind().into(), e.to_string()))?;
+            .map_err(|e| status(e.kind(), e.to_string()))?;
         let Some(cg) = state.cgroup else {
             return Err(unimplemented(
                 "stats of a container without a cgroup of its own",
@@ -208,6 +209,37 @@ impl Service {
         );
         let _ = std::fs::remove_file(&file);
         result.map(drop)
+    }
+
+    /// Pause (`frozen`) or resume, and its event.
+    fn freeze(&self, id: &str, frozen: bool) -> TtrpcResult<()> {
+        self.with_entry(id, |_| ())?;
+        let (root, id) = (self.0.root.clone(), id.to_string());
+        let request = match frozen {
+            true => Request::Pause {
+                root,
+                id: id.clone(),
+            },
+            false => Request::Resume {
+                root,
+                id: id.clone(),
+            },
+        };
+        self.call(&request, &[])?;
+        if frozen {
+            let event = TaskPaused {
+                container_id: id,
+                ..Default::default()
+            };
+            self.publish(topics::TASK_PAUSED_EVENT_TOPIC, Box::new(event));
+        } else {
+            let event = TaskResumed {
+                container_id: id,
+                ..Default::default()
+            };
+            self.publish(topics::TASK_RESUMED_EVENT_TOPIC, Box::new(event));
+        }
+        Ok(())
     }
 
     fn early_exit(&self, pid: i32) -> Option<(u32, Timestamp)> {
@@ -847,40 +879,12 @@ impl shim::Task for Service {
     }
 
     fn pause(&self, _: &TtrpcContext, req: api::PauseRequest) -> TtrpcResult<api::Empty> {
-        self.with_entry(&req.id, |_| ())?;
-        self.call(
-            &Request::Pause {
-                root: self.0.root.clone(),
-                id: req.id.clone(),
-            },
-            &[],
-        )?;
-        self.publish(
-            topics::TASK_PAUSED_EVENT_TOPIC,
-            Box::new(TaskPaused {
-                container_id: req.id.clone(),
-                ..Default::default()
-            }),
-        );
+        self.freeze(&req.id, true)?;
         Ok(api::Empty::new())
     }
 
     fn resume(&self, _: &TtrpcContext, req: api::ResumeRequest) -> TtrpcResult<api::Empty> {
-        self.with_entry(&req.id, |_| ())?;
-        self.call(
-            &Request::Resume {
-                root: self.0.root.clone(),
-                id: req.id.clone(),
-            },
-            &[],
-        )?;
-        self.publish(
-            topics::TASK_RESUMED_EVENT_TOPIC,
-            Box::new(TaskResumed {
-                container_id: req.id.clone(),
-                ..Default::default()
-            }),
-        );
+        self.freeze(&req.id, false)?;
         Ok(api::Empty::new())
     }
 
