@@ -52,6 +52,10 @@ cp "$shim_bin" "$work/bin/"
 busybox_rootfs "$work/rootfs"
 python3 "$top/integration/lib/oci-image.py" "$work/rootfs" localhost/vrun-busybox:latest "$work/image.tar"
 
+# The socket a shim of container ID serves on, as containerd names it (the sha256 of its
+# address, namespace and id), so that this run's are told from any other daemon's.
+socket_of() { echo "/run/containerd/s/$(printf '%s' "$sock/default/$1" | sha256sum | cut -d' ' -f1)"; }
+
 status_of() { C tasks ls | awk -v t="$1" '$1==t{print $3}'; }
 wait_status() { # TASK STATUS
   local s=""
@@ -67,8 +71,6 @@ checks() { # LABEL CONTAINERD CTR
   label=$1 ctr_bin=$3
   local d=$work/$1 out rc
   mkdir -p "$d"
-  local sockets_before
-  sockets_before=$(ls /run/containerd/s 2>/dev/null | sort)
   sock=$d/containerd.sock
   cat >"$d/config.toml" <<TOML
 version = 2
@@ -96,6 +98,7 @@ TOML
 
   C "${R[@]}" -d localhost/vrun-busybox:latest shim-2 sleep 1000 >/dev/null
   wait_status shim-2 RUNNING
+  [ -S "$(socket_of shim-2)" ] || fail "shim-2's socket is not $(socket_of shim-2): $(pgrep -af "^$work/bin/containerd-shim-vrun-v2")"
   local n
   n=$(C tasks ps shim-2 | tail -n +2 | wc -l)
   [ "$n" = 1 ] || fail "tasks ps shows $n processes"
@@ -146,9 +149,11 @@ TOML
   left=$({ pgrep -f "^$work/bin/containerd-shim-vrun-v2" || true; } | wc -l)
   [ "$left" = 0 ] || fail "$left shim processes left"
   ! grep -qF "$d/" /proc/self/mountinfo || fail "mounts left: $(grep -F "$d/" /proc/self/mountinfo)"
-  local new_sockets
-  new_sockets=$(comm -13 <(echo "$sockets_before") <(ls /run/containerd/s 2>/dev/null | sort))
-  [ -z "$new_sockets" ] || fail "shim sockets left in /run/containerd/s: $new_sockets"
+  local id left_sockets=""
+  for id in shim-1 shim-2 shim-3 shim-4; do
+    [ -e "$(socket_of "$id")" ] && left_sockets+=" $id"
+  done
+  [ -z "$left_sockets" ] || fail "shim sockets left in /run/containerd/s, of:$left_sockets"
 }
 
 checks containerd-1.6 "$(command -v containerd)" "$(command -v ctr)"

@@ -22,6 +22,8 @@ use shim::{Config, DeleteResponse, ExitSignal, Flags, StartOpts};
 struct Shim {
     namespace: String,
     id: String,
+    /// The socket it serves on (`-socket unix://...`), removed when it ends.
+    socket: String,
     /// Forked in serve mode only (the `start` and `delete` actions make no container).
     maker: std::sync::Mutex<Option<maker::Maker>>,
     exit: Arc<ExitSignal>,
@@ -47,6 +49,7 @@ impl shim::Shim for Shim {
         Shim {
             namespace: flags.namespace.clone(),
             id: flags.id.clone(),
+            socket: flags.socket.clone(),
             maker: std::sync::Mutex::new(maker),
             exit: Arc::new(ExitSignal::default()),
         }
@@ -83,6 +86,12 @@ impl shim::Shim for Shim {
 
     fn wait(&mut self) {
         self.exit.wait();
+        // Here rather than by containerd-shim after it, which finds the socket by the
+        // address file of the bundle: containerd may have removed a pod's bundle by then.
+        let path = self.socket.trim_start_matches("unix://");
+        if !path.is_empty() {
+            let _ = std::fs::remove_file(path);
+        }
     }
 
     fn create_task_service(&self, publisher: RemotePublisher) -> Self::T {
