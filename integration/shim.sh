@@ -35,6 +35,7 @@ stop_daemon() {
 cleanup() {
   set +e
   stop_daemon
+  set +e # (stop_daemon gives set -e back)
   grep -F "$work" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
   rm -rf "$work"
   rmdir /run/containerd/vrun/default /run/containerd/vrun /run/containerd/fifo /run/containerd/s /run/containerd 2>/dev/null
