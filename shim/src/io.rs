@@ -2,8 +2,8 @@
 //!
 //! runc's shim copies between the fifos and pipes of its own, with a goroutine per stream;
 //! this shim hands the fifos to the container (its writes go straight to containerd's
-//! reader, with no copy and no thread), and keeps what runc's shim keeps the fifos alive
-//! with: a read end of stdout and stderr (the container's writes do not fail while containerd
+//! reader, with no copy and no thread), once containerd has opened its ends (as runc's shim
+//! waits), and keeps what runc's shim keeps the fifos alive with: a read end of stdout and stderr (the container's writes do not fail while containerd
 //! is away, as a restart), and a write end of stdin, closed by CloseIO (the container reads
 //! EOF then, once containerd's writer has closed too).
 
@@ -49,8 +49,11 @@ impl Stdio {
                 io.theirs
                     .push(OpenOptions::new().write(true).open("/dev/null")?);
             } else {
+                // containerd's reader first, as runc's shim waits for it: data the container
+                // writes before containerd has opened its end would be lost to a client that
+                // gives up opening once the task is gone (ctr run --rm).
+                io.theirs.push(open_writer_once_read(path)?);
                 io.kept.push(open_fifo(path, false)?);
-                io.theirs.push(open_fifo(path, true)?);
             }
         }
         Ok(io)
@@ -73,7 +76,7 @@ impl Stdio {
 }
 
 /// A fifo's end, opened without blocking: a read end needs no writer with O_NONBLOCK, and a
-/// write end is opened once a read end (ours) exists.
+/// write end is opened once a read end exists.
 fn open_fifo(path: &str, write: bool) -> std::io::Result<File> {
     let f = OpenOptions::new()
         .read(!write)
@@ -85,6 +88,36 @@ fn open_fifo(path: &str, write: bool) -> std::io::Result<File> {
         set_blocking(&f)?;
     }
     Ok(f)
+}
+
+/// How long Create waits for containerd to open a fifo's read end.
+const READER_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The write end of a fifo, once a reader has it open (ENXIO until then).
+fn open_writer_once_read(path: &str) -> std::io::Result<File> {
+    let deadline = std::time::Instant::now() + READER_WAIT;
+    loop {
+        let opened = OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(path);
+        match opened {
+            Ok(f) => {
+                set_blocking(&f)?;
+                return Ok(f);
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
+                if std::time::Instant::now() > deadline {
+                    return Err(std::io::Error::new(
+                        e.kind(),
+                        format!("{path}: containerd did not open it in {READER_WAIT:?}"),
+                    ));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            Err(e) => return Err(std::io::Error::new(e.kind(), format!("open {path}: {e}"))),
+        }
+    }
 }
 
 fn set_blocking(f: &File) -> std::io::Result<()> {
