@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # containerd-shim-vrun-v2 under a private containerd, 1.6 (Debian's) and 2 (built by
 # integration/k8s/tools.sh), through `ctr run --runtime io.containerd.vrun.v2`: output on
-# stdout and stderr, the exit status, a detached task's ps, exec, pause and resume, kill and delete,
+# stdout and stderr, the exit status, a terminal (run -t and exec -t, ctr's size), a detached
+# task's ps, exec, pause and resume, kill and delete,
 # a config vrun refuses (its message reaches ctr), and a shim killed with SIGKILL (containerd
 # reports the task stopped and cleans up). After each daemon: no shim, container state,
 # mount or cgroup of the run is left.
@@ -15,8 +16,17 @@ shim_bin=$(release_dir)/containerd-shim-vrun-v2
 
 work=$(mktemp -d /tmp/vrun-shim.XXXXXX)
 daemon="" sock="" passed=0 ctr_bin=ctr
-# (containerd 2's ctr warns of cgroup v1 on every call: not this test's business)
-C() { "$ctr_bin" --address "$sock" "$@" 2> >(grep -v "support for cgroup v1 is deprecated" >&2); }
+# (containerd 2's ctr warns of cgroup v1 on every call: not this test's business; filtered
+# once ctr is done, not by a process substitution, which may still be writing when the caller
+# reads what ctr wrote to stderr)
+C() {
+  local rc=0 e
+  e=$(mktemp "$work/ctr-stderr.XXXXXX")
+  "$ctr_bin" --address "$sock" "$@" 2>"$e" || rc=$?
+  grep -v "support for cgroup v1 is deprecated" "$e" >&2 || true
+  rm -f "$e"
+  return "$rc"
+}
 stop_daemon() {
   set +e
   if [ -n "$daemon" ]; then
@@ -97,6 +107,15 @@ TOML
   [ "$rc" = 3 ] || fail "ctr run exited $rc, not 3"
   ok "ctr run --rm: stdout '$out', stderr apart, exit $rc"
 
+  # A terminal: ctr -t needs one of its own (script's pty, sized here); the container's
+  # size comes from ctr's ResizePty after the start, hence the shell's wait.
+  out=$(tty_run "stty rows 33 cols 101; $ctr_bin --address $sock ${R[*]} -t --rm localhost/vrun-busybox:latest shim-5 sh -c 'sleep 0.5; tty; stty size; exit 5' 2>$d/err; echo rc=\$?")
+  # (the pty echoes a NUL that reaches it from script's, as "^@": so with runc's shim too)
+  grep -q "/dev/pts/0$" <<<"$out" || fail "ctr run -t: no terminal in '$out' (stderr: $(cat "$d/err"))"
+  grep -qx "33 101" <<<"$out" || fail "ctr run -t: the size was not ctr's 33x101: '$out'"
+  grep -qx "rc=5" <<<"$out" || fail "ctr run -t: not exit 5: '$out'"
+  ok "ctr run -t: $(echo $out)"
+
   C "${R[@]}" -d localhost/vrun-busybox:latest shim-2 sleep 1000 >/dev/null
   wait_status shim-2 RUNNING
   [ -S "$(socket_of shim-2)" ] || fail "shim-2's socket is not $(socket_of shim-2): $(pgrep -af "^$work/bin/containerd-shim-vrun-v2")"
@@ -110,6 +129,11 @@ TOML
   [ "$(echo $out)" = "exec in pid 2 of sleep 1000" ] || fail "tasks exec printed '$out'"
   [ "$rc" = 4 ] || fail "tasks exec exited $rc, not 4"
   ok "tasks exec: '$out', exit $rc"
+  out=$(tty_run "$ctr_bin --address $sock tasks exec -t --exec-id e2 shim-2 sh -c 'tty; echo a terminal exec; exit 6' 2>$d/err; echo rc=\$?")
+  grep -q "/dev/pts/[0-9]*$" <<<"$out" || fail "tasks exec -t: no terminal in '$out' (stderr: $(cat "$d/err"))"
+  grep -qx "a terminal exec" <<<"$out" || fail "tasks exec -t: its output is not all there: '$out'"
+  grep -qx "rc=6" <<<"$out" || fail "tasks exec -t: not exit 6: '$out'"
+  ok "tasks exec -t: $(echo $out)"
   C tasks pause shim-2
   wait_status shim-2 PAUSED
   C tasks resume shim-2
@@ -151,7 +175,7 @@ TOML
   [ "$left" = 0 ] || fail "$left shim processes left"
   ! grep -qF "$d/" /proc/self/mountinfo || fail "mounts left: $(grep -F "$d/" /proc/self/mountinfo)"
   local id left_sockets=""
-  for id in shim-1 shim-2 shim-3 shim-4; do
+  for id in shim-1 shim-2 shim-3 shim-4 shim-5; do
     [ -e "$(socket_of "$id")" ] && left_sockets+=" $id"
   done
   [ -z "$left_sockets" ] || fail "shim sockets left in /run/containerd/s, of:$left_sockets"

@@ -30,7 +30,8 @@
 //!   returns (vrun exits; a shim would be its subreaper and reap it itself), so
 //!   [`Container::state`] tells only that it stopped;
 //! - io given as fds: the process gets the caller's stdio (and a pty through a console
-//!   socket or [`ConsoleMode::Proxy`]), not fds a shim names per container;
+//!   socket, or its master back with [`ConsoleMode::Proxy`] and
+//!   [`ExecOptions::console_to_caller`]), not fds a shim names per container;
 //! - events as a stream of values to a channel rather than a callback on the caller's
 //!   thread; and cgroup v2 stats in the shape containerd's metrics want.
 //!
@@ -211,6 +212,12 @@ impl Process {
     /// Its pid, as the host sees it.
     pub fn pid(&self) -> i32 {
         self.0.pid.as_raw()
+    }
+
+    /// Its terminal's pty master (with [`ExecOptions::console_to_caller`], or when not
+    /// detached and without a console socket), once.
+    pub fn take_console(&mut self) -> Option<OwnedFd> {
+        self.0.console.take()
     }
 
     /// Waits for it (forwarding signals, proxying its terminal); its exit status.

@@ -6,10 +6,17 @@
 //! waits), and keeps what runc's shim keeps the fifos alive with: a read end of stdout and stderr (the container's writes do not fail while containerd
 //! is away, as a restart), and a write end of stdin, closed by CloseIO (the container reads
 //! EOF then, once containerd's writer has closed too).
+//!
+//! A terminal is the exception: the container's end is a pty, so its master is copied to
+//! containerd's stdout fifo and from its stdin fifo, a thread each (see [`Console`]), as
+//! runc's shim copies its console.
 
 use std::fs::{File, OpenOptions};
-use std::os::fd::{AsRawFd, RawFd};
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 pub struct Stdio {
     /// containerd's paths (stdin, stdout, stderr), "" for none.
@@ -19,6 +26,7 @@ pub struct Stdio {
     /// The shim's: stdout's and stderr's read ends.
     kept: Vec<File>,
     stdin_writer: Option<File>,
+    console: Option<Console>,
 }
 
 impl Stdio {
@@ -35,6 +43,7 @@ impl Stdio {
             theirs: Vec::new(),
             kept: Vec::new(),
             stdin_writer: None,
+            console: None,
         };
         if stdin.is_empty() {
             io.theirs.push(File::open("/dev/null")?);
@@ -72,6 +81,135 @@ impl Stdio {
 
     pub fn close_stdin(&mut self) {
         self.stdin_writer = None;
+    }
+
+    /// A terminal's: its pty master, copied to the stdout fifo and from the stdin fifo
+    /// opened for the container (which gets neither: its stdio is the pty).
+    pub fn attach_console(&mut self, master: OwnedFd) -> std::io::Result<()> {
+        let mut theirs = std::mem::take(&mut self.theirs).into_iter();
+        let (Some(stdin), Some(stdout)) = (theirs.next(), theirs.next()) else {
+            return Err(std::io::Error::other("a terminal without stdin and stdout"));
+        };
+        self.console = Some(Console::start(master, stdin, stdout)?);
+        Ok(())
+    }
+
+    pub fn console(&self) -> Option<&Console> {
+        self.console.as_ref()
+    }
+}
+
+/// A terminal's pty master and the two threads that copy it. Dropped, it ends the stdin
+/// copier (a pipe it polls beside the fifo hangs up); the output copier ends when the last
+/// holder of the pty's other end (the container's processes) has closed it.
+pub struct Console {
+    master: Arc<File>,
+    output_done: Arc<(Mutex<bool>, Condvar)>,
+    _stop: OwnedFd,
+}
+
+impl Console {
+    fn start(master: OwnedFd, stdin: File, stdout: File) -> std::io::Result<Console> {
+        let master = Arc::new(File::from(master));
+        let (stop_reader, stop) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        let output_done = Arc::new((Mutex::new(false), Condvar::new()));
+        let (from, done) = (master.clone(), output_done.clone());
+        std::thread::Builder::new()
+            .name("tty-out".into())
+            .spawn(move || {
+                copy_output(&from, stdout);
+                let (flag, cv) = &*done;
+                *flag.lock().unwrap_or_else(|e| e.into_inner()) = true;
+                cv.notify_all();
+            })?;
+        let to = master.clone();
+        std::thread::Builder::new()
+            .name("tty-in".into())
+            .spawn(move || copy_input(stdin, &to, stop_reader))?;
+        Ok(Console {
+            master,
+            output_done,
+            _stop: stop,
+        })
+    }
+
+    /// ResizePty.
+    pub fn resize(&self, width: u32, height: u32) -> nix::Result<()> {
+        let size = libc::winsize {
+            ws_row: height.min(u16::MAX as u32) as u16,
+            ws_col: width.min(u16::MAX as u32) as u16,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        vrun_runtime::console::set_window_size(self.master.as_fd(), &size)
+    }
+
+    /// A handle to wait, once the process has exited, until its output is all copied.
+    pub fn output_copied(&self) -> OutputCopied {
+        OutputCopied(self.output_done.clone())
+    }
+}
+
+/// See [`Console::output_copied`].
+pub struct OutputCopied(Arc<(Mutex<bool>, Condvar)>);
+
+impl OutputCopied {
+    /// Waits at most `timeout` (a process left in the background may hold the pty open).
+    pub fn wait(&self, timeout: Duration) {
+        let (flag, cv) = &*self.0;
+        let done = flag.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = cv.wait_timeout_while(done, timeout, |done| !*done);
+    }
+}
+
+/// The pty's output to containerd's stdout fifo, until the pty's other end is closed by
+/// all (EIO) or the fifo fails.
+fn copy_output(master: &File, mut stdout: File) {
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        match (&*master).read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => {
+                if stdout.write_all(&buf[..n]).is_err() {
+                    return;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// containerd's stdin fifo to the pty, until EOF (every writer closed: CloseIO and
+/// containerd's) or `stop` hangs up.
+fn copy_input(mut stdin: File, master: &File, stop: OwnedFd) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        let mut fds = [
+            PollFd::new(stdin.as_fd(), PollFlags::POLLIN),
+            PollFd::new(stop.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => return,
+        }
+        if fds[1].any().unwrap_or(true) {
+            return;
+        }
+        if !fds[0].any().unwrap_or(false) {
+            continue;
+        }
+        match stdin.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => {
+                if (&*master).write_all(&buf[..n]).is_err() {
+                    return;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
     }
 }
 

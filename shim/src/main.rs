@@ -12,7 +12,8 @@ mod metrics;
 mod service;
 mod sys;
 
-use std::path::Path;
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use containerd_shim as shim;
@@ -67,7 +68,12 @@ impl shim::Shim for Shim {
     /// containerd's clean-up of a shim that died: the container goes (killed if it is still
     /// running) with its rootfs mount; run with the bundle as the working directory.
     fn delete_shim(&mut self) -> Result<DeleteResponse, shim::Error> {
-        let runtime = vrun_runtime::Runtime::new(service::default_root(&self.namespace));
+        // the root its create used, written in the bundle (the cwd here)
+        let root = std::fs::read(service::ROOT_FILE)
+            .ok()
+            .map(|b| PathBuf::from(std::ffi::OsString::from_vec(b)))
+            .unwrap_or_else(|| service::default_root(&self.namespace));
+        let runtime = vrun_runtime::Runtime::new(root);
         match runtime.container(&self.id).and_then(|c| c.delete(true)) {
             Ok(()) => {}
             Err(e) if e.kind() == vrun_runtime::ErrorKind::NotFound => {}

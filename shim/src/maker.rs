@@ -29,23 +29,26 @@ use vrun_runtime::{ConsoleMode, CreateOptions, ErrorKind, Runtime};
 /// A call of the runtime API, for container `id` of the state root `root`.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Request {
-    /// With three fds: the container's stdin, stdout and stderr.
+    /// With three fds: the container's stdin, stdout and stderr; or, for a `terminal`, none
+    /// (its pty master comes back with the reply).
     Create {
         root: PathBuf,
         id: String,
         bundle: PathBuf,
         systemd_cgroup: bool,
+        terminal: bool,
     },
     Start {
         root: PathBuf,
         id: String,
     },
     /// With three fds, as Create: the process `process_file` (a runtime-spec Process) run in
-    /// the container.
+    /// the container (a `terminal` one: no fds, its pty master back with the reply).
     Exec {
         root: PathBuf,
         id: String,
         process_file: PathBuf,
+        terminal: bool,
     },
     /// The container's cgroup limits, from `resources_file` (a runtime-spec LinuxResources).
     Update {
@@ -146,13 +149,15 @@ pub fn fork() -> std::io::Result<Maker> {
 }
 
 impl Maker {
-    /// One call; Err only when the maker is gone.
-    pub fn call(&self, request: &Request, fds: &[RawFd]) -> std::io::Result<Reply> {
+    /// One call, and the fds its reply brought (a terminal's pty master); Err only when the
+    /// maker is gone.
+    pub fn call(&self, request: &Request, fds: &[RawFd]) -> std::io::Result<(Reply, Vec<OwnedFd>)> {
         let body = serde_json::to_vec(request)?;
         let calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
         send(calls.as_fd().as_raw_fd(), &body, fds)?;
-        let (reply, _) = recv(calls.as_raw_fd())?;
-        serde_json::from_slice(&reply).map_err(std::io::Error::from)
+        let (reply, fds) = recv(calls.as_raw_fd())?;
+        let reply = serde_json::from_slice(&reply).map_err(std::io::Error::from)?;
+        Ok((reply, fds))
     }
 
     /// The next exit; None once the maker is gone.
@@ -242,9 +247,11 @@ fn serve(calls: OwnedFd, exits: OwnedFd) -> ! {
         if call {
             match recv(calls.as_raw_fd()) {
                 Ok((msg, fds)) => {
-                    let reply = answer(&msg, fds, &mut execd);
+                    let (reply, console) = answer(&msg, fds, &mut execd);
                     let body = serde_json::to_vec(&reply).unwrap_or_default();
-                    if send(calls.as_raw_fd(), &body, &[]).is_err() {
+                    let passed: Vec<RawFd> = console.iter().map(|c| c.as_raw_fd()).collect();
+                    // (the maker's copy of a pty master goes with `console` once sent)
+                    if send(calls.as_raw_fd(), &body, &passed).is_err() {
                         std::process::exit(0);
                     }
                 }
@@ -294,22 +301,31 @@ fn close_all_but(keep: &[RawFd]) {
     }
 }
 
-fn answer(msg: &[u8], fds: Vec<OwnedFd>, execd: &mut std::collections::HashSet<i32>) -> Reply {
+/// The reply to a call, and the pty master it hands over (a terminal's create or exec).
+fn answer(
+    msg: &[u8],
+    fds: Vec<OwnedFd>,
+    execd: &mut std::collections::HashSet<i32>,
+) -> (Reply, Option<OwnedFd>) {
     let request: Request = match serde_json::from_slice(msg) {
         Ok(r) => r,
         Err(e) => {
-            return Reply::Failed {
+            let reply = Reply::Failed {
                 kind: ErrorKind::System,
                 message: format!("a malformed call to the maker: {e}"),
-            }
+            };
+            return (reply, None);
         }
     };
     match run(request, fds, execd) {
-        Ok(done) => Reply::Done(done),
-        Err(e) => Reply::Failed {
-            kind: e.kind(),
-            message: e.to_string(),
-        },
+        Ok((done, console)) => (Reply::Done(done), console),
+        Err(e) => {
+            let reply = Reply::Failed {
+                kind: e.kind(),
+                message: e.to_string(),
+            };
+            (reply, None)
+        }
     }
 }
 
@@ -317,47 +333,72 @@ fn run(
     request: Request,
     fds: Vec<OwnedFd>,
     execd: &mut std::collections::HashSet<i32>,
-) -> vrun_runtime::Result<Done> {
-    use nix::sys::signal::Signal;
-    let done = |pid| Done {
-        pid,
-        ..Done::default()
-    };
+) -> vrun_runtime::Result<(Done, Option<OwnedFd>)> {
     match request {
         Request::Create {
             root,
             id,
             bundle,
             systemd_cgroup,
+            terminal,
         } => {
             let opts = CreateOptions {
                 systemd_cgroup,
                 ..CreateOptions::default()
             };
-            let created = with_stdio(&fds, || {
-                Runtime::new(root).create(&id, bundle, opts, ConsoleMode::None)
+            let console = match terminal {
+                true => ConsoleMode::Proxy,
+                false => ConsoleMode::None,
+            };
+            let mut created = with_stdio(&fds, || {
+                Runtime::new(root).create(&id, bundle, opts, console)
             })?;
-            Ok(done(created.pid()?))
-        }
-        Request::Start { root, id } => {
-            let c = Runtime::new(root).container(&id)?;
-            c.start()?;
-            Ok(done(c.pid()?))
+            let master = created.take_console();
+            Ok((done(created.pid()?), master))
         }
         Request::Exec {
             root,
             id,
             process_file,
+            terminal,
         } => {
             let opts = vrun_runtime::ExecOptions {
                 process_file: Some(process_file),
                 detach: true,
+                console_to_caller: terminal,
                 ..vrun_runtime::ExecOptions::default()
             };
             let container = Runtime::new(root).container(&id)?;
-            let process = with_stdio(&fds, || container.exec(opts))?;
+            let mut process = with_stdio(&fds, || container.exec(opts))?;
             execd.insert(process.pid());
-            Ok(done(process.pid()))
+            let master = process.take_console();
+            Ok((done(process.pid()), master))
+        }
+        other => run_plain(other, execd).map(|d| (d, None)),
+    }
+}
+
+fn done(pid: i32) -> Done {
+    Done {
+        pid,
+        ..Done::default()
+    }
+}
+
+/// The calls that take and give no fds.
+fn run_plain(
+    request: Request,
+    execd: &mut std::collections::HashSet<i32>,
+) -> vrun_runtime::Result<Done> {
+    use nix::sys::signal::Signal;
+    match request {
+        Request::Create { .. } | Request::Exec { .. } => Err(vrun_runtime::Error::Failed(
+            "create and exec are not plain calls".into(),
+        )),
+        Request::Start { root, id } => {
+            let c = Runtime::new(root).container(&id)?;
+            c.start()?;
+            Ok(done(c.pid()?))
         }
         Request::Update {
             root,

@@ -24,6 +24,9 @@ use vrun_runtime::ErrorKind as Kind;
 /// A container of this shim's.
 struct Entry {
     bundle: PathBuf,
+    /// vrun's state root: /run/containerd/vrun/<namespace>, or runc's `Root` option's
+    /// <Root>/<namespace>, as runc's shim takes it.
+    root: PathBuf,
     pid: i32,
     stdio: Stdio,
     /// Its rootfs was mounted from containerd's list (undone at delete).
@@ -36,6 +39,7 @@ struct Entry {
 struct ExecEntry {
     /// The runtime-spec Process containerd gave (JSON), until Start runs it.
     spec: Vec<u8>,
+    terminal: bool,
     paths: [String; 3],
     /// 0 until started.
     pid: i32,
@@ -47,7 +51,7 @@ pub struct Shared {
     maker: Maker,
     publisher: RemotePublisher,
     namespace: String,
-    /// vrun's state root: /run/containerd/vrun/<namespace>, or runc's `Root` option.
+    /// The default state root, /run/containerd/vrun/<namespace>.
     root: PathBuf,
     containers: Mutex<HashMap<String, Entry>>,
     /// Exits of pids no container has yet (an exit read before its create's reply).
@@ -58,6 +62,13 @@ pub struct Shared {
 
 #[derive(Clone)]
 pub struct Service(pub Arc<Shared>);
+
+/// How long an exit waits for its terminal's output to be copied: a process left in the
+/// background may hold the pty open for ever.
+const TERMINAL_DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The file in a bundle that names the state root of its container.
+pub const ROOT_FILE: &str = ".vrun-shim-root";
 
 /// The state root of a namespace, as runc's shim keeps runc's under /run/containerd/runc.
 pub fn default_root(namespace: &str) -> PathBuf {
@@ -93,6 +104,11 @@ impl Service {
     /// The maker's exits, each given to its container (or kept until its create's reply).
     fn read_exits(&self) {
         while let Some(Exit { pid, status }) = self.0.maker.next_exit() {
+            // A terminal's output is all in containerd's fifo before the exit is told: a
+            // client stops reading at the exit (ctr run -t, crictl exec -t).
+            if let Some(copied) = self.output_of(pid) {
+                copied.wait(TERMINAL_DRAIN);
+            }
             let at = Timestamp::now();
             let exit = (status as u32, at.clone());
             let mut containers = self.containers();
@@ -124,35 +140,61 @@ impl Service {
             };
             drop(containers);
             self.0.exited.notify_all();
-            if container_id == id && self.oom_killed(&id) {
-                // before the exit: CRI gives the exit its reason (OOMKilled) from this event
-                self.publish(
-                    topics::TASK_OOM_EVENT_TOPIC,
-                    Box::new(TaskOOM {
-                        container_id: id.clone(),
-                        ..Default::default()
-                    }),
-                );
-            }
+            self.publish_exit(container_id, id, pid, status as u32, at);
+        }
+        tracing::error!("the maker is gone: no exit is reported from now on");
+    }
+
+    /// The terminal output copy of the running process `pid`, if it has a terminal.
+    fn output_of(&self, pid: i32) -> Option<crate::io::OutputCopied> {
+        let containers = self.containers();
+        containers.values().find_map(|entry| {
+            let stdio = if entry.pid == pid && entry.exit.is_none() {
+                Some(&entry.stdio)
+            } else {
+                let x = entry
+                    .execs
+                    .values()
+                    .find(|x| x.pid == pid && x.exit.is_none())?;
+                x.stdio.as_ref()
+            };
+            Some(stdio?.console()?.output_copied())
+        })
+    }
+
+    /// The exit event of init (`id` the container's) or of an exec'd process (`id` its
+    /// exec id), after an OOM event when the OOM killer ended the container.
+    fn publish_exit(&self, container_id: String, id: String, pid: i32, status: u32, at: Timestamp) {
+        if container_id == id && self.oom_killed(&id) {
+            // before the exit: CRI gives the exit its reason (OOMKilled) from this event
             self.publish(
-                topics::TASK_EXIT_EVENT_TOPIC,
-                Box::new(TaskExit {
-                    container_id,
-                    id,
-                    pid: pid as u32,
-                    exit_status: status as u32,
-                    exited_at: MessageField::some(at),
+                topics::TASK_OOM_EVENT_TOPIC,
+                Box::new(TaskOOM {
+                    container_id: id.clone(),
                     ..Default::default()
                 }),
             );
         }
-        tracing::error!("the maker is gone: no exit is reported from now on");
+        self.publish(
+            topics::TASK_EXIT_EVENT_TOPIC,
+            Box::new(TaskExit {
+                container_id,
+                id,
+                pid: pid as u32,
+                exit_status: status,
+                exited_at: MessageField::some(at),
+                ..Default::default()
+            }),
+        );
     }
 
     /// Whether the OOM killer acted in the container's cgroup (read in this process: a file
     /// read, no fork).
     fn oom_killed(&self, id: &str) -> bool {
-        vrun_runtime::Runtime::new(&self.0.root)
+        let Ok(root) = self.root_of(id) else {
+            return false;
+        };
+        vrun_runtime::Runtime::new(root)
             .container(id)
             .and_then(|c| c.state())
             .ok()
@@ -161,8 +203,7 @@ impl Service {
     }
 
     fn stats_of(&self, id: &str) -> TtrpcResult<api::StatsResponse> {
-        self.with_entry(id, |_| ())?;
-        let (state, _) = vrun_runtime::Runtime::new(&self.0.root)
+        let (state, _) = vrun_runtime::Runtime::new(self.root_of(id)?)
             .container(id)
             .and_then(|c| c.state())
             .map_err(|e| status(e.kind(), e.to_string()))?;
@@ -201,7 +242,7 @@ impl Service {
             .map_err(|e| status(Kind::System, format!("write {}: {e}", file.display())))?;
         let result = self.call(
             &Request::Update {
-                root: self.0.root.clone(),
+                root: self.root_of(&req.id)?,
                 id: req.id.clone(),
                 resources_file: file.clone(),
             },
@@ -213,8 +254,7 @@ impl Service {
 
     /// Pause (`frozen`) or resume, and its event.
     fn freeze(&self, id: &str, frozen: bool) -> TtrpcResult<()> {
-        self.with_entry(id, |_| ())?;
-        let (root, id) = (self.0.root.clone(), id.to_string());
+        let (root, id) = (self.root_of(id)?, id.to_string());
         let request = match frozen {
             true => Request::Pause {
                 root,
@@ -258,14 +298,28 @@ impl Service {
     }
 
     fn call(&self, request: &Request, fds: &[std::os::fd::RawFd]) -> TtrpcResult<Done> {
+        self.call_for_fd(request, fds).map(|(done, _)| done)
+    }
+
+    /// A call, and the fd its reply brought (a terminal's pty master).
+    fn call_for_fd(
+        &self,
+        request: &Request,
+        fds: &[std::os::fd::RawFd],
+    ) -> TtrpcResult<(Done, Option<std::os::fd::OwnedFd>)> {
         match self.0.maker.call(request, fds) {
-            Ok(Reply::Done(done)) => Ok(done),
-            Ok(Reply::Failed { kind, message }) => Err(status(kind, message)),
+            Ok((Reply::Done(done), fds)) => Ok((done, fds.into_iter().next())),
+            Ok((Reply::Failed { kind, message }, _)) => Err(status(kind, message)),
             Err(e) => Err(status(
                 Kind::System,
                 format!("the shim's maker is gone: {e}"),
             )),
         }
+    }
+
+    /// The state root container `id` was created in.
+    fn root_of(&self, id: &str) -> TtrpcResult<PathBuf> {
+        self.with_entry(id, |e| e.root.clone())
     }
 
     fn with_entry<T>(&self, id: &str, f: impl FnOnce(&mut Entry) -> T) -> TtrpcResult<T> {
@@ -276,15 +330,39 @@ impl Service {
         }
     }
 
+    /// The state root and cgroup driver of a new container: runc's options' `Root` (as
+    /// <Root>/<namespace>) and `SystemdCgroup` when containerd gives runc's options (ctr, or
+    /// a CRI handler of runc's type), else the default root; and the systemd driver too
+    /// for a cgroupsPath of systemd's form (`SLICE:PREFIX:NAME`) on a host booted with
+    /// systemd: containerd's CRI writes one when the pod's parent is a slice (the kubelet's
+    /// systemd driver), and gives a shim of another type than runc's no runc options to say
+    /// so. (Without systemd, vrun takes such a path as a directory's name, as runc does.)
+    fn root_and_driver(
+        &self,
+        req: &api::CreateTaskRequest,
+        bundle: &Path,
+    ) -> TtrpcResult<(PathBuf, bool)> {
+        let options = runc_options(req)?;
+        let root = match options.as_ref().filter(|o| !o.root.is_empty()) {
+            Some(o) => Path::new(&o.root).join(&self.0.namespace),
+            None => self.0.root.clone(),
+        };
+        // for `delete` after the shim died, which knows only the bundle
+        let file = bundle.join(ROOT_FILE);
+        std::fs::write(&file, root.as_os_str().as_encoded_bytes())
+            .map_err(|e| status(Kind::System, format!("write {}: {e}", file.display())))?;
+        let systemd = options.is_some_and(|o| o.systemd_cgroup)
+            || (Path::new("/run/systemd/system").is_dir()
+                && systemd_cgroups_path(&bundle.join("config.json")));
+        Ok((root, systemd))
+    }
+
     fn create_task(&self, req: api::CreateTaskRequest) -> TtrpcResult<api::CreateTaskResponse> {
-        if req.terminal {
-            return Err(unimplemented("a terminal (process.terminal)"));
-        }
         if !req.checkpoint.is_empty() {
             return Err(unimplemented("create from a checkpoint"));
         }
-        let systemd_cgroup = runc_options(&req)?.is_some_and(|o| o.systemd_cgroup);
         let bundle = PathBuf::from(&req.bundle);
+        let (root, systemd_cgroup) = self.root_and_driver(&req, &bundle)?;
         let mounted_rootfs = mount_rootfs(&bundle, &req.rootfs)?;
         let undo_mount = |e| {
             if mounted_rootfs {
@@ -292,25 +370,45 @@ impl Service {
             }
             e
         };
-        let stdio = Stdio::open(&req.stdin, &req.stdout, &req.stderr)
+        let mut stdio = Stdio::open(&req.stdin, &req.stdout, &req.stderr)
             .map_err(|e| status(Kind::System, format!("open the container's io: {e}")))
             .map_err(undo_mount)?;
         let request = Request::Create {
-            root: self.0.root.clone(),
+            root: root.clone(),
             id: req.id.clone(),
             bundle: bundle.clone(),
             systemd_cgroup,
+            terminal: req.terminal,
         };
-        let done = self
-            .call(&request, &stdio.for_container())
-            .map_err(undo_mount)?;
+        let fds = if req.terminal {
+            Vec::new()
+        } else {
+            stdio.for_container()
+        };
+        let (done, master) = self.call_for_fd(&request, &fds).map_err(undo_mount)?;
+        if let Some(master) = master {
+            if let Err(e) = stdio.attach_console(master) {
+                let _ = self.call(
+                    &Request::Delete {
+                        root: root.clone(),
+                        id: req.id.clone(),
+                        force: true,
+                    },
+                    &[],
+                );
+                let e = status(Kind::System, format!("copy the container's terminal: {e}"));
+                return Err(undo_mount(e));
+            }
+        }
         let stdio = stdio.keep();
         let mut containers = self.containers();
         let exit = self.early_exit(done.pid);
+        let early = exit.clone();
         containers.insert(
             req.id.clone(),
             Entry {
                 bundle,
+                root,
                 pid: done.pid,
                 stdio,
                 mounted_rootfs,
@@ -336,6 +434,10 @@ impl Service {
                 ..Default::default()
             }),
         );
+        if let Some((status, at)) = early {
+            // (init died before the create's reply was placed: killed meanwhile)
+            self.publish_exit(req.id.clone(), req.id.clone(), done.pid, status, at);
+        }
         Ok(api::CreateTaskResponse {
             pid: done.pid as u32,
             ..Default::default()
@@ -346,7 +448,7 @@ impl Service {
         let pid = self.with_entry(id, |e| e.pid)?;
         self.call(
             &Request::Delete {
-                root: self.0.root.clone(),
+                root: self.root_of(id)?,
                 id: id.to_string(),
                 force: false,
             },
@@ -425,9 +527,6 @@ impl Service {
     }
 
     fn add_exec(&self, req: api::ExecProcessRequest) -> TtrpcResult<()> {
-        if req.terminal {
-            return Err(unimplemented("an exec with a terminal"));
-        }
         if req.exec_id.is_empty()
             || req.exec_id.contains('/')
             || req.exec_id.starts_with('.')
@@ -445,6 +544,7 @@ impl Service {
             .unwrap_or_default();
         let exec = ExecEntry {
             spec,
+            terminal: req.terminal,
             paths: [req.stdin.clone(), req.stdout.clone(), req.stderr.clone()],
             pid: 0,
             stdio: None,
@@ -480,7 +580,7 @@ impl Service {
     }
 
     fn start_exec(&self, id: &str, exec_id: &str) -> TtrpcResult<i32> {
-        let (bundle, spec, paths) = self
+        let (bundle, spec, paths, terminal) = self
             .with_entry(id, |e| {
                 let x = e.execs.get_mut(exec_id)?;
                 (x.pid == 0).then(|| {
@@ -488,37 +588,50 @@ impl Service {
                         e.bundle.clone(),
                         std::mem::take(&mut x.spec),
                         x.paths.clone(),
+                        x.terminal,
                     )
                 })
             })?
             .ok_or_else(|| exec_not_found(exec_id))?;
-        let stdio = Stdio::open(&paths[0], &paths[1], &paths[2])
+        let mut stdio = Stdio::open(&paths[0], &paths[1], &paths[2])
             .map_err(|e| status(Kind::System, format!("open the exec's io: {e}")))?;
         // vrun reads the process from a file, as `runc exec --process` does.
         let file = bundle.join(format!(".vrun-exec-{exec_id}.json"));
         std::fs::write(&file, &spec)
             .map_err(|e| status(Kind::System, format!("write {}: {e}", file.display())))?;
-        let result = self.call(
+        let fds = if terminal {
+            Vec::new()
+        } else {
+            stdio.for_container()
+        };
+        let result = self.call_for_fd(
             &Request::Exec {
-                root: self.0.root.clone(),
+                root: self.root_of(id)?,
                 id: id.to_string(),
                 process_file: file.clone(),
+                terminal,
             },
-            &stdio.for_container(),
+            &fds,
         );
         let _ = std::fs::remove_file(&file);
-        let done = result?;
-        self.with_entry(id, |e| {
-            if let Some(x) = e.execs.get_mut(exec_id) {
-                x.pid = done.pid;
-                // (under the containers' lock, as read_exits keeps an exit it could not place)
-                x.exit = self.early_exit(done.pid);
-                x.stdio = if x.exit.is_none() {
-                    Some(stdio.keep())
-                } else {
-                    None
-                };
+        let (done, master) = result?;
+        if let Some(master) = master {
+            // (should the copy not start, the process runs on with its output lost, as a
+            // client that went away would find it; its exit is still reported)
+            if let Err(e) = stdio.attach_console(master) {
+                tracing::warn!("exec {exec_id}: copy its terminal: {e}");
             }
+        }
+        let copied = stdio.console().map(|c| c.output_copied());
+        let early = self.with_entry(id, |e| {
+            let x = e.execs.get_mut(exec_id)?;
+            x.pid = done.pid;
+            // (under the containers' lock, as read_exits keeps an exit it could not place)
+            let early = self.early_exit(done.pid);
+            if early.is_none() {
+                x.stdio = Some(stdio.keep());
+            }
+            early
         })?;
         self.publish(
             topics::TASK_EXEC_STARTED_EVENT_TOPIC,
@@ -529,6 +642,20 @@ impl Service {
                 ..Default::default()
             }),
         );
+        if let Some((status, at)) = early {
+            // It ended before this call could place it: its exit is told here, after its
+            // terminal's output (read_exits waits for that in the other case).
+            if let Some(copied) = copied {
+                copied.wait(TERMINAL_DRAIN);
+            }
+            self.with_entry(id, |e| {
+                if let Some(x) = e.execs.get_mut(exec_id) {
+                    x.exit = Some((status, at.clone()));
+                }
+            })?;
+            self.0.exited.notify_all();
+            self.publish_exit(id.to_string(), exec_id.to_string(), done.pid, status, at);
+        }
         Ok(done.pid)
     }
 
@@ -632,6 +759,24 @@ fn runc_options(req: &api::CreateTaskRequest) -> TtrpcResult<Option<api::Options
     api::Options::parse_from_bytes(&any.value)
         .map(Some)
         .map_err(|e| status(Kind::InvalidConfig, format!("the runc options: {e}")))
+}
+
+/// Whether the config's linux.cgroupsPath has systemd's form, `SLICE:PREFIX:NAME` with SLICE
+/// a slice (or empty).
+fn systemd_cgroups_path(config: &Path) -> bool {
+    let Ok(text) = std::fs::read(config) else {
+        return false;
+    };
+    let Ok(spec) = serde_json::from_slice::<serde_json::Value>(&text) else {
+        return false;
+    };
+    let Some(path) = spec.pointer("/linux/cgroupsPath").and_then(|p| p.as_str()) else {
+        return false;
+    };
+    let parts: Vec<&str> = path.split(':').collect();
+    parts.len() == 3
+        && (parts[0].is_empty() || parts[0].ends_with(".slice"))
+        && !parts[2].is_empty()
 }
 
 /// Mounts containerd's rootfs mounts (a snapshot: usually one overlay) on bundle/rootfs.
@@ -742,10 +887,9 @@ impl shim::Task for Service {
                 ..Default::default()
             });
         }
-        self.with_entry(&req.id, |_| ())?;
         let done = self.call(
             &Request::Start {
-                root: self.0.root.clone(),
+                root: self.root_of(&req.id)?,
                 id: req.id.clone(),
             },
             &[],
@@ -794,7 +938,7 @@ impl shim::Task for Service {
             None => {
                 let done = self.call(
                     &Request::State {
-                        root: self.0.root.clone(),
+                        root: self.root_of(&req.id)?,
                         id: req.id.clone(),
                     },
                     &[],
@@ -816,7 +960,7 @@ impl shim::Task for Service {
         }
         let result = self.call(
             &Request::Kill {
-                root: self.0.root.clone(),
+                root: self.root_of(&req.id)?,
                 id: req.id.clone(),
                 signal: req.signal as i32,
                 all: req.all,
@@ -857,10 +1001,9 @@ impl shim::Task for Service {
     }
 
     fn pids(&self, _: &TtrpcContext, req: api::PidsRequest) -> TtrpcResult<api::PidsResponse> {
-        self.with_entry(&req.id, |_| ())?;
         let done = self.call(
             &Request::Pids {
-                root: self.0.root.clone(),
+                root: self.root_of(&req.id)?,
                 id: req.id.clone(),
             },
             &[],
@@ -897,6 +1040,30 @@ impl shim::Task for Service {
             }
         })?;
         Ok(api::Empty::new())
+    }
+
+    fn resize_pty(&self, _: &TtrpcContext, req: api::ResizePtyRequest) -> TtrpcResult<api::Empty> {
+        let resized = self.with_entry(&req.id, |e| {
+            let stdio = if req.exec_id.is_empty() {
+                Some(&e.stdio)
+            } else {
+                e.execs
+                    .get(&req.exec_id)
+                    .ok_or_else(|| exec_not_found(&req.exec_id))?
+                    .stdio
+                    .as_ref()
+            };
+            let console = stdio.and_then(|s| s.console()).ok_or_else(|| {
+                status(
+                    Kind::WrongState,
+                    format!("{}: no terminal to resize", req.id),
+                )
+            })?;
+            console
+                .resize(req.width, req.height)
+                .map_err(|e| status(Kind::System, format!("resize the terminal: {e}")))
+        })?;
+        resized.map(|()| api::Empty::new())
     }
 
     fn stats(&self, _: &TtrpcContext, req: api::StatsRequest) -> TtrpcResult<api::StatsResponse> {

@@ -78,6 +78,7 @@ pub fn run(g: &Global, a: Args) -> super::Result {
         no_new_privs: a.no_new_privs,
         console_socket: a.console_socket,
         detach: a.detach,
+        console_to_caller: false,
         pid_file: a.pid_file.map(|p| std::path::absolute(&p).unwrap_or(p)),
         preserve_fds: a.preserve_fds,
         pidfd_socket: a.pidfd_socket,

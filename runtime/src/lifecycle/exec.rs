@@ -39,6 +39,9 @@ pub struct ExecOptions {
     pub no_new_privs: bool,
     pub console_socket: Option<PathBuf>,
     pub detach: bool,
+    /// A terminal's pty master is given back in [`Spawned::console`] even when detached (a
+    /// shim that copies the terminal itself), in place of `--console-socket`.
+    pub console_to_caller: bool,
     pub pid_file: Option<PathBuf>,
     pub preserve_fds: u32,
     /// `--pidfd-socket`: where a pidfd of the process goes once it runs.
@@ -349,7 +352,11 @@ impl Target {
         }
         let process = checked_process(opts, &state)?;
         let linux = state.config.linux().clone().unwrap_or_default();
-        if process.terminal().unwrap_or(false) && opts.detach && opts.console_socket.is_none() {
+        if process.terminal().unwrap_or(false)
+            && opts.detach
+            && opts.console_socket.is_none()
+            && !opts.console_to_caller
+        {
             return Err(Error::Invalid(
                 "--tty with --detach needs --console-socket".into(),
             ));
