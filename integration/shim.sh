@@ -4,8 +4,9 @@
 # stdout and stderr, the exit status, a terminal (run -t and exec -t, ctr's size), a detached
 # task's ps, exec, pause and resume, kill and delete,
 # a config vrun refuses (its message reaches ctr), and a shim killed with SIGKILL (containerd
-# reports the task stopped and cleans up). After each daemon: no shim, container state,
-# mount or cgroup of the run is left.
+# reports the task stopped and cleans up), and containerd killed and started again (the task
+# runs on, is reached again, and its events reach the new containerd). After each daemon: no
+# shim, container state, mount or cgroup of the run is left.
 set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"
 . "$top/integration/k8s/tools.sh"
@@ -91,10 +92,14 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime",
 [grpc]
   address = "$sock"
 TOML
-  PATH=$work/bin:$PATH "$2" --config "$d/config.toml" >"$d/containerd.log" 2>&1 &
-  daemon=$!
-  for _ in $(seq 100); do [ -S "$sock" ] && C version >/dev/null 2>&1 && break; sleep 0.1; done
-  C version >/dev/null || fail "containerd did not start"
+  start_daemon() {
+    PATH=$work/bin:$PATH "$containerd" --config "$d/config.toml" >>"$d/containerd.log" 2>&1 &
+    daemon=$!
+    for _ in $(seq 100); do [ -S "$sock" ] && C version >/dev/null 2>&1 && break; sleep 0.1; done
+    C version >/dev/null || fail "containerd did not start"
+  }
+  containerd=$2
+  start_daemon
   C images import "$work/image.tar" >/dev/null
   local R=(run --runtime io.containerd.vrun.v2 --snapshotter native)
 
@@ -110,8 +115,10 @@ TOML
   # A terminal: ctr -t needs one of its own (script's pty, sized here); the container's
   # size comes from ctr's ResizePty after the start, hence the shell's wait.
   out=$(tty_run "stty rows 33 cols 101; $ctr_bin --address $sock ${R[*]} -t --rm localhost/vrun-busybox:latest shim-5 sh -c 'sleep 0.5; tty; stty size; exit 5' 2>$d/err; echo rc=\$?")
-  # (the pty echoes a NUL that reaches it from script's, as "^@": so with runc's shim too)
-  grep -q "/dev/pts/0$" <<<"$out" || fail "ctr run -t: no terminal in '$out' (stderr: $(cat "$d/err"))"
+  # (the pty echoes a NUL that reaches it from script's, as "^@", at any point of the output:
+  # so with runc's shim too)
+  out=${out//\^@/}
+  grep -qx "/dev/pts/0" <<<"$out" || fail "ctr run -t: no terminal in '$out' (stderr: $(cat "$d/err"))"
   grep -qx "33 101" <<<"$out" || fail "ctr run -t: the size was not ctr's 33x101: '$out'"
   grep -qx "rc=5" <<<"$out" || fail "ctr run -t: not exit 5: '$out'"
   ok "ctr run -t: $(echo $out)"
@@ -130,7 +137,8 @@ TOML
   [ "$rc" = 4 ] || fail "tasks exec exited $rc, not 4"
   ok "tasks exec: '$out', exit $rc"
   out=$(tty_run "$ctr_bin --address $sock tasks exec -t --exec-id e2 shim-2 sh -c 'tty; echo a terminal exec; exit 6' 2>$d/err; echo rc=\$?")
-  grep -q "/dev/pts/[0-9]*$" <<<"$out" || fail "tasks exec -t: no terminal in '$out' (stderr: $(cat "$d/err"))"
+  out=${out//\^@/}
+  grep -q "^/dev/pts/[0-9]*$" <<<"$out" || fail "tasks exec -t: no terminal in '$out' (stderr: $(cat "$d/err"))"
   grep -qx "a terminal exec" <<<"$out" || fail "tasks exec -t: its output is not all there: '$out'"
   grep -qx "rc=6" <<<"$out" || fail "tasks exec -t: not exit 6: '$out'"
   ok "tasks exec -t: $(echo $out)"
@@ -169,13 +177,38 @@ TOML
   C containers delete shim-4
   ok "a shim killed with SIGKILL: containerd cleaned its container up"
 
+  # containerd killed and started again: the shim keeps its container, the new containerd
+  # reconnects to it, and the shim's events reach the new one (the exit below)
+  C "${R[@]}" -d localhost/vrun-busybox:latest shim-6 sleep 1000 >/dev/null
+  wait_status shim-6 RUNNING
+  pid=$(C tasks ls | awk '$1=="shim-6"{print $2}')
+  kill -9 "$daemon"
+  wait "$daemon" 2>/dev/null || true
+  [ -d "/proc/$pid" ] || fail "shim-6's init died with containerd"
+  start_daemon
+  wait_status shim-6 RUNNING
+  out=$(C tasks exec --exec-id e3 shim-6 sh -c 'echo exec after the restart' </dev/null)
+  [ "$out" = "exec after the restart" ] || fail "exec after containerd's restart printed '$out'"
+  "$ctr_bin" --address "$sock" events >"$d/events" 2>/dev/null &
+  local events=$!
+  sleep 0.3
+  C tasks kill -s KILL shim-6
+  wait_status shim-6 STOPPED
+  for _ in $(seq 30); do grep -q "/tasks/exit" "$d/events" && break; sleep 0.1; done
+  kill "$events"
+  wait "$events" 2>/dev/null || true
+  grep -q "/tasks/exit" "$d/events" || fail "shim-6's exit event did not reach the new containerd: $(cat "$d/events")"
+  C tasks delete shim-6 >/dev/null
+  C containers delete shim-6
+  ok "containerd killed and started again: shim-6 ran on, exec '$out', its exit event reached the new containerd"
+
   stop_daemon
   local left
   left=$({ pgrep -f "^$work/bin/containerd-shim-vrun-v2" || true; } | wc -l)
   [ "$left" = 0 ] || fail "$left shim processes left"
   ! grep -qF "$d/" /proc/self/mountinfo || fail "mounts left: $(grep -F "$d/" /proc/self/mountinfo)"
   local id left_sockets=""
-  for id in shim-1 shim-2 shim-3 shim-4 shim-5; do
+  for id in shim-1 shim-2 shim-3 shim-4 shim-5 shim-6; do
     [ -e "$(socket_of "$id")" ] && left_sockets+=" $id"
   done
   [ -z "$left_sockets" ] || fail "shim sockets left in /run/containerd/s, of:$left_sockets"

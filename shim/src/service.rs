@@ -49,7 +49,9 @@ struct ExecEntry {
 
 pub struct Shared {
     maker: Maker,
-    publisher: RemotePublisher,
+    publisher: Mutex<RemotePublisher>,
+    /// containerd's ttrpc address, for a new connection after a restart of containerd.
+    events_address: Option<String>,
     namespace: String,
     /// The default state root, /run/containerd/vrun/<namespace>.
     root: PathBuf,
@@ -84,7 +86,9 @@ impl Service {
     ) -> Service {
         let service = Service(Arc::new(Shared {
             maker,
-            publisher,
+            publisher: Mutex::new(publisher),
+            // (set by containerd for its shims; containerd-shim's run read it too)
+            events_address: std::env::var("TTRPC_ADDRESS").ok(),
             namespace: namespace.to_string(),
             root: default_root(namespace),
             containers: Mutex::new(HashMap::new()),
@@ -287,13 +291,28 @@ impl Service {
         early.remove(&pid)
     }
 
+    /// Publishes an event to containerd; once more on a new connection if that fails: a
+    /// containerd that restarted serves its events on a new socket at the same address
+    /// (containerd-shim's publisher dials once, and would fail every event after).
     fn publish(&self, topic: &str, event: Box<dyn MessageDyn>) {
-        if let Err(e) =
-            self.0
-                .publisher
-                .publish(shim::Context::default(), topic, &self.0.namespace, event)
-        {
+        let ctx = shim::Context::default;
+        let mut publisher = self.0.publisher.lock().unwrap_or_else(|e| e.into_inner());
+        let first = publisher.publish(ctx(), topic, &self.0.namespace, event.clone_box());
+        let Err(e) = first else {
+            return;
+        };
+        let Some(address) = &self.0.events_address else {
             tracing::warn!("publish {topic}: {e}");
+            return;
+        };
+        match RemotePublisher::new(address) {
+            Ok(new) => {
+                *publisher = new;
+                if let Err(e) = publisher.publish(ctx(), topic, &self.0.namespace, event) {
+                    tracing::warn!("publish {topic}: {e}");
+                }
+            }
+            Err(e2) => tracing::warn!("publish {topic}: {e}; reconnecting to {address}: {e2}"),
         }
     }
 
