@@ -892,6 +892,73 @@ fn delete_kills_what_init_left_in_the_cgroup() {
     assert!(!alive, "the orphan survived delete");
 }
 
+/// An init whose main thread ends first, its other thread running on (and then exiting).
+const MAIN_THREAD_EXITS_FIRST_C: &str = r#"
+#include <pthread.h>
+#include <unistd.h>
+static void *worker(void *arg) { sleep(30); _exit(0); return arg; }
+int main(void) {
+    pthread_t t;
+    pthread_create(&t, 0, worker, 0);
+    pthread_exit(0);
+}
+"#;
+
+#[test]
+fn delete_ends_a_stopped_init_whose_other_threads_run_on() {
+    // An init whose main thread has ended is a zombie to /proc, so the container reads as
+    // stopped (as runc reads it), while its other threads run on in the cgroup. A Go init
+    // that exits is one for a moment (the conformance suite's runtimetest, deleted at once,
+    // left its cgroup now and then on a loaded machine). delete ends the threads and removes
+    // the cgroup; it left both, "for the last container out".
+    let env = TestEnv::new("mtexit");
+    let src = env.bundle.join("mtexit.c");
+    std::fs::write(&src, MAIN_THREAD_EXITS_FIRST_C).unwrap();
+    let bin = env.bundle.join("rootfs/mtexit");
+    let cc = std::process::Command::new("cc")
+        .args(["-static", "-pthread", "-O2", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .output()
+        .expect("cc is needed (apt-get install gcc libc6-dev)");
+    assert!(
+        cc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cc.stderr)
+    );
+    let id = env.id("c");
+    let _cgroups = CgroupsNamed(id.clone()); // (removed with what is in them, also on failure)
+    env.create(&id, &env.default_config(&["/mtexit"]));
+    let pid = env.state(&id)["pid"].as_i64().unwrap();
+    assert!(env.vrun(&["start", &id]).status.success());
+    env.wait_status(&id, "stopped");
+    let live_threads = || {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .map(|d| {
+                d.flatten()
+                    .filter(|t| {
+                        std::fs::read_to_string(t.path().join("stat"))
+                            .is_ok_and(|s| !s[s.rfind(')').unwrap() + 2..].starts_with('Z'))
+                    })
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    assert_eq!(live_threads(), 1, "the worker thread should run on");
+    let out = env.vrun(&["delete", &id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        cgroup_dirs_named(&id),
+        Vec::<std::path::PathBuf>::new(),
+        "cgroup left"
+    );
+    assert_eq!(live_threads(), 0, "the container's thread outlived delete");
+}
+
 #[test]
 fn a_created_device_is_usable_only_if_the_device_rules_allow_it() {
     let env = TestEnv::new("cgkmsg");

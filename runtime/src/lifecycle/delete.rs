@@ -167,13 +167,46 @@ fn stop(state: &Persisted) -> Result<()> {
     Ok(())
 }
 
+/// An init whose main thread has exited reads as stopped (a zombie to /proc, as runc reads
+/// it) while its other threads may run on, in its cgroup (or still be exiting: a Go init's
+/// exit ends its threads one by one). They are the container's: SIGKILL ends them, and the
+/// cgroup is removed once init has left it (it was left "for the last container out").
+fn end_threads_of_exited_init(state: &Persisted, cg: &vrun_cgroup::Cgroup) -> Result<()> {
+    let in_cgroup = || cg.pids().is_ok_and(|p| p.contains(&state.pid));
+    if !in_cgroup() {
+        return Ok(());
+    }
+    // (the pidfd holds the pid: checked to be init's, it cannot be another's when signalled)
+    let Ok(fd) = crate::sys::pidfd_open(state.pid) else {
+        return Ok(());
+    };
+    if crate::procfs::stat(state.pid).is_none_or(|(_, t)| t != state.start_time) {
+        return Ok(());
+    }
+    // (a zombie's thread group takes the signal: its live threads die)
+    let _ = crate::sys::pidfd_send_signal(&fd, Signal::SIGKILL as i32);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while in_cgroup() {
+        if std::time::Instant::now() > deadline {
+            return Err(Error::Failed(format!(
+                "container \"{}\": the threads of its init (pid {}) did not exit after SIGKILL",
+                state.id, state.pid
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    Ok(())
+}
+
 /// Removes what a container left: cgroup, state directory; then runs poststop hooks.
 pub(crate) fn destroy(root: &Path, dir: ContainerDir, state: &Persisted) -> Result<()> {
     tracing::debug!("container {}: removing its cgroup and state", state.id);
     if let Some(cg) = &state.cgroup {
         if processes_are_the_cgroups(state, cg) {
             cg.kill_all(Duration::from_secs(10))?;
-        } else if state.pid == 0 {
+        } else if state.pid != 0 {
+            end_threads_of_exited_init(state, cg)?;
+        } else {
             // (a half-made init ends by itself: given the time, its cgroup goes now if it
             // is the only one in it)
             let deadline = std::time::Instant::now() + vrun_cgroup::HALF_MADE_INIT_ENDS;
