@@ -58,6 +58,16 @@ impl shim::Shim for Shim {
 
     fn start_shim(&mut self, opts: StartOpts) -> Result<String, shim::Error> {
         let grouping = sandbox_of(Path::new("config.json")).unwrap_or_else(|| opts.id.clone());
+        // A container of a pod whose shim runs: its address, as runc's shim answers. (Else
+        // containerd-shim's spawn starts a whole shim, which finds the socket taken and ends:
+        // a process and a maker made for nothing, and this `start`, their subreaper, left
+        // spinning in its SIGCHLD handler now and then, with a pod's start waiting on it.)
+        let address = shim::socket_address(&opts.address, &opts.namespace, &grouping);
+        let path = address.trim_start_matches("unix://");
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            shim::util::write_address(&address)?;
+            return Ok(address);
+        }
         let (_pid, address) = shim::spawn(opts, &grouping, Vec::new())?;
         // in the bundle: the shim removes its socket by it when it ends, and `delete` when
         // containerd cleans up after a shim that died
@@ -132,5 +142,6 @@ fn sandbox_of(config: &Path) -> Option<String> {
 }
 
 fn main() {
+    sys::one_malloc_arena();
     shim::run::<Shim>("io.containerd.vrun.v2", None)
 }
