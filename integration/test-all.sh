@@ -24,9 +24,9 @@ log "rootless podman with vrun (an ordinary user)"
 bash integration/rootless.sh
 log "containerd with vrun"
 bash integration/containerd.sh
-log "Kubernetes' CRI (containerd) with runc and vrun"
+log "Kubernetes' CRI (containerd) with runc, vrun, and vrun under its own shim"
 bash integration/cri.sh
-log "critest on containerd 2 and 1.6, handlers runc and vrun (the Kubernetes tools are built once: integration/k8s/tools.sh)"
+log "critest on containerd 2 and 1.6, handlers runc, vrun and vrun-shim (the Kubernetes tools are built once: integration/k8s/tools.sh)"
 bash integration/k8s/critest.sh
 log "containerd-shim-vrun-v2 under containerd 1.6 and 2 (ctr)"
 bash integration/shim.sh
@@ -48,3 +48,5 @@ log "the hot code block (cli/hot-code.ld) still holds what the commands run"
 bash integration/hot-code/run.sh --check
 log "benchmark: vrun, crun, runc (short; fails only on a gross regression)"
 bash integration/bench/run.sh --quick
+log "benchmark: vrun's shim against runc's (short), and no growth over 500 containers in one pod"
+bash integration/bench/shim.sh --quick

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # critest, Kubernetes' CRI validation suite, through containerd with handler `runc` and handler
-# `vrun` (both under containerd-shim-runc-v2, BinaryName set), one run each on the same
-# containerd: vrun must fail nothing runc passes.
+# `vrun` (both under containerd-shim-runc-v2, BinaryName set) and handler `vrun-shim` (vrun's
+# own shim, runtime_type io.containerd.vrun.v2), one run each on the same containerd: vrun
+# under either shim must fail nothing runc passes.
 #
 #   critest.sh [2|1.6]...   (both without an argument)
 #   2:   containerd 2 and critest at Kubernetes' version, runc at its newest release as the peer
@@ -23,6 +24,7 @@ need containerd containerd python3 python3 /usr/lib/cni/loopback containernetwor
 need /usr/include/seccomp.h libseccomp-dev pkg-config pkg-config
 build_vrun
 which=("$@")
+SHIM_ROOT=/run/containerd/vrun/k8s.io # (vrun's shim's state root for containerd's k8s.io)
 ((${#which[@]})) || which=(2 1.6)
 tools=()
 for w in "${which[@]}"; do
@@ -41,6 +43,7 @@ NETNS=vrun-critest
 
 work=$(mktemp -d /tmp/vrun-critest.XXXXXX)
 chmod 755 "$work" # (a user namespace's root reaches its rootfs under containerd's state here)
+build_shim "$work"
 REGISTRY_PID=
 daemon=
 node=
@@ -71,10 +74,22 @@ stop_containerd() { # kills what a failed run left, in the node, then the node
       in_node "$node" "$work" "${RUNTIME[$r]}" --root "$cwork/root-$r/k8s.io" delete -f "$id"
     done
   done 2>/dev/null
+  for id in $(shim_containers); do
+    in_node "$node" "$work" "$VRUN" --root "$SHIM_ROOT" delete -f "$id"
+  done 2>/dev/null
   # (the node's mounts go with its mount namespace, when its last process ends)
   for p in $(node_pids); do kill -9 "$p"; done
   node_stop "$node" "$work"
   node=
+}
+
+# the containers of vrun's shim's root that this containerd made (their bundles are its)
+shim_containers() {
+  local f
+  for f in "$SHIM_ROOT"/*/state.json; do
+    grep -qF "\"bundle\":\"$cwork/" "$f" 2>/dev/null && basename "$(dirname "$f")"
+  done
+  true
 }
 
 declare -A RUNTIME
@@ -105,18 +120,18 @@ JSON
     RUNTIME[runc]=$(k8s_tool_dir runc)/runc
     CRITEST=$(k8s_tool_dir cri-tools)/critest
     containerd2_config "$cwork" "$sock" "$cwork/cni-bin" "$cwork/cni" \
-      "runc=${RUNTIME[runc]}" "vrun=$VRUN" >"$cwork/config.toml"
-    path=$bin:$PATH # (its containerd-shim-runc-v2, not Debian's)
+      "runc=${RUNTIME[runc]}" "vrun=$VRUN" vrun-shim=shim:io.containerd.vrun.v2 >"$cwork/config.toml"
+    path=$SHIM_DIR:$bin:$PATH # (its containerd-shim-runc-v2, not Debian's)
   else
     CONTAINERD=$(command -v containerd) CTR=$(command -v ctr)
     RUNTIME[runc]=$(command -v runc)
     CRITEST=$(k8s_tool_dir cri-tools-16)/critest
     containerd16_config "$cwork" "$sock" "$cwork/cni-bin" "$cwork/cni" \
-      "runc=${RUNTIME[runc]}" "vrun=$VRUN" >"$cwork/config.toml"
-    path=$PATH
+      "runc=${RUNTIME[runc]}" "vrun=$VRUN" vrun-shim=shim:io.containerd.vrun.v2 >"$cwork/config.toml"
+    path=$SHIM_DIR:$PATH
   fi
   RUNTIME[vrun]=$VRUN
-  log "containerd $("$CONTAINERD" --version | awk '{print $3}') as a node, handlers runc ($("${RUNTIME[runc]}" --version | head -1)) and vrun"
+  log "containerd $("$CONTAINERD" --version | awk '{print $3}') as a node, handlers runc ($("${RUNTIME[runc]}" --version | head -1)), vrun and vrun-shim"
   node=critest
   node_start "$node" "$work" "$NETNS"
   PATH=$path NODE_PIDFILE=$cwork/containerd.pid in_node "$node" "$work" "$CONTAINERD" --config "$cwork/config.toml" >"$cwork/containerd.log" 2>&1 &
@@ -124,7 +139,7 @@ JSON
 
   skip=""
   for s in "${SKIPS[@]}"; do skip+="${skip:+|}${s%%|*}"; done
-  for h in runc vrun; do
+  for h in runc vrun vrun-shim; do
     log "critest on containerd $w, handler $h"
     set +e
     # (in the node's namespaces: its mount namespace is the "host" of the mount propagation tests)
@@ -140,12 +155,14 @@ JSON
     [ -s "$cwork/$h.xml" ] || { tail -40 "$cwork/$h.out"; echo "critest.sh: critest wrote no report for $h" >&2; exit 1; }
     # what the handler's run left: containers, shims, cgroups of the pods, runtime state
     left="$(shims)$(node_cgroups_left "$node" | grep -v '/k8s.io$' || true)$(ls -A "$cwork/root-$h/k8s.io" 2>/dev/null)"
+    [ "$h" = vrun-shim ] && left+=$(shim_containers)
     if [ -n "${left//[[:space:]]/}" ]; then
       echo "critest.sh: handler $h left: $left" >&2
-      [ "$h" = vrun ] && status=1
+      [ "$h" != runc ] && status=1
     fi
   done
-  python3 "$k8s_dir/junit.py" "$cwork/runc.xml" "$cwork/vrun.xml" "containerd $w" >"$cwork/compare.out" || status=1
+  python3 "$k8s_dir/junit.py" "containerd $w" "runc=$cwork/runc.xml" "vrun=$cwork/vrun.xml" \
+    "vrun-shim=$cwork/vrun-shim.xml" >"$cwork/compare.out" || status=1
   cat "$cwork/compare.out"
   summary+=("$(grep '^critest' "$cwork/compare.out")")
   stop_containerd || true # (best effort, as in cleanup: what it kills may be gone)
@@ -153,4 +170,4 @@ done
 for s in "${SKIPS[@]}"; do echo "critest.sh: skipped for both runtimes: \"${s%%|*}\": ${s#*|}"; done
 printf '%s\n' "${summary[@]}"
 [ "$status" = 0 ] || { echo "critest.sh: FAIL" >&2; exit 1; }
-echo "critest.sh: vrun fails no critest spec runc passes, and leaves nothing"
+echo "critest.sh: vrun (under runc's shim and its own) fails no critest spec runc passes, and leaves nothing"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""junit.py RUNC.xml VRUN.xml LABEL: compares two critest (ginkgo) JUnit reports spec by spec.
-Prints each spec runc passes and vrun does not, and a line of counts per runtime; exits 1 if
-vrun fails a spec runc passes."""
+"""junit.py LABEL NAME=REPORT.xml...: compares critest (ginkgo) JUnit reports spec by spec with
+the first (runc's, the yardstick). Prints each spec it passes and another does not, and a line
+of counts per runtime; exits 1 if another fails a spec the first passes."""
 import sys
 import xml.etree.ElementTree as ET
 
@@ -24,15 +24,21 @@ def verdicts(path):
     return out
 
 
-runc, vrun, label = verdicts(sys.argv[1]), verdicts(sys.argv[2]), sys.argv[3]
-bad = [n for n, v in sorted(runc.items()) if v == "passed" and vrun.get(n) != "passed"]
-for n in bad:
-    print(f"critest: FAIL: runc passes, vrun does not ({vrun.get(n, 'missing')}): {n}")
+label = sys.argv[1]
+reports = [(a.split("=", 1)[0], verdicts(a.split("=", 1)[1])) for a in sys.argv[2:]]
+(yard, runc), others = reports[0], reports[1:]
+bad = False
+for name, other in others:
+    for n, v in sorted(runc.items()):
+        if v == "passed" and other.get(n) != "passed":
+            print(f"critest: FAIL: {yard} passes, {name} does not ({other.get(n, 'missing')}): {n}")
+            bad = True
 for n, v in sorted(runc.items()):
     if v == "failed":
-        print(f"critest: (fails with runc too: {n}; vrun: {vrun.get(n)})")
+        also = ", ".join(f"{name}: {other.get(n)}" for name, other in others)
+        print(f"critest: (fails with {yard} too: {n}; {also})")
 count = lambda r, v: sum(1 for x in r.values() if x == v)
 print(f"critest {label}: " + "; ".join(
     f"{name} {count(r, 'passed')} passed, {count(r, 'failed')} failed, {count(r, 'skipped')} skipped"
-    for name, r in (("runc", runc), ("vrun", vrun))))
+    for name, r in reports))
 sys.exit(1 if bad else 0)

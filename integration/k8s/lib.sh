@@ -71,7 +71,8 @@ TOML
 
 # containerd2_config WORK SOCK CNI_BIN CNI_CONF NAME=BINARY...: containerd 2's
 # configuration (version 3): its own root, state and socket, the CRI with the registry mirror, and
-# one runc-shim handler per NAME whose runtime is BINARY, each with its own state root
+# one runc-shim handler per NAME whose runtime is BINARY, each with its own state root (or,
+# for NAME=shim:TYPE, a handler of runtime_type TYPE: vrun's own shim, io.containerd.vrun.v2)
 containerd2_config() {
   local work=$1 sock=$2 cni_bin=$3 cni_conf=$4 h name
   shift 4
@@ -97,13 +98,7 @@ containerd2_config() {
 TOML
   for h in "$@"; do
     name=${h%%=*}
-    cat <<TOML
-    [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.$name]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.$name.options]
-        BinaryName = "${h#*=}"
-        Root = "$work/root-$name"
-TOML
+    handler_toml "plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.$name" "${h#*=}" "$work/root-$name"
   done
   cat <<TOML
 [plugins.'io.containerd.grpc.v1.cri']
@@ -137,14 +132,30 @@ containerd16_config() {
 TOML
   for h in "$@"; do
     name=${h%%=*}
-    cat <<TOML
-    [$p.containerd.runtimes.$name]
-      runtime_type = "io.containerd.runc.v2"
-      [$p.containerd.runtimes.$name.options]
-        BinaryName = "${h#*=}"
-        Root = "$work/root-$name"
-TOML
+    handler_toml "$p.containerd.runtimes.$name" "${h#*=}" "$work/root-$name"
   done
+}
+
+# handler_toml TABLE BINARY|shim:TYPE ROOT: one runtime handler, through runc's shim (BinaryName
+# and Root its options) or a shim of its own type (its state under /run/containerd/vrun)
+handler_toml() {
+  case "$2" in
+  shim:*)
+    cat <<TOML
+    [$1]
+      runtime_type = "${2#shim:}"
+TOML
+    ;;
+  *)
+    cat <<TOML
+    [$1]
+      runtime_type = "io.containerd.runc.v2"
+      [$1.options]
+        BinaryName = "$2"
+        Root = "$3"
+TOML
+    ;;
+  esac
 }
 
 # wait_containerd CTR...: waits for a containerd to answer (the ctr command line as an array)

@@ -32,6 +32,25 @@ build_vrun() {
   export VRUN
 }
 
+# Builds containerd-shim-vrun-v2 once, and a directory SHIM_DIR (in DIR) holding it alone, for
+# containerd's PATH (containerd finds a shim of type io.containerd.vrun.v2 by that name).
+build_shim() { # DIR
+  (cd "$top" && cargo build --release -q -p containerd-shim-vrun-v2)
+  SHIM_DIR=$1/shim-bin
+  mkdir -p "$SHIM_DIR"
+  ln -sf "$(release_dir)/containerd-shim-vrun-v2" "$SHIM_DIR/"
+}
+
+# vrun_delete_under ROOT DIR: deletes (forced) the containers of vrun's state root ROOT whose
+# bundle is under DIR: what a failed run of a shim of vrun's left, and no one else's.
+vrun_delete_under() {
+  local id
+  for id in $(ls "$1" 2>/dev/null); do
+    grep -qF "\"bundle\":\"$2/" "$1/$id/state.json" 2>/dev/null && "$VRUN" --root "$1" delete -f "$id"
+  done
+  true
+}
+
 # busybox_rootfs DIR: a rootfs of busybox-static and its applets, with /etc/passwd and group.
 busybox_rootfs() {
   local dir=$1 bb

@@ -4,8 +4,12 @@
 //!
 //! vrun-cri-check SOCKET HANDLER IMAGE WORKDIR [ONLY]
 //!
+//! (and the measuring modes of integration/bench/shim.sh: see bench.rs)
+//!
 //! Each check removes the pods it made, also when it fails. Exit status: 0 when every check
 //! passed, 1 otherwise.
+
+mod bench;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -780,9 +784,63 @@ async fn connect(socket: String) -> Result<Channel, String> {
         .map_err(|e| e.to_string())
 }
 
+/// The measuring modes (bench.rs): `--MODE SOCKET IMAGE WORKDIR ARGS...`.
+async fn bench_mode(args: &[String]) -> ! {
+    let usage = || -> ! {
+        eprintln!("usage: vrun-cri-check --start-latency|--pods|--cycles SOCKET IMAGE WORKDIR ...");
+        std::process::exit(2)
+    };
+    if args.len() < 6 {
+        usage();
+    }
+    let channel = match connect(args[2].clone()).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("vrun-cri-check: connect to {}: {e}", args[2]);
+            std::process::exit(2);
+        }
+    };
+    let mut c = Cri {
+        rt: RuntimeServiceClient::new(channel),
+        handler: String::new(),
+        image: args[3].clone(),
+        work: PathBuf::from(&args[4]),
+        pods: Vec::new(),
+        seq: 0,
+        wedged: false,
+    };
+    let number = |i: usize| -> usize {
+        match args.get(i).and_then(|a| a.parse().ok()) {
+            Some(n) => n,
+            None => usage(),
+        }
+    };
+    let outcome = match args[1].as_str() {
+        "--start-latency" => bench::start_latency(&mut c, number(5), &args[6..]).await,
+        "--pods" if args.len() == 8 => {
+            c.handler = args[5].clone();
+            bench::pods(&mut c, number(6), number(7)).await
+        }
+        "--cycles" if args.len() == 7 => {
+            c.handler = args[5].clone();
+            bench::cycles(&mut c, number(6)).await
+        }
+        _ => usage(),
+    };
+    if let Err(e) = outcome {
+        eprintln!("vrun-cri-check {}: {e}", args[1]);
+        let _ = c.cleanup().await;
+        std::process::exit(1);
+    }
+    std::process::exit(0)
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).is_some_and(|a| a.starts_with("--")) {
+        bench_mode(&args).await;
+    }
     if args.len() < 5 {
         eprintln!("usage: vrun-cri-check SOCKET HANDLER IMAGE WORKDIR [ONLY]");
         std::process::exit(2);
