@@ -60,7 +60,7 @@ trap "exit 1" INT TERM
 
 # containerd's own and its shims' pids: every process in the node's cgroup
 node_pids() { while read -r _ d; do cat "$d/cgroup.procs" 2>/dev/null; done < <(node_cgroups "$node") | sort -u; }
-shims() { for p in $(node_pids); do tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q '^[^ ]*containerd-shim' && echo "$p"; done; true; }
+shims() { for p in $(node_pids); do tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline" | grep -q '^[^ ]*containerd-shim' && echo "$p"; done; true; }
 
 stop_containerd() { # kills what a failed run left, in the node, then the node
   local c=(in_node "$node" "$work" "$CTR" --address "$sock" --namespace k8s.io) t r id
@@ -154,7 +154,7 @@ JSON
     grep -E '^\s*\[FAILED\] ' "$cwork/$h.out" | grep -v '\[FAILED\] in \[' | sort -u | cut -c1-1500 | sed "s/^ */critest: $h: /" || true
     [ -s "$cwork/$h.xml" ] || { tail -40 "$cwork/$h.out"; echo "critest.sh: critest wrote no report for $h" >&2; exit 1; }
     # what the handler's run left: containers, shims, cgroups of the pods, runtime state
-    left="$(shims)$(node_cgroups_left "$node" | grep -v '/k8s.io$' || true)$(ls -A "$cwork/root-$h/k8s.io" 2>/dev/null)"
+    left="$(shims)$(node_cgroups_left "$node" | grep -v '/k8s.io$' || true)$(ls -A "$cwork/root-$h/k8s.io" 2>/dev/null || true)"
     [ "$h" = vrun-shim ] && left+=$(shim_containers)
     if [ -n "${left//[[:space:]]/}" ]; then
       echo "critest.sh: handler $h left: $left" >&2
