@@ -161,8 +161,12 @@ JSON
       [ "$h" != runc ] && status=1
     fi
   done
+  # (containerd 2 learns a handler's user namespace and recursive read-only mount support from
+  # the runtime's features: for runc's shim from `BINARY features`, for another shim from its
+  # `-info` answer, which containerd-shim-vrun-v2 does not give yet. critest then skips those
+  # specs: printed as a known gap, issue 24's)
   python3 "$k8s_dir/junit.py" "containerd $w" "runc=$cwork/runc.xml" "vrun=$cwork/vrun.xml" \
-    "vrun-shim=$cwork/vrun-shim.xml" >"$cwork/compare.out" || status=1
+    "vrun-shim=$cwork/vrun-shim.xml~UserNamespaces|recursive readonly mount" >"$cwork/compare.out" || status=1
   cat "$cwork/compare.out"
   summary+=("$(grep '^critest' "$cwork/compare.out")")
   stop_containerd || true # (best effort, as in cleanup: what it kills may be gone)
