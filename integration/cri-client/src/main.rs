@@ -784,6 +784,26 @@ async fn connect(socket: String) -> Result<Channel, String> {
         .map_err(|e| e.to_string())
 }
 
+/// A client of containerd's CRI at `socket`; exits 2 when it cannot connect.
+async fn client(socket: &str, handler: String, image: &str, work: &str) -> Cri {
+    let channel = match connect(socket.to_string()).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("vrun-cri-check: connect to {socket}: {e}");
+            std::process::exit(2);
+        }
+    };
+    Cri {
+        rt: RuntimeServiceClient::new(channel),
+        handler,
+        image: image.to_string(),
+        work: PathBuf::from(work),
+        pods: Vec::new(),
+        seq: 0,
+        wedged: false,
+    }
+}
+
 /// The measuring modes (bench.rs): `--MODE SOCKET IMAGE WORKDIR ARGS...`.
 async fn bench_mode(args: &[String]) -> ! {
     let usage = || -> ! {
@@ -793,22 +813,7 @@ async fn bench_mode(args: &[String]) -> ! {
     if args.len() < 6 {
         usage();
     }
-    let channel = match connect(args[2].clone()).await {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("vrun-cri-check: connect to {}: {e}", args[2]);
-            std::process::exit(2);
-        }
-    };
-    let mut c = Cri {
-        rt: RuntimeServiceClient::new(channel),
-        handler: String::new(),
-        image: args[3].clone(),
-        work: PathBuf::from(&args[4]),
-        pods: Vec::new(),
-        seq: 0,
-        wedged: false,
-    };
+    let mut c = client(&args[2], String::new(), &args[3], &args[4]).await;
     let number = |i: usize| -> usize {
         match args.get(i).and_then(|a| a.parse().ok()) {
             Some(n) => n,
@@ -845,22 +850,7 @@ async fn main() {
         eprintln!("usage: vrun-cri-check SOCKET HANDLER IMAGE WORKDIR [ONLY]");
         std::process::exit(2);
     }
-    let channel = match connect(args[1].clone()).await {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("vrun-cri-check: connect to {}: {e}", args[1]);
-            std::process::exit(2);
-        }
-    };
-    let mut c = Cri {
-        rt: RuntimeServiceClient::new(channel),
-        handler: args[2].clone(),
-        image: args[3].clone(),
-        work: PathBuf::from(&args[4]),
-        pods: Vec::new(),
-        seq: 0,
-        wedged: false,
-    };
+    let mut c = client(&args[1], args[2].clone(), &args[3], &args[4]).await;
     let only = args.get(5).cloned();
     let mut failed = 0;
     let mut results: HashMap<&str, bool> = HashMap::new();
