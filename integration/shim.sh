@@ -4,16 +4,19 @@
 # stdout and stderr, the exit status, a terminal (run -t and exec -t, ctr's size), a detached
 # task's ps, exec, pause and resume, kill and delete,
 # a config vrun refuses (its message reaches ctr), and a shim killed with SIGKILL (containerd
-# reports the task stopped and cleans up), and containerd killed and started again (the task
-# runs on, is reached again, and its events reach the new containerd). After each daemon: no
+# reports the task stopped and cleans up), containerd killed and started again (the task
+# runs on, is reached again, and its events reach the new containerd), and a Wait on an exec
+# that never starts (it ends; so does the shim, with its last container). After each daemon: no
 # shim, container state, mount or cgroup of the run is left.
 set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"
 . "$top/integration/k8s/tools.sh"
 need containerd containerd python3 python3
 build_k8s_tools containerd
-(cd "$top" && cargo build --release -q -p vrun -p containerd-shim-vrun-v2)
+(cd "$top" && cargo build --release -q -p vrun -p containerd-shim-vrun-v2 &&
+  cargo build --release -q -p containerd-shim-vrun-v2 --example task_call)
 shim_bin=$(release_dir)/containerd-shim-vrun-v2
+task_call=$(release_dir)/examples/task_call
 
 work=$(mktemp -d /tmp/vrun-shim.XXXXXX)
 daemon="" sock="" passed=0 ctr_bin=ctr
@@ -202,13 +205,44 @@ TOML
   C containers delete shim-6
   ok "containerd killed and started again: shim-6 ran on, exec '$out', its exit event reached the new containerd"
 
+  # containerd's Wait on an exec that never starts, as when the container exits between the
+  # exec's Exec and its Start (ordered here by task_call on the shim's socket, as containerd
+  # calls): the Wait ends when the exec is deleted, and the shim when its last container is
+  C "${R[@]}" -d localhost/vrun-busybox:latest shim-7 sleep 1000 >/dev/null
+  wait_status shim-7 RUNNING
+  local s7 waiter wait_ended=yes shim7=""
+  s7=$(socket_of shim-7)
+  "$task_call" "$s7" exec shim-7 x7 true >/dev/null || fail "task_call could not add an exec"
+  "$task_call" "$s7" wait shim-7 x7 >"$d/wait7" 2>&1 &
+  waiter=$!
+  sleep 0.3
+  C tasks kill -s KILL shim-7
+  wait_status shim-7 STOPPED
+  ! "$task_call" "$s7" start shim-7 x7 >/dev/null 2>&1 || fail "an exec of a stopped container started"
+  "$task_call" "$s7" delete shim-7 x7 >/dev/null || fail "task_call could not delete the exec"
+  for _ in $(seq 20); do [ -d "/proc/$waiter" ] || break; sleep 0.1; done
+  # (one that does not end is given up, as containerd gives up its Wait when the exec fails)
+  [ -d "/proc/$waiter" ] && { wait_ended=no; kill "$waiter"; }
+  wait "$waiter" 2>/dev/null || true
+  C tasks delete shim-7 >/dev/null
+  C containers delete shim-7
+  for _ in $(seq 50); do
+    shim7=$(pgrep -f "^$work/bin/containerd-shim-vrun-v2 .*-id shim-7" || true)
+    [ -z "$shim7" ] && break
+    sleep 0.1
+  done
+  [ -z "$shim7" ] || fail "shim-7's shim ($(echo $shim7)) did not end when its last container was deleted (the Wait on the deleted exec ended: $wait_ended)"
+  [ "$wait_ended" = yes ] || fail "a Wait on an exec deleted before it started did not end"
+  grep -q "not found" "$d/wait7" || fail "the Wait on the deleted exec answered '$(cat "$d/wait7")', not that it is gone"
+  ok "a Wait on an exec deleted before its start ends ($(cut -c1-80 "$d/wait7")); the shim ends with its last container"
+
   stop_daemon
   local left
   left=$({ pgrep -f "^$work/bin/containerd-shim-vrun-v2" || true; } | wc -l)
   [ "$left" = 0 ] || fail "$left shim processes left"
   ! grep -qF "$d/" /proc/self/mountinfo || fail "mounts left: $(grep -F "$d/" /proc/self/mountinfo)"
   local id left_sockets=""
-  for id in shim-1 shim-2 shim-3 shim-4 shim-5 shim-6; do
+  for id in shim-1 shim-2 shim-3 shim-4 shim-5 shim-6 shim-7; do
     [ -e "$(socket_of "$id")" ] && left_sockets+=" $id"
   done
   [ -z "$left_sockets" ] || fail "shim sockets left in /run/containerd/s, of:$left_sockets"

@@ -34,6 +34,9 @@ struct Shim {
 /// runc's shim does.
 const SANDBOX_ID: &str = "io.kubernetes.cri.sandbox-id";
 
+/// How long the ttrpc server may take to stop once the last container is gone.
+const SERVING_STOP: std::time::Duration = std::time::Duration::from_secs(3);
+
 impl shim::Shim for Shim {
     type T = service::Service;
 
@@ -102,6 +105,15 @@ impl shim::Shim for Shim {
 
     fn wait(&mut self) {
         self.exit.wait();
+        // containerd-shim stops serving after this by joining every connection's threads: one
+        // still in a call (a bug of this shim, a maker that no longer answers) would keep the
+        // shim, and its maker, for ever, where runc's shim (Go) exits whatever its goroutines
+        // do. Its containers are all deleted by now: what is left of a stop is cut short.
+        std::thread::spawn(|| {
+            std::thread::sleep(SERVING_STOP);
+            tracing::warn!("the ttrpc server did not stop in {SERVING_STOP:?}: exiting");
+            std::process::exit(0);
+        });
         // Here rather than by containerd-shim after it, which finds the socket by the
         // address file of the bundle: containerd may have removed a pod's bundle by then.
         let path = self.socket.trim_start_matches("unix://");

@@ -476,6 +476,8 @@ impl Service {
         // A created container's init is killed by the delete: its exit comes from the maker.
         let (status, at) = self.wait_exit(id, "", Some(std::time::Duration::from_secs(5)))?;
         let entry = self.containers().remove(id);
+        // a Wait on it or on one of its execs ends now, with not-found
+        self.0.exited.notify_all();
         if let Some(entry) = entry {
             if entry.mounted_rootfs {
                 unmount_rootfs(&entry.bundle);
@@ -694,6 +696,11 @@ impl Service {
         let pid = x.pid;
         let (status, at) = x.exit.clone().unwrap_or((0, Timestamp::now()));
         entry.execs.remove(exec_id);
+        // A Wait on it ends now, with not-found: containerd waits on an exec before its start,
+        // and one that never started (its container exited between) has no exit to wake it.
+        // (A Wait left in a ttrpc handler would also keep the shim from ending: containerd-shim
+        // joins every handler thread when it stops serving.)
+        self.0.exited.notify_all();
         Ok(api::DeleteResponse {
             pid: pid as u32,
             exit_status: status,
@@ -1097,6 +1104,8 @@ impl shim::Task for Service {
     fn shutdown(&self, _: &TtrpcContext, _req: api::ShutdownRequest) -> TtrpcResult<api::Empty> {
         if self.containers().is_empty() {
             self.0.exit.signal();
+            // (any Wait still in a handler finds nothing now, and ends)
+            self.0.exited.notify_all();
         }
         Ok(api::Empty::new())
     }
