@@ -6,6 +6,8 @@
 //! `delete` and serve actions, the ttrpc server, the event publisher) is what this shim
 //! would otherwise write, and containerd-shim-protos gives the task service's types.
 
+mod idmapped;
+mod info;
 mod io;
 mod maker;
 mod metrics;
@@ -153,7 +155,17 @@ fn sandbox_of(config: &Path) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The runtime_type containerd's config names this shim by.
+const RUNTIME_ID: &str = "io.containerd.vrun.v2";
+
 fn main() {
+    if info::asked(&std::env::args_os().collect::<Vec<_>>()) {
+        if let Err(e) = info::answer(RUNTIME_ID) {
+            eprintln!("containerd-shim-vrun-v2 -info: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     sys::one_malloc_arena();
-    shim::run::<Shim>("io.containerd.vrun.v2", None)
+    shim::run::<Shim>(RUNTIME_ID, None)
 }

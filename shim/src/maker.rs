@@ -88,6 +88,16 @@ pub enum Request {
         root: PathBuf,
         id: String,
     },
+    /// A rootfs mount with containerd's `uidmap=`/`gidmap=` options (idmapped.rs), on
+    /// `bundle`/rootfs; `options` without them.
+    MountIdmapped {
+        bundle: PathBuf,
+        kind: String,
+        source: String,
+        options: Vec<String>,
+        uidmap: String,
+        gidmap: String,
+    },
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -449,6 +459,17 @@ fn run_plain(
         }
         Request::Resume { root, id } => {
             Runtime::new(root).container(&id)?.resume()?;
+            Ok(done(0))
+        }
+        Request::MountIdmapped {
+            bundle,
+            kind,
+            source,
+            options,
+            uidmap,
+            gidmap,
+        } => {
+            crate::idmapped::mount(&bundle, &kind, &source, &options, &uidmap, &gidmap)?;
             Ok(done(0))
         }
         Request::State { root, id } => {

@@ -336,6 +336,53 @@ impl Service {
         }
     }
 
+    /// Mounts containerd's rootfs mounts (a snapshot: usually one overlay) on bundle/rootfs;
+    /// an idmapped one (a pod with its own user namespace) by the maker.
+    fn mount_rootfs(
+        &self,
+        bundle: &Path,
+        mounts: &[shim::protos::types::mount::Mount],
+    ) -> TtrpcResult<bool> {
+        if mounts.is_empty() {
+            return Ok(false);
+        }
+        let target = bundle.join("rootfs");
+        std::fs::create_dir_all(&target)
+            .map_err(|e| status(Kind::System, format!("mkdir {}: {e}", target.display())))?;
+        for (n, m) in mounts.iter().enumerate() {
+            let mounted = match crate::idmapped::split(&m.options) {
+                Err(e) => Err(status(Kind::InvalidConfig, e)),
+                Ok(Some((options, uidmap, gidmap))) => {
+                    let request = Request::MountIdmapped {
+                        bundle: bundle.to_path_buf(),
+                        kind: m.type_.clone(),
+                        source: m.source.clone(),
+                        options,
+                        uidmap,
+                        gidmap,
+                    };
+                    self.call(&request, &[]).map(drop)
+                }
+                Ok(None) => {
+                    shim::mount::mount_rootfs(Some(&m.type_), Some(&m.source), &m.options, &target)
+                        .map_err(|e| {
+                            status(
+                                Kind::System,
+                                format!("mount the rootfs ({} {}): {e}", m.type_, m.source),
+                            )
+                        })
+                }
+            };
+            if let Err(e) = mounted {
+                if n > 0 {
+                    unmount_rootfs(bundle);
+                }
+                return Err(e);
+            }
+        }
+        Ok(true)
+    }
+
     /// The state root container `id` was created in.
     fn root_of(&self, id: &str) -> TtrpcResult<PathBuf> {
         self.with_entry(id, |e| e.root.clone())
@@ -382,7 +429,7 @@ impl Service {
         }
         let bundle = PathBuf::from(&req.bundle);
         let (root, systemd_cgroup) = self.root_and_driver(&req, &bundle)?;
-        let mounted_rootfs = mount_rootfs(&bundle, &req.rootfs)?;
+        let mounted_rootfs = self.mount_rootfs(&bundle, &req.rootfs)?;
         let undo_mount = |e| {
             if mounted_rootfs {
                 unmount_rootfs(&bundle);
@@ -803,30 +850,6 @@ fn systemd_cgroups_path(config: &Path) -> bool {
     parts.len() == 3
         && (parts[0].is_empty() || parts[0].ends_with(".slice"))
         && !parts[2].is_empty()
-}
-
-/// Mounts containerd's rootfs mounts (a snapshot: usually one overlay) on bundle/rootfs.
-fn mount_rootfs(bundle: &Path, mounts: &[shim::protos::types::mount::Mount]) -> TtrpcResult<bool> {
-    if mounts.is_empty() {
-        return Ok(false);
-    }
-    let target = bundle.join("rootfs");
-    std::fs::create_dir_all(&target)
-        .map_err(|e| status(Kind::System, format!("mkdir {}: {e}", target.display())))?;
-    for (n, m) in mounts.iter().enumerate() {
-        if let Err(e) =
-            shim::mount::mount_rootfs(Some(&m.type_), Some(&m.source), &m.options, &target)
-        {
-            if n > 0 {
-                unmount_rootfs(bundle);
-            }
-            return Err(status(
-                Kind::System,
-                format!("mount the rootfs ({} {}): {e}", m.type_, m.source),
-            ));
-        }
-    }
-    Ok(true)
 }
 
 fn unmount_rootfs(bundle: &Path) {
