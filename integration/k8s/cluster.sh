@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # A two-node Kubernetes cluster whose pods run on vrun, as a RuntimeClass beside runc:
 #
-#   cluster.sh [RUNTIME...]   the checks with each RuntimeClass in turn (vrun and runc without
-#                             an argument; runc, at its newest release, is the yardstick)
+#   cluster.sh [RUNTIME...]   the checks with each RuntimeClass in turn (vrun, vrun-shim and runc
+#                             without an argument; runc, at its newest release, is the yardstick)
+#
+# vrun runs under containerd's runc shim (handler vrun), and under its own (handler vrun-shim,
+# runtime_type io.containerd.vrun.v2).
 #
 # etcd, kube-apiserver (a CA and service-account keys made here), kube-controller-manager and
 # kube-scheduler in a network namespace `vrun-k8s-cp`; two nodes, each in a network namespace of
 # its own (`vrun-k8s-node1`, `-node2`) joined to the control plane's by a bridge there, each a
-# kubelet with its own containerd 2 (handlers runc and vrun), root, state, and cgroups: a node of
+# kubelet with its own containerd 2 (handlers runc, vrun and vrun-shim), root, state, and cgroups: a node of
 # lib.sh, a cgroup and mount namespace rooted at OWN/vrun-k8s-nodeN, so the kubelet's cgroupfs
 # driver makes /kubepods under the caller's own cgroup. Pods get addresses from the CNI bridge
 # and host-local plugins, 10.244.N.0/24 on node N, with routes between the nodes. Every address
@@ -31,10 +34,13 @@ KBIN=$(k8s_tool_dir kubernetes)
 CBIN=$(k8s_tool_dir containerd)
 CRICTL=$(k8s_tool_dir cri-tools)/crictl
 ETCD=$(k8s_tool_dir etcd)/etcd
-declare -A RUNTIME=([vrun]=$VRUN [runc]=$(k8s_tool_dir runc)/runc)
+# (vrun-shim's containers are vrun's, in its shim's state root, shared by the nodes: told apart
+# by their bundles, under each node's containerd state)
+declare -A RUNTIME=([vrun]=$VRUN [vrun-shim]=$VRUN [runc]=$(k8s_tool_dir runc)/runc)
+SHIM_ROOT=/run/containerd/vrun/k8s.io
 runtimes=("$@")
-((${#runtimes[@]})) || runtimes=(vrun runc)
-for rt in "${runtimes[@]}"; do [ -n "${RUNTIME[$rt]:-}" ] || { echo "cluster.sh: no runtime $rt (vrun or runc)" >&2; exit 2; }; done
+((${#runtimes[@]})) || runtimes=(vrun vrun-shim runc)
+for rt in "${runtimes[@]}"; do [ -n "${RUNTIME[$rt]:-}" ] || { echo "cluster.sh: no runtime $rt (vrun, vrun-shim or runc)" >&2; exit 2; }; done
 NODES=(node1 node2)
 CP=vrun-k8s-cp
 for n in "$CP" vrun-k8s-node1 vrun-k8s-node2; do
@@ -43,6 +49,7 @@ done
 
 work=$(mktemp -d /tmp/vrun-k8s.XXXXXX)
 chmod 755 "$work"
+build_shim "$work"
 touch "$work/crictl.yaml" # (crictl's configuration: its flags say everything)
 pids=()
 made_dirs=()
@@ -164,7 +171,7 @@ node_config() { # NAME INDEX
             "routes": [{"dst": "0.0.0.0/0"}], "dataDir": "$nw/ipam"}}]}
 JSON
   containerd2_config "$nw" "$nw/containerd.sock" "$nw/cni-bin" "$nw/cni" \
-    "runc=${RUNTIME[runc]}" "vrun=$VRUN" >"$nw/config.toml"
+    "runc=${RUNTIME[runc]}" "vrun=$VRUN" vrun-shim=shim:io.containerd.vrun.v2 >"$nw/config.toml"
   echo "nameserver 10.240.0.1" >"$nw/resolv.conf"
   cat >"$nw/kubelet.yaml" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
@@ -209,7 +216,7 @@ start_node() { # NAME INDEX
 start_daemons() { # NAME INDEX: containerd, then the kubelet
   local n=$1 i=$2 nw=$work/$1
   rm -f "$nw/containerd.pid" "$nw/kubelet.pid"
-  PATH=$CBIN:$PATH NODE_PIDFILE=$nw/containerd.pid in_node "$n" "$work" "$CBIN/containerd" --config "$nw/config.toml" >>"$nw/containerd.log" 2>&1 &
+  PATH=$SHIM_DIR:$CBIN:$PATH NODE_PIDFILE=$nw/containerd.pid in_node "$n" "$work" "$CBIN/containerd" --config "$nw/config.toml" >>"$nw/containerd.log" 2>&1 &
   wait_containerd "$CBIN/ctr" --address "$nw/containerd.sock" || { tail "$nw/containerd.log"; fail "containerd of $n did not start"; }
   # The kubelet's own mount namespace, a peer of the node's (the volumes it mounts reach
   # containerd), where its /proc alone is private and carries the tunables' files: a file
@@ -224,6 +231,18 @@ start_daemons() { # NAME INDEX: containerd, then the kubelet
   until_ok 10 test -s "$nw/kubelet.pid"
 }
 
+# state_root NODE RUNTIME: the runtime's state root for the node's containerd
+state_root() { if [ "$2" = vrun-shim ]; then echo "$SHIM_ROOT"; else echo "$work/$1/root-$2/k8s.io"; fi; }
+# state_ids NODE RUNTIME: the ids of the node's containers in it
+state_ids() {
+  local f
+  if [ "$2" != vrun-shim ]; then ls -A "$(state_root "$1" "$2")" 2>/dev/null || true; return; fi
+  for f in "$SHIM_ROOT"/*/state.json; do
+    grep -qF "\"bundle\":\"$work/$1/" "$f" 2>/dev/null && basename "$(dirname "$f")"
+  done
+  true
+}
+
 # node_procs NAME: every process in the node's cgroups
 node_procs() { while read -r _ d; do cat "$d/cgroup.procs" 2>/dev/null; done < <(node_cgroups "$1") | sort -u; }
 node_shims() { for p in $(node_procs "$1"); do tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q '^[^ ]*containerd-shim' && echo "$p"; done; true; }
@@ -234,9 +253,9 @@ stop_node() { # NAME: pods, kubelet, containerd, shims, then the node's namespac
   crictl_on "$n" rmp -f -a >/dev/null 2>&1
   kill "$(cat "$nw/containerd.pid" 2>/dev/null)" 2>/dev/null
   sleep 0.5
-  for r in runc vrun; do
-    for id in $(ls "$nw/root-$r/k8s.io" 2>/dev/null); do
-      in_node "$n" "$work" "${RUNTIME[$r]}" --root "$nw/root-$r/k8s.io" delete -f "$id"
+  for r in runc vrun vrun-shim; do
+    for id in $(state_ids "$n" "$r"); do
+      in_node "$n" "$work" "${RUNTIME[$r]}" --root "$(state_root "$n" "$r")" delete -f "$id"
     done
   done 2>/dev/null
   for p in $(node_procs "$n"); do [ "$p" = "$(cat "$work/$n.pid")" ] || kill -9 "$p" 2>/dev/null; done
@@ -451,7 +470,7 @@ spec:
 YAML
   local want text
   case $rt in
-  vrun) want="set sysctl net.ipv4.vrun_refused=1 (linux.sysctl)" ;;
+  vrun | vrun-shim) want="set sysctl net.ipv4.vrun_refused=1 (linux.sysctl)" ;;
   runc) want="open sysctl net.ipv4.vrun_refused file" ;;
   esac
   for _ in $(seq 60); do
@@ -488,8 +507,8 @@ restarts_keep_containers() { # kubelet and containerd of node1 killed with SIGKI
   # the CRI's running containers and ready pod sandboxes are the runtime's running containers
   # (each pod of the namespace runs on this runtime, and no other pod runs on node1)
   cri=$( (crictl_on node1 ps -q --state running; crictl_on node1 pods -q --state ready) | sort)
-  listed=$(in_node node1 "$work" "${RUNTIME[$rt]}" --root "$nw/root-$rt/k8s.io" list -q 2>/dev/null | while read -r id; do
-    in_node node1 "$work" "${RUNTIME[$rt]}" --root "$nw/root-$rt/k8s.io" state "$id" | grep '"status": "running"' >/dev/null && echo "$id"
+  listed=$(state_ids node1 "$rt" | while read -r id; do
+    in_node node1 "$work" "${RUNTIME[$rt]}" --root "$(state_root node1 "$rt")" state "$id" | grep '"status": "running"' >/dev/null && echo "$id"
   done | sort)
   echo "crictl ps and pods (running, ready): $(echo $cri)"
   echo "$rt list (running):                  $(echo $listed)"
@@ -513,7 +532,7 @@ nothing_left() { # after the namespace is deleted, on both nodes
   for n in "${NODES[@]}"; do
     local nw=$work/$n
     for _ in $(seq 60); do
-      left=$(crictl_on "$n" pods -q; crictl_on "$n" ps -aq; node_shims "$n"; ls -A "$nw/root-$rt/k8s.io" 2>/dev/null
+      left=$(crictl_on "$n" pods -q; crictl_on "$n" ps -aq; node_shims "$n"; state_ids "$n" "$rt"
         node_cgroups_left "$n" | grep -E '/pod[0-9a-f-]+(/|$)'
         in_node "$n" "$work" cat /proc/self/mountinfo | awk '{print $5}' | grep -E "^$nw/(root|state)/|/kubelet/pods/" || true
         ls -A "$nw/state/io.containerd.grpc.v1.cri/netns" 2>/dev/null || true)
@@ -549,7 +568,7 @@ for line in open(sys.argv[1]):
 m = {rt: statistics.median(v) for rt, v in t.items()}
 print("pod start latency, creation to Ready as kubectl sees it (median of %d): %s" % (
     len(next(iter(t.values()))), ", ".join("%s %.2fs" % (rt, v) for rt, v in m.items())),
-    ("(vrun/runc %.2fx)" % (m["vrun"] / m["runc"])) if "vrun" in m and "runc" in m else "")
+    " ".join("(%s/runc %.2fx)" % (rt, m[rt] / m["runc"]) for rt in m if rt != "runc" and "runc" in m))
 PY
 }
 
@@ -566,12 +585,12 @@ control_plane
 for d in /var/lib/cni /var/log/containers; do # (mount points of the nodes' own)
   [ -d "$d" ] || { mkdir -p "$d"; made_dirs+=("$d"); }
 done
-log "two nodes: kubelet and containerd $CONTAINERD_VERSION each (handlers runc $RUNC_VERSION and vrun)"
+log "two nodes: kubelet and containerd $CONTAINERD_VERSION each (handlers runc $RUNC_VERSION, vrun and vrun-shim)"
 for i in 1 2; do node_config "node$i" "$i"; start_node "node$i" "$i"; done
 until_ok 120 K wait --for=condition=Ready node/node1 node/node2 --timeout=5s ||
   { tail -20 "$work"/node*/kubelet.log; fail "the nodes did not become Ready"; }
 K get nodes -o wide
-for rt in runc vrun; do
+for rt in runc vrun vrun-shim; do
   K apply -f - <<YAML
 apiVersion: node.k8s.io/v1
 kind: RuntimeClass
@@ -605,7 +624,7 @@ latency
 status=0
 for rt in "${runtimes[@]}"; do
   echo "cluster.sh: $rt: ${passed[$rt]:-0} passed, ${failed[$rt]:-0} failed"
-  [ "$rt" = vrun ] && [ "${failed[$rt]:-0}" != 0 ] && status=1
+  [ "$rt" != runc ] && [ "${failed[$rt]:-0}" != 0 ] && status=1
 done
 [ "$status" = 0 ] || fail "vrun failed cluster checks"
-echo "cluster.sh: vrun passes every cluster check"
+echo "cluster.sh: vrun (under runc's shim and its own) passes every cluster check"
