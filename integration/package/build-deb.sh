@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the Debian package of vrun: the release binary, a man page per command and the
+# Builds the Debian package of vrun: the release binary, containerd's shim for it
+# (containerd-shim-vrun-v2, runtime_type io.containerd.vrun.v2), a man page per command and the
 # bash, zsh and fish completions, all generated from the clap definitions by the binary
 # itself (`vrun man`, `vrun completion`). Plain dpkg-deb: nothing to install first.
 #   build-deb.sh [OUTDIR]   (default: target/debian) -> prints the .deb's path
@@ -8,12 +9,15 @@ set -euo pipefail
 cd "$top"
 out=${1:-$top/target/debian}
 build_vrun
+cargo build --release -q -p containerd-shim-vrun-v2
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 arch=$(dpkg --print-architecture)
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 
 install -D -m 0755 "$VRUN" "$stage/usr/bin/vrun"
+# (containerd finds a shim of runtime_type io.containerd.vrun.v2 by this name on its PATH)
+install -D -m 0755 "$(release_dir)/containerd-shim-vrun-v2" "$stage/usr/bin/containerd-shim-vrun-v2"
 man=$stage/usr/share/man/man8
 mkdir -p "$man"
 "$VRUN" man | gzip -9n >"$man/vrun.8.gz"
@@ -53,7 +57,9 @@ Description: OCI container runtime (a drop-in for runc)
  vrun runs containers from OCI bundles, flag for flag as runc does, for
  containerd (Kubernetes, Docker), podman and people: namespaces, cgroups v1
  and v2 (and systemd's), seccomp, capabilities, rootless containers, and a
- virtual disk (an overlay rootfs of a given size).
+ virtual disk (an overlay rootfs of a given size). With containerd's shim of
+ its own, containerd-shim-vrun-v2 (runtime_type io.containerd.vrun.v2), which
+ runs containers in its process rather than exec'ing a runtime per call.
 CONTROL
 
 mkdir -p "$out"

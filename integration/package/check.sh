@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Packaging, checked as a user would: `cargo install --path cli` gives a working vrun; the
-# Debian package installs the binary, man pages and completions, runs a container from
-# /usr/bin/vrun, and removes cleanly. Refuses to touch a vrun it did not install.
+# Debian package installs the binary, containerd's shim for it, man pages and completions, runs
+# a container from /usr/bin/vrun, asks the shim what containerd 2 asks, and removes cleanly. Refuses to touch a vrun it did not install.
 set -euo pipefail
 . "$(dirname "$0")/../lib/common.sh"
 cd "$top"
@@ -20,14 +20,14 @@ CARGO_TARGET_DIR=$top/target cargo install -q --path cli --root "$work/cargo" --
 "$work/cargo/bin/vrun" --version | grep -q '^vrun ' || fail "cargo-installed vrun --version"
 
 log "the Debian package"
-if [ -e /usr/bin/vrun ] || dpkg -s vrun >/dev/null 2>&1; then
-  fail "/usr/bin/vrun or a vrun package is already here: not replacing what this test did not install"
+if [ -e /usr/bin/vrun ] || [ -e /usr/bin/containerd-shim-vrun-v2 ] || dpkg -s vrun >/dev/null 2>&1; then
+  fail "/usr/bin/vrun, its shim or a vrun package is already here: not replacing what this test did not install"
 fi
 deb=$(bash integration/package/build-deb.sh "$work/deb")
 dpkg -i "$deb" >/dev/null
 installed=1
 dpkg -L vrun >"$work/files"
-for f in /usr/bin/vrun /usr/share/man/man8/vrun.8.gz /usr/share/man/man8/vrun-create.8.gz \
+for f in /usr/bin/vrun /usr/bin/containerd-shim-vrun-v2 /usr/share/man/man8/vrun.8.gz /usr/share/man/man8/vrun-create.8.gz \
   /usr/share/man/man8/vrun-exec.8.gz /usr/share/bash-completion/completions/vrun \
   /usr/share/zsh/vendor-completions/_vrun /usr/share/fish/vendor_completions.d/vrun.fish; do
   grep -qx "$f" "$work/files" || fail "the package lacks $f"
@@ -47,7 +47,14 @@ VRUN=/usr/bin/vrun
 out=$(cd "$work/bundle" && /usr/bin/vrun --root "$work/state" run "pkg-$$")
 [ "$out" = packaged-ok ] || fail "run from the package: $out"
 
+# the installed shim answers containerd 2's question about its runtime (RuntimeInfo: its name
+# and vrun's features, user namespaces with idmapped mounts among them)
+info=$(/usr/bin/containerd-shim-vrun-v2 -info </dev/null | tr -c '[:print:]' ' ')
+grep -q "io.containerd.vrun.v2" <<<"$info" && grep -q '"idmap":{"enabled":true}' <<<"$info" ||
+  fail "the installed shim's -info answer: $(cut -c1-200 <<<"$info")"
+
 dpkg -r vrun >/dev/null
 installed=
-[ ! -e /usr/bin/vrun ] && [ ! -e /usr/share/man/man8/vrun.8.gz ] || fail "files left after dpkg -r"
+[ ! -e /usr/bin/vrun ] && [ ! -e /usr/bin/containerd-shim-vrun-v2 ] && [ ! -e /usr/share/man/man8/vrun.8.gz ] ||
+  fail "files left after dpkg -r"
 log "packaging: ok"
