@@ -5,7 +5,8 @@
 # task's ps, exec, pause and resume, kill and delete,
 # a config vrun refuses (its message reaches ctr), and a shim killed with SIGKILL (containerd
 # reports the task stopped and cleans up), containerd killed and started again (the task
-# runs on, is reached again, and its events reach the new containerd), and a Wait on an exec
+# runs on, is reached again, and its events reach the new containerd), log URIs (a file, a
+# logger binary, an unknown scheme refused), and a Wait on an exec
 # that never starts (it ends; so does the shim, with its last container). After each daemon: no
 # shim, container state, mount or cgroup of the run is left.
 set -euo pipefail
@@ -205,6 +206,45 @@ TOML
   C containers delete shim-6
   ok "containerd killed and started again: shim-6 ran on, exec '$out', its exit event reached the new containerd"
 
+  # log URIs (ctr run --log-uri): a file both streams are appended to, through a pipe (the
+  # container holds no fd of the host's file), and a logger binary reading fds 3 and 4
+  local log=$d/logs/shim-8.log
+  set +e
+  C "${R[@]}" --rm --log-uri "file://$log" localhost/vrun-busybox:latest shim-8 \
+    sh -c 'echo out is $(readlink /proc/self/fd/1); echo to err >&2; exit 8' </dev/null >/dev/null 2>"$d/err"
+  rc=$?
+  set -e
+  [ "$rc" = 8 ] || fail "ctr run --log-uri file:// exited $rc, not 8 ($(cat "$d/err"))"
+  for _ in $(seq 50); do grep -q "to err" "$log" 2>/dev/null && break; sleep 0.1; done
+  grep -q "^out is pipe:" "$log" && grep -qx "to err" "$log" ||
+    fail "the file:// log holds '$(cat "$log" 2>/dev/null)', not stdout (a pipe) and stderr"
+  ok "ctr run --log-uri file://: $(tr '\n' ' ' <"$log")exit $rc"
+  cat >"$d/logger" <<'SH'
+#!/bin/sh
+# a logger binary, as containerd's shims run one: stdout on fd 3, stderr on fd 4, ready when fd 5 closes
+PATH=/usr/bin:/bin
+echo "$CONTAINER_NAMESPACE/$CONTAINER_ID $*" >"$2.env"
+exec 5>&-
+sed 's/^/out: /' <&3 >>"$2" &
+sed 's/^/err: /' <&4 >>"$2" &
+wait
+SH
+  chmod +x "$d/logger"
+  log=$d/logs/shim-9.log
+  C "${R[@]}" --rm --log-uri "binary://$d/logger?file=$log" localhost/vrun-busybox:latest shim-9 \
+    sh -c 'echo one; echo two >&2' </dev/null >/dev/null 2>"$d/err" || fail "ctr run --log-uri binary:// failed: $(cat "$d/err")"
+  for _ in $(seq 50); do grep -q "two" "$log" 2>/dev/null && grep -q one "$log" && break; sleep 0.1; done
+  grep -qx "out: one" "$log" && grep -qx "err: two" "$log" || fail "the logger wrote '$(cat "$log" 2>/dev/null)'"
+  [ "$(cat "$log.env")" = "default/shim-9 file $log" ] || fail "the logger was given '$(cat "$log.env")'"
+  ok "ctr run --log-uri binary://: the logger ($(cat "$log.env")) wrote $(tr '\n' ' ' <"$log")"
+  set +e
+  out=$(C "${R[@]}" --rm --log-uri "gopher:///x" localhost/vrun-busybox:latest shim-10 true </dev/null 2>&1)
+  rc=$?
+  set -e
+  C containers delete shim-10 >/dev/null 2>&1 || true
+  [ "$rc" != 0 ] && grep -q 'unknown io scheme "gopher"' <<<"$out" || fail "a gopher:// log URI: rc $rc, '$out'"
+  ok "an unknown log URI scheme is refused: $(tail -1 <<<"$out" | cut -c1-140)"
+
   # containerd's Wait on an exec that never starts, as when the container exits between the
   # exec's Exec and its Start (ordered here by task_call on the shim's socket, as containerd
   # calls): the Wait ends when the exec is deleted, and the shim when its last container is
@@ -242,7 +282,7 @@ TOML
   [ "$left" = 0 ] || fail "$left shim processes left"
   ! grep -qF "$d/" /proc/self/mountinfo || fail "mounts left: $(grep -F "$d/" /proc/self/mountinfo)"
   local id left_sockets=""
-  for id in shim-1 shim-2 shim-3 shim-4 shim-5 shim-6 shim-7; do
+  for id in shim-1 shim-2 shim-3 shim-4 shim-5 shim-6 shim-7 shim-8 shim-9 shim-10; do
     [ -e "$(socket_of "$id")" ] && left_sockets+=" $id"
   done
   [ -z "$left_sockets" ] || fail "shim sockets left in /run/containerd/s, of:$left_sockets"

@@ -9,7 +9,8 @@
 //!
 //! A terminal is the exception: the container's end is a pty, so its master is copied to
 //! containerd's stdout fifo and from its stdin fifo, a thread each (see [`Console`]), as
-//! runc's shim copies its console.
+//! runc's shim copies its console. So is a log URI (log_uri.rs): pipes, to a logger binary
+//! or a thread that appends to the file.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -27,23 +28,43 @@ pub struct Stdio {
     kept: Vec<File>,
     stdin_writer: Option<File>,
     console: Option<Console>,
+    /// A `file://` log URI's copy.
+    log_copy: Option<OutputCopied>,
+}
+
+/// Whose io it is: a logger binary is told (CONTAINER_ID, CONTAINER_NAMESPACE).
+pub struct Owner<'a> {
+    pub id: &'a str,
+    pub namespace: &'a str,
+}
+
+/// A refused URI is the caller's input: InvalidInput (InvalidArgument for containerd).
+fn invalid(message: String) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidInput, message)
 }
 
 impl Stdio {
-    pub fn open(stdin: &str, stdout: &str, stderr: &str) -> std::io::Result<Stdio> {
-        for path in [stdin, stdout, stderr] {
-            if path.contains("://") {
-                return Err(std::io::Error::other(format!(
-                    "{path}: io as a URI (a log file or binary) is not supported yet"
-                )));
-            }
+    pub fn open(stdin: &str, stdout: &str, stderr: &str, owner: &Owner) -> std::io::Result<Stdio> {
+        let paths = [stdin.to_string(), stdout.to_string(), stderr.to_string()];
+        let (log, stdout) = crate::log_uri::parse(stdout).map_err(invalid)?;
+        let (stderr_log, stderr) = crate::log_uri::parse(stderr).map_err(invalid)?;
+        if stderr_log.is_some() && log.is_none() {
+            return Err(invalid(
+                "stderr: a log URI is taken with the same for stdout only".into(),
+            ));
+        }
+        if stdin.contains("://") {
+            return Err(invalid(format!(
+                "stdin {stdin:?}: a fifo's path, not a URI"
+            )));
         }
         let mut io = Stdio {
-            paths: [stdin.into(), stdout.into(), stderr.into()],
+            paths,
             theirs: Vec::new(),
             kept: Vec::new(),
             stdin_writer: None,
             console: None,
+            log_copy: None,
         };
         if stdin.is_empty() {
             io.theirs.push(File::open("/dev/null")?);
@@ -53,7 +74,11 @@ impl Stdio {
             set_blocking(&reader)?;
             io.theirs.push(reader);
         }
-        for path in [stdout, stderr] {
+        if let Some(log) = log {
+            io.open_log(log, owner)?;
+            return Ok(io);
+        }
+        for path in [&stdout, &stderr] {
             if path.is_empty() {
                 io.theirs
                     .push(OpenOptions::new().write(true).open("/dev/null")?);
@@ -66,6 +91,35 @@ impl Stdio {
             }
         }
         Ok(io)
+    }
+
+    /// stdout and stderr as pipes whose read ends go to the log's file or binary.
+    fn open_log(&mut self, log: crate::log_uri::LogUri, owner: &Owner) -> std::io::Result<()> {
+        let pipe = || -> std::io::Result<(File, File)> {
+            let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+            Ok((File::from(r), File::from(w)))
+        };
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        self.theirs.push(out_w);
+        self.theirs.push(err_w);
+        match log {
+            crate::log_uri::LogUri::File(path) => {
+                self.log_copy = Some(copy_to_file(&path, [out_r, err_r])?);
+            }
+            crate::log_uri::LogUri::Binary { path, args } => {
+                start_logger(&path, &args, owner, [out_r, err_r])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// What the exit of the process waits for: its terminal's or its log file's copy.
+    pub fn output_copied(&self) -> Option<OutputCopied> {
+        match &self.console {
+            Some(c) => Some(c.output_copied()),
+            None => self.log_copy.clone(),
+        }
     }
 
     /// The fds the container's init gets as 0, 1 and 2.
@@ -151,7 +205,20 @@ impl Console {
 }
 
 /// See [`Console::output_copied`].
+#[derive(Clone)]
 pub struct OutputCopied(Arc<(Mutex<bool>, Condvar)>);
+
+impl OutputCopied {
+    fn new() -> OutputCopied {
+        OutputCopied(Arc::new((Mutex::new(false), Condvar::new())))
+    }
+
+    fn set(&self) {
+        let (flag, cv) = &*self.0;
+        *flag.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        cv.notify_all();
+    }
+}
 
 impl OutputCopied {
     /// Waits at most `timeout` (a process left in the background may hold the pty open).
@@ -160,6 +227,117 @@ impl OutputCopied {
         let done = flag.lock().unwrap_or_else(|e| e.into_inner());
         let _ = cv.wait_timeout_while(done, timeout, |done| !*done);
     }
+}
+
+/// How long a logger binary has to say it is ready (close fd 5).
+const LOGGER_READY: Duration = Duration::from_secs(10);
+
+/// A `file://` log: both streams appended to `path` by a thread, until every writer of both
+/// pipes is gone.
+fn copy_to_file(path: &std::path::Path, pipes: [File; 2]) -> std::io::Result<OutputCopied> {
+    let at = |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(at)?;
+    }
+    let file = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o644)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+        .map_err(at)?;
+    let copied = OutputCopied::new();
+    let done = copied.clone();
+    std::thread::Builder::new()
+        .name("log-file".into())
+        .spawn(move || {
+            copy_streams(pipes, file);
+            done.set();
+        })?;
+    Ok(copied)
+}
+
+/// Reads both pipes as they have data, into `to`, until both reach EOF (or `to` fails).
+fn copy_streams(pipes: [File; 2], mut to: File) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut open = [Some(&pipes[0]), Some(&pipes[1])];
+    let mut buf = vec![0u8; 32 * 1024];
+    while open.iter().any(Option::is_some) {
+        let mut fds: Vec<PollFd> = open
+            .iter()
+            .flatten()
+            .map(|f| PollFd::new(f.as_fd(), PollFlags::POLLIN))
+            .collect();
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => return,
+        }
+        let ready: Vec<bool> = fds.iter().map(|f| f.any().unwrap_or(true)).collect();
+        let mut ready = ready.into_iter();
+        for slot in open.iter_mut().filter(|s| s.is_some()) {
+            if !ready.next().unwrap_or(false) {
+                continue;
+            }
+            let Some(mut f) = *slot else { continue };
+            match f.read(&mut buf) {
+                Ok(0) => *slot = None,
+                Ok(n) => {
+                    if to.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => *slot = None,
+            }
+        }
+    }
+}
+
+/// A `binary://` log: the logger, with the read ends on its fds 3 and 4 and fd 5 to close
+/// when ready, started and waited for (at most LOGGER_READY).
+fn start_logger(
+    path: &std::path::Path,
+    args: &[String],
+    owner: &Owner,
+    pipes: [File; 2],
+) -> std::io::Result<()> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let (ready_r, ready_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    let mut cmd = std::process::Command::new(path);
+    cmd.args(args)
+        .env_clear()
+        .env("CONTAINER_ID", owner.id)
+        .env("CONTAINER_NAMESPACE", owner.namespace)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    crate::sys::give_fds_from_3(
+        &mut cmd,
+        [
+            pipes[0].as_raw_fd(),
+            pipes[1].as_raw_fd(),
+            ready_w.as_raw_fd(),
+        ],
+    );
+    let mut child = cmd.spawn().map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("start the logger {}: {e}", path.display()),
+        )
+    })?;
+    drop((pipes, ready_w));
+    let mut fds = [PollFd::new(ready_r.as_fd(), PollFlags::POLLIN)];
+    let timeout = PollTimeout::try_from(LOGGER_READY).unwrap_or(PollTimeout::MAX);
+    if poll(&mut fds, timeout).is_ok_and(|n| n > 0) {
+        // (it closed fd 5, or wrote to it: ready either way; containerd-shim reaps it)
+        return Ok(());
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    Err(std::io::Error::other(format!(
+        "the logger {} did not close fd 5 (ready) within {LOGGER_READY:?}",
+        path.display()
+    )))
 }
 
 /// The pty's output to containerd's stdout fifo, until the pty's other end is closed by

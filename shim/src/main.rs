@@ -9,6 +9,7 @@
 mod idmapped;
 mod info;
 mod io;
+mod log_uri;
 mod maker;
 mod metrics;
 mod service;

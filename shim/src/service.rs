@@ -162,7 +162,7 @@ impl Service {
                     .find(|x| x.pid == pid && x.exit.is_none())?;
                 x.stdio.as_ref()
             };
-            Some(stdio?.console()?.output_copied())
+            stdio?.output_copied()
         })
     }
 
@@ -436,8 +436,12 @@ impl Service {
             }
             e
         };
-        let mut stdio = Stdio::open(&req.stdin, &req.stdout, &req.stderr)
-            .map_err(|e| status(Kind::System, format!("open the container's io: {e}")))
+        let owner = crate::io::Owner {
+            id: &req.id,
+            namespace: &self.0.namespace,
+        };
+        let mut stdio = Stdio::open(&req.stdin, &req.stdout, &req.stderr, &owner)
+            .map_err(|e| io_status("open the container's io", e))
             .map_err(undo_mount)?;
         let request = Request::Create {
             root: root.clone(),
@@ -661,8 +665,12 @@ impl Service {
                 })
             })?
             .ok_or_else(|| exec_not_found(exec_id))?;
-        let mut stdio = Stdio::open(&paths[0], &paths[1], &paths[2])
-            .map_err(|e| status(Kind::System, format!("open the exec's io: {e}")))?;
+        let owner = crate::io::Owner {
+            id,
+            namespace: &self.0.namespace,
+        };
+        let mut stdio = Stdio::open(&paths[0], &paths[1], &paths[2], &owner)
+            .map_err(|e| io_status("open the exec's io", e))?;
         // vrun reads the process from a file, as `runc exec --process` does.
         let file = bundle.join(format!(".vrun-exec-{exec_id}.json"));
         std::fs::write(&file, &spec)
@@ -690,7 +698,7 @@ impl Service {
                 tracing::warn!("exec {exec_id}: copy its terminal: {e}");
             }
         }
-        let copied = stdio.console().map(|c| c.output_copied());
+        let copied = stdio.output_copied();
         let early = self.with_entry(id, |e| {
             let x = e.execs.get_mut(exec_id)?;
             x.pid = done.pid;
@@ -864,6 +872,15 @@ fn unmount_rootfs(bundle: &Path) {
             }
         }
     }
+}
+
+/// An io error of Stdio::open: a URI it refuses is the caller's (InvalidArgument).
+fn io_status(what: &str, e: std::io::Error) -> ttrpc::Error {
+    let kind = match e.kind() {
+        std::io::ErrorKind::InvalidInput => Kind::InvalidConfig,
+        _ => Kind::System,
+    };
+    status(kind, format!("{what}: {e}"))
 }
 
 /// vrun's error as containerd takes it: the gRPC code its errdefs read, and vrun's message.

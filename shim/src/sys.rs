@@ -44,3 +44,33 @@ pub fn one_malloc_arena() {
     // SAFETY: mallopt only sets a malloc parameter; called in main, before any thread.
     unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
 }
+
+/// The child of `cmd` gets `fds` as its fds 3, 4, ... (not close-on-exec there): a logger
+/// binary's streams and its ready pipe, as containerd's shims give them.
+pub fn give_fds_from_3<const N: usize>(
+    cmd: &mut std::process::Command,
+    fds: [std::os::fd::RawFd; N],
+) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child, before exec, and calls only fcntl and
+    // dup2, which are async-signal-safe, on fds the parent keeps open until spawn returns; it
+    // allocates nothing. Each fd is first copied above 2 + N, so that no dup2 onto 3.. can
+    // close one not yet moved.
+    unsafe {
+        cmd.pre_exec(move || {
+            let mut high = [0; N];
+            for (i, fd) in fds.iter().enumerate() {
+                high[i] = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 3 + N as libc::c_int);
+                if high[i] < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            for (i, fd) in high.iter().enumerate() {
+                if libc::dup2(*fd, 3 + i as libc::c_int) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        })
+    };
+}
