@@ -141,6 +141,7 @@ fn overlay(
         .map(PathBuf::from)
         .collect();
     let dir = bundle.join(LAYERS);
+    Layers::remove(&dir); // (what a maker killed half-way left)
     let made = Layers::make(&dir, &layers, userns);
     let result = made.and_then(|made| {
         let mut options = options.to_vec();

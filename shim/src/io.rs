@@ -326,11 +326,20 @@ fn start_logger(
         )
     })?;
     drop((pipes, ready_w));
-    let mut fds = [PollFd::new(ready_r.as_fd(), PollFlags::POLLIN)];
-    let timeout = PollTimeout::try_from(LOGGER_READY).unwrap_or(PollTimeout::MAX);
-    if poll(&mut fds, timeout).is_ok_and(|n| n > 0) {
-        // (it closed fd 5, or wrote to it: ready either way; containerd-shim reaps it)
-        return Ok(());
+    let deadline = std::time::Instant::now() + LOGGER_READY;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let mut fds = [PollFd::new(ready_r.as_fd(), PollFlags::POLLIN)];
+        match poll(
+            &mut fds,
+            PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX),
+        ) {
+            // (it closed fd 5, or wrote to it: ready either way; containerd-shim reaps it)
+            Ok(n) if n > 0 => return Ok(()),
+            // (a signal, SIGCHLD of another child, say)
+            Err(nix::errno::Errno::EINTR) if !left.is_zero() => continue,
+            _ => break,
+        }
     }
     let _ = child.kill();
     let _ = child.wait();
