@@ -6,7 +6,7 @@
 # (integration/cri-client/src/bench.rs); the handlers take turns, and medians are reported.
 #
 #   integration/bench/shim.sh           # 20 rounds, 100 idle pods, 500 cycles; writes
-#                                       # integration/bench/results/shim.json and shim.txt
+#                                       # integration/bench/results/shim.json, shim.txt, shim.svg
 #   integration/bench/shim.sh --quick   # CI's: 5 rounds, 20 idle pods, 500 cycles, into $work
 #
 # It measures:
@@ -169,4 +169,5 @@ if grew:
     print(f"bench/shim.sh: FAIL: vrun's shim grew over {c['n']} cycles", file=sys.stderr)
 sys.exit(1 if grew else 0)
 PY
-echo "bench/shim.sh: results in $out/shim.txt"
+python3 "$(dirname "$0")/shim_chart.py" "$out/shim.json" "$out/shim.svg" "$idle"
+echo "bench/shim.sh: results in $out/shim.txt and shim.svg"
