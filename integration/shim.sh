@@ -4,7 +4,7 @@
 # stdout and stderr, the exit status, a terminal (run -t and exec -t, ctr's size), a detached
 # task's ps, exec, pause and resume, kill and delete,
 # a config vrun refuses (its message reaches ctr), and a shim killed with SIGKILL (containerd
-# reports the task stopped and cleans up), containerd killed and started again (the task
+# reports the task stopped and cleans up), runc's Root option, containerd killed and started again (the task
 # runs on, is reached again, and its events reach the new containerd), log URIs (a file, a
 # logger binary, an unknown scheme refused), and a Wait on an exec
 # that never starts (it ends; so does the shim, with its last container). After each daemon: no
@@ -206,6 +206,25 @@ TOML
   C containers delete shim-6
   ok "containerd killed and started again: shim-6 ran on, exec '$out', its exit event reached the new containerd"
 
+  # runc's options, which containerd gives a shim of runc's type only (a CRI handler of type
+  # io.containerd.runc.v2 whose runtime_path names this shim; here, this shim by the name of
+  # runc's on containerd's PATH for one run): Root is vrun's state root, as <Root>/<namespace>
+  ln -s "$work/bin/containerd-shim-vrun-v2" "$work/bin/containerd-shim-runc-v2"
+  C run --runtime io.containerd.runc.v2 --runc-root "$d/runc-root" --snapshotter native -d \
+    localhost/vrun-busybox:latest shim-11 sleep 1000 >/dev/null
+  wait_status shim-11 RUNNING
+  [ -f "$d/runc-root/default/shim-11/state.json" ] ||
+    fail "runc's Root option: no vrun state in $d/runc-root/default ($(ls -R "$d/runc-root" 2>&1 | head -5))"
+  [ ! -e "/run/containerd/vrun/default/shim-11" ] || fail "runc's Root option: the state is in the default root"
+  C tasks kill -s KILL shim-11
+  wait_status shim-11 STOPPED
+  C tasks delete shim-11 >/dev/null
+  C containers delete shim-11
+  sleep 0.5 # (containerd may run the shim's `delete` once it has gone: the same binary)
+  rm "$work/bin/containerd-shim-runc-v2"
+  [ ! -e "$d/runc-root/default/shim-11" ] || fail "runc's Root option: the state is left after the delete"
+  ok "runc's Root option (ctr --runc-root): vrun's state in <Root>/default, removed with the task"
+
   # log URIs (ctr run --log-uri): a file both streams are appended to, through a pipe (the
   # container holds no fd of the host's file), and a logger binary reading fds 3 and 4
   local log=$d/logs/shim-8.log
@@ -282,7 +301,7 @@ SH
   [ "$left" = 0 ] || fail "$left shim processes left"
   ! grep -qF "$d/" /proc/self/mountinfo || fail "mounts left: $(grep -F "$d/" /proc/self/mountinfo)"
   local id left_sockets=""
-  for id in shim-1 shim-2 shim-3 shim-4 shim-5 shim-6 shim-7 shim-8 shim-9 shim-10; do
+  for id in shim-1 shim-2 shim-3 shim-4 shim-5 shim-6 shim-7 shim-8 shim-9 shim-10 shim-11; do
     [ -e "$(socket_of "$id")" ] && left_sockets+=" $id"
   done
   [ -z "$left_sockets" ] || fail "shim sockets left in /run/containerd/s, of:$left_sockets"

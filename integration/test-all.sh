@@ -30,7 +30,7 @@ log "critest on containerd 2 and 1.6, handlers runc, vrun and vrun-shim (the Kub
 bash integration/k8s/critest.sh
 log "containerd-shim-vrun-v2 under containerd 1.6 and 2 (ctr)"
 bash integration/shim.sh
-log "a two-node Kubernetes cluster, RuntimeClass vrun, then runc"
+log "a two-node Kubernetes cluster, RuntimeClass vrun, vrun-shim, then runc"
 bash integration/k8s/cluster.sh
 log "Docker with runc and vrun"
 bash integration/docker.sh

@@ -245,7 +245,7 @@ state_ids() {
 
 # node_procs NAME: every process in the node's cgroups
 node_procs() { while read -r _ d; do cat "$d/cgroup.procs" 2>/dev/null; done < <(node_cgroups "$1") | sort -u; }
-node_shims() { for p in $(node_procs "$1"); do tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q '^[^ ]*containerd-shim' && echo "$p"; done; true; }
+node_shims() { for p in $(node_procs "$1"); do tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline" | grep -q '^[^ ]*containerd-shim' && echo "$p"; done; true; }
 
 stop_node() { # NAME: pods, kubelet, containerd, shims, then the node's namespaces and cgroups
   local n=$1 nw=$work/$1 p

@@ -163,7 +163,7 @@ JSON
     if [ -n "${left//[[:space:]]/}" ]; then
       echo "critest.sh: handler $h left: $left" >&2
       for p in $(shims); do # (what a left shim's threads wait on, for the report)
-        echo "critest.sh: shim $p ($(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | cut -c1-200)), threads:" \
+        echo "critest.sh: shim $p ($(tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline" | cut -c1-200)), threads:" \
           "$(for t in /proc/$p/task/*; do echo -n "$(cat "$t/comm" 2>/dev/null):$(cat "$t/wchan" 2>/dev/null) "; done)" >&2
       done
       [ "$h" != runc ] && status=1

@@ -1,5 +1,5 @@
-# Runs inside the systemd VM (as root, in a oneshot unit): guest-systemd.sh VRUN WORK.
-vrun=$1 work=$2 bundle=$2/bundle
+# Runs inside the systemd VM (as root, in a oneshot unit): guest-systemd.sh VRUN WORK SHIM.
+vrun=$1 work=$2 bundle=$2/bundle shim=$3
 pass=0 fail=0
 check() { # check NAME EXPECTED ACTUAL
   if [ "$2" = "$3" ]; then pass=$((pass + 1)); echo "ok   $1"; else fail=$((fail + 1)); echo "FAIL $1: expected [$2], got [$3]"; fi
@@ -80,6 +80,29 @@ ctr task delete sdc >/dev/null 2>&1
 ctr container delete sdc >/dev/null 2>&1
 check "ctr: the scope is gone" "inactive" "$(show ctr-sdc.scope ActiveState)"
 [ -s "$work/ctr.err" ] && cat "$work/ctr.err"
+
+# 7b. vrun's own shim: a cgroupsPath of systemd's form makes a scope (the shim takes the
+# systemd driver on a host booted with systemd), and ctr task metrics reads cgroup v2's
+# Metrics from it
+ln -sf "$shim" /usr/local/bin/containerd-shim-vrun-v2
+ctr run -d --runtime io.containerd.vrun.v2 --cgroup system.slice:ctr:sdv --memory-limit 67108864 \
+  localhost/vrun-busybox:sd sdv sleep 1000 >/dev/null 2>"$work/shim.err"
+check "vrun's shim, a systemd cgroupsPath: a scope" "active" "$(show ctr-sdv.scope ActiveState)"
+ctr task metrics sdv >"$work/metrics" 2>&1
+check "ctr task metrics (cgroup v2): pids.current, memory.usage_limit" "1 67108864" \
+  "$(awk '$1=="pids.current"||$1=="memory.usage_limit"{printf "%s ", $2}' "$work/metrics" | sed 's/ $//')"
+check "ctr task metrics (cgroup v2): memory.usage and cpu.usage_usec above 0" "yes yes" \
+  "$(awk '($1=="memory.usage"||$1=="cpu.usage_usec"){printf "%s ", ($2>0 ? "yes" : "no")}' "$work/metrics" | sed 's/ $//')"
+ctr task kill -s KILL sdv >/dev/null 2>&1
+n=0; while ctr task ls | grep -q RUNNING && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+ctr task delete sdv >/dev/null 2>&1
+ctr container delete sdv >/dev/null 2>&1
+check "vrun's shim: the scope is gone" "inactive" "$(show ctr-sdv.scope ActiveState)"
+shims=0
+for f in /proc/[0-9]*/cmdline; do tr '\0' ' ' 2>/dev/null <"$f" | grep -q '^[^ ]*containerd-shim-vrun-v2' && shims=$((shims + 1)); done
+check "vrun's shim: no shim process left" "0" "$shims"
+[ -s "$work/shim.err" ] && cat "$work/shim.err"
+grep -q "^METRIC" "$work/metrics" || cat "$work/metrics"
 
 # 8. rootless: an ordinary user (lingering, so that its systemd runs and delegates a cgroup)
 # runs a container whose memory and pids limits go through its own systemd

@@ -4,12 +4,15 @@
 # transient scope with the limits as unit properties and in its files, update, exec,
 # pause/resume, delete stopping the unit, org.systemd.property.* annotations, the default
 # path, a create killed half-way cleaned by delete --force, containerd's runc shim with
-# SystemdCgroup = true running vrun, and a rootless container whose limits hold through the
+# SystemdCgroup = true running vrun, vrun's own shim (a scope for a systemd cgroupsPath, and
+# ctr task metrics from cgroup v2's Metrics), and a rootless container whose limits hold through the
 # cgroup the user's systemd delegates. One boot.
 set -euo pipefail
 . "$(dirname "$0")/../lib/common.sh"
 need python3 python3
 build_vrun
+(cd "$top" && cargo build --release -q -p containerd-shim-vrun-v2)
+shim=$(release_dir)/containerd-shim-vrun-v2
 
 work=$(mktemp -d /tmp/vrun-sdvm.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -50,5 +53,5 @@ chmod -R a+rX "$work"
 # an OCI image of the same rootfs, for containerd
 python3 "$top/integration/lib/oci-image.py" "$work/bundle/rootfs" localhost/vrun-busybox:sd "$work/image.tar" >/dev/null
 cp "$(dirname "$0")/guest-systemd.sh" "$work/guest.sh"
-SYSD_EXTRA=containerd,dbus-user-session "$(dirname "$0")/run-in-systemd-vm.sh" --add "$VRUN" --add "$work" -- \
-  sh "$work/guest.sh" "$VRUN" "$work"
+SYSD_EXTRA=containerd,dbus-user-session "$(dirname "$0")/run-in-systemd-vm.sh" --add "$VRUN" --add "$shim" --add "$work" -- \
+  sh "$work/guest.sh" "$VRUN" "$work" "$shim"

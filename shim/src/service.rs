@@ -216,18 +216,22 @@ impl Service {
                 "stats of a container without a cgroup of its own",
             ));
         };
-        if cg.version != vrun_cgroup::Version::V1 {
-            return Err(unimplemented(
-                "stats on cgroup v2 (containerd-shim-protos 0.10 has no v2 Metrics message)",
-            ));
-        }
-        let metrics = crate::metrics::from_stats(&cg.stats());
-        let value = metrics
-            .write_to_bytes()
-            .map_err(|e| status(Kind::System, format!("encode the metrics: {e}")))?;
+        let stats = cg.stats();
+        let (type_url, value) = match cg.version {
+            vrun_cgroup::Version::V1 => (
+                crate::metrics::TYPE_URL_V1,
+                crate::metrics::from_stats(&stats)
+                    .write_to_bytes()
+                    .map_err(|e| status(Kind::System, format!("encode the metrics: {e}")))?,
+            ),
+            vrun_cgroup::Version::V2 => (
+                crate::metrics::TYPE_URL_V2,
+                crate::metrics::v2_from_stats(&stats),
+            ),
+        };
         Ok(api::StatsResponse {
             stats: MessageField::some(shim::protos::protobuf::well_known_types::any::Any {
-                type_url: crate::metrics::TYPE_URL_V1.to_string(),
+                type_url: type_url.to_string(),
                 value,
                 ..Default::default()
             }),
