@@ -6,12 +6,11 @@
 //!
 //! containerd-shim 0.10 parses the flag but does not act on it (0.12 does, but it also answers
 //! `start` in the bootstrap protocol containerd 1.6 cannot read), so the message is written
-//! here, with the protobuf crate's encoder: containerd-shim-protos 0.10 has no RuntimeInfo.
+//! here (proto.rs): containerd-shim-protos 0.10 has no RuntimeInfo.
 
 use std::io::{Read, Write};
 
-use containerd_shim::protos::protobuf::well_known_types::any::Any;
-use containerd_shim::protos::protobuf::{CodedOutputStream, Message};
+use crate::proto::Message;
 
 /// The runtime options containerd sends are a few hundred bytes; anything past this is not.
 const MAX_OPTIONS: u64 = 1 << 20;
@@ -37,7 +36,7 @@ pub fn answer(runtime_id: &str) -> Result<(), String> {
             "the runtime options on stdin are over {MAX_OPTIONS} bytes"
         ));
     }
-    let info = runtime_info(runtime_id, &options).map_err(|e| format!("encode: {e}"))?;
+    let info = runtime_info(runtime_id, &options);
     let mut out = std::io::stdout().lock();
     out.write_all(&info)
         .and_then(|()| out.flush())
@@ -46,40 +45,28 @@ pub fn answer(runtime_id: &str) -> Result<(), String> {
 
 /// containerd's `RuntimeInfo` (api/types/introspection.proto): name = 1, version = 2
 /// (RuntimeVersion: version = 1, revision = 2), options = 3 (the Any containerd sent, as
-/// runc's shim echoes it), features = 4 (an Any).
-fn runtime_info(
-    runtime_id: &str,
-    options: &[u8],
-) -> containerd_shim::protos::protobuf::Result<Vec<u8>> {
-    let mut version = Vec::new();
-    {
-        let mut v = CodedOutputStream::vec(&mut version);
-        v.write_string(1, env!("CARGO_PKG_VERSION"))?;
-        v.flush()?;
+/// runc's shim echoes it), features = 4 (an Any: type_url = 1, value = 2).
+fn runtime_info(runtime_id: &str, options: &[u8]) -> Vec<u8> {
+    let mut version = Message::default();
+    version.bytes(1, env!("CARGO_PKG_VERSION").as_bytes());
+    let mut features = Message::default();
+    features
+        .bytes(1, FEATURES_TYPE.as_bytes())
+        .bytes(2, vrun_runtime::features::features().to_string().as_bytes());
+    let mut info = Message::default();
+    info.bytes(1, runtime_id.as_bytes()).message(2, version);
+    if !options.is_empty() {
+        info.bytes(3, options);
     }
-    let features = Any {
-        type_url: FEATURES_TYPE.to_string(),
-        value: vrun_runtime::features::features().to_string().into_bytes(),
-        ..Default::default()
-    }
-    .write_to_bytes()?;
-    let mut info = Vec::new();
-    {
-        let mut o = CodedOutputStream::vec(&mut info);
-        o.write_string(1, runtime_id)?;
-        o.write_bytes(2, &version)?;
-        if !options.is_empty() {
-            o.write_bytes(3, options)?;
-        }
-        o.write_bytes(4, &features)?;
-        o.flush()?;
-    }
-    Ok(info)
+    info.message(4, features);
+    info.0
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use containerd_shim::protos::protobuf::well_known_types::any::Any;
+    use containerd_shim::protos::protobuf::Message as _;
 
     /// What containerd reads back: the features as vrun prints them, under typeurl's name.
     #[test]
@@ -91,7 +78,7 @@ mod tests {
         }
         .write_to_bytes()
         .map_err(|e| e.to_string())?;
-        let bytes = runtime_info("io.containerd.vrun.v2", &options).map_err(|e| e.to_string())?;
+        let bytes = runtime_info("io.containerd.vrun.v2", &options);
         let mut input = containerd_shim::protos::protobuf::CodedInputStream::from_bytes(&bytes);
         let mut fields = std::collections::BTreeMap::new();
         while let Some(tag) = input.read_raw_tag_or_eof().map_err(|e| e.to_string())? {

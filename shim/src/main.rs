@@ -12,6 +12,7 @@ mod io;
 mod log_uri;
 mod maker;
 mod metrics;
+mod proto;
 mod service;
 mod sys;
 

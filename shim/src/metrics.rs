@@ -4,13 +4,15 @@
 //! vrun's cgroup crate gives the usage in runc's JSON (`vrun events --stats`); this maps its
 //! fields onto containerd's messages: cgroup v1's Metrics (containerd-shim-protos' type), and
 //! cgroup v2's (`io.containerd.cgroups.v2.Metrics`, containerd's cgroups/cgroup2/stats), which
-//! containerd-shim-protos 0.10 lacks: encoded here, field by field (see [`Message`]).
+//! containerd-shim-protos 0.10 lacks: encoded here, field by field (proto.rs).
 
 use containerd_shim::protos::cgroups::metrics::{
     CPUStat, CPUUsage, MemoryEntry, MemoryStat, Metrics, PidsStat, Throttle,
 };
 use containerd_shim::protos::protobuf::MessageField;
 use serde_json::Value;
+
+use crate::proto::Message;
 
 pub const TYPE_URL_V1: &str = "io.containerd.cgroups.v1.Metrics";
 pub const TYPE_URL_V2: &str = "io.containerd.cgroups.v2.Metrics";
@@ -89,40 +91,6 @@ pub fn from_stats(s: &Value) -> Metrics {
             ..Default::default()
         }),
         ..Default::default()
-    }
-}
-
-/// A protobuf message written by hand: varint (uint64) and length-delimited fields, zero
-/// values left out as proto3 leaves them.
-#[derive(Default)]
-struct Message(Vec<u8>);
-
-impl Message {
-    fn varint(&mut self, mut v: u64) {
-        while v >= 0x80 {
-            self.0.push((v as u8) | 0x80);
-            v >>= 7;
-        }
-        self.0.push(v as u8);
-    }
-
-    fn u64(&mut self, field: u64, v: u64) -> &mut Self {
-        if v != 0 {
-            self.varint(field << 3);
-            self.varint(v);
-        }
-        self
-    }
-
-    fn bytes(&mut self, field: u64, v: &[u8]) -> &mut Self {
-        self.varint((field << 3) | 2);
-        self.varint(v.len() as u64);
-        self.0.extend_from_slice(v);
-        self
-    }
-
-    fn message(&mut self, field: u64, m: Message) -> &mut Self {
-        self.bytes(field, &m.0)
     }
 }
 
