@@ -146,6 +146,17 @@ TOML
   grep -qx "a terminal exec" <<<"$out" || fail "tasks exec -t: its output is not all there: '$out'"
   grep -qx "rc=6" <<<"$out" || fail "tasks exec -t: not exit 6: '$out'"
   ok "tasks exec -t: $(echo $out)"
+  # The maker re-execs itself once idle for a second (maker.rs's shed): a process it exec'd
+  # before stays its child, and its exit and output still reach ctr.
+  set +e
+  out=$(C tasks exec --exec-id e4 shim-2 sh -c 'sleep 2.5; echo after the shed; exit 3' </dev/null)
+  rc=$?
+  set -e
+  [ "$out" = "after the shed" ] && [ "$rc" = 3 ] || fail "an exec across the maker's re-exec: '$out', exit $rc"
+  local maker
+  maker=$(pgrep -af -- "--vrun-maker-resume" | grep -F -- "$work/bin/" | grep -F -- "-id shim-2 " | awk '{print $1}' || true)
+  [ -n "$maker" ] || fail "shim-2's maker did not re-exec itself when idle: $(pgrep -af -- "-id shim-2 ")"
+  ok "the idle maker re-exec'd itself (pid $maker): an exec begun before ended after, '$out', exit $rc"
   C tasks pause shim-2
   wait_status shim-2 PAUSED
   C tasks resume shim-2

@@ -12,6 +12,8 @@
 # It measures:
 # - memory: with one pod of one `sleep` container running, the PSS and RSS of its shim's
 #   processes (vrun's shim is two: the shim and its maker), the median of 3 pods per handler;
+#   read 2 s after the pod is ready, for every handler alike: an idle pod's, which is what a
+#   node holds most of the time (vrun's maker re-execs itself after 1 s idle, see maker.rs);
 # - pod start: RunPodSandbox + CreateContainer + StartContainer until it returns (running);
 # - idle pods: the PSS and RSS of all the shims of N pods of one handler at once;
 # - cycles: 500 containers made, started, stopped and removed in one pod of vrun's shim; its
@@ -85,6 +87,7 @@ log "memory: one pod of one sleep container, the shim's PSS and RSS (3 pods per 
 for round in 1 2 3; do
   for h in "${handlers[@]}"; do
     pods "$h" 1 1
+    sleep 2
     ((${#POD_PIDS[@]})) || fail "no shim found for the $h pod"
     echo "pss $h $(sum_kb Pss "${POD_PIDS[@]}")" >>"$samples"
     echo "rss $h $(sum_kb Rss "${POD_PIDS[@]}")" >>"$samples"
@@ -99,6 +102,7 @@ log "pod start: RunPodSandbox + CreateContainer + StartContainer, $rounds rounds
 log "$idle idle pods per handler: all their shims' PSS and RSS"
 for h in "${handlers[@]}"; do
   pods "$h" "$idle" 0
+  sleep 2
   echo "idle_pss $h $(sum_kb Pss "${POD_PIDS[@]}")" >>"$samples"
   echo "idle_rss $h $(sum_kb Rss "${POD_PIDS[@]}")" >>"$samples"
   pods_end

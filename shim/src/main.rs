@@ -6,6 +6,7 @@
 //! `delete` and serve actions, the ttrpc server, the event publisher) is what this shim
 //! would otherwise write, and containerd-shim-protos gives the task service's types.
 
+mod events;
 mod idmapped;
 mod info;
 mod io;
@@ -126,12 +127,13 @@ impl shim::Shim for Shim {
         }
     }
 
-    fn create_task_service(&self, publisher: RemotePublisher) -> Self::T {
+    /// (containerd-shim's publisher is dropped: events.rs says why the shim has its own)
+    fn create_task_service(&self, _publisher: RemotePublisher) -> Self::T {
         let Some(maker) = self.maker.lock().ok().and_then(|mut m| m.take()) else {
             eprintln!("containerd-shim-vrun-v2: serving without a maker");
             std::process::exit(1)
         };
-        service::Service::new(maker, publisher, &self.namespace, self.exit.clone())
+        service::Service::new(maker, &self.namespace, self.exit.clone())
     }
 }
 
@@ -161,7 +163,9 @@ fn sandbox_of(config: &Path) -> Option<String> {
 const RUNTIME_ID: &str = "io.containerd.vrun.v2";
 
 fn main() {
-    if info::asked(&std::env::args_os().collect::<Vec<_>>()) {
+    let args: Vec<_> = std::env::args_os().collect();
+    maker::resume_if_asked(&args);
+    if info::asked(&args) {
         if let Err(e) = info::answer(RUNTIME_ID) {
             eprintln!("containerd-shim-vrun-v2 -info: {e}");
             std::process::exit(1);

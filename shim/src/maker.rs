@@ -14,6 +14,7 @@
 //! exit once, on a second socketpair, which a thread of the shim reads. It dies with the shim
 //! (parent-death signal); its containers then live on, as with a killed runc shim.
 
+use std::collections::HashSet;
 use std::io::IoSlice;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
@@ -149,7 +150,11 @@ pub fn fork() -> std::io::Result<Maker> {
         nix::unistd::ForkResult::Child => {
             drop(calls);
             drop(exits);
-            serve(calls_theirs, exits_theirs)
+            // (none: the maker never sheds, see `shed`)
+            let exe = std::fs::File::open("/proc/self/exe")
+                .ok()
+                .map(OwnedFd::from);
+            serve(calls_theirs, exits_theirs, exe, HashSet::new())
         }
         nix::unistd::ForkResult::Parent { .. } => Ok(Maker {
             calls: Mutex::new(calls),
@@ -185,9 +190,24 @@ fn send(fd: RawFd, body: &[u8], fds: &[RawFd]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// A message and the fds that came with it; an empty message (EOF) is an error.
+/// A message and the fds that came with it; an empty message (EOF) is an error. The buffer is
+/// the message's size, found by a peek first: one of MESSAGE bytes, zeroed for each call, was
+/// 256 KiB of RSS in the shim's exit reader, which waits in here for the pod's whole life.
 fn recv(fd: RawFd) -> std::io::Result<(Vec<u8>, Vec<OwnedFd>)> {
-    let mut buf = vec![0u8; MESSAGE];
+    let peek = MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC;
+    let size = loop {
+        // (a seqpacket's whole length, with MSG_TRUNC, whatever the buffer's)
+        match nix::sys::socket::recv(fd, &mut [], peek) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            other => break other?,
+        }
+    };
+    if size > MESSAGE {
+        return Err(std::io::Error::other(format!(
+            "a message of {size} bytes from the maker's peer: over {MESSAGE}"
+        )));
+    }
+    let mut buf = vec![0u8; size.max(1)];
     let mut space = nix::cmsg_space!([RawFd; 3]);
     let mut iov = [std::io::IoSliceMut::new(&mut buf)];
     let msg = loop {
@@ -215,8 +235,71 @@ fn owned(fd: RawFd) -> OwnedFd {
     crate::sys::own(fd)
 }
 
-/// The maker's life: calls and exits, until the shim goes.
-fn serve(calls: OwnedFd, exits: OwnedFd) -> ! {
+/// The argument after the shim's own that makes a re-exec'd maker of the program (`shed`):
+/// `RESUME CALLS,EXITS,EXE PID,...` (its fds, and the pids it exec'd and has not reaped).
+const RESUME: &str = "--vrun-maker-resume";
+
+/// How long the maker waits, idle after a call, before it sheds what the calls left.
+const SHED_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The maker's life once re-exec'd by `shed`, if `args` say it is one.
+pub fn resume_if_asked(args: &[std::ffi::OsString]) {
+    let Some(at) = args.iter().position(|a| a == RESUME) else {
+        return;
+    };
+    let field = |i: usize| args.get(at + i).and_then(|a| a.to_str()).unwrap_or("");
+    let fds: Vec<RawFd> = field(1).split(',').filter_map(|f| f.parse().ok()).collect();
+    let execd = field(2).split(',').filter_map(|p| p.parse().ok()).collect();
+    let [calls, exits, exe] = fds[..] else {
+        eprintln!(
+            "containerd-shim-vrun-v2: {RESUME}: no fds in {:?}",
+            field(1)
+        );
+        std::process::exit(1)
+    };
+    // (the fds this program's `shed` left open across its exec, named by its argv)
+    let own = crate::sys::own;
+    serve(own(calls), own(exits), Some(own(exe)), execd)
+}
+
+/// Re-execs the maker's own binary (the file the shim was started from, held open since the
+/// fork: a package upgrade replaces the path, not the file) in place, with its fds and the
+/// pids it exec'd: what its calls mapped of the binary (the runtime's code a create runs, over
+/// a megabyte) and what they left in its heap is gone, for as long as the pod idles, which is
+/// most of a maker's life. It stays the parent and subreaper of its children (an exec keeps
+/// the pid and both), its SIGCHLD stays blocked and pending (the signal mask and pending
+/// signals are kept too), and its command line still begins with the shim's, so it is found
+/// by the pod's id as before. Returns only if the exec failed: the maker goes on as it was.
+fn shed(fds: [&OwnedFd; 3], execd: &HashSet<i32>) -> std::io::Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    for fd in fds {
+        fcntl(fd.as_raw_fd(), FcntlArg::F_SETFD(FdFlag::empty()))?;
+    }
+    let raw: Vec<String> = fds.iter().map(|fd| fd.as_raw_fd().to_string()).collect();
+    let pids: Vec<String> = execd.iter().map(i32::to_string).collect();
+    let c = |b: &[u8]| CString::new(b).map_err(std::io::Error::other);
+    let mut argv = Vec::new();
+    for a in std::env::args_os().take_while(|a| a != RESUME) {
+        argv.push(c(a.as_bytes())?);
+    }
+    argv.push(c(RESUME.as_bytes())?);
+    argv.push(c(raw.join(",").as_bytes())?);
+    argv.push(c(pids.join(",").as_bytes())?);
+    let mut env = Vec::new();
+    for (k, v) in std::env::vars_os() {
+        env.push(c(&[k.as_bytes(), b"=", v.as_bytes()].concat())?);
+    }
+    let Err(e) = nix::unistd::fexecve(fds[2].as_raw_fd(), &argv, &env);
+    for fd in fds {
+        let _ = fcntl(fd.as_raw_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
+    }
+    Err(e.into())
+}
+
+/// The maker's life: calls and exits, until the shim goes. `exe`: the program, for `shed`.
+fn serve(calls: OwnedFd, exits: OwnedFd, exe: Option<OwnedFd>, mut execd: HashSet<i32>) -> ! {
     crate::sys::default_signal_handlers();
     let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
     let _ = nix::sys::prctl::set_child_subreaper(true);
@@ -229,7 +312,9 @@ fn serve(calls: OwnedFd, exits: OwnedFd) -> ! {
     ) else {
         std::process::exit(1)
     };
-    close_all_but(&[calls.as_raw_fd(), exits.as_raw_fd(), sfd.as_raw_fd()]);
+    let mut keep = vec![calls.as_raw_fd(), exits.as_raw_fd(), sfd.as_raw_fd()];
+    keep.extend(exe.as_ref().map(|e| e.as_raw_fd()));
+    close_all_but(&keep);
     // The shim's stdout is the pipe its `start` reads to its end (containerd-shim closes the
     // shim's copy once serving): the maker's copy would hold `start`, and containerd, for ever.
     if let Ok(null) = std::fs::OpenOptions::new()
@@ -242,13 +327,30 @@ fn serve(calls: OwnedFd, exits: OwnedFd) -> ! {
         }
     }
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    let mut execd = std::collections::HashSet::new();
+    // (a child may have ended while this image was being exec'd: its SIGCHLD is pending)
+    reap(&exits, &mut execd);
+    let shed_after = PollTimeout::try_from(SHED_AFTER).unwrap_or(PollTimeout::NONE);
+    // a call answered since the maker was last exec'd
+    let mut called = false;
     loop {
         let mut fds = [
             PollFd::new(calls.as_fd(), PollFlags::POLLIN),
             PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
         ];
-        match poll(&mut fds, PollTimeout::NONE) {
+        let timeout = if called {
+            shed_after
+        } else {
+            PollTimeout::NONE
+        };
+        match poll(&mut fds, timeout) {
+            Ok(0) => {
+                if let Some(exe) = &exe {
+                    let e = shed([&calls, &exits, exe], &execd).err();
+                    tracing::warn!("the maker's re-exec: {e:?}");
+                }
+                called = false;
+                continue;
+            }
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(_) => std::process::exit(1),
         }
@@ -264,6 +366,7 @@ fn serve(calls: OwnedFd, exits: OwnedFd) -> ! {
                     if send(calls.as_raw_fd(), &body, &passed).is_err() {
                         std::process::exit(0);
                     }
+                    called = true;
                 }
                 // the shim is gone
                 Err(_) => std::process::exit(0),
@@ -274,7 +377,7 @@ fn serve(calls: OwnedFd, exits: OwnedFd) -> ! {
 }
 
 /// Every child that ended, reported.
-fn reap(exits: &OwnedFd, execd: &mut std::collections::HashSet<i32>) {
+fn reap(exits: &OwnedFd, execd: &mut HashSet<i32>) {
     use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
     loop {
         let exit = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
@@ -312,11 +415,9 @@ fn close_all_but(keep: &[RawFd]) {
 }
 
 /// The reply to a call, and the pty master it hands over (a terminal's create or exec).
-fn answer(
-    msg: &[u8],
-    fds: Vec<OwnedFd>,
-    execd: &mut std::collections::HashSet<i32>,
-) -> (Reply, Option<OwnedFd>) {
+// (never inlined: integration/hot-code/run.sh finds where the maker takes a call by its name)
+#[inline(never)]
+fn answer(msg: &[u8], fds: Vec<OwnedFd>, execd: &mut HashSet<i32>) -> (Reply, Option<OwnedFd>) {
     let request: Request = match serde_json::from_slice(msg) {
         Ok(r) => r,
         Err(e) => {
@@ -342,7 +443,7 @@ fn answer(
 fn run(
     request: Request,
     fds: Vec<OwnedFd>,
-    execd: &mut std::collections::HashSet<i32>,
+    execd: &mut HashSet<i32>,
 ) -> vrun_runtime::Result<(Done, Option<OwnedFd>)> {
     match request {
         Request::Create {
@@ -396,10 +497,7 @@ fn done(pid: i32) -> Done {
 }
 
 /// The calls that take and give no fds.
-fn run_plain(
-    request: Request,
-    execd: &mut std::collections::HashSet<i32>,
-) -> vrun_runtime::Result<Done> {
+fn run_plain(request: Request, execd: &mut HashSet<i32>) -> vrun_runtime::Result<Done> {
     use nix::sys::signal::Signal;
     match request {
         Request::Create { .. } | Request::Exec { .. } => Err(vrun_runtime::Error::Failed(

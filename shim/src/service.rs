@@ -11,12 +11,11 @@ use shim::protos::events::task::{
     TaskResumed, TaskStart,
 };
 use shim::protos::protobuf::well_known_types::timestamp::Timestamp;
-use shim::protos::protobuf::{Message, MessageDyn, MessageField};
-use shim::protos::topics;
+use shim::protos::protobuf::{Message, MessageField};
 use shim::protos::ttrpc::{self, Code};
-use shim::synchronous::publisher::RemotePublisher;
 use shim::{ExitSignal, TtrpcContext, TtrpcResult};
 
+use crate::events::Publisher;
 use crate::io::Stdio;
 use crate::maker::{Done, Exit, Maker, Reply, Request};
 use vrun_runtime::ErrorKind as Kind;
@@ -49,9 +48,7 @@ struct ExecEntry {
 
 pub struct Shared {
     maker: Maker,
-    publisher: Mutex<RemotePublisher>,
-    /// containerd's ttrpc address, for a new connection after a restart of containerd.
-    events_address: Option<String>,
+    events: Publisher,
     namespace: String,
     /// The default state root, /run/containerd/vrun/<namespace>.
     root: PathBuf,
@@ -78,17 +75,11 @@ pub fn default_root(namespace: &str) -> PathBuf {
 }
 
 impl Service {
-    pub fn new(
-        maker: Maker,
-        publisher: RemotePublisher,
-        namespace: &str,
-        exit: Arc<ExitSignal>,
-    ) -> Service {
+    pub fn new(maker: Maker, namespace: &str, exit: Arc<ExitSignal>) -> Service {
         let service = Service(Arc::new(Shared {
             maker,
-            publisher: Mutex::new(publisher),
             // (set by containerd for its shims; containerd-shim's run read it too)
-            events_address: std::env::var("TTRPC_ADDRESS").ok(),
+            events: Publisher::new(std::env::var("TTRPC_ADDRESS").ok(), namespace),
             namespace: namespace.to_string(),
             root: default_root(namespace),
             containers: Mutex::new(HashMap::new()),
@@ -171,25 +162,19 @@ impl Service {
     fn publish_exit(&self, container_id: String, id: String, pid: i32, status: u32, at: Timestamp) {
         if container_id == id && self.oom_killed(&id) {
             // before the exit: CRI gives the exit its reason (OOMKilled) from this event
-            self.publish(
-                topics::TASK_OOM_EVENT_TOPIC,
-                Box::new(TaskOOM {
-                    container_id: id.clone(),
-                    ..Default::default()
-                }),
-            );
-        }
-        self.publish(
-            topics::TASK_EXIT_EVENT_TOPIC,
-            Box::new(TaskExit {
-                container_id,
-                id,
-                pid: pid as u32,
-                exit_status: status,
-                exited_at: MessageField::some(at),
+            self.0.events.publish(TaskOOM {
+                container_id: id.clone(),
                 ..Default::default()
-            }),
-        );
+            });
+        }
+        self.0.events.publish(TaskExit {
+            container_id,
+            id,
+            pid: pid as u32,
+            exit_status: status,
+            exited_at: MessageField::some(at),
+            ..Default::default()
+        });
     }
 
     /// Whether the OOM killer acted in the container's cgroup (read in this process: a file
@@ -279,13 +264,13 @@ impl Service {
                 container_id: id,
                 ..Default::default()
             };
-            self.publish(topics::TASK_PAUSED_EVENT_TOPIC, Box::new(event));
+            self.0.events.publish(event);
         } else {
             let event = TaskResumed {
                 container_id: id,
                 ..Default::default()
             };
-            self.publish(topics::TASK_RESUMED_EVENT_TOPIC, Box::new(event));
+            self.0.events.publish(event);
         }
         Ok(())
     }
@@ -293,31 +278,6 @@ impl Service {
     fn early_exit(&self, pid: i32) -> Option<(u32, Timestamp)> {
         let mut early = self.0.early.lock().unwrap_or_else(|e| e.into_inner());
         early.remove(&pid)
-    }
-
-    /// Publishes an event to containerd; once more on a new connection if that fails: a
-    /// containerd that restarted serves its events on a new socket at the same address
-    /// (containerd-shim's publisher dials once, and would fail every event after).
-    fn publish(&self, topic: &str, event: Box<dyn MessageDyn>) {
-        let ctx = shim::Context::default;
-        let mut publisher = self.0.publisher.lock().unwrap_or_else(|e| e.into_inner());
-        let first = publisher.publish(ctx(), topic, &self.0.namespace, event.clone_box());
-        let Err(e) = first else {
-            return;
-        };
-        let Some(address) = &self.0.events_address else {
-            tracing::warn!("publish {topic}: {e}");
-            return;
-        };
-        match RemotePublisher::new(address) {
-            Ok(new) => {
-                *publisher = new;
-                if let Err(e) = publisher.publish(ctx(), topic, &self.0.namespace, event) {
-                    tracing::warn!("publish {topic}: {e}");
-                }
-            }
-            Err(e2) => tracing::warn!("publish {topic}: {e}; reconnecting to {address}: {e2}"),
-        }
     }
 
     fn call(&self, request: &Request, fds: &[std::os::fd::RawFd]) -> TtrpcResult<Done> {
@@ -491,23 +451,20 @@ impl Service {
             },
         );
         drop(containers);
-        self.publish(
-            topics::TASK_CREATE_EVENT_TOPIC,
-            Box::new(TaskCreate {
-                container_id: req.id.clone(),
-                bundle: req.bundle.clone(),
-                rootfs: req.rootfs.clone(),
-                io: MessageField::some(TaskIO {
-                    stdin: req.stdin.clone(),
-                    stdout: req.stdout.clone(),
-                    stderr: req.stderr.clone(),
-                    terminal: req.terminal,
-                    ..Default::default()
-                }),
-                pid: done.pid as u32,
+        self.0.events.publish(TaskCreate {
+            container_id: req.id.clone(),
+            bundle: req.bundle.clone(),
+            rootfs: req.rootfs.clone(),
+            io: MessageField::some(TaskIO {
+                stdin: req.stdin.clone(),
+                stdout: req.stdout.clone(),
+                stderr: req.stderr.clone(),
+                terminal: req.terminal,
                 ..Default::default()
             }),
-        );
+            pid: done.pid as u32,
+            ..Default::default()
+        });
         if let Some((status, at)) = early {
             // (init died before the create's reply was placed: killed meanwhile)
             self.publish_exit(req.id.clone(), req.id.clone(), done.pid, status, at);
@@ -538,17 +495,14 @@ impl Service {
                 unmount_rootfs(&entry.bundle);
             }
         }
-        self.publish(
-            topics::TASK_DELETE_EVENT_TOPIC,
-            Box::new(TaskDelete {
-                container_id: id.to_string(),
-                id: id.to_string(),
-                pid: pid as u32,
-                exit_status: status,
-                exited_at: MessageField::some(at.clone()),
-                ..Default::default()
-            }),
-        );
+        self.0.events.publish(TaskDelete {
+            container_id: id.to_string(),
+            id: id.to_string(),
+            pid: pid as u32,
+            exit_status: status,
+            exited_at: MessageField::some(at.clone()),
+            ..Default::default()
+        });
         Ok(api::DeleteResponse {
             pid: pid as u32,
             exit_status: status,
@@ -644,14 +598,11 @@ impl Service {
         }
         entry.execs.insert(req.exec_id.clone(), exec);
         drop(containers);
-        self.publish(
-            topics::TASK_EXEC_ADDED_EVENT_TOPIC,
-            Box::new(TaskExecAdded {
-                container_id: req.id.clone(),
-                exec_id: req.exec_id.clone(),
-                ..Default::default()
-            }),
-        );
+        self.0.events.publish(TaskExecAdded {
+            container_id: req.id.clone(),
+            exec_id: req.exec_id.clone(),
+            ..Default::default()
+        });
         Ok(())
     }
 
@@ -713,15 +664,12 @@ impl Service {
             }
             early
         })?;
-        self.publish(
-            topics::TASK_EXEC_STARTED_EVENT_TOPIC,
-            Box::new(TaskExecStarted {
-                container_id: id.to_string(),
-                exec_id: exec_id.to_string(),
-                pid: done.pid as u32,
-                ..Default::default()
-            }),
-        );
+        self.0.events.publish(TaskExecStarted {
+            container_id: id.to_string(),
+            exec_id: exec_id.to_string(),
+            pid: done.pid as u32,
+            ..Default::default()
+        });
         if let Some((status, at)) = early {
             // It ended before this call could place it: its exit is told here, after its
             // terminal's output (read_exits waits for that in the other case).
@@ -964,14 +912,11 @@ impl shim::Task for Service {
             },
             &[],
         )?;
-        self.publish(
-            topics::TASK_START_EVENT_TOPIC,
-            Box::new(TaskStart {
-                container_id: req.id.clone(),
-                pid: done.pid as u32,
-                ..Default::default()
-            }),
-        );
+        self.0.events.publish(TaskStart {
+            container_id: req.id.clone(),
+            pid: done.pid as u32,
+            ..Default::default()
+        });
         Ok(api::StartResponse {
             pid: done.pid as u32,
             ..Default::default()
