@@ -6,9 +6,16 @@
     order.py --check BINARY HITS...   # exit 1 when over 3% of the entered code (by size)
                                       # lies outside BINARY's .text.hot: the script is stale
 
-BINARY is the unstripped vrun the HITS (addresses of functions entered) were traced from. Rust
-functions are named by their v0-mangled names, without what changes from build to build; C
-functions (glibc's, linked statically) by the archive member that defines them."""
+BINARY is the unstripped vrun (or shim) the HITS (addresses of functions entered) were traced
+from. Rust functions are named by their v0-mangled names, without what changes from build to
+build; C functions (glibc's, linked statically) by the archive member that defines them.
+
+A shim's hits (trace --all) also say which roles entered each function: 1 the shim, 2 its
+maker at a call, 4 a container's init before its exec, 8 the idle maker (re-exec'd to shed
+memory, until its next call). The block then runs: the shim's code alone, the shim's and the
+busy maker's, the shim's and the idle maker's, the idle maker's, the busy maker's, the inits':
+the shim and the idle maker, which both live as long as their pod, each map one stretch of it
+(the busy maker maps more, until it sheds it)."""
 import collections
 import re
 import subprocess
@@ -41,7 +48,15 @@ def functions(binary):
 
 
 def entered(hits):
-    return {int(a, 16) for path in hits for a in open(path)}
+    return {int(line.split()[0], 16) for path in hits for line in open(path)}
+
+
+def group(mask):
+    """Where a function entered by these roles goes (see the module's text)."""
+    shim, busy, idle = mask & 1, mask & 2, mask & 8
+    if shim:
+        return 2 if idle else 1 if busy else 0
+    return 3 if idle else 4 if busy else 5
 
 
 def check(binary, hits):
@@ -77,10 +92,12 @@ def main():
     # the front of the block (the kernel maps a file's pages 64 KiB at a time around a fault).
     users = collections.Counter()
     first = {}
+    masks = collections.Counter()
     for n, path in enumerate(hits):
         keys = set()
         for line in open(path):
-            for sym in names.get(int(line, 16), []):
+            address, *mask = line.split()
+            for sym in names.get(int(address, 16), []):
                 if sym in member:  # glibc's, and libgcc's: by the archive member
                     key = f"{member[sym]}(.text .text.*)"
                 elif sym.startswith("_R") or sym == "main":
@@ -89,9 +106,10 @@ def main():
                 else:
                     continue  # (the C runtime's start files: few, and they stay put)
                 keys.add(key)
-                first.setdefault(key, (n, int(line, 16)))
+                first.setdefault(key, (n, int(address, 16)))
+                masks[key] |= int(mask[0]) if mask else 1
         users.update(keys)
-    ranked = sorted(users, key=lambda k: (-users[k], first[k]))
+    ranked = sorted(users, key=lambda k: (group(masks[k]), -users[k], first[k]))
     with open(out, "w") as f:
         f.write("/* Made by integration/hot-code/run.sh: the code vrun's commands run, placed\n"
                 " * together ahead of the rest (see integration/hot-code/README.md). */\n")

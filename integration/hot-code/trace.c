@@ -4,6 +4,7 @@
  * cli/hot-code.ld then places together (see README.md there).
  *
  *   trace FUNCTIONS OUT -- BINARY ARGS...
+ *   trace --all [--busy-at ADDRESS] FUNCTIONS OUT -- BINARY ARGS...
  *
  * FUNCTIONS: the start addresses (hex, one per line) of the functions of BINARY, a static,
  * non-PIE executable, so that its addresses are the same in every process. Each process's
@@ -11,7 +12,20 @@
  * address is recorded and the original byte put back. OUT: the addresses hit, one per line.
  * A process that execs another program (a container's own) is let go, and so is every process
  * still running when BINARY's first process ends (a created container's init): its breakpoints
- * are taken out first. */
+ * are taken out first.
+ *
+ * --all (for containerd-shim-vrun-v2, run by containerd): the tracing goes on in a process of
+ * its own, detached (its stdio /dev/null, its message in OUT.log), until every process running
+ * BINARY's image has ended: the shim's `start` spawns the serving shim, which forks its maker,
+ * and both live on after `start` ends. trace itself waits for BINARY's first process only, and
+ * exits with its status, as containerd needs of the command it ran (it reads the command's
+ * output to its end, so nothing else may hold it open). There the processes have roles: a
+ * process that exec'd BINARY is 0 (the shim), a fork of it 1 (the maker), a fork of that 2
+ * (a container's init before its exec), and a maker that re-exec'd itself to shed memory 3
+ * (the idle maker), until it enters the function at BUSY (`--busy-at BUSY`, where it takes a
+ * call): 1 again. Each fork, and each re-exec'd maker, gets every breakpoint again, so that
+ * what each role enters is known, and OUT's lines are "ADDRESS ROLES", ROLES a mask of the
+ * roles that entered it, for order.py to place each role's code apart from the others'. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +47,40 @@ static unsigned char *hit;
 static struct stat target;
 static pid_t live[4096]; /* the tracees */
 static size_t nlive;
+static int all; /* --all */
+static unsigned long busy_at; /* --all: where the idle maker becomes a busy one */
+static unsigned char *roles; /* --all: the mask of the roles that entered each function */
+static struct { pid_t pid; int role; } role_of_pid[4096]; /* --all: processes, not threads */
+static size_t nroles;
+
+static void set_role(pid_t pid, int role) {
+  for (size_t i = 0; i < nroles; i++)
+    if (role_of_pid[i].pid == pid) {
+      role_of_pid[i].role = role;
+      return;
+    }
+  if (nroles < sizeof role_of_pid / sizeof *role_of_pid)
+    role_of_pid[nroles].pid = pid, role_of_pid[nroles++].role = role;
+}
+
+static int role_of(pid_t pid) {
+  for (size_t i = 0; i < nroles; i++)
+    if (role_of_pid[i].pid == pid) return role_of_pid[i].role;
+  return -1;
+}
+
+/* The process (thread group) a traced thread belongs to. */
+static pid_t tgid_of(pid_t tid) {
+  char path[64], line[256];
+  snprintf(path, sizeof path, "/proc/%d/status", tid);
+  FILE *f = fopen(path, "r");
+  pid_t tgid = tid;
+  if (!f) return tid;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "Tgid: %d", &tgid) == 1) break;
+  fclose(f);
+  return tgid;
+}
 
 static void add_live(pid_t pid) {
   for (size_t i = 0; i < nlive; i++)
@@ -101,9 +149,26 @@ static void plant(pid_t pid) {
   close(fd);
 }
 
+/* --all: a fork's copy of its parent's image has the bytes put back of the functions its parent
+ * entered: an int3 at every function start again, so that the fork's own entries are seen. */
+static void plant_all(pid_t pid) {
+  int fd = mem_fd(pid);
+  if (fd < 0) return; /* (gone already) */
+  static const unsigned char int3 = 0xcc;
+  for (size_t i = 0; i < nstarts; i++)
+    if (pwrite(fd, &int3, 1, (off_t)starts[i]) != 1) break;
+  close(fd);
+}
+
 int main(int argc, char **argv) {
+  all = argc > 1 && strcmp(argv[1], "--all") == 0;
+  if (all) argv++, argc--;
+  if (all && argc > 2 && strcmp(argv[1], "--busy-at") == 0) {
+    busy_at = strtoul(argv[2], 0, 16);
+    argv += 2, argc -= 2;
+  }
   if (argc < 5 || strcmp(argv[3], "--") != 0) {
-    fprintf(stderr, "usage: trace FUNCTIONS OUT -- BINARY ARGS...\n");
+    fprintf(stderr, "usage: trace [--all [--busy-at ADDRESS]] FUNCTIONS OUT -- BINARY ARGS...\n");
     return 2;
   }
   FILE *in = fopen(argv[1], "r");
@@ -123,6 +188,7 @@ int main(int argc, char **argv) {
     }
   original = malloc(nstarts);
   hit = calloc(nstarts, 1);
+  roles = calloc(nstarts, 1);
   if (stat(argv[4], &target) != 0) die(argv[4]);
 
   pid_t child = fork();
@@ -132,15 +198,33 @@ int main(int argc, char **argv) {
     _exit(127);
   }
   int status, exit_code = -1, have_original = 0;
+  if (waitpid(child, &status, WUNTRACED) != child) die("wait for the first stop");
+  if (all) {
+    pid_t tracer = fork();
+    if (tracer < 0) die("fork");
+    if (tracer > 0) { /* the command's parent: its exit status, once the tracer has seen it */
+      while (waitpid(child, &status, 0) < 0)
+        if (errno != EINTR) die("wait");
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    char log[4096];
+    snprintf(log, sizeof log, "%s.log", argv[2]);
+    int null = open("/dev/null", O_RDWR), err = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (null < 0 || err < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(err, 2) < 0) die(log);
+    close(null);
+    close(err);
+    setsid();
+  }
   /* seized, not PTRACE_TRACEME: a seized tracee (and what it clones) can be interrupted */
-  if (waitpid(child, &status, WUNTRACED) != child ||
-      ptrace(PTRACE_SEIZE, child, 0,
+  if (ptrace(PTRACE_SEIZE, child, 0,
              PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK |
                  PTRACE_O_TRACEEXEC) != 0)
     die("seize");
   kill(child, SIGCONT);
   add_live(child);
-  while (nlive > 0) {
+  /* (--all: until no tracee is left, not only the ones seen so far: a child forked just
+   * before its parent ended is reported after that end) */
+  while (all || nlive > 0) {
     pid_t pid = waitpid(-1, &status, __WALL);
     if (pid < 0) {
       if (errno == EINTR) continue;
@@ -150,7 +234,7 @@ int main(int argc, char **argv) {
       drop_live(pid);
       if (pid == child) {
         exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        break;
+        if (!all) break;
       }
       continue;
     }
@@ -171,10 +255,24 @@ int main(int argc, char **argv) {
         have_original = 1;
       }
       plant(pid);
+      /* (a maker that re-execs itself to shed memory: the idle maker) */
+      if (role_of(pid) < 0) set_role(pid, 0);
+      else set_role(pid, 3), plant_all(pid);
+    } else if (sig == SIGTRAP && event == PTRACE_EVENT_FORK && all && have_original) {
+      unsigned long new = 0;
+      if (ptrace(PTRACE_GETEVENTMSG, pid, 0, &new) == 0) {
+        int role = (role_of(tgid_of(pid)) < 0 ? 0 : role_of(tgid_of(pid))) + 1;
+        set_role((pid_t)new, role > 2 ? 2 : role);
+        plant_all((pid_t)new);
+      }
     } else if (sig == SIGTRAP && event == 0) {
       long i = rewind_breakpoint(pid);
       if (i >= 0) {
         hit[i] = 1;
+        pid_t tgid = tgid_of(pid);
+        if (all && starts[i] == busy_at && role_of(tgid) == 3) set_role(tgid, 1);
+        int role = role_of(tgid);
+        if (all) roles[i] |= 1 << (role < 0 ? 0 : role);
         int m = mem_fd(pid);
         if (m < 0 || pwrite(m, &original[i], 1, (off_t)starts[i]) != 1) die("restore");
         close(m);
@@ -220,7 +318,8 @@ int main(int argc, char **argv) {
   if (!out) die(argv[2]);
   size_t n = 0;
   for (size_t i = 0; i < nstarts; i++)
-    if (hit[i]) fprintf(out, "%lx\n", starts[i]), n++;
+    if (hit[i] && all) fprintf(out, "%lx %d\n", starts[i], roles[i]), n++;
+    else if (hit[i]) fprintf(out, "%lx\n", starts[i]), n++;
   if (fclose(out) != 0) die(argv[2]);
   fprintf(stderr, "trace: %zu of %zu functions entered\n", n, nstarts);
   return exit_code;
