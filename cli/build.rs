@@ -8,21 +8,14 @@
 //! is a static x86_64 glibc program (the .cargo/config.toml build): the CVE-2019-5736
 //! re-exec of create, run and exec without paying the first image's start-up (see there).
 use std::env;
-use std::path::Path;
+
+#[path = "../build-support/hot_code.rs"]
+mod hot_code;
 
 fn main() {
-    println!("cargo:rerun-if-changed=hot-code.ld");
-    println!("cargo:rerun-if-env-changed=VRUN_NO_HOT_CODE");
+    hot_code::link_hot_code();
     println!("cargo:rerun-if-changed=src/entry.c");
-    let dir = env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
-    let script = Path::new(&dir).join("hot-code.ld");
     let target = env::var("TARGET").unwrap_or_default();
-    if target == "x86_64-unknown-linux-gnu"
-        && script.is_file()
-        && env::var_os("VRUN_NO_HOT_CODE").is_none()
-    {
-        println!("cargo:rustc-link-arg-bins=-Wl,-T,{}", script.display());
-    }
     let features = env::var("CARGO_CFG_TARGET_FEATURE").unwrap_or_default();
     if target == "x86_64-unknown-linux-gnu" && features.split(',').any(|f| f == "crt-static") {
         link_entry();

@@ -4,19 +4,9 @@
 //! a program's pages 64 KiB at a time around each page it faults in, so code scattered over
 //! the binary's text is RSS of every shim and maker, which is what issue 24 counts per pod.
 //! Only where it was measured: x86_64 with glibc.
-use std::env;
-use std::path::Path;
+#[path = "../build-support/hot_code.rs"]
+mod hot_code;
 
 fn main() {
-    println!("cargo:rerun-if-changed=hot-code.ld");
-    println!("cargo:rerun-if-env-changed=VRUN_NO_HOT_CODE");
-    let dir = env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
-    let script = Path::new(&dir).join("hot-code.ld");
-    let target = env::var("TARGET").unwrap_or_default();
-    if target == "x86_64-unknown-linux-gnu"
-        && script.is_file()
-        && env::var_os("VRUN_NO_HOT_CODE").is_none()
-    {
-        println!("cargo:rustc-link-arg-bins=-Wl,-T,{}", script.display());
-    }
+    hot_code::link_hot_code();
 }
