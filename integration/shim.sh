@@ -156,7 +156,12 @@ TOML
   local maker
   maker=$(pgrep -af -- "--vrun-maker-resume" | grep -F -- "$work/bin/" | grep -F -- "-id shim-2 " | awk '{print $1}' || true)
   [ -n "$maker" ] || fail "shim-2's maker did not re-exec itself when idle: $(pgrep -af -- "-id shim-2 ")"
-  ok "the idle maker re-exec'd itself (pid $maker): an exec begun before ended after, '$out', exit $rc"
+  # what a process of the container holds, exec'd by the re-exec'd maker: its stdio alone (and
+  # ls's own directory fd), none of the maker's sockets or its binary
+  local fds
+  fds=$(C tasks exec --exec-id e5 shim-2 ls /proc/self/fd </dev/null)
+  [ "$(echo $fds)" = "0 1 2 3" ] || fail "an exec by the re-exec'd maker holds fds '$(echo $fds)'"
+  ok "the idle maker re-exec'd itself (pid $maker): an exec begun before ended after, '$out', exit $rc; one begun after holds fds $(echo $fds)"
   C tasks pause shim-2
   wait_status shim-2 PAUSED
   C tasks resume shim-2

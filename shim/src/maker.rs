@@ -155,7 +155,7 @@ pub fn fork() -> std::io::Result<Maker> {
         nix::unistd::ForkResult::Child => {
             drop(calls);
             drop(exits);
-            // (none: the maker never sheds, see `shed`)
+            // (None if it cannot be opened: the maker then never sheds, see `shed`)
             let exe = std::fs::File::open("/proc/self/exe")
                 .ok()
                 .map(OwnedFd::from);
@@ -262,9 +262,19 @@ pub fn resume_if_asked(args: &[std::ffi::OsString]) {
         );
         std::process::exit(1)
     };
+    // Close-on-exec again: no process the maker starts may inherit them (a container's init
+    // closes the host's fds anyway, before it runs the container's program). Which also
+    // checks that each is open before it is owned.
+    for fd in [calls, exits, exe] {
+        use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+        if fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).is_err() {
+            eprintln!("containerd-shim-vrun-v2: {RESUME}: fd {fd} is not open");
+            std::process::exit(1);
+        }
+    }
     // (the fds this program's `shed` left open across its exec, named by its argv)
-    let own = crate::sys::own;
-    serve(own(calls), own(exits), Some(own(exe)), execd)
+    let [calls, exits, exe] = [calls, exits, exe].map(crate::sys::own);
+    serve(calls, exits, Some(exe), execd)
 }
 
 /// Re-execs the maker's own binary (the file the shim was started from, held open since the

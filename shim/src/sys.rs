@@ -28,10 +28,12 @@ pub fn default_signal_handlers() {
     }
 }
 
-/// Takes ownership of a new fd: one received with SCM_RIGHTS or returned by dup(2).
+/// Takes ownership of a new fd: one received with SCM_RIGHTS or returned by dup(2), or one a
+/// maker's re-exec kept open for the new image (maker.rs's `shed`, checked open there).
 pub fn own(fd: std::os::fd::RawFd) -> std::os::fd::OwnedFd {
     use std::os::fd::FromRawFd;
-    // SAFETY: callers pass an fd just made for this process (recvmsg's SCM_RIGHTS, dup), open
+    // SAFETY: callers pass an fd just made for this process (recvmsg's SCM_RIGHTS, dup) or
+    // handed to this image by its own exec (and nothing else of this image knows of it), open
     // and owned by nothing else.
     unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
 }
