@@ -13,7 +13,7 @@
 # here: busybox, and a pause image of Debian's catatonit.
 set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"
-need containerd containerd python3 python3 /usr/lib/cni/loopback containernetworking-plugins \
+need containerd containerd /usr/bin/python3 python3 /usr/lib/cni/loopback containernetworking-plugins \
   /usr/bin/catatonit catatonit protoc protobuf-compiler runc runc
 build_vrun
 log "build the CRI client (integration/cri-client), formatted and lint-clean"

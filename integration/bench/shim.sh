@@ -21,7 +21,7 @@
 #   or of RSS beyond 1 MiB (allocator noise), the check issue 24 asks for.
 set -euo pipefail
 . "$(dirname "$0")/../lib/common.sh"
-need containerd containerd python3 python3 /usr/lib/cni/loopback containernetworking-plugins \
+need containerd containerd /usr/bin/python3 python3 /usr/lib/cni/loopback containernetworking-plugins \
   /usr/bin/catatonit catatonit protoc protobuf-compiler runc runc
 build_vrun
 (cd "$top/integration/cri-client" && CARGO_TARGET_DIR="$top/target" cargo build --release -q)

@@ -11,7 +11,7 @@
 #                                         # script has gone stale: run this again)
 set -euo pipefail
 . "$(dirname "$0")/../lib/common.sh"
-need gcc gcc python3 python3 nm binutils /usr/lib/x86_64-linux-gnu/libc.a libc6-dev \
+need gcc gcc /usr/bin/python3 python3 nm binutils /usr/lib/x86_64-linux-gnu/libc.a libc6-dev \
   containerd containerd /usr/lib/cni/loopback containernetworking-plugins \
   /usr/bin/catatonit catatonit protoc protobuf-compiler runc runc
 mode=${1:-write}
