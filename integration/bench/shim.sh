@@ -48,9 +48,6 @@ mkdir -p "$out"
 samples=$work/samples.txt
 : >"$samples"
 
-# the processes of the shim serving pod ID: its command line names the pod (vrun's maker is a
-# fork of the shim, with the same command line)
-shim_pids() { ps -eo pid=,args= | awk -v id="-id $1 " '$2 ~ /containerd-shim/ && index($0 " ", id) {print $1}'; }
 # KIND PIDS...: the sum of their Pss or Rss (kB), from smaps_rollup
 sum_kb() {
   local kind=$1 p total=0 v
@@ -60,27 +57,6 @@ sum_kb() {
     total=$((total + ${v:-0}))
   done
   echo "$total"
-}
-# pods HANDLER N CONTAINERS: starts vrun-cri-check --pods as a coprocess (POD_PIDS: the pods'
-# shims, once ready); pods_end removes them. (The coprocess's fds and pid are kept apart:
-# bash unsets its array once it ends.)
-pods() {
-  coproc PODS { "$CHECK" --pods "$sock" "$IMAGE" "$work" "$1" "$2" "$3"; }
-  p_in=${PODS[0]} p_out=${PODS[1]} p_pid=$PODS_PID
-  local line ids=()
-  while read -r line <&"$p_in"; do
-    case $line in pod\ *) ids+=("${line#pod }") ;; ready) break ;; esac
-  done
-  [ "$line" = ready ] || fail "vrun-cri-check --pods $1 $2 did not get ready"
-  POD_PIDS=()
-  local id
-  for id in "${ids[@]}"; do POD_PIDS+=($(shim_pids "$id")); done
-}
-pods_end() {
-  eval "exec $p_out>&-"
-  local line
-  while read -r line <&"$p_in"; do [ "$line" = removed ] && break; done
-  wait "$p_pid" || fail "vrun-cri-check --pods failed"
 }
 
 log "memory: one pod of one sleep container, the shim's PSS and RSS (3 pods per handler, in turn)"

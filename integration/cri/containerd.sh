@@ -3,7 +3,8 @@
 # integration/bench/shim.sh use it. Source it after lib/common.sh, with build_vrun and
 # build_shim run, and set: work (the run's directory), sock (containerd's socket), RUNC; then
 # cri_containerd_up starts it (daemon is its pid) and cri_containerd_down (the EXIT trap)
-# ends it and removes everything its pods left. fail() is the caller's.
+# ends it and removes everything its pods left. fail() is the caller's. pods and pods_end
+# (below) make pods through vrun-cri-check: they need CHECK (its path) and IMAGE.
 SHIM_ROOT=/run/containerd/vrun/k8s.io # (vrun's shim's state root for containerd's k8s.io)
 daemon=
 netns_before=$(ls /run/netns 2>/dev/null | sort || true)
@@ -110,4 +111,29 @@ TOML
   "${C[@]}" version >/dev/null || { cat "$work/containerd.log"; fail "containerd did not start"; }
   "${C[@]}" images import "$work/busybox.tar" >/dev/null
   "${C[@]}" images import "$work/pause.tar" >/dev/null
+}
+
+# the processes of the shim serving pod ID: its command line names the pod (vrun's maker is a
+# fork of the shim, with the same command line)
+shim_pids() { ps -eo pid=,args= | awk -v id="-id $1 " '$2 ~ /containerd-shim/ && index($0 " ", id) {print $1}'; }
+# pods HANDLER N CONTAINERS: starts vrun-cri-check --pods as a coprocess (POD_PIDS: the pods'
+# shims, once ready); pods_end removes them. (The coprocess's fds and pid are kept apart:
+# bash unsets its array once it ends.)
+pods() {
+  coproc PODS { "$CHECK" --pods "$sock" "$IMAGE" "$work" "$1" "$2" "$3"; }
+  p_in=${PODS[0]} p_out=${PODS[1]} p_pid=$PODS_PID
+  local line ids=()
+  while read -r line <&"$p_in"; do
+    case $line in pod\ *) ids+=("${line#pod }") ;; ready) break ;; esac
+  done
+  [ "$line" = ready ] || fail "vrun-cri-check --pods $1 $2 did not get ready"
+  POD_PIDS=()
+  local id
+  for id in "${ids[@]}"; do POD_PIDS+=($(shim_pids "$id")); done
+}
+pods_end() {
+  eval "exec $p_out>&-"
+  local line
+  while read -r line <&"$p_in"; do [ "$line" = removed ] && break; done
+  wait "$p_pid" || fail "vrun-cri-check --pods failed"
 }

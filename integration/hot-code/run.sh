@@ -124,17 +124,14 @@ SH
   . "$top/integration/cri/containerd.sh"
   trap cri_containerd_down EXIT
   cri_containerd_up
-  check=$(release_dir)/vrun-cri-check
-  image=localhost/vrun-busybox:latest
-  coproc POD { "$check" --pods "$sock" "$image" "$work" vrun-shim 1 1; }
-  while read -r line <&"${POD[0]}"; do [ "$line" = ready ] && break; done
-  [ "$line" = ready ] || fail "vrun-cri-check --pods did not get ready"
+  CHECK=$(release_dir)/vrun-cri-check
+  IMAGE=localhost/vrun-busybox:latest
+  pods vrun-shim 1 1
   sleep 2 # (the idle pod's maker re-execs itself after a second: what it runs then is traced)
-  eval "exec ${POD[1]}>&-"
-  while read -r line <&"${POD[0]}"; do [ "$line" = removed ] && break; done
+  pods_end
   for c in "pod sandbox" ExecSync ContainerStats UpdateContainerResources StopContainer \
     "a container that exits"; do
-    "$check" "$sock" vrun-shim "$image" "$work" "$c" >"$work/check.out" || {
+    "$CHECK" "$sock" vrun-shim "$IMAGE" "$work" "$c" >"$work/check.out" || {
       cat "$work/check.out" >&2
       fail "vrun-cri-check $c"
     }
@@ -148,6 +145,5 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 [ "$left" = 0 ] || { echo "hot-code/run.sh: a shim's trace did not end" >&2; exit 1; }
-ls "$hits"/* >/dev/null
 order "$shim" "$top/shim/hot-code.ld" $(ls "$hits"/* | grep -v '\.log$') || status=1
 exit $status

@@ -137,27 +137,27 @@ static long rewind_breakpoint(pid_t pid) {
   return i;
 }
 
-/* An int3 at every function start not yet hit, in a freshly exec'd image. */
-static void plant(pid_t pid) {
+/* An int3 at every function start not yet hit, in a freshly exec'd image; or (`again`, --all)
+ * at every function start: a fork's copy of its parent's image, or a re-exec'd maker's, has the
+ * bytes put back of the functions entered before, and its own entries are to be seen. */
+static void plant(pid_t pid, int again) {
   int fd = mem_fd(pid);
+  if (fd < 0 && again) return; /* (a fork gone already) */
   if (fd < 0) die("open /proc/PID/mem");
   static const unsigned char int3 = 0xcc;
   for (size_t i = 0; i < nstarts; i++) {
-    if (hit[i]) continue;
-    if (pwrite(fd, &int3, 1, (off_t)starts[i]) != 1) die("plant");
+    if (hit[i] && !again) continue;
+    if (pwrite(fd, &int3, 1, (off_t)starts[i]) == 1) continue;
+    if (again) break;
+    die("plant");
   }
   close(fd);
 }
 
-/* --all: a fork's copy of its parent's image has the bytes put back of the functions its parent
- * entered: an int3 at every function start again, so that the fork's own entries are seen. */
-static void plant_all(pid_t pid) {
-  int fd = mem_fd(pid);
-  if (fd < 0) return; /* (gone already) */
-  static const unsigned char int3 = 0xcc;
-  for (size_t i = 0; i < nstarts; i++)
-    if (pwrite(fd, &int3, 1, (off_t)starts[i]) != 1) break;
-  close(fd);
+/* --all: a process's role, the shim's if it has none yet. */
+static int role_or_shim(pid_t process) {
+  int role = role_of(process);
+  return role < 0 ? 0 : role;
 }
 
 int main(int argc, char **argv) {
@@ -254,25 +254,26 @@ int main(int argc, char **argv) {
         close(m);
         have_original = 1;
       }
-      plant(pid);
       /* (a maker that re-execs itself to shed memory: the idle maker) */
-      if (role_of(pid) < 0) set_role(pid, 0);
-      else set_role(pid, 3), plant_all(pid);
+      int again = role_of(pid) >= 0;
+      set_role(pid, again ? 3 : 0);
+      plant(pid, again);
     } else if (sig == SIGTRAP && event == PTRACE_EVENT_FORK && all && have_original) {
       unsigned long new = 0;
       if (ptrace(PTRACE_GETEVENTMSG, pid, 0, &new) == 0) {
-        int role = (role_of(tgid_of(pid)) < 0 ? 0 : role_of(tgid_of(pid))) + 1;
+        int role = role_or_shim(tgid_of(pid)) + 1;
         set_role((pid_t)new, role > 2 ? 2 : role);
-        plant_all((pid_t)new);
+        plant((pid_t)new, 1);
       }
     } else if (sig == SIGTRAP && event == 0) {
       long i = rewind_breakpoint(pid);
       if (i >= 0) {
         hit[i] = 1;
-        pid_t tgid = tgid_of(pid);
-        if (all && starts[i] == busy_at && role_of(tgid) == 3) set_role(tgid, 1);
-        int role = role_of(tgid);
-        if (all) roles[i] |= 1 << (role < 0 ? 0 : role);
+        if (all) { /* (a /proc read per entry: for --all only) */
+          pid_t tgid = tgid_of(pid);
+          if (starts[i] == busy_at && role_of(tgid) == 3) set_role(tgid, 1);
+          roles[i] |= 1 << role_or_shim(tgid);
+        }
         int m = mem_fd(pid);
         if (m < 0 || pwrite(m, &original[i], 1, (off_t)starts[i]) != 1) die("restore");
         close(m);

@@ -360,8 +360,9 @@ fn serve(calls: OwnedFd, exits: OwnedFd, exe: Option<OwnedFd>, mut execd: HashSe
         match poll(&mut fds, timeout) {
             Ok(0) => {
                 if let Some(exe) = &exe {
-                    let e = shed([&calls, &exits, exe], &execd).err();
-                    tracing::warn!("the maker's re-exec: {e:?}");
+                    if let Err(e) = shed([&calls, &exits, exe], &execd) {
+                        tracing::warn!("the maker's re-exec: {e}");
+                    }
                 }
                 called = false;
                 continue;
