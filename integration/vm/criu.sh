@@ -7,6 +7,9 @@ set -euo pipefail
 . "$(dirname "$0")/../lib/common.sh"
 need python3 python3 /usr/sbin/criu criu /usr/sbin/iptables-save iptables /usr/bin/ip iproute2
 build_vrun
+# the shim, and task_call, which makes containerd's calls of it (no containerd in the VM)
+(cd "$top" && cargo build --release -q -p containerd-shim-vrun-v2 --bin containerd-shim-vrun-v2 --example task_call)
+shim=$(release_dir)/containerd-shim-vrun-v2 task_call=$(release_dir)/examples/task_call
 
 work=$(mktemp -d /tmp/vrun-vm.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -30,7 +33,7 @@ cp "$(dirname "$0")/guest-criu.sh" "$work/guest.sh"
 # ip and iptables
 # (Debian's iptables is xtables-nft-multi, which the guest calls by its names, with its
 # match extensions: CRIU's network lock uses the mark match).
-"$(dirname "$0")/run-in-vm.sh" --mem 2G --add "$VRUN" --add /usr/sbin/criu --add /usr/bin/ip --add /usr/bin/tar \
+"$(dirname "$0")/run-in-vm.sh" --mem 2G --add "$VRUN" --add "$shim" --add "$task_call" --add /usr/sbin/criu --add /usr/bin/ip --add /usr/bin/tar \
   --add "$(readlink -f /usr/sbin/iptables-save)" --add "$(dirname "$(readlink -f /usr/sbin/iptables-save)")/../lib/$(gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)/xtables" \
   --add "$work" -- \
-  sh "$work/guest.sh" "$VRUN" "$work/bundle"
+  sh "$work/guest.sh" "$VRUN" "$work/bundle" "$shim" "$task_call"

@@ -1,5 +1,6 @@
-# Runs inside the VM (busybox sh): guest-criu.sh VRUN BUNDLE. Prints "N passed, M failed".
-vrun=$1 bundle=$2
+# Runs inside the VM (busybox sh): guest-criu.sh VRUN BUNDLE SHIM SHIM_CALL. Prints "N passed,
+# M failed".
+vrun=$1 bundle=$2 shim=$3 task_call=$4
 pass=0 fail=0
 check() { # check NAME EXPECTED ACTUAL
   if [ "$2" = "$3" ]; then pass=$((pass + 1)); echo "ok   $1"; else fail=$((fail + 1)); echo "FAIL $1: expected [$2], got [$3]"; fi
@@ -68,10 +69,83 @@ check "leave-running: still counting" "yes" "$([ "$(count_until -gt "${a:-0}")" 
 
 # 4. bad input: a missing image directory, a bad cgroup mode
 out=$("$vrun" restore --image-path /tmp/none --bundle "$bundle" c4 2>&1)
-check "restore from nothing fails, naming CRIU's log" "yes" "$(echo "$out" | grep -q 'criu restore failed' && echo yes)"
+check "restore from nothing fails with CRIU's error, and no log named" "yes" \
+  "$(echo "$out" | grep -q "criu restore failed (.*it wrote no log): .*Couldn't open image dir /tmp/none" && echo yes)"
 check "a failed restore leaves no container" "gone" "$("$vrun" state c4 >/dev/null 2>&1 || echo gone)"
 out=$("$vrun" checkpoint --manage-cgroups-mode nope c9 2>&1)
 check "an unknown container is named" "yes" "$(echo "$out" | grep -q 'c9.* does not exist' && echo yes)"
+
+# 5. containerd-shim-vrun-v2's Checkpoint and a create from a checkpoint, as containerd calls
+# them (task_call stands in for containerd, and serves its events): ctr's `checkpoint --exit`,
+# then a task created from the images, which the shim restores at Start
+s=/tmp/shim
+mkdir -p $s
+"$task_call" events $s/events.sock $s/events &
+evpid=$!
+n=0; while [ ! -S $s/events.sock ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+# (containerd makes the shim's log fifo in the bundle; the shim cannot start without it)
+mkfifo "$bundle/log"
+cat "$bundle/log" > $s/shim.log &
+logpid=$!
+addr=$(cd "$bundle" && TTRPC_ADDRESS=$s/events.sock "$shim" -namespace vmtest -address $s/containerd.sock -id s1 start)
+task() { "$task_call" "$addr" "$@" 2>>$s/err; }
+# state_until STATUS ID: polls (15 s at most) until the task's state begins with STATUS
+state_until() {
+  n=0
+  while [ $n -lt 150 ]; do
+    st=$(task state "$2")
+    case "$st" in "$1"*) break ;; esac
+    sleep 0.1; n=$((n + 1))
+  done
+  echo "$st"
+}
+task create s1 "$bundle" >/dev/null
+task start s1 >/dev/null
+count_until -gt 5 >/dev/null
+task checkpoint s1 /tmp/img5 exit >/dev/null || { cat $s/err; dump_log "$bundle"; }
+check "shim checkpoint --exit: the task stopped (killed by CRIU's dump)" "stopped" "$(state_until stopped s1 | cut -d' ' -f1)"
+check "shim checkpoint --exit: its exit reached containerd" "/tasks/exit s1 137" "$(grep '^/tasks/exit s1' $s/events)"
+at=$(count)
+sleep 1
+check "shim checkpoint --exit: nothing counts after it" "$at" "$(count)"
+check "shim checkpoint: its CRIU work directory is gone" "gone" "$([ -e "$bundle/criu-work" ] || echo gone)"
+task delete s1 >/dev/null
+check "shim: the checkpointed task deletes" "gone" "$(task state s1 >/dev/null 2>&1 || echo gone)"
+task create s2 "$bundle" /tmp/img5 >/dev/null
+check "shim create from a checkpoint: created, restored only at Start" "created 0 0" "$(task state s2)"
+pid=$(task start s2) || { cat $s/err; dump_log /tmp/img5; }
+pid=${pid#pid }
+check "shim Start restores it: running" "running $pid 0" "$(task state s2)"
+now=$(count_until -ne "${at:-0}")
+check "shim restore: the count went on from the checkpoint" "yes (at $at, then $now)" \
+  "$([ "${now:-0}" -gt "${at:-0}" ] && [ "${at:-0}" -gt 5 ] && echo yes) (at $at, then $now)"
+# its parent must be the maker (the shim's child, and a subreaper), which reaps it and reports
+# its exit; CRIU, its parent at the restore, has exited
+cmd() { tr '\0' ' ' </proc/"$1"/cmdline 2>/dev/null; }
+parent() { awk '/^PPid:/ {print $2}' /proc/"$1"/status 2>/dev/null; }
+maker=$(parent "${pid:-0}")
+check "shim restore: the restored init is the child of the shim's maker" "yes" \
+  "$(cmd "${maker:-0}" | grep -q containerd-shim-vrun-v2 && cmd "$(parent "${maker:-0}")" | grep -q containerd-shim-vrun-v2 && echo yes)"
+task kill s2 9 >/dev/null
+check "shim restore: a kill's exit is reported" "stopped $pid 137" "$(state_until stopped s2)"
+check "shim restore: its exit reached containerd" "/tasks/exit s2 137" "$(grep '^/tasks/exit s2' $s/events)"
+task delete s2 >/dev/null
+# a restore CRIU cannot make: Start's error names CRIU's log, kept in the bundle; the task
+# deletes and leaves nothing
+mkdir /tmp/no-images
+task create s3 "$bundle" /tmp/no-images >/dev/null
+out=$("$task_call" "$addr" start s3 2>&1)
+echo "$out" >>$s/err
+check "shim: a failed restore's error names CRIU's log, kept in the bundle" "yes" \
+  "$(echo "$out" | grep -q "criu restore failed.*$bundle/criu-restore.log" && [ -s "$bundle/criu-restore.log" ] && echo yes)"
+task delete s3 >/dev/null
+check "shim: the task of a failed restore deletes" "gone" "$(task state s3 >/dev/null 2>&1 || echo gone)"
+task shutdown s2 >/dev/null
+n=0; while [ -S "${addr#unix://}" ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+check "shim: Shutdown ends it" "gone" "$([ -S "${addr#unix://}" ] || echo gone)"
+check "shim: no container is left" "" "$("$vrun" --root /run/containerd/vrun/vmtest list -q 2>/dev/null)"
+[ "$fail" -gt 0 ] && { echo "--- task_call's errors"; cat $s/err; echo "--- the shim's log"; cat $s/shim.log; }
+kill $evpid $logpid 2>/dev/null
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

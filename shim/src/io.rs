@@ -129,8 +129,18 @@ impl Stdio {
 
     /// After the create: the container holds its ends, the shim only what keeps them alive.
     pub fn keep(mut self) -> Stdio {
-        self.theirs.clear();
+        self.drop_theirs();
         self
+    }
+
+    /// The shim's copies of the container's ends closed (its init holds them now).
+    pub fn drop_theirs(&mut self) {
+        self.theirs.clear();
+    }
+
+    /// The container's ends, for a restore that runs after the create (Start).
+    pub fn take_theirs(&mut self) -> Vec<File> {
+        std::mem::take(&mut self.theirs)
     }
 
     pub fn close_stdin(&mut self) {

@@ -94,6 +94,23 @@ pub enum Request {
         root: PathBuf,
         id: String,
     },
+    /// A CRIU checkpoint of the container (left running, or gone after it).
+    Checkpoint {
+        root: PathBuf,
+        id: String,
+        criu: Criu,
+        leave_running: bool,
+    },
+    /// With three fds, as Create (no terminal): the container restored from the checkpoint
+    /// in `criu.image_path`, its init the maker's child (CRIU's, which exits, hands it on to
+    /// the maker, a subreaper).
+    Restore {
+        root: PathBuf,
+        id: String,
+        bundle: PathBuf,
+        criu: Criu,
+        systemd_cgroup: bool,
+    },
     /// A rootfs mount with containerd's `uidmap=`/`gidmap=` options (idmapped.rs), on
     /// `bundle`/rootfs; `options` without them.
     MountIdmapped {
@@ -104,6 +121,37 @@ pub enum Request {
         uidmap: String,
         gidmap: String,
     },
+}
+
+/// CRIU's options of a checkpoint or a restore, from containerd's runc CheckpointOptions.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Criu {
+    pub image_path: PathBuf,
+    pub work_path: PathBuf,
+    pub tcp_established: bool,
+    pub ext_unix_sk: bool,
+    pub shell_job: bool,
+    pub file_locks: bool,
+    pub empty_ns: Vec<String>,
+    pub manage_cgroups_mode: Option<String>,
+}
+
+impl Criu {
+    fn options(self) -> vrun_runtime::lifecycle::checkpoint::CriuOptions {
+        vrun_runtime::lifecycle::checkpoint::CriuOptions {
+            // (PATH's, as runc finds it: containerd's runc options no longer name one)
+            criu: PathBuf::from("criu"),
+            image_path: self.image_path,
+            work_path: Some(self.work_path),
+            tcp_established: self.tcp_established,
+            ext_unix_sk: self.ext_unix_sk,
+            shell_job: self.shell_job,
+            file_locks: self.file_locks,
+            manage_cgroups_mode: self.manage_cgroups_mode,
+            empty_ns: self.empty_ns,
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -501,6 +549,26 @@ fn run(
             let master = process.take_console();
             Ok((done(process.pid()), master))
         }
+        Request::Restore {
+            root,
+            id,
+            bundle,
+            criu,
+            systemd_cgroup,
+        } => {
+            let opts = vrun_runtime::lifecycle::checkpoint::RestoreOptions {
+                id: id.clone(),
+                bundle,
+                criu: criu.options(),
+                detach: true,
+                systemd_cgroup,
+                ..Default::default()
+            };
+            let runtime = Runtime::new(root);
+            // (init's stdio, as CRIU gives it again: the restore's own 0, 1 and 2)
+            with_stdio(&fds, || runtime.restore(opts))?;
+            Ok((done(runtime.container(&id)?.pid()?), None))
+        }
         other => run_plain(other, execd).map(|d| (d, None)),
     }
 }
@@ -516,9 +584,9 @@ fn done(pid: i32) -> Done {
 fn run_plain(request: Request, execd: &mut HashSet<i32>) -> vrun_runtime::Result<Done> {
     use nix::sys::signal::Signal;
     match request {
-        Request::Create { .. } | Request::Exec { .. } => Err(vrun_runtime::Error::Failed(
-            "create and exec are not plain calls".into(),
-        )),
+        Request::Create { .. } | Request::Exec { .. } | Request::Restore { .. } => Err(
+            vrun_runtime::Error::Failed("create, exec and restore are not plain calls".into()),
+        ),
         Request::Start { root, id } => {
             let c = Runtime::new(root).container(&id)?;
             c.start()?;
@@ -563,6 +631,12 @@ fn run_plain(request: Request, execd: &mut HashSet<i32>) -> vrun_runtime::Result
             Runtime::new(root).container(&id)?.kill(Some(signal), all)?;
             Ok(done(0))
         }
+        Request::Checkpoint {
+            root,
+            id,
+            criu,
+            leave_running,
+        } => checkpoint(root, &id, criu, leave_running),
         Request::Delete { root, id, force } => {
             Runtime::new(root).container(&id)?.delete(force)?;
             Ok(done(0))
@@ -607,6 +681,21 @@ fn run_plain(request: Request, execd: &mut HashSet<i32>) -> vrun_runtime::Result
             })
         }
     }
+}
+
+fn checkpoint(
+    root: PathBuf,
+    id: &str,
+    criu: Criu,
+    leave_running: bool,
+) -> vrun_runtime::Result<Done> {
+    let opts = vrun_runtime::lifecycle::checkpoint::CheckpointOptions {
+        criu: criu.options(),
+        leave_running,
+        ..Default::default()
+    };
+    Runtime::new(root).container(id)?.checkpoint(opts)?;
+    Ok(done(0))
 }
 
 /// Runs `f` with `fds` as the maker's stdin, stdout and stderr (what a create's init

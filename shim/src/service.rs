@@ -17,7 +17,7 @@ use shim::{ExitSignal, TtrpcContext, TtrpcResult};
 
 use crate::events::Publisher;
 use crate::io::Stdio;
-use crate::maker::{Done, Exit, Maker, Reply, Request};
+use crate::maker::{Criu, Done, Exit, Maker, Reply, Request};
 use vrun_runtime::ErrorKind as Kind;
 
 /// A container of this shim's.
@@ -32,6 +32,16 @@ struct Entry {
     mounted_rootfs: bool,
     exit: Option<(u32, Timestamp)>,
     execs: HashMap<String, ExecEntry>,
+    /// Created from a checkpoint: restored by Start (pid 0 until then), as runc's shim does.
+    restore: Option<Restore>,
+}
+
+/// A container containerd created from a checkpoint, to be restored at Start.
+struct Restore {
+    criu: Criu,
+    systemd_cgroup: bool,
+    /// The work directory is the shim's own (bundle/criu-work), removed after.
+    own_work: bool,
 }
 
 /// A process exec'd into a container: added by Exec, run by Start.
@@ -388,11 +398,9 @@ impl Service {
     }
 
     fn create_task(&self, req: api::CreateTaskRequest) -> TtrpcResult<api::CreateTaskResponse> {
-        if !req.checkpoint.is_empty() {
-            return Err(unimplemented("create from a checkpoint"));
-        }
         let bundle = PathBuf::from(&req.bundle);
         let (root, systemd_cgroup) = self.root_and_driver(&req, &bundle)?;
+        let restore = restore_of(&req, &bundle, systemd_cgroup)?;
         let mounted_rootfs = self.mount_rootfs(&bundle, &req.rootfs)?;
         let undo_mount = |e| {
             if mounted_rootfs {
@@ -407,19 +415,25 @@ impl Service {
         let mut stdio = Stdio::open(&req.stdin, &req.stdout, &req.stderr, &owner)
             .map_err(|e| io_status("open the container's io", e))
             .map_err(undo_mount)?;
-        let request = Request::Create {
-            root: root.clone(),
-            id: req.id.clone(),
-            bundle: bundle.clone(),
-            systemd_cgroup,
-            terminal: req.terminal,
+        let (done, master) = match &restore {
+            // (its stdio kept for the restore, which Start runs)
+            Some(_) => (Done::default(), None),
+            None => {
+                let request = Request::Create {
+                    root: root.clone(),
+                    id: req.id.clone(),
+                    bundle: bundle.clone(),
+                    systemd_cgroup,
+                    terminal: req.terminal,
+                };
+                let fds = if req.terminal {
+                    Vec::new()
+                } else {
+                    stdio.for_container()
+                };
+                self.call_for_fd(&request, &fds).map_err(undo_mount)?
+            }
         };
-        let fds = if req.terminal {
-            Vec::new()
-        } else {
-            stdio.for_container()
-        };
-        let (done, master) = self.call_for_fd(&request, &fds).map_err(undo_mount)?;
         if let Some(master) = master {
             if let Err(e) = stdio.attach_console(master) {
                 let _ = self.call(
@@ -434,7 +448,9 @@ impl Service {
                 return Err(undo_mount(e));
             }
         }
-        let stdio = stdio.keep();
+        if restore.is_none() {
+            stdio.drop_theirs();
+        }
         let mut containers = self.containers();
         let exit = self.early_exit(done.pid);
         let early = exit.clone();
@@ -448,6 +464,7 @@ impl Service {
                 mounted_rootfs,
                 exit,
                 execs: HashMap::new(),
+                restore,
             },
         );
         drop(containers);
@@ -475,18 +492,102 @@ impl Service {
         })
     }
 
+    /// CRIU's checkpoint of a container, left running unless the options say `exit`.
+    fn checkpoint_task(&self, req: &api::CheckpointTaskRequest) -> TtrpcResult<()> {
+        let (root, bundle) = self.with_entry(&req.id, |e| (e.root.clone(), e.bundle.clone()))?;
+        let opts = checkpoint_options(req)?;
+        let image_path = match req.path.is_empty() {
+            true => opts.image_path.clone(),
+            false => req.path.clone(),
+        };
+        if image_path.is_empty() {
+            return Err(status(
+                Kind::InvalidConfig,
+                "checkpoint: no image directory (the request's path, or the options' image_path)"
+                    .into(),
+            ));
+        }
+        let own_work = opts.work_path.is_empty();
+        let work = match own_work {
+            true => bundle.join(CRIU_WORK),
+            false => PathBuf::from(&opts.work_path),
+        };
+        let request = Request::Checkpoint {
+            root,
+            id: req.id.clone(),
+            criu: Criu {
+                image_path: PathBuf::from(image_path),
+                work_path: work.clone(),
+                tcp_established: opts.open_tcp,
+                ext_unix_sk: opts.external_unix_sockets,
+                shell_job: opts.terminal,
+                file_locks: opts.file_locks,
+                empty_ns: opts.empty_namespaces.clone(),
+                manage_cgroups_mode: Some(opts.cgroups_mode.clone()).filter(|m| !m.is_empty()),
+            },
+            leave_running: !opts.exit,
+        };
+        let result = self.call(&request, &[]);
+        criu_finished(result, &bundle, &work, "dump.log", own_work).map(drop)
+    }
+
+    /// Start of a container created from a checkpoint: the maker restores it with the
+    /// stdio its create opened. Returns its init, and its exit if it ended before the
+    /// reply was placed.
+    fn restore_task(
+        &self,
+        id: &str,
+        restore: Restore,
+    ) -> TtrpcResult<(Done, Option<(u32, Timestamp)>)> {
+        let (root, bundle, theirs) = self.with_entry(id, |e| {
+            (e.root.clone(), e.bundle.clone(), e.stdio.take_theirs())
+        })?;
+        let fds: Vec<std::os::fd::RawFd> =
+            theirs.iter().map(std::os::fd::AsRawFd::as_raw_fd).collect();
+        let work = restore.criu.work_path.clone();
+        let request = Request::Restore {
+            root,
+            id: id.to_string(),
+            bundle: bundle.clone(),
+            criu: restore.criu,
+            systemd_cgroup: restore.systemd_cgroup,
+        };
+        let result = self.call(&request, &fds);
+        drop(theirs);
+        let done = criu_finished(result, &bundle, &work, "restore.log", restore.own_work)?;
+        let early = self.with_entry(id, |e| {
+            e.pid = done.pid;
+            // (under the containers' lock, as read_exits keeps an exit it could not place)
+            e.exit = self.early_exit(done.pid);
+            e.exit.clone()
+        })?;
+        Ok((done, early))
+    }
+
     fn delete_task(&self, id: &str) -> TtrpcResult<api::DeleteResponse> {
-        let pid = self.with_entry(id, |e| e.pid)?;
-        self.call(
+        let (pid, exited) = self.with_entry(id, |e| (e.pid, e.exit.is_some()))?;
+        let deleted = self.call(
             &Request::Delete {
                 root: self.root_of(id)?,
                 id: id.to_string(),
                 force: false,
             },
             &[],
-        )?;
+        );
+        match deleted {
+            Ok(_) => {}
+            // A checkpoint that ended the container deleted it from vrun's state, and a
+            // create from a checkpoint whose restore never ran made none: containerd's
+            // delete still ends the task (runc's shim ignores runc's "does not exist" too).
+            Err(ttrpc::Error::RpcStatus(s))
+                if s.code() == Code::NOT_FOUND && (exited || pid == 0) => {}
+            Err(e) => return Err(e),
+        }
         // A created container's init is killed by the delete: its exit comes from the maker.
-        let (status, at) = self.wait_exit(id, "", Some(std::time::Duration::from_secs(5)))?;
+        let (status, at) = match pid {
+            0 => (0, Timestamp::now()),
+            _ => self.wait_exit(id, "", Some(std::time::Duration::from_secs(5)))?,
+        };
         let entry = self.containers().remove(id);
         // a Wait on it or on one of its execs ends now, with not-found
         self.0.exited.notify_all();
@@ -781,6 +882,97 @@ fn exec_not_found(exec_id: &str) -> ttrpc::Error {
     status(Kind::NotFound, format!("exec {exec_id}: not found"))
 }
 
+/// A create from a checkpoint (`req.checkpoint`, its images' directory), to be restored at
+/// Start; the work directory runc's options name, else the shim's own in the bundle. A
+/// terminal is refused by name: vrun does not restore one yet.
+fn restore_of(
+    req: &api::CreateTaskRequest,
+    bundle: &Path,
+    systemd_cgroup: bool,
+) -> TtrpcResult<Option<Restore>> {
+    if req.checkpoint.is_empty() {
+        return Ok(None);
+    }
+    if req.terminal {
+        return Err(status(
+            Kind::InvalidConfig,
+            "a create from a checkpoint with a terminal: vrun does not restore a container's terminal yet".into(),
+        ));
+    }
+    let work = runc_options(req)?
+        .map(|o| o.criu_work_path)
+        .filter(|w| !w.is_empty());
+    Ok(Some(Restore {
+        own_work: work.is_none(),
+        criu: Criu {
+            image_path: PathBuf::from(&req.checkpoint),
+            work_path: work.map_or_else(|| bundle.join(CRIU_WORK), PathBuf::from),
+            ..Criu::default()
+        },
+        systemd_cgroup,
+    }))
+}
+
+/// The shim's CRIU work directory in a bundle, as runc's shim has one in its work directory.
+const CRIU_WORK: &str = "criu-work";
+
+/// containerd's checkpoint options: runc's (`containerd.runc.v1.CheckpointOptions`), or the
+/// same message by its older name (`containerd.linux.runc.CheckpointOptions`), which
+/// containerd's client gives a runtime whose name is not runc's.
+fn checkpoint_options(
+    req: &api::CheckpointTaskRequest,
+) -> TtrpcResult<shim::protos::shim::oci::CheckpointOptions> {
+    let Some(any) = req.options.as_ref() else {
+        return Ok(Default::default());
+    };
+    if !any
+        .type_url
+        .ends_with("containerd.runc.v1.CheckpointOptions")
+        && !any
+            .type_url
+            .ends_with("containerd.linux.runc.CheckpointOptions")
+    {
+        return Err(status(
+            Kind::InvalidConfig,
+            format!(
+                "checkpoint options of type {}: the shim takes containerd.runc.v1.CheckpointOptions",
+                any.type_url
+            ),
+        ));
+    }
+    shim::protos::shim::oci::CheckpointOptions::parse_from_bytes(&any.value)
+        .map_err(|e| status(Kind::InvalidConfig, format!("the checkpoint options: {e}")))
+}
+
+/// A checkpoint's or a restore's result. CRIU's `log` is copied from `work` into the bundle
+/// when it failed (criu-dump.log, criu-restore.log: runc's shim keeps criu-dump.log so), and
+/// the message names the copy; the shim's own work directory goes either way.
+fn criu_finished<T>(
+    result: TtrpcResult<T>,
+    bundle: &Path,
+    work: &Path,
+    log: &str,
+    own_work: bool,
+) -> TtrpcResult<T> {
+    let result = match result {
+        Err(ttrpc::Error::RpcStatus(mut s)) => {
+            let from = work.join(log);
+            let kept = bundle.join(format!("criu-{log}"));
+            if std::fs::copy(&from, &kept).is_ok() {
+                s.message = s
+                    .message
+                    .replace(&from.display().to_string(), &kept.display().to_string());
+            }
+            Err(ttrpc::Error::RpcStatus(s))
+        }
+        other => other,
+    };
+    if own_work {
+        let _ = std::fs::remove_dir_all(work);
+    }
+    result
+}
+
 fn runc_options(req: &api::CreateTaskRequest) -> TtrpcResult<Option<api::Options>> {
     let Some(any) = req.options.as_ref() else {
         return Ok(None);
@@ -905,18 +1097,24 @@ impl shim::Task for Service {
                 ..Default::default()
             });
         }
-        let done = self.call(
-            &Request::Start {
-                root: self.root_of(&req.id)?,
-                id: req.id.clone(),
-            },
-            &[],
-        )?;
+        let (done, early) = match self.with_entry(&req.id, |e| e.restore.take())? {
+            Some(restore) => self.restore_task(&req.id, restore)?,
+            None => {
+                let request = Request::Start {
+                    root: self.root_of(&req.id)?,
+                    id: req.id.clone(),
+                };
+                (self.call(&request, &[])?, None)
+            }
+        };
         self.0.events.publish(TaskStart {
             container_id: req.id.clone(),
             pid: done.pid as u32,
             ..Default::default()
         });
+        if let Some((status, at)) = early {
+            self.publish_exit(req.id.clone(), req.id.clone(), done.pid, status, at);
+        }
         Ok(api::StartResponse {
             pid: done.pid as u32,
             ..Default::default()
@@ -927,12 +1125,13 @@ impl shim::Task for Service {
         if !req.exec_id.is_empty() {
             return self.exec_state(&req);
         }
-        let (bundle, pid, exit, paths) = self.with_entry(&req.id, |e| {
+        let (bundle, pid, exit, paths, to_restore) = self.with_entry(&req.id, |e| {
             (
                 e.bundle.clone(),
                 e.pid,
                 e.exit.clone(),
                 e.stdio.paths.clone(),
+                e.restore.is_some(),
             )
         })?;
         let mut resp = api::StateResponse {
@@ -950,6 +1149,8 @@ impl shim::Task for Service {
                 resp.exit_status = status;
                 resp.exited_at = MessageField::some(at);
             }
+            // (created from a checkpoint: vrun has no container until Start restores it)
+            None if to_restore => resp.status = api::Status::CREATED.into(),
             None => {
                 let done = self.call(
                     &Request::State {
@@ -1081,6 +1282,15 @@ impl shim::Task for Service {
         resized.map(|()| api::Empty::new())
     }
 
+    fn checkpoint(
+        &self,
+        _: &TtrpcContext,
+        req: api::CheckpointTaskRequest,
+    ) -> TtrpcResult<api::Empty> {
+        self.checkpoint_task(&req)?;
+        Ok(api::Empty::new())
+    }
+
     fn stats(&self, _: &TtrpcContext, req: api::StatsRequest) -> TtrpcResult<api::StatsResponse> {
         self.stats_of(&req.id)
     }
@@ -1097,5 +1307,57 @@ impl shim::Task for Service {
             self.0.exited.notify_all();
         }
         Ok(api::Empty::new())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shim::protos::protobuf::well_known_types::any::Any;
+
+    fn request(
+        type_url: &str,
+        opts: &shim::protos::shim::oci::CheckpointOptions,
+    ) -> api::CheckpointTaskRequest {
+        api::CheckpointTaskRequest {
+            id: "c".into(),
+            options: MessageField::some(Any {
+                type_url: type_url.into(),
+                value: opts.write_to_bytes().unwrap_or_default(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn checkpoint_options_are_read_by_either_name_of_runcs_message() {
+        let opts = shim::protos::shim::oci::CheckpointOptions {
+            exit: true,
+            work_path: "/w".into(),
+            empty_namespaces: vec!["network".into()],
+            ..Default::default()
+        };
+        for url in [
+            "containerd.runc.v1.CheckpointOptions",
+            "containerd.linux.runc.CheckpointOptions",
+        ] {
+            let read = checkpoint_options(&request(url, &opts)).expect(url);
+            assert_eq!(read, opts, "{url}");
+        }
+        let none = api::CheckpointTaskRequest::default();
+        assert!(!checkpoint_options(&none).expect("no options").exit);
+    }
+
+    #[test]
+    fn checkpoint_options_of_another_type_are_refused_by_name() {
+        let opts = shim::protos::shim::oci::CheckpointOptions::default();
+        let Err(ttrpc::Error::RpcStatus(s)) =
+            checkpoint_options(&request("example.com/Other", &opts))
+        else {
+            panic!("options of another type were taken");
+        };
+        assert_eq!(s.code(), Code::INVALID_ARGUMENT);
+        assert!(s.message.contains("example.com/Other"), "{}", s.message);
     }
 }

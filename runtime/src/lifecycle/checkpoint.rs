@@ -287,10 +287,14 @@ fn run_criu(mut cmd: Command, what: &str, log: &Path) -> Result<()> {
         t if t.is_empty() => stderr.trim().lines().last().unwrap_or("").to_string(),
         t => t,
     };
+    // (CRIU may fail before it opens its log: an image directory it cannot open, say)
+    let log = match log.exists() {
+        true => format!("its log: {}", log.display()),
+        false => "it wrote no log".to_string(),
+    };
     Err(Error::Invalid(format!(
-        "{what} failed ({}; its log: {}): {said}",
-        out.status,
-        log.display()
+        "{what} failed ({}; {log}): {said}",
+        out.status
     )))
 }
 
