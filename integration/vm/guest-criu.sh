@@ -1,4 +1,4 @@
-# Runs inside the VM (busybox sh): guest-criu.sh VRUN BUNDLE SHIM SHIM_CALL. Prints "N passed,
+# Runs inside the VM (busybox sh): guest-criu.sh VRUN BUNDLE SHIM TASK_CALL. Prints "N passed,
 # M failed".
 vrun=$1 bundle=$2 shim=$3 task_call=$4
 pass=0 fail=0

@@ -30,6 +30,7 @@ use nix::sys::socket::{
     SockFlag, SockType,
 };
 use serde::{Deserialize, Serialize};
+use vrun_runtime::lifecycle::checkpoint::CriuOptions;
 use vrun_runtime::{ConsoleMode, CreateOptions, ErrorKind, Runtime};
 
 /// A call of the runtime API, for container `id` of the state root `root`.
@@ -98,7 +99,7 @@ pub enum Request {
     Checkpoint {
         root: PathBuf,
         id: String,
-        criu: Criu,
+        criu: CriuOptions,
         leave_running: bool,
     },
     /// With three fds, as Create (no terminal): the container restored from the checkpoint
@@ -108,7 +109,7 @@ pub enum Request {
         root: PathBuf,
         id: String,
         bundle: PathBuf,
-        criu: Criu,
+        criu: CriuOptions,
         systemd_cgroup: bool,
     },
     /// A rootfs mount with containerd's `uidmap=`/`gidmap=` options (idmapped.rs), on
@@ -121,37 +122,6 @@ pub enum Request {
         uidmap: String,
         gidmap: String,
     },
-}
-
-/// CRIU's options of a checkpoint or a restore, from containerd's runc CheckpointOptions.
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct Criu {
-    pub image_path: PathBuf,
-    pub work_path: PathBuf,
-    pub tcp_established: bool,
-    pub ext_unix_sk: bool,
-    pub shell_job: bool,
-    pub file_locks: bool,
-    pub empty_ns: Vec<String>,
-    pub manage_cgroups_mode: Option<String>,
-}
-
-impl Criu {
-    fn options(self) -> vrun_runtime::lifecycle::checkpoint::CriuOptions {
-        vrun_runtime::lifecycle::checkpoint::CriuOptions {
-            // (PATH's, as runc finds it: containerd's runc options no longer name one)
-            criu: PathBuf::from("criu"),
-            image_path: self.image_path,
-            work_path: Some(self.work_path),
-            tcp_established: self.tcp_established,
-            ext_unix_sk: self.ext_unix_sk,
-            shell_job: self.shell_job,
-            file_locks: self.file_locks,
-            manage_cgroups_mode: self.manage_cgroups_mode,
-            empty_ns: self.empty_ns,
-            ..Default::default()
-        }
-    }
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -559,7 +529,7 @@ fn run(
             let opts = vrun_runtime::lifecycle::checkpoint::RestoreOptions {
                 id: id.clone(),
                 bundle,
-                criu: criu.options(),
+                criu,
                 detach: true,
                 systemd_cgroup,
                 ..Default::default()
@@ -686,11 +656,11 @@ fn run_plain(request: Request, execd: &mut HashSet<i32>) -> vrun_runtime::Result
 fn checkpoint(
     root: PathBuf,
     id: &str,
-    criu: Criu,
+    criu: CriuOptions,
     leave_running: bool,
 ) -> vrun_runtime::Result<Done> {
     let opts = vrun_runtime::lifecycle::checkpoint::CheckpointOptions {
-        criu: criu.options(),
+        criu,
         leave_running,
         ..Default::default()
     };

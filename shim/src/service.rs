@@ -17,7 +17,8 @@ use shim::{ExitSignal, TtrpcContext, TtrpcResult};
 
 use crate::events::Publisher;
 use crate::io::Stdio;
-use crate::maker::{Criu, Done, Exit, Maker, Reply, Request};
+use crate::maker::{Done, Exit, Maker, Reply, Request};
+use vrun_runtime::lifecycle::checkpoint::CriuOptions;
 use vrun_runtime::ErrorKind as Kind;
 
 /// A container of this shim's.
@@ -38,7 +39,7 @@ struct Entry {
 
 /// A container containerd created from a checkpoint, to be restored at Start.
 struct Restore {
-    criu: Criu,
+    criu: CriuOptions,
     systemd_cgroup: bool,
     /// The work directory is the shim's own (bundle/criu-work), removed after.
     own_work: bool,
@@ -515,15 +516,17 @@ impl Service {
         let request = Request::Checkpoint {
             root,
             id: req.id.clone(),
-            criu: Criu {
+            criu: CriuOptions {
+                criu: PathBuf::from(CRIU),
                 image_path: PathBuf::from(image_path),
-                work_path: work.clone(),
+                work_path: Some(work.clone()),
                 tcp_established: opts.open_tcp,
                 ext_unix_sk: opts.external_unix_sockets,
                 shell_job: opts.terminal,
                 file_locks: opts.file_locks,
                 empty_ns: opts.empty_namespaces.clone(),
                 manage_cgroups_mode: Some(opts.cgroups_mode.clone()).filter(|m| !m.is_empty()),
+                ..CriuOptions::default()
             },
             leave_running: !opts.exit,
         };
@@ -544,7 +547,7 @@ impl Service {
         })?;
         let fds: Vec<std::os::fd::RawFd> =
             theirs.iter().map(std::os::fd::AsRawFd::as_raw_fd).collect();
-        let work = restore.criu.work_path.clone();
+        let work = restore.criu.work_path.clone().unwrap_or_default();
         let request = Request::Restore {
             root,
             id: id.to_string(),
@@ -904,10 +907,11 @@ fn restore_of(
         .filter(|w| !w.is_empty());
     Ok(Some(Restore {
         own_work: work.is_none(),
-        criu: Criu {
+        criu: CriuOptions {
+            criu: PathBuf::from(CRIU),
             image_path: PathBuf::from(&req.checkpoint),
-            work_path: work.map_or_else(|| bundle.join(CRIU_WORK), PathBuf::from),
-            ..Criu::default()
+            work_path: Some(work.map_or_else(|| bundle.join(CRIU_WORK), PathBuf::from)),
+            ..CriuOptions::default()
         },
         systemd_cgroup,
     }))
@@ -915,6 +919,9 @@ fn restore_of(
 
 /// The shim's CRIU work directory in a bundle, as runc's shim has one in its work directory.
 const CRIU_WORK: &str = "criu-work";
+
+/// The criu binary: PATH's, as runc finds it (containerd's runc options no longer name one).
+const CRIU: &str = "criu";
 
 /// containerd's checkpoint options: runc's (`containerd.runc.v1.CheckpointOptions`), or the
 /// same message by its older name (`containerd.linux.runc.CheckpointOptions`), which

@@ -23,8 +23,8 @@ use crate::error::{Context, Error, Result};
 use crate::made::{Made, Undo};
 use crate::state::{status, ContainerDir, Persisted, Status};
 
-/// What both commands share.
-#[derive(Debug, Clone, Default)]
+/// What both commands share (serde's: containerd-shim-vrun-v2 passes them to its maker).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct CriuOptions {
     /// The criu binary (`--criu`).
     pub criu: PathBuf,
