@@ -380,11 +380,10 @@ impl Service {
     /// so. (Without systemd, vrun takes such a path as a directory's name, as runc does.)
     fn root_and_driver(
         &self,
-        req: &api::CreateTaskRequest,
+        options: Option<&api::Options>,
         bundle: &Path,
     ) -> TtrpcResult<(PathBuf, bool)> {
-        let options = runc_options(req)?;
-        let root = match options.as_ref().filter(|o| !o.root.is_empty()) {
+        let root = match options.filter(|o| !o.root.is_empty()) {
             Some(o) => Path::new(&o.root).join(&self.0.namespace),
             None => self.0.root.clone(),
         };
@@ -400,8 +399,9 @@ impl Service {
 
     fn create_task(&self, req: api::CreateTaskRequest) -> TtrpcResult<api::CreateTaskResponse> {
         let bundle = PathBuf::from(&req.bundle);
-        let (root, systemd_cgroup) = self.root_and_driver(&req, &bundle)?;
-        let restore = restore_of(&req, &bundle, systemd_cgroup)?;
+        let options = runc_options(&req)?;
+        let (root, systemd_cgroup) = self.root_and_driver(options.as_ref(), &bundle)?;
+        let restore = restore_of(&req, options.as_ref(), &bundle, systemd_cgroup)?;
         let mounted_rootfs = self.mount_rootfs(&bundle, &req.rootfs)?;
         let undo_mount = |e| {
             if mounted_rootfs {
@@ -890,6 +890,7 @@ fn exec_not_found(exec_id: &str) -> ttrpc::Error {
 /// terminal is refused by name: vrun does not restore one yet.
 fn restore_of(
     req: &api::CreateTaskRequest,
+    options: Option<&api::Options>,
     bundle: &Path,
     systemd_cgroup: bool,
 ) -> TtrpcResult<Option<Restore>> {
@@ -902,8 +903,8 @@ fn restore_of(
             "a create from a checkpoint with a terminal: vrun does not restore a container's terminal yet".into(),
         ));
     }
-    let work = runc_options(req)?
-        .map(|o| o.criu_work_path)
+    let work = options
+        .map(|o| o.criu_work_path.clone())
         .filter(|w| !w.is_empty());
     Ok(Some(Restore {
         own_work: work.is_none(),
