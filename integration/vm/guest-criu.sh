@@ -100,8 +100,13 @@ state_until() {
   echo "$st"
 }
 task create s1 "$bundle" >/dev/null
-task start s1 >/dev/null
+pid1=$(task start s1)
+pid1=${pid1#pid }
 count_until -gt 5 >/dev/null
+# what the container's init holds, seen from the host: after the restore it must hold the same
+# fds, none of the maker's, the shim's or CRIU's
+fds_of() { ls /proc/"$1"/fd 2>/dev/null | sort -n | tr '\n' ' '; }
+fds_before=$(fds_of "${pid1:-0}")
 task checkpoint s1 /tmp/img5 exit >/dev/null || { cat $s/err; dump_log "$bundle"; }
 check "shim checkpoint --exit: the task stopped (killed by CRIU's dump)" "stopped" "$(state_until stopped s1 | cut -d' ' -f1)"
 check "shim checkpoint --exit: its exit reached containerd" "/tasks/exit s1 137" "$(grep '^/tasks/exit s1' $s/events)"
@@ -116,6 +121,8 @@ check "shim create from a checkpoint: created, restored only at Start" "created 
 pid=$(task start s2) || { cat $s/err; dump_log /tmp/img5; }
 pid=${pid#pid }
 check "shim Start restores it: running" "running $pid 0" "$(task state s2)"
+check "shim restore: the restored init holds the fds it held at the checkpoint, no more" \
+  "${fds_before:-none}" "$(fds_of "${pid:-0}")"
 now=$(count_until -ne "${at:-0}")
 check "shim restore: the count went on from the checkpoint" "yes (at $at, then $now)" \
   "$([ "${now:-0}" -gt "${at:-0}" ] && [ "${at:-0}" -gt 5 ] && echo yes) (at $at, then $now)"
