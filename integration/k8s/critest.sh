@@ -2,7 +2,9 @@
 # critest, Kubernetes' CRI validation suite, through containerd with handler `runc` and handler
 # `vrun` (both under containerd-shim-runc-v2, BinaryName set) and handler `vrun-shim` (vrun's
 # own shim, runtime_type io.containerd.vrun.v2), one run each on the same containerd: vrun
-# under either shim must fail nothing runc passes.
+# under either shim must fail nothing runc passes. On containerd 2, then, one pod through crictl
+# with handler vrun-shim-runc-type (runc's type, runtime_path naming vrun's shim): runc's Root
+# option, as the CRI gives it, is its state root.
 #
 #   critest.sh [2|1.6]...   (both without an argument)
 #   2:   containerd 2 and critest at Kubernetes' version, runc at its newest release as the peer
@@ -71,7 +73,7 @@ stop_containerd() { # kills what a failed run left, in the node, then the node
   for t in $("${c[@]}" tasks ls -q 2>/dev/null); do "${c[@]}" tasks delete -f "$t"; done
   kill "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null
   for p in $(shims); do kill -9 "$p"; done
-  for r in runc vrun; do
+  for r in runc vrun vrun-shim-runc-type; do
     for id in $(ls "$cwork/root-$r/k8s.io" 2>/dev/null); do
       in_node "$node" "$work" "${RUNTIME[$r]}" --root "$cwork/root-$r/k8s.io" delete -f "$id"
     done
@@ -91,6 +93,51 @@ shim_containers() {
   for f in "$SHIM_ROOT"/*/state.json; do
     grep -qF "\"bundle\":\"$cwork/" "$f" 2>/dev/null && basename "$(dirname "$f")"
   done
+  true
+}
+
+# A handler of runc's type whose runtime_path names vrun's shim (containerd 2 only: 1.6.20's CRI
+# reads runtime_path but starts runc's shim all the same, containerd's issue 8207): the CRI gives the shim runc's
+# options, and their Root is its containers' state root, as <Root>/k8s.io. One pod of one
+# container through crictl, as a kubelet would make it; status=1 when a check fails.
+RP_HANDLER=vrun-shim-runc-type
+runtime_path_check() {
+  local crictl=(in_node "$node" "$work" "$CRICTL" --runtime-endpoint "unix://$sock" --image-endpoint "unix://$sock" --timeout 60s)
+  local root=$cwork/root-$RP_HANDLER/k8s.io image=registry.k8s.io/e2e-test-images/busybox:1.36
+  local pod ctr p exe want n left bad=0
+  rp_fail() { echo "critest.sh: FAIL: handler $RP_HANDLER: $*" >&2; status=1 bad=1; }
+  log "containerd $w, handler $RP_HANDLER (runc's type, runtime_path = vrun's shim): runc's Root option"
+  mkdir -p "$cwork/rp-logs"
+  cat >"$cwork/rp-pod.json" <<JSON
+{"metadata": {"name": "runtime-path", "namespace": "vrun-critest", "uid": "runtime-path-uid"},
+ "log_directory": "$cwork/rp-logs", "linux": {}}
+JSON
+  cat >"$cwork/rp-ctr.json" <<JSON
+{"metadata": {"name": "sleep"}, "image": {"image": "$image"}, "command": ["sleep", "3600"],
+ "log_path": "sleep.log", "linux": {}}
+JSON
+  "${crictl[@]}" pull "$image" >/dev/null || { rp_fail "crictl pull $image"; return; }
+  pod=$("${crictl[@]}" runp --runtime "$RP_HANDLER" "$cwork/rp-pod.json") || { rp_fail "crictl runp"; return; }
+  ctr=$("${crictl[@]}" create "$pod" "$cwork/rp-ctr.json" "$cwork/rp-pod.json") &&
+    "${crictl[@]}" start "$ctr" >/dev/null || rp_fail "crictl create and start"
+  want=$(readlink -f "$SHIM_DIR/containerd-shim-vrun-v2")
+  p=$(shims)
+  [ -n "$p" ] || rp_fail "no shim serves the pod"
+  for p in $p; do
+    exe=$(readlink "/proc/$p/exe")
+    [ "$exe" = "$want" ] || rp_fail "the pod's shim is $exe, not $want ($(tr '\0' ' ' <"/proc/$p/cmdline"))"
+  done
+  # (the pod's sandbox and its container, in Root, none in the shim's default root)
+  n=$(grep -lF "\"bundle\":\"$cwork/" "$root"/*/state.json 2>/dev/null | wc -l)
+  [ "$n" = 2 ] || rp_fail "$n containers in Root ($root), not 2: $(ls -A "$root" 2>&1)"
+  [ -z "$(shim_containers)" ] || rp_fail "containers in the shim's default root: $(shim_containers)"
+  [ "$("${crictl[@]}" inspect -o go-template --template '{{.status.state}}' "$ctr" 2>/dev/null)" = CONTAINER_RUNNING ] ||
+    rp_fail "the container is not running: $("${crictl[@]}" inspect "$ctr" 2>&1 | head -20)"
+  "${crictl[@]}" stopp "$pod" >/dev/null && "${crictl[@]}" rmp "$pod" >/dev/null || rp_fail "crictl stopp and rmp"
+  for _ in $(seq 50); do [ -z "$(shims)" ] && break; sleep 0.1; done
+  left="$(shims)$(ls -A "$root" 2>/dev/null)$(node_cgroups_left "$node" | grep -v '/k8s.io$' || true)"
+  [ -z "${left//[[:space:]]/}" ] || rp_fail "left after the pod's removal: $left"
+  [ "$bad" = 0 ] && echo "critest.sh: handler $RP_HANDLER: the CRI's runc options reach vrun's shim: its pod's 2 containers in Root, none left after"
   true
 }
 
@@ -122,7 +169,9 @@ JSON
     RUNTIME[runc]=$(k8s_tool_dir runc)/runc
     CRITEST=$(k8s_tool_dir cri-tools)/critest
     containerd2_config "$cwork" "$sock" "$cwork/cni-bin" "$cwork/cni" \
-      "runc=${RUNTIME[runc]}" "vrun=$VRUN" vrun-shim=shim:io.containerd.vrun.v2 >"$cwork/config.toml"
+      "runc=${RUNTIME[runc]}" "vrun=$VRUN" vrun-shim=shim:io.containerd.vrun.v2 \
+      "$RP_HANDLER=runtime_path:$SHIM_DIR/containerd-shim-vrun-v2" >"$cwork/config.toml"
+    CRICTL=$(k8s_tool_dir cri-tools)/crictl
     path=$SHIM_DIR:$bin:$PATH # (its containerd-shim-runc-v2, not Debian's)
   else
     CONTAINERD=$(command -v containerd) CTR=$(command -v ctr)
@@ -132,7 +181,7 @@ JSON
       "runc=${RUNTIME[runc]}" "vrun=$VRUN" vrun-shim=shim:io.containerd.vrun.v2 >"$cwork/config.toml"
     path=$SHIM_DIR:$PATH
   fi
-  RUNTIME[vrun]=$VRUN
+  RUNTIME[vrun]=$VRUN RUNTIME[$RP_HANDLER]=$VRUN
   log "containerd $("$CONTAINERD" --version | awk '{print $3}') as a node, handlers runc ($("${RUNTIME[runc]}" --version | head -1)), vrun and vrun-shim"
   node=critest
   node_start "$node" "$work" "$NETNS"
@@ -169,6 +218,7 @@ JSON
       [ "$h" != runc ] && status=1
     fi
   done
+  [ "$w" = 2 ] && runtime_path_check
   # (containerd 2 learns a handler's user namespace and recursive read-only mount support from
   # the runtime's features: for runc's shim from `BINARY features`, for vrun's shim from its
   # `-info` answer; without them critest would skip those specs, which junit.py counts as not

@@ -136,10 +136,20 @@ TOML
   done
 }
 
-# handler_toml TABLE BINARY|shim:TYPE ROOT: one runtime handler, through runc's shim (BinaryName
-# and Root its options) or a shim of its own type (its state under /run/containerd/vrun)
+# handler_toml TABLE BINARY|shim:TYPE|runtime_path:SHIM ROOT: one runtime handler, through runc's
+# shim (BinaryName and Root its options), a shim of its own type (its state under
+# /run/containerd/vrun), or a shim at a path as one of runc's type (Root its options)
 handler_toml() {
   case "$2" in
+  runtime_path:*)
+    cat <<TOML
+    [$1]
+      runtime_type = "io.containerd.runc.v2"
+      runtime_path = "${2#runtime_path:}"
+      [$1.options]
+        Root = "$3"
+TOML
+    ;;
   shim:*)
     cat <<TOML
     [$1]
