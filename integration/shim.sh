@@ -162,6 +162,32 @@ TOML
   fds=$(C tasks exec --exec-id e5 shim-2 ls /proc/self/fd </dev/null)
   [ "$(echo $fds)" = "0 1 2 3" ] || fail "an exec by the re-exec'd maker holds fds '$(echo $fds)'"
   ok "the idle maker re-exec'd itself (pid $maker): an exec begun before ended after, '$out', exit $rc; one begun after holds fds $(echo $fds)"
+  # Once idle (the maker re-exec'd, the shim's threads still for half a second), both drop
+  # their mappings of the binary's code (idle.rs): what they have mapped of files is then a
+  # fraction of the 2 MB a shim maps while it serves. And the next call runs all the same.
+  local shim busy idle_shim idle_maker
+  shim=$(pgrep -af -- "-id shim-2 " | grep -F -- "$work/bin/" | grep -vF -- "--vrun-maker-resume" | awk '{print $1}')
+  [ "$(echo $shim | wc -w)" = 1 ] || fail "shim-2's shim: '$shim' ($(pgrep -af -- "-id shim-2 "))"
+  file_kb() { awk '$1=="Rss:" {r=$2} $1=="Anonymous:" {a=$2} END {print r-a}' "/proc/$1/smaps_rollup"; }
+  busy=$(file_kb "$shim")
+  sleep 2.5
+  maker=$(pgrep -af -- "--vrun-maker-resume" | grep -F -- "$work/bin/" | grep -F -- "-id shim-2 " | awk '{print $1}' || true)
+  idle_shim=$(file_kb "$shim") idle_maker=$(file_kb "$maker")
+  [ "$idle_shim" -lt 1024 ] && [ "$idle_maker" -lt 1024 ] ||
+    fail "the idle shim maps $idle_shim kB of files (serving: $busy kB), its maker $idle_maker kB: not under 1 MB each"
+  out=$(C tasks exec --exec-id e6 shim-2 sh -c 'echo served after the drop' </dev/null)
+  [ "$out" = "served after the drop" ] || fail "an exec after the idle shim dropped its code mappings printed '$out'"
+  ok "idle, the shim maps $idle_shim kB of files (serving: $busy kB), its maker $idle_maker kB; the next exec: '$out'"
+  # An idle shim sleeps: its threads woke (context switches) a few times in 2 s, its idle
+  # watcher's, not 100 times a second (ttrpc's client polls its socket every 10 ms: events.rs).
+  switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {n+=$2} END {print n}'; }
+  local s0 s1
+  sleep 1
+  s0=$(($(switches "$shim") + $(switches "$maker")))
+  sleep 2
+  s1=$(($(switches "$shim") + $(switches "$maker")))
+  [ $((s1 - s0)) -lt 20 ] || fail "the idle shim and maker woke $((s1 - s0)) times in 2 s"
+  ok "idle, the shim and its maker woke $((s1 - s0)) times in 2 s"
   C tasks pause shim-2
   wait_status shim-2 PAUSED
   C tasks resume shim-2

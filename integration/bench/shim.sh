@@ -13,7 +13,8 @@
 # - memory: with one pod of one `sleep` container running, the PSS and RSS of its shim's
 #   processes (vrun's shim is two: the shim and its maker), the median of 3 pods per handler;
 #   read 2 s after the pod is ready, for every handler alike: an idle pod's, which is what a
-#   node holds most of the time (vrun's maker re-execs itself after 1 s idle, see maker.rs);
+#   node holds most of the time (vrun's maker re-execs itself after 1 s idle, see maker.rs,
+#   and the idle shim and maker drop their mappings of the binary's code, idle.rs);
 # - pod start: RunPodSandbox + CreateContainer + StartContainer until it returns (running);
 # - idle pods: the PSS and RSS of all the shims of N pods of one handler at once;
 # - cycles: 500 containers made, started, stopped and removed in one pod of vrun's shim; its
@@ -102,10 +103,14 @@ footprint() { # fds threads rss_kb of the pod's shim processes
   for p in "${pids[@]}"; do echo "# pid $p: $(ls "/proc/$p/fd" | wc -l) fds, Rss $(sum_kb Rss "$p") kB" >&2; done
   echo "$fds $threads $(sum_kb Rss "${pids[@]}")"
 }
+# (each read once the pod is idle: its shim and maker drop their code's mappings within 2 s
+# of their last call, idle.rs, and RSS compares like with like)
+sleep 3
 read -r fds0 threads0 rss0 < <(footprint)
 echo go >&"$c_out"
 while read -r line <&"$c_in"; do [ "$line" = done ] && break; done
 [ "$line" = done ] || fail "the cycles did not finish"
+sleep 3
 read -r fds1 threads1 rss1 < <(footprint)
 eval "exec $c_out>&-"
 while read -r line <&"$c_in"; do [ "$line" = removed ] && break; done

@@ -8,8 +8,19 @@
 //! carries its name (`Event::TYPE`, checked against the descriptor by a test) and its topic.
 //! It also dials once: a containerd that restarted serves its events on a new socket at the
 //! same address, so a failed publish here dials again and retries once.
+//!
+//! Why not ttrpc's client (`ttrpc::Client`, under containerd-shim-protos' `EventsClient`):
+//! its connection keeps two threads, one of which polls the socket with a 10 ms timeout for
+//! as long as the connection is open: an idle shim woke 100 times a second, for ever (about
+//! 15 ms of CPU a second, measured), and the idle shim could never be seen idle (idle.rs).
+//! A Forward is one request and its response, so the shim makes that exchange itself, in the
+//! publishing thread, on a blocking socket: ttrpc's frame (its `MessageHeader`), its
+//! `Request` and `Response` messages, containerd-shim-protos' `ForwardRequest`.
 
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use containerd_shim as shim;
 use shim::protos::events::task::{
@@ -22,7 +33,6 @@ use shim::protos::protobuf::{Message, MessageField};
 use shim::protos::shim::events::{Envelope, ForwardRequest};
 use shim::protos::topics;
 use shim::protos::ttrpc;
-use shim::protos::EventsClient;
 
 /// A task event: its protobuf type's full name (the envelope's type URL, as containerd's own
 /// shims write it) and the topic it is published on.
@@ -57,7 +67,18 @@ pub struct Publisher {
     /// events are not published (a shim run by hand).
     address: Option<String>,
     namespace: String,
-    client: Mutex<Option<EventsClient>>,
+    client: Mutex<Option<Connection>>,
+}
+
+/// How long a Forward may wait for containerd's answer.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
+const EVENTS_SERVICE: &str = "containerd.services.events.ttrpc.v1.Events";
+
+/// A ttrpc connection to containerd's events service, for unary calls one at a time.
+struct Connection {
+    socket: UnixStream,
+    /// The next request's stream id (a client's are odd, from 1, each new one above the last).
+    next_stream: u32,
 }
 
 impl Publisher {
@@ -90,16 +111,16 @@ impl Publisher {
             }
         };
         let mut client = self.client.lock().unwrap_or_else(|e| e.into_inner());
-        let first = match client.as_ref() {
-            Some(c) => forward(c, &request),
+        let first = match client.as_mut() {
+            Some(c) => c.forward(&request),
             None => Err("not connected".to_string()),
         };
         let Err(e) = first else {
             return;
         };
         match connect(address) {
-            Ok(new) => {
-                if let Err(e) = forward(&new, &request) {
+            Ok(mut new) => {
+                if let Err(e) = new.forward(&request) {
                     tracing::warn!("publish {}: {e}", E::TOPIC);
                 }
                 *client = Some(new);
@@ -127,17 +148,69 @@ impl Publisher {
     }
 }
 
-fn connect(address: &str) -> Result<EventsClient, String> {
-    let fd = shim::util::connect(address).map_err(|e| e.to_string())?;
-    let client = ttrpc::Client::new(fd).map_err(|e| e.to_string())?;
-    Ok(EventsClient::new(client))
+fn connect(address: &str) -> Result<Connection, String> {
+    let path = address.strip_prefix("unix://").unwrap_or(address);
+    let socket = UnixStream::connect(path).map_err(|e| e.to_string())?;
+    socket
+        .set_read_timeout(Some(FORWARD_TIMEOUT))
+        .and_then(|()| socket.set_write_timeout(Some(FORWARD_TIMEOUT)))
+        .map_err(|e| e.to_string())?;
+    Ok(Connection {
+        socket,
+        next_stream: 1,
+    })
 }
 
-fn forward(client: &EventsClient, request: &ForwardRequest) -> Result<(), String> {
-    client
-        .forward(ttrpc::context::Context::default(), request)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+impl Connection {
+    /// containerd's Events.Forward: the request, then its response, on this connection.
+    fn forward(&mut self, request: &ForwardRequest) -> Result<(), String> {
+        let stream = self.next_stream;
+        self.next_stream = stream.wrapping_add(2);
+        let call = ttrpc::Request {
+            service: EVENTS_SERVICE.to_string(),
+            method: "Forward".to_string(),
+            payload: request.write_to_bytes().map_err(|e| e.to_string())?,
+            timeout_nano: FORWARD_TIMEOUT.as_nanos() as i64,
+            ..Default::default()
+        };
+        let body = call.write_to_bytes().map_err(|e| e.to_string())?;
+        let header = ttrpc::MessageHeader::new_request(stream, body.len() as u32);
+        let mut frame: Vec<u8> = header.into();
+        frame.extend_from_slice(&body);
+        self.socket
+            .write_all(&frame)
+            .map_err(|e| format!("send: {e}"))?;
+        // the answer: the frames of this stream (a response), none of another
+        let (header, body) = loop {
+            let mut raw = [0; ttrpc::proto::MESSAGE_HEADER_LENGTH];
+            self.socket
+                .read_exact(&mut raw)
+                .map_err(|e| format!("receive: {e}"))?;
+            let header = ttrpc::MessageHeader::from(raw);
+            if header.length as usize > ttrpc::proto::MESSAGE_LENGTH_MAX {
+                return Err(format!("a response of {} bytes", header.length));
+            }
+            let mut body = vec![0; header.length as usize];
+            self.socket
+                .read_exact(&mut body)
+                .map_err(|e| format!("receive: {e}"))?;
+            if header.stream_id == stream {
+                break (header, body);
+            }
+        };
+        if header.type_ != ttrpc::proto::MESSAGE_TYPE_RESPONSE {
+            return Err(format!("a message of type {} for a request", header.type_));
+        }
+        let response = ttrpc::Response::parse_from_bytes(&body).map_err(|e| e.to_string())?;
+        match response.status.as_ref() {
+            Some(status) if status.code() != ttrpc::Code::OK => Err(format!(
+                "containerd: {:?}: {}",
+                status.code(),
+                status.message
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 #[cfg(test)]

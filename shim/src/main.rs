@@ -7,6 +7,7 @@
 //! would otherwise write, and containerd-shim-protos gives the task service's types.
 
 mod events;
+mod idle;
 mod idmapped;
 mod info;
 mod io;

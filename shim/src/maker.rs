@@ -17,7 +17,8 @@
 //! A pod's maker idles most of its life, yet a create leaves it with over a megabyte of the
 //! runtime's code mapped and its heap grown: once idle for a second after a call, it re-execs
 //! its own binary in place (`shed`), which keeps its pid, children, fds and blocked signals,
-//! and starts again with only its serving loop mapped.
+//! and starts again with only its serving loop mapped; then drops its mappings of that too,
+//! as the idle shim does (idle.rs).
 
 use std::collections::HashSet;
 use std::io::IoSlice;
@@ -177,7 +178,7 @@ pub fn fork() -> std::io::Result<Maker> {
             let exe = std::fs::File::open("/proc/self/exe")
                 .ok()
                 .map(OwnedFd::from);
-            serve(calls_theirs, exits_theirs, exe, HashSet::new())
+            serve(calls_theirs, exits_theirs, exe, HashSet::new(), false)
         }
         nix::unistd::ForkResult::Parent { .. } => Ok(Maker {
             calls: Mutex::new(calls),
@@ -292,7 +293,7 @@ pub fn resume_if_asked(args: &[std::ffi::OsString]) {
     }
     // (the fds this program's `shed` left open across its exec, named by its argv)
     let [calls, exits, exe] = [calls, exits, exe].map(crate::sys::own);
-    serve(calls, exits, Some(exe), execd)
+    serve(calls, exits, Some(exe), execd, true)
 }
 
 /// Re-execs the maker's own binary (the file the shim was started from, held open since the
@@ -331,8 +332,15 @@ fn shed(fds: [&OwnedFd; 3], execd: &HashSet<i32>) -> std::io::Result<()> {
     Err(e.into())
 }
 
-/// The maker's life: calls and exits, until the shim goes. `exe`: the program, for `shed`.
-fn serve(calls: OwnedFd, exits: OwnedFd, exe: Option<OwnedFd>, mut execd: HashSet<i32>) -> ! {
+/// The maker's life: calls and exits, until the shim goes. `exe`: the program, for `shed`;
+/// `resumed`: this image is a `shed`'s.
+fn serve(
+    calls: OwnedFd,
+    exits: OwnedFd,
+    exe: Option<OwnedFd>,
+    mut execd: HashSet<i32>,
+    resumed: bool,
+) -> ! {
     crate::sys::default_signal_handlers();
     let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
     let _ = nix::sys::prctl::set_child_subreaper(true);
@@ -365,7 +373,17 @@ fn serve(calls: OwnedFd, exits: OwnedFd, exe: Option<OwnedFd>, mut execd: HashSe
     let shed_after = PollTimeout::try_from(SHED_AFTER).unwrap_or(PollTimeout::NONE);
     // a call answered since the maker was last exec'd
     let mut called = false;
+    // A re-exec'd maker, idle: what its start mapped of the binary goes too (idle.rs). (A
+    // forked one has none of it mapped: a fork copies no page-table entry of a mapping with
+    // no page of its own.)
+    let mut drop_code = resumed;
     loop {
+        if drop_code && !called {
+            if let Err(e) = crate::idle::drop_clean_file_mappings() {
+                tracing::warn!("drop the idle maker's code mappings: {e}");
+            }
+            drop_code = false;
+        }
         let mut fds = [
             PollFd::new(calls.as_fd(), PollFlags::POLLIN),
             PollFd::new(sfd.as_fd(), PollFlags::POLLIN),

@@ -100,6 +100,7 @@ impl Service {
         }));
         let reader = service.clone();
         std::thread::spawn(move || reader.read_exits());
+        crate::idle::watch_shim();
         service
     }
 

@@ -76,3 +76,27 @@ pub fn give_fds_from_3<const N: usize>(
         })
     };
 }
+
+/// Drops the page-table entries of `mappings` (madvise MADV_DONTNEED); the bytes it dropped.
+/// Each is a whole mapping of this process's own binary that /proc/self/smaps showed
+/// private, not writable, and with no page of its own (idle.rs, `clean_file_mappings`, the
+/// only maker of them).
+pub fn drop_mapped_pages(mappings: &[crate::idle::CleanFileMapping]) -> usize {
+    let mut dropped = 0;
+    for m in mappings {
+        // SAFETY: MADV_DONTNEED on a private file mapping drops its pages from this process's
+        // page tables; the next access maps the file's page again. A page this process had
+        // written would be lost (reset to the file's bytes), but no page of these mappings
+        // is its own: they are not writable (nothing of this program writes them; only a
+        // debugger's forced write could, between the read of smaps and here), and smaps counted
+        // no Anonymous page in them. Their contents, which code and constants are read from,
+        // are the same before and after. And the range is still that mapping: the binary's
+        // mappings are made by its exec and never unmapped (nothing of this program unmaps
+        // or remaps them), so no other mapping can have taken their place.
+        let r = unsafe { libc::madvise(m.start as *mut libc::c_void, m.len, libc::MADV_DONTNEED) };
+        if r == 0 {
+            dropped += m.len;
+        }
+    }
+    dropped
+}
