@@ -476,6 +476,14 @@ impl Cgroup {
         Ok(pids)
     }
 
+    /// The directory whose freezer `set_frozen` writes: the v2 directory, or v1's freezer.
+    pub fn freezer_dir(&self) -> Option<&Path> {
+        match self.version {
+            Version::V2 => self.dirs.first().map(|(_, d)| d.as_path()),
+            Version::V1 => self.dir_of("freezer"),
+        }
+    }
+
     /// Whether the cgroup is frozen (the `paused` status).
     pub fn is_frozen(&self) -> bool {
         match self.version {

@@ -2,7 +2,9 @@
 # checkpoint and restore with CRIU, in the microVM: Debian's criu 3.17 cannot start on this
 # host's kernel (its vDSO check), but passes `criu check` on the guest's Debian kernel once
 # the nf_tables and sock_diag modules are in (run-in-vm.sh loads them). One boot: a counting
-# container checkpointed, gone, restored and counting on; pre-dump then dump; leave-running.
+# container checkpointed, gone, restored and counting on; pre-dump then dump; leave-running;
+# a paused one; through vrun's shim (task_call standing in for containerd), and through
+# Debian's containerd 1.6 and ctr.
 set -euo pipefail
 . "$(dirname "$0")/../lib/common.sh"
 need python3 python3 /usr/sbin/criu criu /usr/sbin/iptables-save iptables /usr/bin/ip iproute2
@@ -28,12 +30,18 @@ c["root"]["readonly"] = False
 c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "network"]
 json.dump(c, open(d + "/config.json", "w"), indent=2)
 PY
+# a real containerd (Debian's 1.6) and ctr, and the busybox image they run
+need containerd containerd
+busybox_rootfs "$work/busybox"
+python3 "$top/integration/lib/oci-image.py" "$work/busybox" localhost/vrun-busybox:latest "$work/busybox.tar"
+rm -rf "$work/busybox"
 cp "$(dirname "$0")/guest-criu.sh" "$work/guest.sh"
 # CRIU saves tmpfs contents with GNU tar, and a network namespace's routes and rules with
 # ip and iptables
 # (Debian's iptables is xtables-nft-multi, which the guest calls by its names, with its
 # match extensions: CRIU's network lock uses the mark match).
 "$(dirname "$0")/run-in-vm.sh" --mem 2G --add "$VRUN" --add "$shim" --add "$task_call" --add /usr/sbin/criu --add /usr/bin/ip --add /usr/bin/tar \
+  --add "$(command -v containerd)" --add "$(command -v ctr)" \
   --add "$(readlink -f /usr/sbin/iptables-save)" --add "$(dirname "$(readlink -f /usr/sbin/iptables-save)")/../lib/$(gcc -dumpmachine 2>/dev/null || echo x86_64-linux-gnu)/xtables" \
   --add "$work" -- \
-  sh "$work/guest.sh" "$VRUN" "$work/bundle" "$shim" "$task_call"
+  sh "$work/guest.sh" "$VRUN" "$work/bundle" "$shim" "$task_call" "$(command -v containerd)" "$(command -v ctr)" "$work/busybox.tar"

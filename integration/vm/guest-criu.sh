@@ -1,6 +1,6 @@
-# Runs inside the VM (busybox sh): guest-criu.sh VRUN BUNDLE SHIM TASK_CALL. Prints "N passed,
-# M failed".
-vrun=$1 bundle=$2 shim=$3 task_call=$4
+# Runs inside the VM (busybox sh): guest-criu.sh VRUN BUNDLE SHIM TASK_CALL [CONTAINERD CTR
+# IMAGE_TAR]. Prints "N passed, M failed".
+vrun=$1 bundle=$2 shim=$3 task_call=$4 containerd=$5 ctr=$6 image_tar=$7
 pass=0 fail=0
 check() { # check NAME EXPECTED ACTUAL
   if [ "$2" = "$3" ]; then pass=$((pass + 1)); echo "ok   $1"; else fail=$((fail + 1)); echo "FAIL $1: expected [$2], got [$3]"; fi
@@ -66,6 +66,25 @@ check "leave-running: still running" "running" "$("$vrun" state c3 | grep -o '"s
 a=$(count)
 check "leave-running: still counting" "yes" "$([ "$(count_until -gt "${a:-0}")" -gt "${a:-0}" ] && echo yes)"
 "$vrun" delete --force c3
+
+# 3b. a paused container (containerd pauses a task before its checkpoint): the dump does not
+# wait on the frozen processes, and leaves them frozen; resumed, they count on; restored
+# from the images, it counts on from there
+"$vrun" run -d --bundle "$bundle" c5 </dev/null >/dev/null 2>&1
+count_until -gt 5 >/dev/null
+"$vrun" pause c5
+timeout 60 "$vrun" checkpoint --leave-running --image-path /tmp/img3b c5 2>/tmp/err || { cat /tmp/err; dump_log /tmp/img3b; }
+check "checkpoint of a paused container: done, and it is still paused" "paused" \
+  "$("$vrun" state c5 | grep -o '"status": "[a-z]*"' | cut -d'"' -f4)"
+a=$(count)
+sleep 0.5
+check "checkpoint of a paused container: nothing counts while paused" "$a" "$(count)"
+"$vrun" resume c5
+check "checkpoint of a paused container: resumed, it counts on" "yes" "$([ "$(count_until -gt "${a:-0}")" -gt "${a:-0}" ] && echo yes)"
+"$vrun" delete --force c5
+"$vrun" restore -d --image-path /tmp/img3b --bundle "$bundle" c5 </dev/null >/dev/null 2>/tmp/err || { cat /tmp/err; dump_log /tmp/img3b; }
+check "restore of a paused container's checkpoint: running" "running" "$("$vrun" state c5 2>/dev/null | grep -o '"status": "[a-z]*"' | cut -d'"' -f4)"
+"$vrun" delete --force c5
 
 # 4. bad input: a missing image directory, a bad cgroup mode
 out=$("$vrun" restore --image-path /tmp/none --bundle "$bundle" c4 2>&1)
@@ -153,6 +172,78 @@ check "shim: Shutdown ends it" "gone" "$([ -S "${addr#unix://}" ] || echo gone)"
 check "shim: no container is left" "" "$("$vrun" --root /run/containerd/vrun/vmtest list -q 2>/dev/null)"
 [ "$fail" -gt 0 ] && { echo "--- task_call's errors"; cat $s/err; echo "--- the shim's log"; cat $s/shim.log; }
 kill $evpid $logpid 2>/dev/null
+
+# 6. The same through a real containerd (Debian's 1.6, no CRI) and ctr: a container of
+# containerd's (its rootfs a snapshot containerd mounts, its io containerd's fifos) on vrun's
+# shim, checkpointed with `ctr containers checkpoint --task` (containerd pauses the task, has
+# the shim checkpoint it, resumes it, and keeps the images in its content store), then removed
+# and restored with `ctr containers restore --live` (containerd unpacks the images into the
+# create's checkpoint directory).
+if [ -n "$containerd" ]; then
+  d=/tmp/ctrd
+  mkdir -p $d
+  cat >$d/config.toml <<TOML
+version = 2
+root = "$d/root"
+state = "$d/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$d/sock"
+[debug]
+  level = "debug"
+TOML
+  C() { "$ctr" --address $d/sock --namespace vmtest "$@"; }
+  # (ctr's --net-host binds the host's /etc/hosts and /etc/resolv.conf into the container)
+  [ -e /etc/hosts ] || echo "127.0.0.1 localhost" >/etc/hosts
+  [ -e /etc/resolv.conf ] || : >/etc/resolv.conf
+  PATH=$(dirname "$shim"):$PATH "$containerd" --config $d/config.toml >$d/log 2>&1 &
+  cpid=$!
+  n=0; while ! C version >/dev/null 2>&1 && [ $n -lt 300 ]; do sleep 0.1; n=$((n + 1)); done
+  C images import "$image_tar" >/dev/null 2>>$d/err
+  # (the host's network namespace: see the bundle's above; the count in a file of the rootfs)
+  C run -d --runtime io.containerd.vrun.v2 --snapshotter native --net-host localhost/vrun-busybox:latest c1 \
+    sh -c 'i=0; while :; do i=$((i+1)); echo $i > /count.new; mv /count.new /count; sleep 0.1; done' \
+    >/dev/null 2>>$d/err
+  # (the count as the container's rootfs has it: the snapshot the shim mounted in the bundle)
+  ccount() { cat $d/state/io.containerd.runtime.v2.task/vmtest/c1/rootfs/count 2>/dev/null; }
+  ccount_until() { # TEST N, as count_until
+    n=0
+    while [ $n -lt 60 ]; do
+      c=$(ccount)
+      [ -n "$c" ] && [ "$c" "$1" "$2" ] && break
+      sleep 0.2; n=$((n + 1))
+    done
+    echo "$c"
+  }
+  check "containerd: ctr run on vrun's shim counts" "yes" "$([ "$(ccount_until -gt 5)" -gt 5 ] 2>/dev/null && echo yes)"
+  timeout 90 "$ctr" --address $d/sock --namespace vmtest containers checkpoint --task c1 localhost/c1-checkpoint:1 >$d/out 2>>$d/err
+  check "containerd: ctr containers checkpoint --task" "0" "$?"
+  ps -o pid,ppid,stat,args | grep -v "ps -o" >$d/ps
+  at=$(ccount)
+  check "containerd: the task runs on after the checkpoint (containerd resumes it)" "yes" \
+    "$([ "$(ccount_until -gt "${at:-0}")" -gt "${at:-0}" ] 2>/dev/null && echo yes)"
+  check "containerd: the checkpoint is an image in its store" "localhost/c1-checkpoint:1" \
+    "$(C images ls -q 2>>$d/err | grep -x localhost/c1-checkpoint:1)"
+  C tasks kill -s KILL c1 2>>$d/err
+  n=0; while [ "$(C tasks ls 2>/dev/null | awk '$1=="c1" {print $3}')" != STOPPED ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+  C tasks delete c1 >/dev/null 2>>$d/err
+  C containers delete c1 2>>$d/err
+  C containers restore --live c1 localhost/c1-checkpoint:1 >$d/out 2>>$d/err
+  check "containerd: ctr containers restore --live" "0" "$?"
+  check "containerd: the restored task runs" "RUNNING" "$(C tasks ls 2>/dev/null | awk '$1=="c1" {print $3}')"
+  # (the restore's rootfs is a fresh snapshot, without the count file: the first count the
+  # restored loop writes is where it stood at the checkpoint, above 5; a new loop's is 1)
+  now=$(ccount_until -gt 0)
+  check "containerd: the restored count went on from the checkpoint (about $at), not from 1 (got $now)" "yes" \
+    "$([ "${now:-0}" -gt 5 ] && echo yes)"
+  C tasks kill -s KILL c1 2>>$d/err
+  n=0; while [ "$(C tasks ls 2>/dev/null | awk '$1=="c1" {print $3}')" != STOPPED ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+  C tasks delete c1 >/dev/null 2>>$d/err
+  C containers delete c1 2>>$d/err
+  check "containerd: no container is left" "" "$("$vrun" --root /run/containerd/vrun/vmtest list -q 2>/dev/null)"
+  [ "$fail" -gt 0 ] && { echo "--- ctr's errors"; cat $d/err; echo "--- containerd's log"; grep -v "level=debug msg=\"\(event\|forward\)" $d/log | tail -40; echo "--- after the checkpoint"; cat $d/ps; for f in $(find $d/state -name 'criu-*.log'); do echo "--- $f"; tail -20 $f; done; }
+  kill $cpid 2>/dev/null
+fi
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

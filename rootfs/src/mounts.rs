@@ -103,6 +103,40 @@ pub fn is_bind(m: &Mount) -> bool {
             .any(|o| o == "bind" || o == "rbind")
 }
 
+/// The mount points of config.json's mounts, made in the rootfs before CRIU restores a
+/// container into it, as runc makes them (`prepareCriuRestoreMounts`): CRIU mounts on what is
+/// there and stops at a missing one ("Can't stat mountpoint"). A rootfs restored into is often
+/// not the checkpointed one: containerd's `ctr containers restore` without `--rw`, and
+/// podman's `--import`, make a fresh snapshot of the image, without the files `create` made for
+/// /etc/hosts or /etc/resolv.conf. A bind's point is a file or a directory like its source
+/// (relative to `bundle`), any other mount's a directory; each is made by the rootfs's safe
+/// resolution (a symlink of the image stays inside it). Skipped: mounts inside a tmpfs, whose
+/// whole contents CRIU restores, and inside a bind mount, whose points are in its source (made
+/// there by `create` already, and not the rootfs's to make).
+pub fn make_restore_mountpoints(root: &Root, mounts: &[Mount], bundle: &Path) -> Result<()> {
+    let covers = |m: &Mount| m.typ().as_deref() == Some("tmpfs") || is_bind(m);
+    for m in mounts {
+        let dest = m.destination();
+        let inside_another = mounts
+            .iter()
+            .any(|o| o.destination() != dest && dest.starts_with(o.destination()) && covers(o));
+        if inside_another || relative(dest)?.is_empty() {
+            continue;
+        }
+        let source_is_file = m
+            .source()
+            .as_deref()
+            .filter(|_| is_bind(m))
+            .is_some_and(|s| std::fs::metadata(bundle.join(s)).is_ok_and(|st| !st.is_dir()));
+        if source_is_file {
+            root.create_file(dest, 0o644)?;
+        } else {
+            root.mkdir_all(dest, 0o755)?;
+        }
+    }
+    Ok(())
+}
+
 /// The source of an idmapped bind mount (`idmap`/`ridmap`): cloned (with its submounts for
 /// `rbind`) and given the mapping of the user namespace `userns` is open on, recursively for
 /// `ridmap`. Made by `create` (which made that namespace with the mount's or the container's
@@ -627,5 +661,49 @@ impl OpenPath for std::fs::File {
             .custom_flags(libc::O_PATH)
             .open(p)
             .map(OwnedFd::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mount(json: &str) -> Mount {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn restore_mountpoints_are_made_inside_the_rootfs_where_criu_needs_them() {
+        let dir = std::env::temp_dir().join(format!("vrun-restore-points-{}", std::process::id()));
+        let rootfs = dir.join("rootfs");
+        std::fs::create_dir_all(&rootfs).unwrap();
+        std::fs::write(dir.join("hosts"), "127.0.0.1 localhost\n").unwrap();
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        // the image's /etc is a symlink out of the rootfs: the points stay inside it
+        std::os::unix::fs::symlink("/../../../outside-etc", rootfs.join("etc")).unwrap();
+        let mounts = [
+            mount(
+                r#"{"destination": "/etc/hosts", "type": "bind", "source": "hosts", "options": ["rbind"]}"#,
+            ),
+            mount(r#"{"destination": "/data", "source": "data", "options": ["bind"]}"#),
+            mount(r#"{"destination": "/data/inner", "type": "tmpfs", "source": "tmpfs"}"#),
+            mount(r#"{"destination": "/dev", "type": "tmpfs", "source": "tmpfs"}"#),
+            mount(r#"{"destination": "/dev/shm", "type": "tmpfs", "source": "shm"}"#),
+            mount(r#"{"destination": "/proc", "type": "proc", "source": "proc"}"#),
+        ];
+        let root = Root::open(&rootfs).unwrap();
+        make_restore_mountpoints(&root, &mounts, &dir).unwrap();
+        assert!(rootfs.join("outside-etc/hosts").is_file());
+        assert!(!Path::new("/outside-etc").exists());
+        assert!(rootfs.join("data").is_dir());
+        assert!(rootfs.join("dev").is_dir());
+        assert!(rootfs.join("proc").is_dir());
+        // inside a tmpfs (CRIU restores its contents) or a bind (its source's): not made
+        assert!(!rootfs.join("dev/shm").exists());
+        assert!(!rootfs.join("data/inner").exists());
+        assert!(!dir.join("data/inner").exists());
+        // made again over what is there: nothing to do
+        make_restore_mountpoints(&root, &mounts, &dir).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

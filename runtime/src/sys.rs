@@ -118,6 +118,13 @@ pub fn own_received_fd(fd: std::os::fd::RawFd) -> OwnedFd {
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
+/// A copy of `fd` that a child inherits (dup leaves FD_CLOEXEC clear), closed when dropped.
+pub fn dup_inheritable(fd: std::os::fd::RawFd) -> Result<OwnedFd, Errno> {
+    let copy = nix::unistd::dup(fd)?;
+    // SAFETY: dup just made `copy` in our table; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(copy) })
+}
+
 nix::ioctl_read_bad!(tiocgwinsz, libc::TIOCGWINSZ, libc::winsize);
 nix::ioctl_write_ptr_bad!(tiocswinsz, libc::TIOCSWINSZ, libc::winsize);
 nix::ioctl_write_ptr_bad!(tiocsptlck, libc::TIOCSPTLCK, libc::c_int);

@@ -9,6 +9,7 @@
 //! Without `--leave-running`, a checkpointed container is gone afterwards, as with runc: its
 //! processes end with the dump and vrun deletes it, so that `restore` can use the id again.
 
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -301,15 +302,16 @@ fn run_criu(mut cmd: Command, what: &str, log: &Path) -> Result<()> {
 pub fn checkpoint(opts: &CheckpointOptions) -> Result<()> {
     let dir = ContainerDir::open(&opts.root, &opts.id)?;
     let state = dir.load()?;
-    match status(&dir.path, &state) {
-        Status::Running | Status::Paused => {}
+    let paused = match status(&dir.path, &state) {
+        Status::Running => false,
+        Status::Paused => true,
         s => {
             return Err(Error::WrongState(format!(
                 "cannot checkpoint container \"{}\": it is {s}, not running",
                 opts.id
             )))
         }
-    }
+    };
     let ns = state.namespaces()?;
     if !ns.is_new(LinuxNamespaceType::Mount) {
         return Err(Error::Invalid(
@@ -335,6 +337,17 @@ pub fn checkpoint(opts: &CheckpointOptions) -> Result<()> {
         }
     }
     let mut cmd = dump_command(opts, &state)?;
+    // A paused container's processes are frozen by its cgroup (containerd pauses a task
+    // before it checkpoints it: `ctr containers checkpoint --task`). CRIU is told that
+    // freezer, as runc tells it: CRIU then takes the tree as the cgroup holds it, without
+    // seizing a frozen task on its own, and leaves the cgroup frozen with --leave-running.
+    // (The microVM's check passes with and without it, on criu 3.17; this is runc's way.)
+    if paused {
+        let freezer = state.own_cgroup()?.freezer_dir().ok_or_else(|| {
+            Error::Invalid("checkpoint of a paused container: no freezer cgroup".into())
+        })?;
+        cmd.arg("--freeze-cgroup").arg(freezer);
+    }
     // init's stdio opened outside the container (vrun's caller's /dev/null, files, pipes):
     // external to CRIU, and given again on restore (descriptors.json, as runc keeps it)
     let keys = external_stdio(state.pid);
@@ -458,7 +471,14 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32> {
     std::fs::create_dir(&criu_root).context(|| format!("create {}", criu_root.display()))?;
     let pidfile = state_dir.join("criu.pid");
 
-    let cmd = restore_command(opts, &bundle, &criu_root, &pidfile, &cgroup)?;
+    let root = vrun_rootfs::resolve::Root::open(&bundle.rootfs)?;
+    vrun_rootfs::mounts::make_restore_mountpoints(
+        &root,
+        spec.mounts().as_deref().unwrap_or(&[]),
+        &bundle.dir,
+    )?;
+    drop(root);
+    let (cmd, inherited) = restore_command(opts, &bundle, &criu_root, &pidfile, &cgroup)?;
     if !opts.no_subreaper && !opts.detach {
         // The restored init is CRIU's child, which exits: it comes to vrun, which waits for it.
         nix::sys::prctl::set_child_subreaper(true)
@@ -466,6 +486,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32> {
     }
     let log = opts.criu.work_dir().join("restore.log");
     run_criu(cmd, "criu restore", &log)?;
+    drop(inherited);
     let pid: i32 = std::fs::read_to_string(&pidfile)
         .ok()
         .and_then(|s| s.trim().parse().ok())
@@ -537,14 +558,15 @@ fn refuse_what_restore_cannot_give(
 }
 
 /// CRIU's restore into the container's cgroup, in a mount namespace of its own where the
-/// rootfs is bound at `criu_root`, with the bind mounts and init's outside stdio given again.
+/// rootfs is bound at `criu_root`, with the bind mounts and init's outside stdio given again;
+/// with the copies of vrun's stdio that CRIU inherits, to be kept open until it has run.
 fn restore_command(
     opts: &RestoreOptions,
     bundle: &Bundle,
     criu_root: &Path,
     pidfile: &Path,
     cgroup: &Cgroup,
-) -> Result<Command> {
+) -> Result<(Command, Vec<OwnedFd>)> {
     let spec = &bundle.spec;
     let (linux, _) = crate::bundle::parts(spec)?;
     let mut cmd = Command::new(&opts.criu.criu);
@@ -567,14 +589,23 @@ fn restore_command(
     if linux.masked_paths().as_ref().is_some_and(|m| !m.is_empty()) {
         cmd.args(["--external", "mnt[/dev/null]:/dev/null"]);
     }
-    // init's stdio from outside the container: this restore's own fds 0, 1, 2 stand in
+    // init's stdio from outside the container: this restore's own fds 0, 1, 2 stand in. CRIU
+    // gets copies of them at other numbers: its own 0, 1 and 2 are /dev/null and the pipes its
+    // output is read from (run_criu), and a pipe of init's given as /dev/null fails the
+    // restore ("Can't restore pipe size").
     let descriptors = opts.criu.image_path.join(DESCRIPTORS);
+    let mut inherited = Vec::new();
     if let Ok(text) = std::fs::read(&descriptors) {
         let keys: Vec<Option<String>> = serde_json::from_slice(&text)
             .map_err(|e| Error::Invalid(format!("{}: {e}", descriptors.display())))?;
         for (fd, key) in keys.iter().enumerate() {
             if let Some(key) = key {
-                cmd.arg("--inherit-fd").arg(format!("fd[{fd}]:{key}"));
+                let copy = crate::sys::dup_inheritable(fd as i32).context(|| {
+                    format!("restore: init's fd {fd} ({key}): this restore's fd {fd}")
+                })?;
+                cmd.arg("--inherit-fd")
+                    .arg(format!("fd[{}]:{key}", copy.as_raw_fd()));
+                inherited.push(copy);
             }
         }
     }
@@ -604,7 +635,7 @@ fn restore_command(
         )?;
         Ok(())
     });
-    Ok(cmd)
+    Ok((cmd, inherited))
 }
 
 /// The state of a restored container.
