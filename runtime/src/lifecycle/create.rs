@@ -831,13 +831,23 @@ impl Limits {
 
     /// Moves init into the cgroup: from then on the directory is in use and stays. With the
     /// systemd driver, starts the unit with init in it, then writes the limits' files.
+    ///
+    /// The limits are written again first, under the same lock as the move. The parent moves
+    /// init only when init could not join by itself, mostly because the directory it was
+    /// given went (a container sharing it saw it empty and removed it). What stands at that
+    /// path now may be another create's, made a moment ago and not yet limited: its device
+    /// rules are still the parent's "allow all". Moved in as it is, init would run there
+    /// while that create writes "deny all" before its allow rules, and an open of /dev/null
+    /// in that moment fails with EPERM. Written first, the rules are in place before init
+    /// is in the directory, and the other create's write changes nothing (only differences
+    /// are written, see devices_v1).
     fn place(&self, h: &Hierarchy, own: &mut OwnCgroup, pid: i32) -> Result<()> {
         let cg = &mut own.cgroup;
         if cg.unit.is_some() {
             cg.start_unit(h, pid, &self.resources, &self.annotations)?;
             return Ok(cg.apply(&self.resources)?);
         }
-        self.retry(own, false, Some(pid))
+        self.retry(own, true, Some(pid))
     }
 
     /// Each attempt runs under the registry's lock, so that no container of this state root
