@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # containerd-shim-vrun-v2 against containerd-shim-runc-v2 (issue 24's numbers), under one
-# private containerd 1.6 with its CRI plugin (integration/cri/containerd.sh) and three handlers:
+# private containerd 1.6 with its CRI plugin and the overlayfs snapshotter, containerd's default
+# (integration/cri/containerd.sh; CRI_SNAPSHOTTER=native for the snapshotter that copies every
+# layer for every container), and three handlers:
 # runc (runc's shim, runc), vrun (runc's shim, vrun) and vrun-shim (vrun's own shim). Pods are
 # made through the CRI as a kubelet makes them, by vrun-cri-check's measuring modes
 # (integration/cri-client/src/bench.rs); the handlers take turns, and medians are reported.

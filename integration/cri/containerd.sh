@@ -98,8 +98,11 @@ state = "$work/state"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "$work/cni-bin"
     conf_dir = "$work/cni"
+  # overlayfs, containerd's default and what nodes run (containerd 2's runs in k8s/lib.sh use
+  # it too); CRI_SNAPSHOTTER=native copies every layer for every container, which a pod start
+  # then spends most of its time on (README, "containerd-shim-vrun-v2": the numbers)
   [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "native"
+    snapshotter = "${CRI_SNAPSHOTTER:-overlayfs}"
     default_runtime_name = "runc"
 $(handler runc "$RUNC")
 $(handler vrun "$VRUN")
