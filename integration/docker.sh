@@ -1,14 +1,30 @@
 #!/usr/bin/env bash
-# Docker's view: a private dockerd (Debian's docker.io; its own data root, exec root, socket and
-# pid file; no bridge, no iptables) with `--add-runtime vrun=...`, and the everyday flows of
-# `docker run --runtime R` checked with runc and with vrun. vrun must pass every check runc
-# passes. Everything started is removed; the daemon is stopped by its pid.
+# Docker's view: a private dockerd (its own data root, exec root, socket and pid file; no bridge,
+# no iptables), and the everyday flows of `docker run --runtime R` checked, one daemon after the
+# other:
+# - Debian's Docker 20.10 with `--add-runtime vrun=...`: runc and vrun under runc's shim;
+# - today's dockerd (moby's module at MOBY_VERSION, built by integration/k8s/tools.sh), whose
+#   runtimes may name a shim (`runtimeType`, Docker 23 and later): runc (today's: RUNC_VERSION,
+#   under runc's shim), and vrun's own shim
+#   (`io.containerd.vrun.v2`), which Docker 20.10 cannot run. Debian's docker client (API 1.41)
+#   drives it: DOCKER_MIN_API_VERSION lets the daemon take that version.
+# vrun must pass every check runc passes on the same daemon. Everything started is removed; each
+# daemon is stopped by its pid.
 set -euo pipefail
 . "$(dirname "$0")/lib/common.sh"
-need /usr/bin/docker docker.io /usr/sbin/dockerd docker.io script util-linux runc runc
+need /usr/bin/docker docker.io /usr/sbin/dockerd docker.io script util-linux runc runc \
+  /usr/include/seccomp.h libseccomp-dev pkg-config pkg-config
 build_vrun
+. "$top/integration/k8s/tools.sh"
+build_k8s_tools moby runc
+TODAYS_DOCKERD=$(k8s_tool_dir moby)/dockerd
+# today's dockerd gives every container a time namespace entry (the host's: no path), which
+# Debian's runc 1.1 does not know: its peer there is today's runc
+TODAYS_RUNC=$(k8s_tool_dir runc)/runc
 
 work=$(mktemp -d /tmp/vrun-docker.XXXXXX)
+build_shim "$work"
+SHIM_ROOT=/run/containerd/vrun/moby # (vrun's shim's state root for Docker's namespace, moby)
 sock=$work/docker.sock
 daemon=
 # what dockerd and its containerd make outside their roots: removed after, if they made it
@@ -29,6 +45,7 @@ cleanup() {
     wait "$daemon" 2>/dev/null
   fi
   for p in $(shims); do kill -9 "$p"; done
+  vrun_delete_under "$SHIM_ROOT" "$work" 2>/dev/null
   grep -F "$work" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
   remove_cgroups_under vrun-docker
   rm -rf "$work"
@@ -41,20 +58,31 @@ trap cleanup EXIT
 trap "exit 1" INT TERM
 fail() { echo "docker.sh: FAIL: $*" >&2; exit 1; }
 
-log "start a private dockerd"
-# (container cgroups under vrun-docker/ in the caller's own cgroup: a relative parent)
-/usr/sbin/dockerd --data-root "$work/data" --exec-root "$work/exec" --pidfile "$work/docker.pid" \
-  -H "unix://$sock" --bridge=none --iptables=false --ip-masq=false --ip6tables=false \
-  --storage-driver vfs --cgroup-parent vrun-docker --add-runtime "vrun=$VRUN" \
-  --add-runtime "runc-debian=$(command -v runc)" >"$work/dockerd.log" 2>&1 &
-daemon=$!
-for _ in $(seq 200); do "${D[@]}" version >/dev/null 2>&1 && break; sleep 0.1; done
-"${D[@]}" version >/dev/null || { tail -30 "$work/dockerd.log"; fail "dockerd did not start"; }
+# start_dockerd NAME DOCKERD ARGS...: a private daemon, its roots in $work/NAME, and the busybox
+# image imported into it
+start_dockerd() {
+  local name=$1 dir=$work/$1 bin=$2
+  shift 2
+  log "start a private dockerd: $name ($bin)"
+  mkdir -p "$dir"
+  dlog=$dir/dockerd.log
+  # (container cgroups under vrun-docker/ in the caller's own cgroup: a relative parent)
+  "$bin" --data-root "$dir/data" --exec-root "$dir/exec" --pidfile "$dir/docker.pid" \
+    -H "unix://$sock" --bridge=none --iptables=false --ip-masq=false --ip6tables=false \
+    --storage-driver vfs --cgroup-parent vrun-docker "$@" >"$dlog" 2>&1 &
+  daemon=$!
+  for _ in $(seq 200); do "${D[@]}" version >/dev/null 2>&1 && break; sleep 0.1; done
+  "${D[@]}" version >/dev/null || { tail -30 "$dlog"; fail "dockerd did not start"; }
+  tar -C "$work/rootfs" -c . | "${D[@]}" import - "$IMG" >/dev/null
+}
+stop_dockerd() {
+  kill "$daemon"
+  wait "$daemon" || true
+  daemon=
+}
 
-log "import a local busybox image"
 busybox_rootfs "$work/rootfs"
 mkdir -p "$work/rootfs/data"
-tar -C "$work/rootfs" -c . | "${D[@]}" import - "$IMG" >/dev/null
 mkdir -p "$work/volume"
 echo from-the-host >"$work/volume/file"
 
@@ -175,28 +203,53 @@ check_run_it() {
 }
 
 status=0
-for r in runc-debian vrun; do
-  log "docker run --runtime $r"
-  : >"$work/$r.out"
-  for c in run_rm detached_logs exec stats pause update kill_stop_restart_rm read_only caps mounts \
-    identity init oom sysctl_ulimit_device run_it; do
-    if why=$("check_$c" "$r" 2>&1); then
-      echo "ok   $c" | tee -a "$work/$r.out"
-    else
-      echo "FAIL $c: $why" | tr '\n' ' ' | tee -a "$work/$r.out"; echo | tee -a "$work/$r.out"
-    fi
+# checks DAEMON RUNTIME...: every check with each runtime, results in $work/DAEMON-RUNTIME.out;
+# then nothing of theirs may be left (containers, shims, cgroups)
+checks() {
+  local d=$1 r c why left
+  shift
+  for r in "$@"; do
+    log "docker run --runtime $r ($d's dockerd)"
+    : >"$work/$d-$r.out"
+    for c in run_rm detached_logs exec stats pause update kill_stop_restart_rm read_only caps mounts \
+      identity init oom sysctl_ulimit_device run_it; do
+      if why=$("check_$c" "$r" 2>&1); then
+        echo "ok   $c" | tee -a "$work/$d-$r.out"
+      else
+        echo "FAIL $c: $why" | tr '\n' ' ' | tee -a "$work/$d-$r.out"; echo | tee -a "$work/$d-$r.out"
+      fi
+    done
+    "${D[@]}" rm -f "logs-$r" >/dev/null 2>&1 || true
+    left=$("${D[@]}" ps -aq)
+    [ -z "$left" ] || { echo "docker.sh: containers left with $r ($d): $left"; status=1; }
   done
-  "${D[@]}" rm -f "logs-$r" >/dev/null 2>&1 || true
-  left=$("${D[@]}" ps -aq)
-  [ -z "$left" ] || { echo "docker.sh: containers left with $r: $left"; status=1; }
-done
-for _ in $(seq 50); do [ -z "$(shims)" ] && break; sleep 0.1; done
-left=$(cgroups_under vrun-docker 1; for p in $(shims); do ps -o pid=,args= -p "$p"; done; true)
-[ -z "$left" ] || { echo "docker.sh: FAIL: left behind: $left" >&2; status=1; }
-while read -r verdict name; do
-  grep -qx "ok   $name" "$work/vrun.out" || { echo "docker.sh: FAIL: runc passes, vrun does not: $name" >&2; status=1; }
-done < <(grep '^ok' "$work/runc-debian.out")
-grep -q '^FAIL' "$work/runc-debian.out" && { echo "docker.sh: (runc fails here too:)"; grep '^FAIL' "$work/runc-debian.out"; }
-echo "docker.sh: checks passed: runc $(grep -c '^ok' "$work/runc-debian.out"), vrun $(grep -c '^ok' "$work/vrun.out")"
-[ "$status" = 0 ] || { tail -20 "$work/dockerd.log" >&2; fail "see above"; }
-echo "docker.sh: vrun passes every check runc passes"
+  for _ in $(seq 50); do [ -z "$(shims)" ] && break; sleep 0.1; done
+  left=$(cgroups_under vrun-docker 1; for p in $(shims); do ps -o pid=,args= -p "$p"; done; true)
+  [ -z "$left" ] || { echo "docker.sh: FAIL: left behind ($d): $left" >&2; status=1; }
+}
+# compare DAEMON REF RUNTIME: RUNTIME passes every check REF passes on that daemon
+compare() {
+  local verdict name
+  while read -r verdict name; do
+    grep -qx "ok   $name" "$work/$1-$3.out" || { echo "docker.sh: FAIL: $2 passes, $3 does not ($1's dockerd): $name" >&2; status=1; }
+  done < <(grep '^ok' "$work/$1-$2.out")
+  grep -q '^FAIL' "$work/$1-$2.out" && { echo "docker.sh: ($2 fails here too, $1's dockerd:)"; grep '^FAIL' "$work/$1-$2.out"; }
+  echo "docker.sh: checks passed on $1's dockerd: $2 $(grep -c '^ok' "$work/$1-$2.out"), $3 $(grep -c '^ok' "$work/$1-$3.out")"
+}
+
+start_dockerd debian /usr/sbin/dockerd --add-runtime "vrun=$VRUN" --add-runtime "runc-debian=$(command -v runc)"
+checks debian runc-debian vrun
+compare debian runc-debian vrun
+[ "$status" = 0 ] || tail -20 "$dlog" >&2
+stop_dockerd
+
+cat >"$work/today.json" <<JSON
+{"runtimes": {"runc-today": {"path": "$TODAYS_RUNC"}, "vrun-shim": {"runtimeType": "io.containerd.vrun.v2"}}}
+JSON
+# (its own containerd, Debian's 1.6, started by it with this PATH: the shim is found there)
+PATH=$SHIM_DIR:$PATH DOCKER_MIN_API_VERSION=1.41 start_dockerd today "$TODAYS_DOCKERD" --config-file "$work/today.json"
+"${D[@]}" version --format 'today: server {{.Server.Version}}, API {{.Server.APIVersion}}'
+checks today runc-today vrun-shim
+compare today runc-today vrun-shim
+[ "$status" = 0 ] || { tail -20 "$dlog" >&2; fail "see above"; }
+echo "docker.sh: vrun passes every check runc passes, under runc's shim (Docker 20.10) and its own (today's dockerd)"

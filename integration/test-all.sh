@@ -33,7 +33,7 @@ step "Kubernetes' CRI (containerd) with runc, vrun, and vrun under its own shim"
 step "critest on containerd 2 and 1.6, handlers runc, vrun and vrun-shim (the Kubernetes tools are built once: integration/k8s/tools.sh)" bash integration/k8s/critest.sh
 step "containerd-shim-vrun-v2 under containerd 1.6 and 2 (ctr)" bash integration/shim.sh
 step "a two-node Kubernetes cluster, RuntimeClass vrun, vrun-shim, then runc" bash integration/k8s/cluster.sh
-step "Docker with runc and vrun" bash integration/docker.sh
+step "Docker with runc and vrun (Debian's 20.10), and today's dockerd with vrun's own shim" bash integration/docker.sh
 step "cgroup v2 in a microVM" bash integration/vm/cgroup-v2.sh
 step "the systemd cgroup driver and rootless limits, in a microVM with systemd" bash integration/vm/systemd.sh
 step "checkpoint and restore with CRIU, in a microVM" bash integration/vm/criu.sh

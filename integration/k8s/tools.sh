@@ -3,7 +3,8 @@
 # (containerd, ctr, containerd-shim-runc-v2), runc (cgo, libseccomp), crictl and critest (and
 # ginkgo, which runs critest in parallel; for containerd 2, and the release for Debian's
 # containerd 1.6), etcd, and Kubernetes' kubelet,
-# kube-apiserver, kube-controller-manager, kube-scheduler and kubectl.
+# kube-apiserver, kube-controller-manager, kube-scheduler and kubectl; and today's dockerd
+# (moby, for integration/docker.sh).
 #
 # Each tool's binaries go to $K8S_TOOLS_CACHE/NAME-VERSION/, written last by a finished build
 # (a `.built` file), so a second run builds nothing; Go's own build and module caches
@@ -30,6 +31,7 @@ k8s_tool_dir() { # NAME: the cache directory of a tool at its pinned version
   runc) echo "$K8S_TOOLS_CACHE/runc-$RUNC_VERSION" ;;
   cri-tools) echo "$K8S_TOOLS_CACHE/cri-tools-$CRI_TOOLS_VERSION" ;;
   cri-tools-16) echo "$K8S_TOOLS_CACHE/cri-tools-$CRI_TOOLS_16_VERSION" ;;
+  moby) echo "$K8S_TOOLS_CACHE/moby-$MOBY_VERSION" ;;
   *) echo "tools.sh: no tool $1" >&2; return 1 ;;
   esac
 }
@@ -109,6 +111,13 @@ GO
   done
 }
 
+build_moby() { # OUT: dockerd; the module installs as it is (its go.mod replaces nothing)
+  # exclude_graphdriver_btrfs, no_btrfs: the btrfs driver and snapshotter need libbtrfs headers
+  GOBIN=$1 go install -tags 'exclude_graphdriver_btrfs no_btrfs' \
+    -ldflags "-X github.com/moby/moby/v2/dockerversion.Version=moby-$MOBY_VERSION" \
+    "github.com/moby/moby/v2/cmd/dockerd@$MOBY_VERSION"
+}
+
 build_etcd() { # OUT: the etcd server (its module's root package is etcd's main)
   local out=$1 d
   d=$(module_dir "etcd-$ETCD_VERSION")
@@ -123,7 +132,7 @@ build_etcd() { # OUT: the etcd server (its module's root package is etcd's main)
 # build_k8s_tools [NAME...]: builds the named tools (all without a name) that the cache lacks
 build_k8s_tools() {
   local names=("$@") n out start
-  ((${#names[@]})) || names=(containerd runc cri-tools cri-tools-16 etcd kubernetes)
+  ((${#names[@]})) || names=(containerd runc cri-tools cri-tools-16 etcd kubernetes moby)
   for n in "${names[@]}"; do
     out=$(k8s_tool_dir "$n")
     [ -e "$out/.built" ] && continue
@@ -137,6 +146,7 @@ build_k8s_tools() {
     cri-tools-16) (build_cri_tools "$out" "$CRI_TOOLS_16_VERSION") ;;
     etcd) (build_etcd "$out") ;;
     kubernetes) (build_kubernetes "$out") ;;
+    moby) (build_moby "$out") ;;
     esac
     echo "$(($(date +%s) - start))s" >"$out/.built"
     echo "tools.sh: built $n in $(cat "$out/.built")" >&2
@@ -145,7 +155,7 @@ build_k8s_tools() {
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   build_k8s_tools "$@"
-  for n in containerd runc cri-tools cri-tools-16 etcd kubernetes; do
+  for n in containerd runc cri-tools cri-tools-16 etcd kubernetes moby; do
     printf '%-13s %s\n' "$n" "$(k8s_tool_dir "$n")"
   done
 fi

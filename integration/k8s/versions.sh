@@ -8,3 +8,5 @@ RUNC_VERSION=v1.4.4           # the peer: runc's newest release, with libseccomp
 CRI_TOOLS_VERSION=v1.34.0     # crictl and critest at Kubernetes' minor version
 CRI_TOOLS_16_VERSION=v1.30.0  # critest for Debian's containerd 1.6: v1.26 fits 1.6 best, but of the releases
                               # before 1.34 the module proxy here serves only v1.30.0
+MOBY_VERSION=v2.0.0-beta.24   # dockerd of today's Docker Engine (29: API 1.56), module github.com/moby/moby/v2:
+                              # Debian's Docker 20.10 cannot run a shim other than runc's (runtimeType came in 23)
