@@ -31,6 +31,7 @@ daemon=
 had_key=$([ -e /etc/docker/key.json ] && echo yes || true)
 had_run_docker=$([ -d /run/docker ] && echo yes || true)
 had_run_containerd=$([ -d /run/containerd ] && echo yes || true)
+made_dirs=$(absent_dirs "$SHIM_ROOT" /run/containerd/vrun /run/containerd/s)
 D=(/usr/bin/docker -H "unix://$sock")
 IMG=localhost/vrun-busybox
 # This run's shims: their command lines hold paths under $work.
@@ -51,6 +52,7 @@ cleanup() {
   rm -rf "$work"
   [ -n "$had_key" ] || rm -f /etc/docker/key.json
   [ -n "$had_run_docker" ] || rm -rf /run/docker
+  remove_made_dirs $made_dirs
   [ -n "$had_run_containerd" ] || rm -rf /run/containerd
   true
 }

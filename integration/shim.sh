@@ -47,12 +47,20 @@ stop_daemon() {
   for p in $(pgrep -f "^$work/bin/containerd-shim-vrun-v2" 2>/dev/null); do kill -9 "$p"; done
   set -e
 }
+fifo_dirs_before=$(ls -d /run/containerd/fifo/*/ 2>/dev/null | sed 's#/$##' || true)
 cleanup() {
   set +e
   stop_daemon
   set +e # (stop_daemon gives set -e back)
   grep -F "$work" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
   rm -rf "$work"
+  # ctr's fifos of this run's containers (shim-N): those of a task whose shim was killed stay
+  # in ctr's fifo directory, one directory each, made during the run
+  local f
+  for f in /run/containerd/fifo/*/shim-*-stdout; do
+    grep -qxF "${f%/*}" <<<"$fifo_dirs_before" && continue
+    [ -p "$f" ] && [ -z "$(ls "${f%/*}" | grep -v '^shim-[0-9]*-std\(in\|out\|err\)$')" ] && rm -rf "${f%/*}"
+  done
   rmdir /run/containerd/vrun/default /run/containerd/vrun /run/containerd/fifo /run/containerd/s /run/containerd 2>/dev/null
 }
 trap cleanup EXIT

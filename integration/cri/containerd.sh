@@ -9,6 +9,7 @@ SHIM_ROOT=/run/containerd/vrun/k8s.io # (vrun's shim's state root for containerd
 daemon=
 netns_before=$(ls /run/netns 2>/dev/null | sort || true)
 had_run_containerd=$([ -d /run/containerd ] && echo yes || true)
+made_dirs=$(absent_dirs "$SHIM_ROOT" /run/containerd/vrun /run/containerd/s)
 had_run_netns=$([ -d /run/netns ] && echo yes || true)
 had_cni_cache=$([ -d /var/lib/cni ] && echo yes || true) # (libcni's result cache)
 C=(ctr --address "$sock" --namespace k8s.io)
@@ -45,6 +46,7 @@ cri_containerd_down() {
   done
   remove_cgroups_under vrun-cri
   rm -rf "$work"
+  remove_made_dirs $made_dirs
   [ -n "$had_run_containerd" ] || rm -rf /run/containerd
   [ -n "$had_run_netns" ] || rmdir /run/netns 2>/dev/null
   [ -n "$had_cni_cache" ] || rm -rf /var/lib/cni

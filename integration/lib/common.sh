@@ -41,6 +41,13 @@ build_shim() { # DIR
   ln -sf "$(release_dir)/containerd-shim-vrun-v2" "$SHIM_DIR/"
 }
 
+# absent_dirs DIR...: those of the directories that do not exist now, for remove_made_dirs at
+# the end: what a run's daemons make under a directory that was already there (/run/containerd
+# left by someone else) is still the run's to remove, and only that
+absent_dirs() { local d; for d in "$@"; do [ -e "$d" ] || echo "$d"; done; }
+# remove_made_dirs DIR...: removes each, deepest first as given, if it is empty now
+remove_made_dirs() { local d; for d in "$@"; do rmdir "$d" 2>/dev/null; done; true; }
+
 # vrun_delete_under ROOT DIR: deletes (forced) the containers of vrun's state root ROOT whose
 # bundle is under DIR: what a failed run of a shim of vrun's left, and no one else's.
 vrun_delete_under() {
