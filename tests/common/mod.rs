@@ -43,6 +43,8 @@ const APPLETS: &[&str] = &[
 
 impl TestEnv {
     pub fn new(name: &str) -> TestEnv {
+        // (before anything is made: a host without busybox leaves no directory behind)
+        let busybox = busybox();
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let name = format!("{name}-{}-{n}", std::process::id());
         let dir = PathBuf::from(format!("/tmp/vrun-test-{name}"));
@@ -61,7 +63,7 @@ impl TestEnv {
         ] {
             std::fs::create_dir_all(rootfs.join(d)).unwrap();
         }
-        std::fs::copy(busybox(), rootfs.join("bin/busybox")).unwrap();
+        std::fs::copy(busybox, rootfs.join("bin/busybox")).unwrap();
         for a in APPLETS {
             std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a)).unwrap();
         }
