@@ -48,7 +48,7 @@ cri_containerd_down() {
   rm -rf "$work"
   remove_made_dirs $made_dirs
   [ -n "$had_run_containerd" ] || rm -rf /run/containerd
-  [ -n "$had_run_netns" ] || rmdir /run/netns 2>/dev/null
+  [ -n "$had_run_netns" ] || remove_made_run_netns
   [ -n "$had_cni_cache" ] || rm -rf /var/lib/cni
   true
 }

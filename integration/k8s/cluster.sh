@@ -47,6 +47,8 @@ for n in "$CP" vrun-k8s-node1 vrun-k8s-node2; do
   [ ! -e "/run/netns/$n" ] || { echo "cluster.sh: /run/netns/$n exists: another run is going on, or one left it" >&2; exit 1; }
 done
 
+had_run_netns=$([ -d /run/netns ] && echo yes || true)
+made_run_dirs=$(absent_dirs "$SHIM_ROOT" /run/containerd/vrun /run/containerd/s /run/containerd)
 work=$(mktemp -d /tmp/vrun-k8s.XXXXXX)
 chmod 755 "$work"
 build_shim "$work"
@@ -59,6 +61,8 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
   for n in vrun-k8s-node1 vrun-k8s-node2 "$CP"; do [ -e "/run/netns/$n" ] && ip netns del "$n"; done
+  [ -n "$had_run_netns" ] || remove_made_run_netns
+  remove_made_dirs $made_run_dirs # (the shims' state and sockets, once empty)
   for d in "${made_dirs[@]}"; do rmdir "$d"; done
   rm -rf "$work"
   true

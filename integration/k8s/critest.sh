@@ -45,6 +45,8 @@ SKIPS=(
 NETNS=vrun-critest
 [ ! -e "/run/netns/$NETNS" ] || { echo "critest.sh: /run/netns/$NETNS exists: another run is going on, or one left it" >&2; exit 1; }
 
+had_run_netns=$([ -d /run/netns ] && echo yes || true)
+made_run_dirs=$(absent_dirs "$SHIM_ROOT" /run/containerd/vrun /run/containerd/s /run/containerd)
 work=$(mktemp -d /tmp/vrun-critest.XXXXXX)
 chmod 755 "$work" # (a user namespace's root reaches its rootfs under containerd's state here)
 build_shim "$work"
@@ -56,6 +58,8 @@ cleanup() {
   [ -n "$node" ] && stop_containerd
   [ -n "$REGISTRY_PID" ] && kill "$REGISTRY_PID" 2>/dev/null && wait "$REGISTRY_PID" 2>/dev/null
   [ -e "/run/netns/$NETNS" ] && ip netns del "$NETNS"
+  [ -n "$had_run_netns" ] || remove_made_run_netns
+  remove_made_dirs $made_run_dirs # (the shims' state and sockets, once empty)
   rm -rf "$work"
   true
 }

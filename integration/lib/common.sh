@@ -48,6 +48,15 @@ absent_dirs() { local d; for d in "$@"; do [ -e "$d" ] || echo "$d"; done; }
 # remove_made_dirs DIR...: removes each, deepest first as given, if it is empty now
 remove_made_dirs() { local d; for d in "$@"; do rmdir "$d" 2>/dev/null; done; true; }
 
+# remove_made_run_netns: /run/netns, which this run made (`ip netns add` makes it and mounts it on
+# itself, shared): unmounted and removed, once no namespace is left in it
+remove_made_run_netns() {
+  [ -d /run/netns ] && [ -z "$(ls -A /run/netns)" ] || return 0
+  if mountpoint -q /run/netns; then umount /run/netns; fi
+  rmdir /run/netns 2>/dev/null
+  true
+}
+
 # vrun_delete_under ROOT DIR: deletes (forced) the containers of vrun's state root ROOT whose
 # bundle is under DIR: what a failed run of a shim of vrun's left, and no one else's.
 vrun_delete_under() {
