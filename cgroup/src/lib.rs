@@ -280,21 +280,18 @@ impl Cgroup {
 
     /// Makes again the directories that vanished since [`Cgroup::create`] (a container
     /// sharing them saw them empty, before this one had a process in them, and removed
-    /// them). Returns whether any was missing; the limits must then be applied again.
-    pub fn recreate(&mut self, registry: &Registry) -> Result<bool> {
+    /// them). The limits must then be applied again.
+    pub fn recreate(&mut self, registry: &Registry) -> Result<()> {
         let mut session = registry.lock()?;
-        let mut missing = false;
         for (name, dir) in self.dirs.clone() {
             if !dir.exists() {
-                missing = true;
                 self.make_dirs(self.version, &name, &dir, None, &mut session)?;
             } else if self.version == Version::V1 && name.split(',').any(|c| c == "cpuset") {
                 // made again by a container of another state root, its cpuset still empty
                 resources::v1_inherit_cpuset(&dir, false)?;
             }
         }
-        session.save()?;
-        Ok(missing)
+        session.save()
     }
 
     /// Writes the limits of `linux.resources`, with the device rules every container gets

@@ -826,7 +826,7 @@ impl Limits {
     const ATTEMPTS: u32 = 20;
 
     fn apply(&self, own: &mut OwnCgroup) -> Result<()> {
-        self.retry(own, true, None)
+        self.retry(own, None)
     }
 
     /// Moves init into the cgroup: from then on the directory is in use and stays. With the
@@ -847,32 +847,30 @@ impl Limits {
             cg.start_unit(h, pid, &self.resources, &self.annotations)?;
             return Ok(cg.apply(&self.resources)?);
         }
-        self.retry(own, true, Some(pid))
+        self.retry(own, Some(pid))
     }
 
-    /// Each attempt runs under the registry's lock, so that no container of this state root
-    /// makes or removes the directories meanwhile; one of another root still can, and the
-    /// attempt is then made again.
+    /// Writes the limits, then moves `pid` in if given. Each attempt runs under the registry's
+    /// lock, so that no container of this state root makes or removes the directories
+    /// meanwhile; one of another root still can, and the directories are then made again
+    /// and the attempt repeated.
     ///
     /// A default placement this create has just made (`<caller>/vrun/<id>`: the id makes it
     /// this container's) is first written without the lock, which every create and delete of
     /// the state root contends for; only if the directory turns out gone is it the shared
     /// case.
-    fn retry(&self, own: &mut OwnCgroup, mut apply: bool, pid: Option<i32>) -> Result<()> {
+    fn retry(&self, own: &mut OwnCgroup, pid: Option<i32>) -> Result<()> {
         let OwnCgroup {
             cgroup: cg,
             registry,
             ..
         } = own;
-        let step = |cg: &Cgroup, apply: bool| {
-            let applied = match apply {
-                true => cg.apply(&self.resources),
-                false => Ok(()),
-            };
-            applied.and_then(|()| pid.map_or(Ok(()), |p| cg.add_process(p)))
+        let step = |cg: &Cgroup| {
+            cg.apply(&self.resources)
+                .and_then(|()| pid.map_or(Ok(()), |p| cg.add_process(p)))
         };
         if cg.fresh && cg.default_placement {
-            match step(cg, apply) {
+            match step(cg) {
                 Err(e) if e.is_shared_race() => {}
                 other => return Ok(other?),
             }
@@ -881,13 +879,13 @@ impl Limits {
         loop {
             let result = {
                 let _lock = registry.lock()?;
-                step(cg, apply)
+                step(cg)
             };
             match result {
                 Err(e) if attempt < Self::ATTEMPTS && e.is_shared_race() => {
                     tracing::debug!("the shared cgroup changed under this create ({e}): again");
                     attempt += 1;
-                    apply |= cg.recreate(registry)?;
+                    cg.recreate(registry)?;
                 }
                 other => return Ok(other?),
             }
